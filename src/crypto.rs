@@ -1,0 +1,1 @@
+//! Envelope encryption of personal fields (placeholder, being written).

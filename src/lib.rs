@@ -1,0 +1,7 @@
+//! Nazorg: longitudinal aftercare after domestic violence.
+//!
+//! The library that the `nazorg` binary, the integration tests and the benchmarks share.
+//! `domain` decides; everything else moves data (functional core, imperative shell).
+
+pub mod crypto;
+pub mod mail;

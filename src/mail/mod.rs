@@ -1,0 +1,1 @@
+//! Message templates and transports (placeholder, being written).
