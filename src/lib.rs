@@ -5,3 +5,6 @@
 
 pub mod crypto;
 pub mod mail;
+pub mod clock;
+pub mod config;
+pub mod domain;

@@ -1,0 +1,714 @@
+//! Typed, validated configuration: TOML file → `NAZORG_*` environment overrides → checks.
+//!
+//! Every problem is reported with its key path (`plans.standard.checkins[2]`), all at once,
+//! so an operator fixes a config in one round. Unknown keys are rejected: a typo in a
+//! reminder setting must not silently fall back to a default.
+
+use crate::domain::duration::IsoDuration;
+use crate::domain::plan::PlanRule;
+use crate::domain::reminder::ReminderPolicy;
+use crate::mail::Language;
+use chrono::NaiveTime;
+use chrono_tz::Tz;
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Where the config is looked for when `--config` is not given and `$NAZORG_CONFIG` is unset.
+pub const DEFAULT_PATH: &str = "/etc/nazorg/nazorg.toml";
+
+/// One problem in the config, with the key it concerns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigIssue {
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {}", issues.iter().map(|i| i.to_string()).collect::<Vec<_>>().join("; "))]
+    Invalid {
+        path: PathBuf,
+        issues: Vec<ConfigIssue>,
+    },
+}
+
+impl ConfigError {
+    pub fn issues(&self) -> Vec<ConfigIssue> {
+        match self {
+            ConfigError::Read { source, .. } => vec![ConfigIssue {
+                key: "(file)".into(),
+                message: source.to_string(),
+            }],
+            ConfigError::Invalid { issues, .. } => issues.clone(),
+        }
+    }
+}
+
+// ---- the file as written ------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default = "default_state_dir")]
+    state_dir: PathBuf,
+    database: RawDatabase,
+    crypto: RawCrypto,
+    mail: RawMail,
+    #[serde(default)]
+    schedule: RawSchedule,
+    #[serde(default)]
+    plans: BTreeMap<String, RawPlan>,
+    #[serde(default)]
+    reminders: RawReminders,
+    #[serde(default)]
+    dispatch: RawDispatch,
+    #[serde(default)]
+    municipalities: Vec<RawMunicipality>,
+}
+
+fn default_state_dir() -> PathBuf {
+    PathBuf::from("var")
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDatabase {
+    url: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCrypto {
+    identity_file: PathBuf,
+    #[serde(default)]
+    create_identity: bool,
+    #[serde(default)]
+    recipients: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMail {
+    transport: String,
+    dir: Option<PathBuf>,
+    url: Option<String>,
+    from: String,
+    #[serde(default)]
+    language: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSchedule {
+    #[serde(default = "default_timezone")]
+    timezone: String,
+    #[serde(default = "default_sweep")]
+    sweep: String,
+}
+
+impl Default for RawSchedule {
+    fn default() -> Self {
+        RawSchedule {
+            timezone: default_timezone(),
+            sweep: default_sweep(),
+        }
+    }
+}
+
+fn default_timezone() -> String {
+    "Europe/Amsterdam".into()
+}
+fn default_sweep() -> String {
+    "0 */5 * * * *".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPlan {
+    #[serde(default)]
+    checkins: Vec<String>,
+    #[serde(default = "default_local_time")]
+    local_time: String,
+    cron: Option<String>,
+    duration: Option<String>,
+}
+
+fn default_local_time() -> String {
+    "09:00".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReminders {
+    #[serde(default = "d_lead")]
+    lead: String,
+    #[serde(default = "d_overdue_after")]
+    overdue_after: String,
+    #[serde(default = "d_repeat_every")]
+    repeat_every: String,
+    #[serde(default = "d_max_overdue")]
+    max_overdue: u32,
+}
+
+fn d_lead() -> String {
+    "P2D".into()
+}
+fn d_overdue_after() -> String {
+    "P3D".into()
+}
+fn d_repeat_every() -> String {
+    "P7D".into()
+}
+fn d_max_overdue() -> u32 {
+    3
+}
+
+impl Default for RawReminders {
+    fn default() -> Self {
+        RawReminders {
+            lead: d_lead(),
+            overdue_after: d_overdue_after(),
+            repeat_every: d_repeat_every(),
+            max_overdue: d_max_overdue(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDispatch {
+    #[serde(default = "d_max_attempts")]
+    max_attempts: u32,
+    #[serde(default = "d_backoff")]
+    backoff: String,
+    #[serde(default = "d_backoff_max")]
+    backoff_max: String,
+    #[serde(default = "d_interval")]
+    interval: String,
+}
+
+fn d_max_attempts() -> u32 {
+    12
+}
+fn d_backoff() -> String {
+    "PT1M".into()
+}
+fn d_backoff_max() -> String {
+    "PT6H".into()
+}
+fn d_interval() -> String {
+    "PT30S".into()
+}
+
+impl Default for RawDispatch {
+    fn default() -> Self {
+        RawDispatch {
+            max_attempts: d_max_attempts(),
+            backoff: d_backoff(),
+            backoff_max: d_backoff_max(),
+            interval: d_interval(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMunicipality {
+    code: String,
+    name: String,
+    team_email: String,
+    coordinator_email: String,
+    region: String,
+    age_recipient: Option<String>,
+}
+
+// ---- the validated config -------------------------------------------------------------------
+
+/// The validated configuration. Paths are absolute (resolved against the config's folder).
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub path: PathBuf,
+    pub state_dir: PathBuf,
+    pub database: DatabaseConfig,
+    pub crypto: CryptoConfig,
+    pub mail: MailConfig,
+    pub timezone: Tz,
+    /// The sweep's wake-up rule (tokio-cron-scheduler syntax, seconds first, UTC).
+    pub sweep_cron: String,
+    pub plans: BTreeMap<String, PlanRule>,
+    pub reminders: ReminderPolicy,
+    pub dispatch: DispatchConfig,
+    pub municipalities: BTreeMap<String, Municipality>,
+}
+
+#[derive(Clone, Debug)]
+pub struct DatabaseConfig {
+    /// `sqlite://` URL with an absolute path.
+    pub url: String,
+    pub sqlite_path: PathBuf,
+}
+
+#[derive(Clone, Debug)]
+pub struct CryptoConfig {
+    pub identity_file: PathBuf,
+    /// Create the identity on first start (embedded default only; production uses a
+    /// systemd credential).
+    pub create_identity: bool,
+    /// Extra age recipients the key-encryption key is wrapped to (e.g. an offline recovery key).
+    pub recipients: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MailTransport {
+    File { dir: PathBuf },
+    Smtp { url: String },
+}
+
+#[derive(Clone, Debug)]
+pub struct MailConfig {
+    pub transport: MailTransport,
+    pub from: String,
+    pub language: Language,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct DispatchConfig {
+    pub max_attempts: u32,
+    pub backoff: IsoDuration,
+    pub backoff_max: IsoDuration,
+    pub interval: IsoDuration,
+}
+
+/// A municipality (by CBS code) and its aftercare team.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Municipality {
+    pub code: String,
+    pub name: String,
+    pub team_email: String,
+    pub coordinator_email: String,
+    pub region: String,
+    pub age_recipient: Option<String>,
+}
+
+/// The config path from `--config`, else `$NAZORG_CONFIG`, else the system default.
+pub fn resolve_path(flag: Option<PathBuf>) -> PathBuf {
+    flag.or_else(|| std::env::var_os("NAZORG_CONFIG").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_PATH))
+}
+
+impl Config {
+    /// Reads, overrides from the process environment and validates.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let env: BTreeMap<String, String> = std::env::vars()
+            .filter(|(k, _)| k.starts_with("NAZORG_"))
+            .collect();
+        Self::parse(&text, path, &env)
+    }
+
+    /// Parses config text; `env` holds the `NAZORG_*` overrides to apply.
+    pub fn parse(
+        text: &str,
+        path: &Path,
+        env: &BTreeMap<String, String>,
+    ) -> Result<Config, ConfigError> {
+        let invalid = |issues| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            issues,
+        };
+        let de = toml::Deserializer::new(text);
+        let mut raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            let inner = e.into_inner();
+            invalid(vec![ConfigIssue {
+                key: if key == "." { "(file)".into() } else { key },
+                message: inner.message().to_string(),
+            }])
+        })?;
+        apply_env(&mut raw, env);
+        let base = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let base = if base.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            base
+        };
+        let base = std::path::absolute(&base).unwrap_or(base);
+        validate(raw, path, &base).map_err(invalid)
+    }
+
+    pub fn municipality(&self, code: &str) -> Option<&Municipality> {
+        self.municipalities.get(code)
+    }
+}
+
+/// `NAZORG_DATABASE_URL`, `NAZORG_MAIL_TRANSPORT`, `NAZORG_MAIL_URL`, `NAZORG_MAIL_DIR`,
+/// `NAZORG_STATE_DIR`, `NAZORG_IDENTITY_FILE` override the file, for containers and units.
+fn apply_env(raw: &mut RawConfig, env: &BTreeMap<String, String>) {
+    if let Some(v) = env.get("NAZORG_STATE_DIR") {
+        raw.state_dir = PathBuf::from(v);
+    }
+    if let Some(v) = env.get("NAZORG_DATABASE_URL") {
+        raw.database.url = v.clone();
+    }
+    if let Some(v) = env.get("NAZORG_IDENTITY_FILE") {
+        raw.crypto.identity_file = PathBuf::from(v);
+    }
+    if let Some(v) = env.get("NAZORG_MAIL_TRANSPORT") {
+        raw.mail.transport = v.clone();
+    }
+    if let Some(v) = env.get("NAZORG_MAIL_URL") {
+        raw.mail.url = Some(v.clone());
+    }
+    if let Some(v) = env.get("NAZORG_MAIL_DIR") {
+        raw.mail.dir = Some(PathBuf::from(v));
+    }
+}
+
+struct Issues(Vec<ConfigIssue>);
+
+impl Issues {
+    fn push(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        self.0.push(ConfigIssue {
+            key: key.into(),
+            message: message.into(),
+        });
+    }
+
+    fn duration(&mut self, key: &str, value: &str) -> Option<IsoDuration> {
+        match value.parse::<IsoDuration>() {
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.push(key, e.to_string());
+                None
+            }
+        }
+    }
+}
+
+fn resolve(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+/// A plausible email address or `Name <address>`; the real check is the SMTP server's.
+pub fn plausible_email(s: &str) -> bool {
+    let addr = match (s.rfind('<'), s.ends_with('>')) {
+        (Some(i), true) => &s[i + 1..s.len() - 1],
+        _ => s,
+    };
+    let Some((local, domain)) = addr.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && !domain.is_empty()
+        && !domain.contains('@')
+        && !addr.chars().any(|c| c.is_whitespace() || c.is_control())
+        && domain.contains('.')
+}
+
+/// CBS municipality codes: `GM` and four digits.
+pub fn is_cbs_code(s: &str) -> bool {
+    s.len() == 6 && s.starts_with("GM") && s[2..].chars().all(|c| c.is_ascii_digit())
+}
+
+/// The parser for plan cron rules: five fields, or six with seconds first.
+pub fn plan_cron_parser() -> croner::parser::CronParser {
+    croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Optional)
+        .build()
+}
+
+fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<ConfigIssue>> {
+    let mut is = Issues(Vec::new());
+    let state_dir = resolve(base, &raw.state_dir);
+
+    // database
+    let mut sqlite_path = PathBuf::new();
+    let url = raw.database.url.trim();
+    if let Some(rest) = url.strip_prefix("sqlite://") {
+        let file = rest.split('?').next().unwrap_or("");
+        if file.is_empty() || file == ":memory:" {
+            is.push("database.url", "sqlite:// needs a file path");
+        } else {
+            sqlite_path = resolve(base, Path::new(file));
+        }
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        is.push(
+            "database.url",
+            "PostgreSQL is not supported by this build yet; use sqlite://PATH",
+        );
+    } else {
+        is.push(
+            "database.url",
+            "unknown scheme; expected sqlite://PATH (relative paths resolve against the config file's folder)",
+        );
+    }
+
+    // crypto
+    for (i, r) in raw.crypto.recipients.iter().enumerate() {
+        if crate::crypto::parse_recipient(r).is_err() {
+            is.push(format!("crypto.recipients[{i}]"), "not an age X25519 recipient (age1…)");
+        }
+    }
+
+    // mail
+    let transport = match raw.mail.transport.as_str() {
+        "file" => match &raw.mail.dir {
+            Some(d) => Some(MailTransport::File {
+                dir: resolve(base, d),
+            }),
+            None => {
+                is.push("mail.dir", "required when mail.transport = \"file\"");
+                None
+            }
+        },
+        "smtp" => match &raw.mail.url {
+            Some(u) => match crate::mail::Transport::smtp(u) {
+                Ok(_) => Some(MailTransport::Smtp { url: u.clone() }),
+                Err(e) => {
+                    is.push("mail.url", e.to_string());
+                    None
+                }
+            },
+            None => {
+                is.push("mail.url", "required when mail.transport = \"smtp\"");
+                None
+            }
+        },
+        other => {
+            is.push(
+                "mail.transport",
+                format!("`{other}` is not a transport; use \"file\" or \"smtp\""),
+            );
+            None
+        }
+    };
+    if !plausible_email(&raw.mail.from) {
+        is.push("mail.from", "not an email address");
+    }
+    let language = match raw.mail.language.as_deref() {
+        None | Some("nl") => Language::Nl,
+        Some("en") => Language::En,
+        Some(other) => {
+            is.push("mail.language", format!("`{other}` is not supported; use nl or en"));
+            Language::Nl
+        }
+    };
+
+    // schedule
+    let timezone = match raw.schedule.timezone.parse::<Tz>() {
+        Ok(tz) => tz,
+        Err(_) => {
+            is.push(
+                "schedule.timezone",
+                format!("`{}` is not an IANA time zone", raw.schedule.timezone),
+            );
+            chrono_tz::Europe::Amsterdam
+        }
+    };
+    let sweep_parse = croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Required)
+        .build()
+        .parse(&raw.schedule.sweep);
+    if let Err(e) = sweep_parse {
+        is.push(
+            "schedule.sweep",
+            format!("not a cron expression with a seconds field first: {e}"),
+        );
+    }
+
+    // plans
+    let mut plans = BTreeMap::new();
+    if raw.plans.is_empty() {
+        is.push("plans", "at least one plan is needed, e.g. [plans.standard]");
+    }
+    for (name, p) in &raw.plans {
+        let key = format!("plans.{name}");
+        let offsets: Vec<IsoDuration> = p
+            .checkins
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| is.duration(&format!("{key}.checkins[{i}]"), c))
+            .collect();
+        let local_time = match NaiveTime::parse_from_str(&p.local_time, "%H:%M") {
+            Ok(t) => t,
+            Err(_) => {
+                is.push(format!("{key}.local_time"), "expected HH:MM, e.g. \"09:00\"");
+                NaiveTime::MIN
+            }
+        };
+        let cron = match &p.cron {
+            Some(c) => match plan_cron_parser().parse(c) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    is.push(format!("{key}.cron"), format!("not a cron expression: {e}"));
+                    None
+                }
+            },
+            None => None,
+        };
+        let duration = p
+            .duration
+            .as_ref()
+            .and_then(|d| is.duration(&format!("{key}.duration"), d));
+        if p.checkins.is_empty() && p.cron.is_none() {
+            is.push(&key, "a plan needs `checkins` offsets or a `cron` rule");
+        }
+        if p.cron.is_some() && p.duration.is_none() {
+            is.push(format!("{key}.duration"), "required with `cron`, e.g. \"P24M\"");
+        }
+        let rule = PlanRule {
+            offsets,
+            cron,
+            duration,
+            local_time,
+        };
+        // Try the plan on a sample start so runaway cron rules are caught at start-up.
+        if let Some(sample) = chrono::NaiveDate::from_ymd_opt(2027, 1, 1)
+            && (p.cron.is_none() || p.duration.is_some())
+            && let Err(e) = rule.slots(sample, timezone)
+        {
+            is.push(&key, e.to_string());
+        }
+        plans.insert(name.clone(), rule);
+    }
+
+    // reminders
+    let r = &raw.reminders;
+    let reminders = ReminderPolicy {
+        lead: is.duration("reminders.lead", &r.lead).unwrap_or(IsoDuration::ZERO),
+        overdue_after: is
+            .duration("reminders.overdue_after", &r.overdue_after)
+            .unwrap_or(IsoDuration::ZERO),
+        repeat_every: is
+            .duration("reminders.repeat_every", &r.repeat_every)
+            .unwrap_or(IsoDuration::ZERO),
+        max_overdue: r.max_overdue,
+    };
+    if reminders.repeat_every.is_zero() && r.max_overdue > 0 {
+        is.push("reminders.repeat_every", "must be longer than zero");
+    }
+    if r.max_overdue > 52 {
+        is.push("reminders.max_overdue", "at most 52");
+    }
+
+    // dispatch
+    let d = &raw.dispatch;
+    let dispatch = DispatchConfig {
+        max_attempts: d.max_attempts,
+        backoff: is.duration("dispatch.backoff", &d.backoff).unwrap_or(IsoDuration::ZERO),
+        backoff_max: is
+            .duration("dispatch.backoff_max", &d.backoff_max)
+            .unwrap_or(IsoDuration::ZERO),
+        interval: is
+            .duration("dispatch.interval", &d.interval)
+            .unwrap_or(IsoDuration::ZERO),
+    };
+    if d.max_attempts == 0 {
+        is.push("dispatch.max_attempts", "must be at least 1");
+    }
+    if dispatch.interval.is_zero() {
+        is.push("dispatch.interval", "must be longer than zero");
+    }
+
+    // municipalities
+    let mut municipalities = BTreeMap::new();
+    if raw.municipalities.is_empty() {
+        is.push("municipalities", "at least one [[municipalities]] entry is needed");
+    }
+    let mut seen = BTreeSet::new();
+    for (i, m) in raw.municipalities.into_iter().enumerate() {
+        let key = format!("municipalities[{i}]");
+        if !is_cbs_code(&m.code) {
+            is.push(format!("{key}.code"), "expected a CBS code such as GM0363");
+        }
+        if !seen.insert(m.code.clone()) {
+            is.push(format!("{key}.code"), format!("{} is listed twice", m.code));
+        }
+        if m.name.trim().is_empty() {
+            is.push(format!("{key}.name"), "must not be empty");
+        }
+        if !plausible_email(&m.team_email) {
+            is.push(format!("{key}.team_email"), "not an email address");
+        }
+        if !plausible_email(&m.coordinator_email) {
+            is.push(format!("{key}.coordinator_email"), "not an email address");
+        }
+        if m.region.trim().is_empty() {
+            is.push(format!("{key}.region"), "must not be empty");
+        }
+        if let Some(r) = &m.age_recipient
+            && crate::crypto::parse_recipient(r).is_err()
+        {
+            is.push(format!("{key}.age_recipient"), "not an age X25519 recipient (age1…)");
+        }
+        municipalities.insert(m.code.clone(), m_into(m));
+    }
+
+    if !is.0.is_empty() {
+        return Err(is.0);
+    }
+    let Some(transport) = transport else {
+        return Err(vec![ConfigIssue {
+            key: "mail.transport".into(),
+            message: "missing".into(),
+        }]);
+    };
+    Ok(Config {
+        path: path.to_path_buf(),
+        state_dir,
+        database: DatabaseConfig {
+            url: format!("sqlite://{}", sqlite_path.display()),
+            sqlite_path,
+        },
+        crypto: CryptoConfig {
+            identity_file: resolve(base, &raw.crypto.identity_file),
+            create_identity: raw.crypto.create_identity,
+            recipients: raw.crypto.recipients,
+        },
+        mail: MailConfig {
+            transport,
+            from: raw.mail.from,
+            language,
+        },
+        timezone,
+        sweep_cron: raw.schedule.sweep,
+        plans,
+        reminders,
+        dispatch,
+        municipalities,
+    })
+}
+
+fn m_into(m: RawMunicipality) -> Municipality {
+    Municipality {
+        code: m.code,
+        name: m.name,
+        team_email: m.team_email,
+        coordinator_email: m.coordinator_email,
+        region: m.region,
+        age_recipient: m.age_recipient,
+    }
+}
