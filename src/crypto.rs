@@ -1,1 +1,0 @@
-//! Envelope encryption of personal fields (placeholder, being written).
