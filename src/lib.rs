@@ -8,3 +8,8 @@ pub mod mail;
 pub mod clock;
 pub mod config;
 pub mod domain;
+pub mod store;
+pub mod dispatcher;
+pub mod keyring;
+pub mod service;
+pub mod sweep;

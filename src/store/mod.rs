@@ -165,7 +165,7 @@ impl Store {
             "outbox",
             "keks",
         ] {
-            let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+            let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
                 .fetch_one(&self.pool)
                 .await?;
             out.push((table.to_string(), n));

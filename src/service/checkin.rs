@@ -1,0 +1,197 @@
+//! Recording what was seen at a check-in, and listing what is due.
+
+use super::{App, OpError, seal_json};
+use crate::crypto::FieldPlace;
+use crate::domain::recording::{CheckinRecord, RecordDetails};
+use crate::domain::FieldError;
+use crate::store::{self, from_secs, to_secs};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+pub(crate) fn record_place<'a>(family: &'a str, checkin: &'a str) -> FieldPlace<'a> {
+    FieldPlace {
+        family,
+        table: "checkins",
+        column: "sealed_record",
+        row: checkin,
+    }
+}
+
+/// Observations are bound to both the check-in and the child, so a child's values cannot be
+/// moved to a sibling or another moment: the row is `checkin/member`.
+pub(crate) fn observation_row(checkin: &str, member: &str) -> String {
+    format!("{checkin}/{member}")
+}
+
+pub(crate) fn observation_place<'a>(family: &'a str, row: &'a str) -> FieldPlace<'a> {
+    FieldPlace {
+        family,
+        table: "observations",
+        column: "sealed_values",
+        row,
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct NextCheckin {
+    pub id: String,
+    pub due: DateTime<Utc>,
+}
+
+/// What `checkin record` answers.
+#[derive(Debug, Serialize)]
+pub struct RecordedCheckin {
+    pub checkin: String,
+    pub family: String,
+    pub status: &'static str,
+    pub outcome: &'static str,
+    pub plan_status: String,
+    pub next_checkin: Option<NextCheckin>,
+}
+
+/// Records the outcome of a check-in (reached or not): its reminders stop, the schedule
+/// goes on. A check-in is recorded once; a second record is refused and changes nothing.
+pub async fn record(app: &App, r: &CheckinRecord) -> Result<RecordedCheckin, OpError> {
+    let now = app.now();
+    r.validate(now).map_err(OpError::Invalid)?;
+    let not_found = || OpError::NotFound {
+        what: "check-in",
+        reference: r.checkin.clone(),
+    };
+    let mut tx = app.store.write().await?;
+    let c = store::checkins::by_ref(&mut tx, &r.checkin).await?.ok_or_else(not_found)?;
+    let f = store::families::by_id(&mut tx, c.family_id).await?.ok_or_else(not_found)?;
+    match c.status.as_str() {
+        "open" | "lapsed" => {}
+        "recorded" => return Err(OpError::Conflict(format!("check-in {} is already recorded", c.reference))),
+        other => return Err(OpError::Conflict(format!("check-in {} is {other}", c.reference))),
+    }
+    if f.status != "running" {
+        return Err(OpError::Conflict(format!("family {} is {}", f.reference, f.status)));
+    }
+    let at = r.at.with_timezone(&Utc);
+    let plan_start = chrono::NaiveDate::parse_from_str(&f.episode_date, "%Y-%m-%d")
+        .map_err(|_| store::StoreError::Corrupt("episode date".into()))?;
+    if at.with_timezone(&app.config.timezone).date_naive() < plan_start {
+        return Err(OpError::invalid("at", "before the start of the family's plan"));
+    }
+    let members = store::families::members(&mut tx, f.id).await?;
+    let mut child_ids = Vec::with_capacity(r.children.len());
+    let mut errors = Vec::new();
+    for (i, child) in r.children.iter().enumerate() {
+        match members.iter().find(|m| m.reference == child.member) {
+            Some(m) if m.role == "child" => child_ids.push(m.id),
+            Some(_) => errors.push(FieldError::new(format!("children[{i}].member"), "is not a child")),
+            None => errors.push(FieldError::new(
+                format!("children[{i}].member"),
+                "not a member of this check-in's family",
+            )),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(OpError::Invalid(errors));
+    }
+    let Some(dek) = app.family_dek(&f.reference, f.wrapped_dek.as_deref())? else {
+        return Err(OpError::Conflict(format!("family {} is erased", f.reference)));
+    };
+    let details = RecordDetails {
+        family_observations: r.family_observations.clone(),
+        notes: r.notes.clone(),
+    };
+    let sealed = seal_json(&dek, &details, &record_place(&f.reference, &c.reference))?;
+    let stored = store::checkins::record(
+        &mut tx,
+        &store::checkins::Recorded {
+            id: c.id,
+            contact_at: to_secs(at),
+            recorded_at: to_secs(now),
+            outcome: r.outcome.code(),
+            mode: r.mode.code(),
+            sealed_record: &sealed,
+        },
+    )
+    .await?;
+    if !stored {
+        return Err(OpError::Conflict(format!("check-in {} is already recorded", c.reference)));
+    }
+    for (child, member_id) in r.children.iter().zip(child_ids) {
+        let row = observation_row(&c.reference, &child.member);
+        let sealed = seal_json(&dek, &child.observations, &observation_place(&f.reference, &row))?;
+        store::checkins::insert_observation(&mut tx, c.id, member_id, &sealed).await?;
+    }
+    let completed = store::families::complete_if_done(&mut tx, f.id, to_secs(now)).await?;
+    let next = store::checkins::of_family(&mut tx, f.id)
+        .await?
+        .into_iter()
+        .find(|n| n.status == "open");
+    let next_checkin = match next {
+        Some(n) => Some(NextCheckin {
+            id: n.reference,
+            due: from_secs(n.due_at)?,
+        }),
+        None => None,
+    };
+    tx.commit().await?;
+    tracing::info!(checkin = %c.reference, family = %f.reference, outcome = r.outcome.code(), "check-in recorded");
+    Ok(RecordedCheckin {
+        checkin: c.reference,
+        family: f.reference,
+        status: "recorded",
+        outcome: r.outcome.code(),
+        plan_status: if completed { "completed".into() } else { f.status },
+        next_checkin,
+    })
+}
+
+/// One line of `checkin due`.
+#[derive(Debug, Serialize)]
+pub struct DueLine {
+    pub checkin: String,
+    pub family: String,
+    pub wave: i64,
+    pub due: DateTime<Utc>,
+    pub due_local: String,
+    pub municipality: String,
+    /// `upcoming`, `due` or `overdue` at the clock's instant.
+    pub state: &'static str,
+    pub reminders_sent: i64,
+}
+
+/// Open check-ins due by `now + reminders.lead`, optionally for one municipality.
+pub async fn due(app: &App, municipality: Option<&str>) -> Result<Vec<DueLine>, OpError> {
+    let cfg = &app.config;
+    if let Some(m) = municipality
+        && !cfg.municipalities.contains_key(m)
+    {
+        return Err(OpError::invalid("municipality", "unknown municipality"));
+    }
+    let now = app.now();
+    let horizon = cfg.reminders.lead.add_to(now).unwrap_or(now);
+    let overdue_from = |due: DateTime<Utc>| cfg.reminders.overdue_after.add_to(due).unwrap_or(due);
+    let mut tx = app.store.read().await?;
+    let rows = store::checkins::due(&mut tx, to_secs(horizon), municipality).await?;
+    tx.commit().await?;
+    rows.into_iter()
+        .map(|d| {
+            let due = from_secs(d.due_at)?;
+            let state = if now < due {
+                "upcoming"
+            } else if now < overdue_from(due) {
+                "due"
+            } else {
+                "overdue"
+            };
+            Ok(DueLine {
+                checkin: d.checkin,
+                family: d.family,
+                wave: d.wave,
+                due,
+                due_local: crate::sweep::local_label(due, cfg.timezone),
+                municipality: d.municipality,
+                state,
+                reminders_sent: i64::from(d.notice_stage > 0) + d.overdue_count,
+            })
+        })
+        .collect()
+}
+

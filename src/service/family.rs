@@ -1,0 +1,346 @@
+//! Enrolling, showing and closing families.
+
+use super::{App, OpError, open_json, seal_json};
+use crate::crypto::{Dek, FieldPlace};
+use crate::domain::enrolment::{Enrolment, FamilyDetails, MemberDetails};
+use crate::domain::recording::RecordDetails;
+use crate::domain::reminder::{Stage, next_notice_at};
+use crate::domain::{FieldError, reference};
+use crate::store::{self, from_secs, to_secs};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// Why a plan may end before its term. "It is calm now" is deliberately not one of them:
+/// violence recurs, and monitoring runs its full term unless there is a reason.
+pub const CLOSE_REASONS: &[&str] = &[
+    "family_moved_abroad",
+    "family_declined_aftercare",
+    "transferred_to_specialist_care",
+    "taken_over_by_safety_chain",
+    "family_deceased",
+    "enrolled_in_error",
+];
+
+#[derive(Debug, Serialize)]
+pub struct EnrolledMember {
+    #[serde(rename = "ref")]
+    pub reference: String,
+    pub role: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ScheduledCheckin {
+    pub id: String,
+    pub wave: u32,
+    pub due: DateTime<Utc>,
+    pub status: &'static str,
+}
+
+/// What `family enroll` answers.
+#[derive(Debug, Serialize)]
+pub struct Enrolled {
+    pub family: String,
+    pub members: Vec<EnrolledMember>,
+    pub checkins: Vec<ScheduledCheckin>,
+}
+
+fn family_place<'a>(family: &'a str) -> FieldPlace<'a> {
+    FieldPlace {
+        family,
+        table: "families",
+        column: "sealed_details",
+        row: family,
+    }
+}
+
+fn member_place<'a>(family: &'a str, member: &'a str) -> FieldPlace<'a> {
+    FieldPlace {
+        family,
+        table: "members",
+        column: "sealed_details",
+        row: member,
+    }
+}
+
+/// Enrols a family: validates, computes the plan's slots, seals every personal field with a
+/// fresh data key and stores it all in one transaction.
+///
+/// Slots that fell due more than `reminders.overdue_after` before enrolment are stored as
+/// `lapsed`: kept so waves line up in research data, but never reminded (a late enrolment
+/// must not start with a storm of overdue mail). A slot that fell due more recently stays
+/// open and gets its "due" notice at the next sweep, so contact follows enrolment soon.
+pub async fn enrol(app: &App, e: &Enrolment) -> Result<Enrolled, OpError> {
+    let cfg = &app.config;
+    let now = app.now();
+    let today = now.with_timezone(&cfg.timezone).date_naive();
+    e.validate(
+        today,
+        |m| cfg.municipalities.contains_key(m),
+        |p| cfg.plans.contains_key(p),
+    )
+    .map_err(OpError::Invalid)?;
+    let Some(rule) = cfg.plans.get(&e.plan) else {
+        return Err(OpError::invalid("plan", "unknown plan"));
+    };
+    let slots = rule.slots(e.episode.date, cfg.timezone)?;
+    let plan_end = rule.end(e.episode.date, cfg.timezone)?;
+    let lapse_before = cfg.reminders.overdue_after.sub_from(now).unwrap_or(now);
+
+    let mut tx = app.store.write().await?;
+    let mut family_ref = reference::family();
+    let mut tries = 0;
+    while store::families::reference_taken(&mut tx, &family_ref).await? {
+        tries += 1;
+        if tries > 8 {
+            return Err(OpError::Conflict("could not find a free family reference; retry".into()));
+        }
+        family_ref = reference::family();
+    }
+    let dek = Dek::generate();
+    let wrapped = app.keyring.wrap_dek(&dek, &family_ref);
+    let sealed = seal_json(&dek, &e.family_details(), &family_place(&family_ref))?;
+    let episode_date = e.episode.date.to_string();
+    let family_id = store::families::insert(
+        &mut tx,
+        &store::families::NewFamily {
+            reference: &family_ref,
+            episode_kind: e.episode.kind.code(),
+            episode_date: &episode_date,
+            plan: &e.plan,
+            plan_end: to_secs(plan_end),
+            language: &e.language,
+            interpreter_needed: e.interpreter_needed,
+            enrolled_at: to_secs(now),
+            kek_id: app.keyring.kek_id(),
+            wrapped_dek: &wrapped,
+            sealed_details: &sealed,
+        },
+    )
+    .await?;
+    store::families::insert_responsibility(&mut tx, family_id, &e.municipality, to_secs(now)).await?;
+
+    let mut members = Vec::with_capacity(e.members.len());
+    for (position, m) in (0i64..).zip(&e.members) {
+        let member_ref = reference::member();
+        let sealed = seal_json(&dek, &m.details(), &member_place(&family_ref, &member_ref))?;
+        store::families::insert_member(&mut tx, family_id, &member_ref, m.role.code(), position, &sealed)
+            .await?;
+        members.push(EnrolledMember {
+            reference: member_ref,
+            role: m.role.code(),
+        });
+    }
+
+    let mut checkins = Vec::with_capacity(slots.len());
+    for slot in &slots {
+        let id = reference::checkin();
+        let lapsed = slot.due < lapse_before;
+        let (status, next) = if lapsed {
+            ("lapsed", None)
+        } else {
+            ("open", next_notice_at(&cfg.reminders, slot.due, Stage::None, None).map(to_secs))
+        };
+        store::checkins::insert(
+            &mut tx,
+            &store::checkins::NewCheckin {
+                reference: &id,
+                family_id,
+                wave: i64::from(slot.wave),
+                due_at: to_secs(slot.due),
+                status,
+                next_notice_at: next,
+            },
+        )
+        .await?;
+        checkins.push(ScheduledCheckin {
+            id,
+            wave: slot.wave,
+            due: slot.due,
+            status,
+        });
+    }
+    tx.commit().await?;
+    tracing::info!(family = %family_ref, municipality = %e.municipality, plan = %e.plan, checkins = checkins.len(), "family enrolled");
+    Ok(Enrolled {
+        family: family_ref,
+        members,
+        checkins,
+    })
+}
+
+#[derive(Debug, Serialize)]
+pub struct MemberView {
+    #[serde(rename = "ref")]
+    pub reference: String,
+    pub role: String,
+    #[serde(flatten)]
+    pub details: Option<MemberDetails>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ChildObservationView {
+    pub member: String,
+    pub observations: crate::domain::enrolment::Observations,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CheckinView {
+    pub id: String,
+    pub wave: i64,
+    pub due: DateTime<Utc>,
+    pub status: String,
+    pub reminders_sent: String,
+    pub outcome: Option<String>,
+    pub mode: Option<String>,
+    pub contact_at: Option<DateTime<Utc>>,
+    pub recorded_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record: Option<RecordDetails>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<ChildObservationView>,
+}
+
+/// The whole decrypted record of a family, for the operator and the responsible team.
+#[derive(Debug, Serialize)]
+pub struct FamilyView {
+    pub family: String,
+    pub status: String,
+    pub close_reason: Option<String>,
+    pub episode: serde_json::Value,
+    pub plan: String,
+    pub plan_end: DateTime<Utc>,
+    pub municipality: String,
+    pub language: String,
+    pub interpreter_needed: bool,
+    pub enrolled_at: DateTime<Utc>,
+    /// `None` once the family was erased.
+    pub details: Option<FamilyDetails>,
+    pub members: Vec<MemberView>,
+    pub checkins: Vec<CheckinView>,
+}
+
+fn stage_label(stage: i64, overdue: i64) -> String {
+    match Stage::from_code(stage, overdue) {
+        Some(Stage::None) | None => "none".into(),
+        Some(Stage::Upcoming) => "upcoming".into(),
+        Some(Stage::Due) => "due".into(),
+        Some(Stage::Overdue(n)) => format!("overdue {n}"),
+        Some(Stage::Escalated) => "escalated".into(),
+    }
+}
+
+pub async fn show(app: &App, family_ref: &str) -> Result<FamilyView, OpError> {
+    let not_found = || OpError::NotFound {
+        what: "family",
+        reference: family_ref.chars().take(20).collect(),
+    };
+    if !reference::looks_like(family_ref, 'F') {
+        return Err(not_found());
+    }
+    let mut tx = app.store.read().await?;
+    let f = store::families::by_ref(&mut tx, family_ref).await?.ok_or_else(not_found)?;
+    let dek = app.family_dek(&f.reference, f.wrapped_dek.as_deref())?;
+    let details = match (&dek, &f.sealed_details) {
+        (Some(dek), Some(s)) => Some(open_json(dek, s, &family_place(&f.reference))?),
+        _ => None,
+    };
+    let mut members = Vec::new();
+    for m in store::families::members(&mut tx, f.id).await? {
+        let details = match (&dek, &m.sealed_details) {
+            (Some(dek), Some(s)) => Some(open_json(dek, s, &member_place(&f.reference, &m.reference))?),
+            _ => None,
+        };
+        members.push(MemberView {
+            reference: m.reference,
+            role: m.role,
+            details,
+        });
+    }
+    let mut checkins = Vec::new();
+    for c in store::checkins::of_family(&mut tx, f.id).await? {
+        let record = match (&dek, &c.sealed_record) {
+            (Some(dek), Some(s)) => Some(open_json(dek, s, &super::checkin::record_place(&f.reference, &c.reference))?),
+            _ => None,
+        };
+        let mut children = Vec::new();
+        if let Some(dek) = &dek {
+            for (_, member_ref, sealed) in store::checkins::observations(&mut tx, c.id).await? {
+                let row = super::checkin::observation_row(&c.reference, &member_ref);
+                let place = super::checkin::observation_place(&f.reference, &row);
+                children.push(ChildObservationView {
+                    observations: open_json(dek, &sealed, &place)?,
+                    member: member_ref,
+                });
+            }
+        }
+        checkins.push(CheckinView {
+            id: c.reference,
+            wave: c.wave,
+            due: from_secs(c.due_at)?,
+            status: c.status,
+            reminders_sent: stage_label(c.notice_stage, c.overdue_count),
+            outcome: c.outcome,
+            mode: c.mode,
+            contact_at: c.contact_at.map(from_secs).transpose()?,
+            recorded_at: c.recorded_at.map(from_secs).transpose()?,
+            record,
+            children,
+        });
+    }
+    tx.commit().await?;
+    Ok(FamilyView {
+        family: f.reference,
+        status: f.status,
+        close_reason: f.close_reason,
+        episode: serde_json::json!({"kind": f.episode_kind, "date": f.episode_date}),
+        plan: f.plan,
+        plan_end: from_secs(f.plan_end)?,
+        municipality: f.municipality,
+        language: f.language,
+        interpreter_needed: f.interpreter_needed,
+        enrolled_at: from_secs(f.enrolled_at)?,
+        details,
+        members,
+        checkins,
+    })
+}
+
+#[derive(Debug, Serialize)]
+pub struct Closed {
+    pub family: String,
+    pub status: &'static str,
+    pub reason: String,
+    pub checkins_cancelled: u64,
+}
+
+/// Closes a plan before its term; only with one of [`CLOSE_REASONS`].
+pub async fn close(app: &App, family_ref: &str, reason: &str) -> Result<Closed, OpError> {
+    if !CLOSE_REASONS.contains(&reason) {
+        return Err(OpError::Invalid(vec![FieldError::new(
+            "reason",
+            format!("expected one of: {}", CLOSE_REASONS.join(", ")),
+        )]));
+    }
+    let not_found = || OpError::NotFound {
+        what: "family",
+        reference: family_ref.chars().take(20).collect(),
+    };
+    if !reference::looks_like(family_ref, 'F') {
+        return Err(not_found());
+    }
+    let now = to_secs(app.now());
+    let mut tx = app.store.write().await?;
+    let f = store::families::by_ref(&mut tx, family_ref).await?.ok_or_else(not_found)?;
+    if f.status != "running" {
+        return Err(OpError::Conflict(format!("family {} is {}, not running", f.reference, f.status)));
+    }
+    let cancelled = store::families::close_early(&mut tx, f.id, reason, now).await?;
+    tx.commit().await?;
+    tracing::info!(family = %f.reference, reason, cancelled, "plan closed early");
+    Ok(Closed {
+        family: f.reference,
+        status: "closed_early",
+        reason: reason.to_string(),
+        checkins_cancelled: cancelled,
+    })
+}

@@ -1,0 +1,111 @@
+//! The operations teams and operators perform (enrol, show, close, record, list due), each
+//! validating first and then changing the store in one transaction. Shared by the CLI and
+//! the HTTP API.
+
+pub mod checkin;
+pub mod family;
+
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::crypto::{CryptoError, Dek, FieldPlace};
+use crate::domain::FieldError;
+use crate::keyring::{Keyring, KeyringError};
+use crate::store::{OpenMode, Store, StoreError};
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpError {
+    #[error("invalid input: {}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<FieldError>),
+    #[error("{what} {reference} not found")]
+    NotFound { what: &'static str, reference: String },
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    #[error(transparent)]
+    Keyring(#[from] KeyringError),
+    #[error("the plan cannot be scheduled: {0}")]
+    Plan(#[from] crate::domain::plan::PlanError),
+}
+
+impl OpError {
+    pub fn invalid(field: &str, message: &str) -> OpError {
+        OpError::Invalid(vec![FieldError::new(field, message)])
+    }
+}
+
+impl From<FieldError> for OpError {
+    fn from(e: FieldError) -> Self {
+        OpError::Invalid(vec![e])
+    }
+}
+
+impl From<sqlx::Error> for OpError {
+    fn from(e: sqlx::Error) -> Self {
+        OpError::Store(StoreError::Sql(e))
+    }
+}
+
+/// Everything an operation needs: config, clock, store and keys.
+#[derive(Clone)]
+pub struct App {
+    pub config: Arc<Config>,
+    pub clock: SharedClock,
+    pub store: Store,
+    pub keyring: Arc<Keyring>,
+}
+
+impl App {
+    pub async fn open(config: Config, clock: SharedClock, mode: OpenMode) -> Result<App, OpError> {
+        if mode == OpenMode::CreateAndMigrate {
+            std::fs::create_dir_all(&config.state_dir).map_err(|e| {
+                OpError::Conflict(format!(
+                    "cannot create state_dir {}: {e}",
+                    config.state_dir.display()
+                ))
+            })?;
+        }
+        let store = Store::open(&config.database, mode).await?;
+        let keyring = Keyring::open(&config.crypto, &store, clock.now().timestamp()).await?;
+        Ok(App {
+            config: Arc::new(config),
+            clock,
+            store,
+            keyring: Arc::new(keyring),
+        })
+    }
+
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
+    /// A family's data key, unwrapped with the KEK; `None` for an erased family.
+    pub fn family_dek(&self, family: &str, wrapped: Option<&[u8]>) -> Result<Option<Dek>, OpError> {
+        match wrapped {
+            Some(w) => Ok(Some(self.keyring.unwrap_dek(w, family)?)),
+            None => Ok(None),
+        }
+    }
+}
+
+/// Seals a serialisable value as JSON under the family's data key.
+pub fn seal_json<T: serde::Serialize>(dek: &Dek, value: &T, place: &FieldPlace) -> Result<Vec<u8>, OpError> {
+    let bytes = zeroize::Zeroizing::new(
+        serde_json::to_vec(value).map_err(|e| OpError::Conflict(format!("cannot encode: {e}")))?,
+    );
+    Ok(dek.try_seal(&bytes, place)?)
+}
+
+/// Opens a sealed JSON value; failures name the place, never the content.
+pub fn open_json<T: serde::de::DeserializeOwned>(dek: &Dek, sealed: &[u8], place: &FieldPlace) -> Result<T, OpError> {
+    let bytes = dek.open(sealed, place)?;
+    serde_json::from_slice(&bytes).map_err(|_| {
+        OpError::Store(StoreError::Corrupt(format!(
+            "sealed {}.{} of {} does not decode",
+            place.table, place.column, place.family
+        )))
+    })
+}

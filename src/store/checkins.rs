@@ -1,0 +1,269 @@
+//! Check-ins: their slots, their reminder state and what was recorded.
+
+use super::{Conn, StoreError};
+use sqlx::Row;
+
+pub struct NewCheckin<'a> {
+    pub reference: &'a str,
+    pub family_id: i64,
+    pub wave: i64,
+    pub due_at: i64,
+    /// `open`, or `lapsed` for a slot that fell due before enrolment.
+    pub status: &'a str,
+    pub next_notice_at: Option<i64>,
+}
+
+pub async fn insert(conn: &mut Conn, c: &NewCheckin<'_>) -> Result<i64, StoreError> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO checkins (ref, family_id, wave, due_at, status, next_notice_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+    )
+    .bind(c.reference)
+    .bind(c.family_id)
+    .bind(c.wave)
+    .bind(c.due_at)
+    .bind(c.status)
+    .bind(c.next_notice_at)
+    .fetch_one(conn)
+    .await?;
+    Ok(id)
+}
+
+/// A check-in as stored.
+#[derive(Clone, Debug)]
+pub struct CheckinRow {
+    pub id: i64,
+    pub reference: String,
+    pub family_id: i64,
+    pub wave: i64,
+    pub due_at: i64,
+    pub status: String,
+    pub notice_stage: i64,
+    pub overdue_count: i64,
+    pub last_notice_at: Option<i64>,
+    pub contact_at: Option<i64>,
+    pub recorded_at: Option<i64>,
+    pub outcome: Option<String>,
+    pub mode: Option<String>,
+    pub sealed_record: Option<Vec<u8>>,
+}
+
+const COLUMNS: &str = "c.id, c.ref, c.family_id, c.wave, c.due_at, c.status, c.notice_stage, \
+    c.overdue_count, c.last_notice_at, c.contact_at, c.recorded_at, c.outcome, c.mode, c.sealed_record";
+
+fn checkin_row(r: &sqlx::sqlite::SqliteRow) -> Result<CheckinRow, StoreError> {
+    Ok(CheckinRow {
+        id: r.try_get(0)?,
+        reference: r.try_get(1)?,
+        family_id: r.try_get(2)?,
+        wave: r.try_get(3)?,
+        due_at: r.try_get(4)?,
+        status: r.try_get(5)?,
+        notice_stage: r.try_get(6)?,
+        overdue_count: r.try_get(7)?,
+        last_notice_at: r.try_get(8)?,
+        contact_at: r.try_get(9)?,
+        recorded_at: r.try_get(10)?,
+        outcome: r.try_get(11)?,
+        mode: r.try_get(12)?,
+        sealed_record: r.try_get(13)?,
+    })
+}
+
+pub async fn by_ref(conn: &mut Conn, reference: &str) -> Result<Option<CheckinRow>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM checkins c WHERE c.ref = $1");
+    let row = sqlx::query(&sql).bind(reference).fetch_optional(conn).await?;
+    row.as_ref().map(checkin_row).transpose()
+}
+
+pub async fn of_family(conn: &mut Conn, family_id: i64) -> Result<Vec<CheckinRow>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM checkins c WHERE c.family_id = $1 ORDER BY c.wave");
+    let rows = sqlx::query(&sql).bind(family_id).fetch_all(conn).await?;
+    rows.iter().map(checkin_row).collect()
+}
+
+/// The municipality responsible for a check-in: the one responsible at its due instant
+/// (or the first one, for a slot due before the family's first responsibility began).
+const RESPONSIBLE_AT_DUE: &str = "(SELECT r.municipality FROM responsibilities r \
+     WHERE r.family_id = c.family_id \
+     ORDER BY CASE WHEN r.valid_from <= c.due_at THEN 0 ELSE 1 END, \
+              CASE WHEN r.valid_from <= c.due_at THEN -r.valid_from ELSE r.valid_from END \
+     LIMIT 1)";
+
+/// An open check-in that the sweep must look at, with what the notice needs.
+#[derive(Clone, Debug)]
+pub struct NoticeCandidate {
+    pub id: i64,
+    pub reference: String,
+    pub wave: i64,
+    pub due_at: i64,
+    pub notice_stage: i64,
+    pub overdue_count: i64,
+    pub last_notice_at: Option<i64>,
+    pub family_ref: String,
+    pub plan: String,
+    pub language: String,
+    pub interpreter_needed: bool,
+    pub municipality: String,
+}
+
+/// Open check-ins of running families whose next notice is due at `now`, oldest first.
+pub async fn notice_candidates(
+    conn: &mut Conn,
+    now: i64,
+    limit: i64,
+) -> Result<Vec<NoticeCandidate>, StoreError> {
+    let sql = format!(
+        "SELECT c.id, c.ref, c.wave, c.due_at, c.notice_stage, c.overdue_count, c.last_notice_at, \
+                f.ref, f.plan, f.language, f.interpreter_needed, {RESPONSIBLE_AT_DUE} \
+         FROM checkins c JOIN families f ON f.id = c.family_id \
+         WHERE c.status = 'open' AND c.next_notice_at <= $1 AND f.status = 'running' \
+         ORDER BY c.next_notice_at, c.id LIMIT $2"
+    );
+    let rows = sqlx::query(&sql).bind(now).bind(limit).fetch_all(conn).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(NoticeCandidate {
+                id: r.try_get(0)?,
+                reference: r.try_get(1)?,
+                wave: r.try_get(2)?,
+                due_at: r.try_get(3)?,
+                notice_stage: r.try_get(4)?,
+                overdue_count: r.try_get(5)?,
+                last_notice_at: r.try_get(6)?,
+                family_ref: r.try_get(7)?,
+                plan: r.try_get(8)?,
+                language: r.try_get(9)?,
+                interpreter_needed: r.try_get::<i64, _>(10)? != 0,
+                municipality: r.try_get(11)?,
+            })
+        })
+        .collect()
+}
+
+/// Records that a notice was enqueued and when the next one can be owed.
+pub async fn set_notice_state(
+    conn: &mut Conn,
+    id: i64,
+    stage: i64,
+    overdue_count: i64,
+    last_notice_at: Option<i64>,
+    next_notice_at: Option<i64>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE checkins SET notice_stage = $2, overdue_count = $3, last_notice_at = $4, \
+         next_notice_at = $5 WHERE id = $1 AND status = 'open'",
+    )
+    .bind(id)
+    .bind(stage)
+    .bind(overdue_count)
+    .bind(last_notice_at)
+    .bind(next_notice_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub struct Recorded<'a> {
+    pub id: i64,
+    pub contact_at: i64,
+    pub recorded_at: i64,
+    pub outcome: &'a str,
+    pub mode: &'a str,
+    pub sealed_record: &'a [u8],
+}
+
+/// Stores the outcome of an open check-in; `false` if it was not open (recorded twice, or
+/// cancelled), in which case nothing changed.
+pub async fn record(conn: &mut Conn, r: &Recorded<'_>) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE checkins SET status = 'recorded', contact_at = $2, recorded_at = $3, \
+         outcome = $4, mode = $5, sealed_record = $6, next_notice_at = NULL \
+         WHERE id = $1 AND status = 'open'",
+    )
+    .bind(r.id)
+    .bind(r.contact_at)
+    .bind(r.recorded_at)
+    .bind(r.outcome)
+    .bind(r.mode)
+    .bind(r.sealed_record)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn insert_observation(
+    conn: &mut Conn,
+    checkin_id: i64,
+    member_id: i64,
+    sealed_values: &[u8],
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO observations (checkin_id, member_id, sealed_values) VALUES ($1, $2, $3)")
+        .bind(checkin_id)
+        .bind(member_id)
+        .bind(sealed_values)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Sealed observations of one check-in: (member id, member ref, sealed values).
+pub async fn observations(
+    conn: &mut Conn,
+    checkin_id: i64,
+) -> Result<Vec<(i64, String, Vec<u8>)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT m.id, m.ref, o.sealed_values FROM observations o \
+         JOIN members m ON m.id = o.member_id WHERE o.checkin_id = $1 ORDER BY m.position",
+    )
+    .bind(checkin_id)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+        .collect()
+}
+
+/// An open check-in in the due list.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct DueCheckin {
+    pub checkin: String,
+    pub family: String,
+    pub wave: i64,
+    pub due_at: i64,
+    pub municipality: String,
+    pub notice_stage: i64,
+    pub overdue_count: i64,
+}
+
+/// Open check-ins of running families due before `before`, optionally for one municipality.
+pub async fn due(
+    conn: &mut Conn,
+    before: i64,
+    municipality: Option<&str>,
+) -> Result<Vec<DueCheckin>, StoreError> {
+    let sql = format!(
+        "SELECT c.ref, f.ref, c.wave, c.due_at, {RESPONSIBLE_AT_DUE} AS muni, c.notice_stage, c.overdue_count \
+         FROM checkins c JOIN families f ON f.id = c.family_id \
+         WHERE c.status = 'open' AND f.status = 'running' AND c.due_at <= $1 \
+         ORDER BY c.due_at, c.id"
+    );
+    let rows = sqlx::query(&sql).bind(before).fetch_all(conn).await?;
+    let mut out = Vec::new();
+    for r in &rows {
+        let muni: String = r.try_get(4)?;
+        if municipality.is_some_and(|m| m != muni) {
+            continue;
+        }
+        out.push(DueCheckin {
+            checkin: r.try_get(0)?,
+            family: r.try_get(1)?,
+            wave: r.try_get(2)?,
+            due_at: r.try_get(3)?,
+            municipality: muni,
+            notice_stage: r.try_get(5)?,
+            overdue_count: r.try_get(6)?,
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,225 @@
+//! Families, their members and who is responsible for them.
+
+use super::{Conn, StoreError};
+use sqlx::Row;
+
+pub struct NewFamily<'a> {
+    pub reference: &'a str,
+    pub episode_kind: &'a str,
+    pub episode_date: &'a str,
+    pub plan: &'a str,
+    pub plan_end: i64,
+    pub language: &'a str,
+    pub interpreter_needed: bool,
+    pub enrolled_at: i64,
+    pub kek_id: i64,
+    pub wrapped_dek: &'a [u8],
+    pub sealed_details: &'a [u8],
+}
+
+pub async fn reference_taken(conn: &mut Conn, reference: &str) -> Result<bool, StoreError> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM families WHERE ref = $1")
+        .bind(reference)
+        .fetch_one(conn)
+        .await?;
+    Ok(n > 0)
+}
+
+pub async fn insert(conn: &mut Conn, f: &NewFamily<'_>) -> Result<i64, StoreError> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO families (ref, episode_kind, episode_date, plan, plan_end, language, \
+         interpreter_needed, enrolled_at, kek_id, wrapped_dek, sealed_details) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+    )
+    .bind(f.reference)
+    .bind(f.episode_kind)
+    .bind(f.episode_date)
+    .bind(f.plan)
+    .bind(f.plan_end)
+    .bind(f.language)
+    .bind(i64::from(f.interpreter_needed))
+    .bind(f.enrolled_at)
+    .bind(f.kek_id)
+    .bind(f.wrapped_dek)
+    .bind(f.sealed_details)
+    .fetch_one(conn)
+    .await?;
+    Ok(id)
+}
+
+pub async fn insert_member(
+    conn: &mut Conn,
+    family_id: i64,
+    reference: &str,
+    role: &str,
+    position: i64,
+    sealed_details: &[u8],
+) -> Result<i64, StoreError> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO members (family_id, ref, role, position, sealed_details) \
+         VALUES ($1, $2, $3, $4, $5) RETURNING id",
+    )
+    .bind(family_id)
+    .bind(reference)
+    .bind(role)
+    .bind(position)
+    .bind(sealed_details)
+    .fetch_one(conn)
+    .await?;
+    Ok(id)
+}
+
+pub async fn insert_responsibility(
+    conn: &mut Conn,
+    family_id: i64,
+    municipality: &str,
+    valid_from: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO responsibilities (family_id, municipality, valid_from) VALUES ($1, $2, $3)",
+    )
+    .bind(family_id)
+    .bind(municipality)
+    .bind(valid_from)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A family row as stored (sealed columns still sealed).
+#[derive(Clone, Debug)]
+pub struct FamilyRow {
+    pub id: i64,
+    pub reference: String,
+    pub episode_kind: String,
+    pub episode_date: String,
+    pub plan: String,
+    pub plan_end: i64,
+    pub status: String,
+    pub close_reason: Option<String>,
+    pub closed_at: Option<i64>,
+    pub language: String,
+    pub interpreter_needed: bool,
+    pub enrolled_at: i64,
+    pub kek_id: Option<i64>,
+    pub wrapped_dek: Option<Vec<u8>>,
+    pub sealed_details: Option<Vec<u8>>,
+    /// The municipality responsible now (the open-ended responsibility).
+    pub municipality: String,
+}
+
+const FAMILY_COLUMNS: &str = "f.id, f.ref, f.episode_kind, f.episode_date, f.plan, f.plan_end, \
+    f.status, f.close_reason, f.closed_at, f.language, f.interpreter_needed, f.enrolled_at, \
+    f.kek_id, f.wrapped_dek, f.sealed_details, r.municipality";
+
+fn family_row(r: &sqlx::sqlite::SqliteRow) -> Result<FamilyRow, StoreError> {
+    Ok(FamilyRow {
+        id: r.try_get(0)?,
+        reference: r.try_get(1)?,
+        episode_kind: r.try_get(2)?,
+        episode_date: r.try_get(3)?,
+        plan: r.try_get(4)?,
+        plan_end: r.try_get(5)?,
+        status: r.try_get(6)?,
+        close_reason: r.try_get(7)?,
+        closed_at: r.try_get(8)?,
+        language: r.try_get(9)?,
+        interpreter_needed: r.try_get::<i64, _>(10)? != 0,
+        enrolled_at: r.try_get(11)?,
+        kek_id: r.try_get(12)?,
+        wrapped_dek: r.try_get(13)?,
+        sealed_details: r.try_get(14)?,
+        municipality: r.try_get(15)?,
+    })
+}
+
+pub async fn by_ref(conn: &mut Conn, reference: &str) -> Result<Option<FamilyRow>, StoreError> {
+    let sql = format!(
+        "SELECT {FAMILY_COLUMNS} FROM families f \
+         JOIN responsibilities r ON r.family_id = f.id AND r.valid_to IS NULL WHERE f.ref = $1"
+    );
+    let row = sqlx::query(&sql)
+        .bind(reference)
+        .fetch_optional(conn)
+        .await?;
+    row.as_ref().map(family_row).transpose()
+}
+
+pub async fn by_id(conn: &mut Conn, id: i64) -> Result<Option<FamilyRow>, StoreError> {
+    let sql = format!(
+        "SELECT {FAMILY_COLUMNS} FROM families f \
+         JOIN responsibilities r ON r.family_id = f.id AND r.valid_to IS NULL WHERE f.id = $1"
+    );
+    let row = sqlx::query(&sql)
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    row.as_ref().map(family_row).transpose()
+}
+
+#[derive(Clone, Debug)]
+pub struct MemberRow {
+    pub id: i64,
+    pub reference: String,
+    pub role: String,
+    pub sealed_details: Option<Vec<u8>>,
+}
+
+pub async fn members(conn: &mut Conn, family_id: i64) -> Result<Vec<MemberRow>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, ref, role, sealed_details FROM members WHERE family_id = $1 ORDER BY position",
+    )
+    .bind(family_id)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(MemberRow {
+                id: r.try_get(0)?,
+                reference: r.try_get(1)?,
+                role: r.try_get(2)?,
+                sealed_details: r.try_get(3)?,
+            })
+        })
+        .collect()
+}
+
+/// Marks a family closed before its term: its open check-ins are cancelled and so stop
+/// being reminded. Returns the number of check-ins cancelled.
+pub async fn close_early(
+    conn: &mut Conn,
+    family_id: i64,
+    reason: &str,
+    now: i64,
+) -> Result<u64, StoreError> {
+    sqlx::query(
+        "UPDATE families SET status = 'closed_early', close_reason = $2, closed_at = $3 WHERE id = $1",
+    )
+    .bind(family_id)
+    .bind(reason)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    let cancelled = sqlx::query(
+        "UPDATE checkins SET status = 'cancelled', next_notice_at = NULL \
+         WHERE family_id = $1 AND status = 'open'",
+    )
+    .bind(family_id)
+    .execute(conn)
+    .await?;
+    Ok(cancelled.rows_affected())
+}
+
+/// Marks a running family completed once no check-in is left open.
+pub async fn complete_if_done(conn: &mut Conn, family_id: i64, now: i64) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE families SET status = 'completed', closed_at = $2 \
+         WHERE id = $1 AND status = 'running' \
+         AND NOT EXISTS (SELECT 1 FROM checkins c WHERE c.family_id = $1 AND c.status = 'open')",
+    )
+    .bind(family_id)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}

@@ -1,0 +1,235 @@
+//! The durable outbox: messages written with their cause, claimed and sent by the dispatcher.
+
+use super::{Conn, StoreError};
+use sqlx::Row;
+
+pub struct NewMessage<'a> {
+    pub key: &'a str,
+    pub kind: &'a str,
+    pub family_ref: Option<&'a str>,
+    pub recipients: &'a [String],
+    pub cc: &'a [String],
+    pub subject: &'a str,
+    pub body: &'a str,
+    pub attachments: &'a [crate::mail::Attachment],
+    pub now: i64,
+}
+
+fn json_list(v: &[String]) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn parse_list(s: &str) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str(s).map_err(|_| StoreError::Corrupt("outbox address list".into()))
+}
+
+/// Enqueues a message unless one with the same key exists. Returns whether it was new.
+pub async fn enqueue(conn: &mut Conn, m: &NewMessage<'_>) -> Result<bool, StoreError> {
+    let id: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO outbox (key, kind, family_ref, recipients, cc, subject, body, created_at, next_attempt_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT (key) DO NOTHING RETURNING id",
+    )
+    .bind(m.key)
+    .bind(m.kind)
+    .bind(m.family_ref)
+    .bind(json_list(m.recipients)?)
+    .bind(json_list(m.cc)?)
+    .bind(m.subject)
+    .bind(m.body)
+    .bind(m.now)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(id) = id else {
+        return Ok(false);
+    };
+    for (i, a) in m.attachments.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO outbox_attachments (outbox_id, position, filename, content_type, bytes) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id)
+        .bind(i64::try_from(i).unwrap_or(i64::MAX))
+        .bind(&a.filename)
+        .bind(&a.content_type)
+        .bind(&a.bytes)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(true)
+}
+
+/// Claims up to `limit` pending messages whose attempt is due, for `claim_secs` seconds.
+/// A claim is a row update, so two dispatchers never take the same message.
+pub async fn claim(
+    conn: &mut Conn,
+    now: i64,
+    claim_secs: i64,
+    limit: i64,
+) -> Result<Vec<i64>, StoreError> {
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1 \
+         AND (claimed_until IS NULL OR claimed_until <= $1) ORDER BY next_attempt_at, id LIMIT $2",
+    )
+    .bind(now)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut claimed = Vec::with_capacity(ids.len());
+    for id in ids {
+        let done = sqlx::query(
+            "UPDATE outbox SET claimed_until = $2 WHERE id = $1 AND status = 'pending' \
+             AND (claimed_until IS NULL OR claimed_until <= $3)",
+        )
+        .bind(id)
+        .bind(now + claim_secs)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+        if done.rows_affected() == 1 {
+            claimed.push(id);
+        }
+    }
+    Ok(claimed)
+}
+
+/// A message as the dispatcher needs it.
+pub struct StoredMessage {
+    pub id: i64,
+    pub key: String,
+    pub recipients: Vec<String>,
+    pub cc: Vec<String>,
+    pub subject: String,
+    pub body: String,
+    pub attempts: i64,
+    pub attachments: Vec<crate::mail::Attachment>,
+}
+
+pub async fn load(conn: &mut Conn, id: i64) -> Result<Option<StoredMessage>, StoreError> {
+    let Some(r) = sqlx::query(
+        "SELECT id, key, recipients, cc, subject, body, attempts FROM outbox WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let attachments = sqlx::query(
+        "SELECT filename, content_type, bytes FROM outbox_attachments WHERE outbox_id = $1 ORDER BY position",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|a| {
+        Ok(crate::mail::Attachment {
+            filename: a.try_get(0)?,
+            content_type: a.try_get(1)?,
+            bytes: a.try_get(2)?,
+        })
+    })
+    .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(Some(StoredMessage {
+        id: r.try_get(0)?,
+        key: r.try_get(1)?,
+        recipients: parse_list(&r.try_get::<String, _>(2)?)?,
+        cc: parse_list(&r.try_get::<String, _>(3)?)?,
+        subject: r.try_get(4)?,
+        body: r.try_get(5)?,
+        attempts: r.try_get(6)?,
+        attachments,
+    }))
+}
+
+pub async fn mark_sent(conn: &mut Conn, id: i64, now: i64) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE outbox SET status = 'sent', sent_at = $2, attempts = attempts + 1, \
+         claimed_until = NULL, last_error = NULL WHERE id = $1",
+    )
+    .bind(id)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A failed attempt: retried at `retry_at`, or given up (`None`) and marked failed.
+pub async fn mark_attempt_failed(
+    conn: &mut Conn,
+    id: i64,
+    error: &str,
+    retry_at: Option<i64>,
+) -> Result<(), StoreError> {
+    match retry_at {
+        Some(at) => {
+            sqlx::query(
+                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $2, \
+                 claimed_until = NULL, last_error = $3 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(at)
+            .bind(error)
+            .execute(conn)
+            .await?;
+        }
+        None => {
+            sqlx::query(
+                "UPDATE outbox SET status = 'failed', attempts = attempts + 1, \
+                 claimed_until = NULL, last_error = $2 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(error)
+            .execute(conn)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// One line of `outbox list`.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct OutboxEntry {
+    pub id: i64,
+    pub key: String,
+    pub kind: String,
+    pub family: Option<String>,
+    pub recipients: Vec<String>,
+    pub cc: Vec<String>,
+    pub subject: String,
+    pub status: String,
+    pub attempts: i64,
+    pub created_at: i64,
+    pub next_attempt_at: i64,
+    pub sent_at: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+pub async fn list(conn: &mut Conn, failed_only: bool) -> Result<Vec<OutboxEntry>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, key, kind, family_ref, recipients, cc, subject, status, attempts, created_at, \
+         next_attempt_at, sent_at, last_error FROM outbox \
+         WHERE ($1 = 0 OR status = 'failed') ORDER BY id",
+    )
+    .bind(i64::from(failed_only))
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(OutboxEntry {
+                id: r.try_get(0)?,
+                key: r.try_get(1)?,
+                kind: r.try_get(2)?,
+                family: r.try_get(3)?,
+                recipients: parse_list(&r.try_get::<String, _>(4)?)?,
+                cc: parse_list(&r.try_get::<String, _>(5)?)?,
+                subject: r.try_get(6)?,
+                status: r.try_get(7)?,
+                attempts: r.try_get(8)?,
+                created_at: r.try_get(9)?,
+                next_attempt_at: r.try_get(10)?,
+                sent_at: r.try_get(11)?,
+                last_error: r.try_get(12)?,
+            })
+        })
+        .collect()
+}

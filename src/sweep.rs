@@ -1,0 +1,147 @@
+//! The periodic job: find what is due, overdue or unacknowledged, and put the notices in the
+//! outbox together with the state change, in one transaction per batch.
+//!
+//! Idempotent and catch-up safe by construction: due dates live in the database, each
+//! check-in remembers the last notice it got, and every outbox key is unique. Running the
+//! sweep twice for the same instant changes nothing and enqueues nothing twice.
+
+use crate::domain::reminder::{Notice, Stage, next_notice_at, owed};
+use crate::mail::{ReminderFacts, ReminderKind, reminder};
+use crate::service::App;
+use crate::store::{self, StoreError, from_secs, to_secs};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::Serialize;
+
+/// Check-ins handled per transaction, so a large catch-up never blocks other writers long.
+const BATCH: i64 = 500;
+
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+pub struct SweepSummary {
+    pub at: DateTime<Utc>,
+    pub examined: u64,
+    pub upcoming: u64,
+    pub due: u64,
+    pub overdue: u64,
+    pub escalation: u64,
+    /// Notices whose outbox key already existed (a repeat of an earlier sweep).
+    pub already_queued: u64,
+    /// Check-ins whose municipality is missing from the config: retried in an hour.
+    pub unroutable: u64,
+}
+
+/// How due instants are shown to teams: local wall time and the zone's name.
+pub fn local_label(t: DateTime<Utc>, tz: Tz) -> String {
+    format!("{} ({})", t.with_timezone(&tz).format("%Y-%m-%d %H:%M"), tz.name())
+}
+
+/// One sweep at `now`.
+pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreError> {
+    let cfg = &app.config;
+    let policy = &cfg.reminders;
+    let mut summary = SweepSummary {
+        at: now,
+        ..Default::default()
+    };
+    loop {
+        let mut tx = app.store.write().await?;
+        let batch = store::checkins::notice_candidates(&mut tx, to_secs(now), BATCH).await?;
+        let n = batch.len();
+        for c in batch {
+            summary.examined += 1;
+            let due = from_secs(c.due_at)?;
+            let last = c.last_notice_at.map(from_secs).transpose()?;
+            let stage = Stage::from_code(c.notice_stage, c.overdue_count)
+                .ok_or_else(|| StoreError::Corrupt(format!("notice stage of {}", c.reference)))?;
+            let Some(muni) = cfg.municipality(&c.municipality) else {
+                summary.unroutable += 1;
+                tracing::error!(checkin = %c.reference, municipality = %c.municipality, "municipality missing from config; reminder held back");
+                let retry = to_secs(now) + 3600;
+                store::checkins::set_notice_state(&mut tx, c.id, c.notice_stage, c.overdue_count, c.last_notice_at, Some(retry)).await?;
+                continue;
+            };
+            let Some(notice) = owed(policy, due, stage, last, now) else {
+                // Nothing owed (e.g. the policy changed): move the index past now.
+                let next = next_notice_at(policy, due, stage, last).map(|t| to_secs(t).max(to_secs(now) + 1));
+                store::checkins::set_notice_state(&mut tx, c.id, c.notice_stage, c.overdue_count, c.last_notice_at, next).await?;
+                continue;
+            };
+            let (kind, count) = match notice {
+                Notice::Upcoming => (ReminderKind::Upcoming, 0),
+                Notice::Due => (ReminderKind::Due, 0),
+                Notice::Overdue(k) => (ReminderKind::Overdue, k),
+                Notice::Escalation => (ReminderKind::Escalation, stage.overdue_count()),
+            };
+            let due_local = local_label(due, cfg.timezone);
+            let wave = u32::try_from(c.wave).unwrap_or(0);
+            let facts = ReminderFacts {
+                family: &c.family_ref,
+                checkin: &c.reference,
+                wave,
+                plan: &c.plan,
+                municipality_code: &muni.code,
+                municipality_name: &muni.name,
+                due_local: &due_local,
+                contact_language: &c.language,
+                interpreter_needed: c.interpreter_needed,
+                overdue_count: count,
+            };
+            let (subject, body) = reminder(kind, cfg.mail.language, &facts);
+            let (to, cc) = match notice {
+                Notice::Escalation => (vec![muni.coordinator_email.clone()], vec![muni.team_email.clone()]),
+                _ => (vec![muni.team_email.clone()], vec![]),
+            };
+            let key = format!("{}:{}:{}:{}", kind.code(), c.reference, count, c.due_at);
+            let fresh = store::outbox::enqueue(
+                &mut tx,
+                &store::outbox::NewMessage {
+                    key: &key,
+                    kind: kind.code(),
+                    family_ref: Some(&c.family_ref),
+                    recipients: &to,
+                    cc: &cc,
+                    subject: &subject,
+                    body: &body,
+                    attachments: &[],
+                    now: to_secs(now),
+                },
+            )
+            .await?;
+            if fresh {
+                match kind {
+                    ReminderKind::Upcoming => summary.upcoming += 1,
+                    ReminderKind::Due => summary.due += 1,
+                    ReminderKind::Overdue => summary.overdue += 1,
+                    ReminderKind::Escalation => summary.escalation += 1,
+                }
+            } else {
+                summary.already_queued += 1;
+            }
+            let new_stage = notice.stage();
+            let next = next_notice_at(policy, due, new_stage, Some(now)).map(|t| to_secs(t).max(to_secs(now) + 1));
+            store::checkins::set_notice_state(
+                &mut tx,
+                c.id,
+                new_stage.code(),
+                i64::from(new_stage.overdue_count()),
+                Some(to_secs(now)),
+                next,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        if i64::try_from(n).unwrap_or(i64::MAX) < BATCH {
+            break;
+        }
+    }
+    if summary.examined > 0 {
+        tracing::info!(
+            upcoming = summary.upcoming,
+            due = summary.due,
+            overdue = summary.overdue,
+            escalation = summary.escalation,
+            "sweep enqueued notices"
+        );
+    }
+    Ok(summary)
+}
