@@ -57,3 +57,30 @@ impl Clock for OffsetClock {
 }
 
 pub type SharedClock = Arc<dyn Clock>;
+
+/// A clock the caller moves by hand: tests that walk a family through months of aftercare
+/// in one process.
+#[derive(Debug, Clone)]
+pub struct ManualClock(Arc<std::sync::Mutex<DateTime<Utc>>>);
+
+impl ManualClock {
+    pub fn new(start: DateTime<Utc>) -> Self {
+        ManualClock(Arc::new(std::sync::Mutex::new(start)))
+    }
+
+    pub fn set(&self, t: DateTime<Utc>) {
+        match self.0.lock() {
+            Ok(mut g) => *g = t,
+            Err(poisoned) => *poisoned.into_inner() = t,
+        }
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        match self.0.lock() {
+            Ok(g) => *g,
+            Err(poisoned) => *poisoned.into_inner(),
+        }
+    }
+}

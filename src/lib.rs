@@ -13,3 +13,4 @@ pub mod dispatcher;
 pub mod keyring;
 pub mod service;
 pub mod sweep;
+pub mod daemon;

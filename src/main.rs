@@ -1,1 +1,400 @@
-fn main() {}
+//! The `nazorg` command line: parse, call the library, print. Errors go to stderr with a
+//! non-zero exit code; `--json` prints data as JSON on every command that prints data.
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand};
+use nazorg::clock::{FixedClock, OffsetClock, SharedClock, SystemClock};
+use nazorg::config::{self, Config};
+use nazorg::service::{self, App, OpError};
+use nazorg::store::{OpenMode, Store, StoreError};
+use serde::Serialize;
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "nazorg", version, about = "Longitudinal aftercare after domestic violence")]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct Global {
+    /// Config file [default: $NAZORG_CONFIG, else /etc/nazorg/nazorg.toml]
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Act as if the clock showed this instant (RFC 3339), to simulate months in tests
+    #[arg(long, global = true, value_name = "T")]
+    at: Option<DateTime<chrono::FixedOffset>>,
+    /// Print data as JSON
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon: sweep on the cron, dispatch the outbox
+    Serve,
+    /// Create the database if needed and apply migrations
+    Migrate,
+    /// Validate the config; prints every problem with its key path (exit 78 on errors)
+    CheckConfig,
+    /// Write a new age identity (mode 0600) and print its public recipient
+    Keygen {
+        #[arg(long, value_name = "PATH")]
+        out: PathBuf,
+    },
+    /// Families: enrol, show, close
+    #[command(subcommand)]
+    Family(FamilyCommand),
+    /// Check-ins: what is due, record an outcome
+    #[command(subcommand)]
+    Checkin(CheckinCommand),
+    /// One sweep at the clock's instant, then dispatch what is due; prints a summary
+    Sweep {
+        /// Only enqueue; leave sending to the daemon
+        #[arg(long)]
+        no_dispatch: bool,
+    },
+    /// The outbox of messages
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
+}
+
+#[derive(Subcommand)]
+enum FamilyCommand {
+    /// Enrol a family from a JSON file (`-` for stdin)
+    Enroll {
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// The whole decrypted record of a family (for the operator)
+    Show { reference: String },
+    /// Close a plan before its term, with a reason code
+    Close {
+        reference: String,
+        #[arg(long, value_name = "CODE")]
+        reason: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum CheckinCommand {
+    /// Open check-ins due by now plus the reminder lead
+    Due {
+        #[arg(long, value_name = "CODE")]
+        municipality: Option<String>,
+    },
+    /// Record a check-in's outcome from a JSON file (`-` for stdin)
+    Record {
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum OutboxCommand {
+    /// List messages (all, or only those that failed for good)
+    List {
+        #[arg(long)]
+        failed: bool,
+    },
+}
+
+/// Exit codes from sysexits.h, so scripts can tell input errors from outages.
+mod exit {
+    pub const DATAERR: u8 = 65;
+    pub const NOINPUT: u8 = 66;
+    pub const SOFTWARE: u8 = 70;
+    pub const TEMPFAIL: u8 = 75;
+    pub const CONFIG: u8 = 78;
+}
+
+/// An error already printed, carrying its exit code.
+#[derive(Debug)]
+struct Exit(u8);
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit {}", self.0)
+    }
+}
+
+impl std::error::Error for Exit {}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::SOFTWARE);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => match e.downcast_ref::<Exit>() {
+            Some(Exit(code)) => ExitCode::from(*code),
+            None => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("NAZORG_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+fn clock(global: &Global, running: bool) -> SharedClock {
+    match (global.at, running) {
+        (Some(at), false) => Arc::new(FixedClock(at.with_timezone(&Utc))),
+        (Some(at), true) => Arc::new(OffsetClock::starting_at(at.with_timezone(&Utc))),
+        (None, _) => Arc::new(SystemClock),
+    }
+}
+
+fn load_config(global: &Global) -> anyhow::Result<Config> {
+    let path = config::resolve_path(global.config.clone());
+    Config::load(&path).map_err(|e| {
+        eprintln!("error: config {} is not usable:", path.display());
+        for issue in e.issues() {
+            eprintln!("  {issue}");
+        }
+        Exit(exit::CONFIG).into()
+    })
+}
+
+fn read_input(file: &PathBuf) -> anyhow::Result<Vec<u8>> {
+    const MAX: u64 = 1024 * 1024;
+    let mut buf = Vec::new();
+    if file.as_os_str() == "-" {
+        std::io::stdin().take(MAX + 1).read_to_end(&mut buf)?;
+    } else {
+        std::fs::File::open(file)
+            .with_context(|| format!("cannot open {}", file.display()))?
+            .take(MAX + 1)
+            .read_to_end(&mut buf)?;
+    }
+    if buf.len() as u64 > MAX {
+        eprintln!("error: input larger than {MAX} bytes");
+        return Err(Exit(exit::DATAERR).into());
+    }
+    Ok(buf)
+}
+
+/// Prints an operation error the way scripts and people both read it; never with content.
+fn op_failed(e: OpError) -> anyhow::Error {
+    match e {
+        OpError::Invalid(errors) => {
+            for err in errors {
+                eprintln!("error: {}: {}", err.field, err.message);
+            }
+            Exit(exit::DATAERR).into()
+        }
+        OpError::NotFound { .. } => {
+            eprintln!("error: {e}");
+            Exit(exit::NOINPUT).into()
+        }
+        OpError::Conflict(_) => {
+            eprintln!("error: {e}");
+            Exit(exit::DATAERR).into()
+        }
+        OpError::Store(StoreError::Missing(_) | StoreError::NoFolder(_)) => {
+            eprintln!("error: {e}");
+            Exit(exit::CONFIG).into()
+        }
+        OpError::Store(StoreError::Locked(_)) => {
+            eprintln!("error: {e}");
+            Exit(exit::TEMPFAIL).into()
+        }
+        other => {
+            eprintln!("error: {other}");
+            Exit(exit::SOFTWARE).into()
+        }
+    }
+}
+
+fn print<T: Serialize>(json: bool, value: &T, human: impl FnOnce(&T) -> String) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(value)?);
+    } else {
+        print!("{}", human(value));
+    }
+    Ok(())
+}
+
+async fn open_app(global: &Global, mode: OpenMode, running: bool) -> anyhow::Result<App> {
+    let cfg = load_config(global)?;
+    App::open(cfg, clock(global, running), mode).await.map_err(op_failed)
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let g = &cli.global;
+    match cli.command {
+        Command::CheckConfig => {
+            let cfg = load_config(g)?;
+            print(g.json, &serde_json::json!({"config": cfg.path, "ok": true}), |_| {
+                format!("config {} is valid\n", cfg.path.display())
+            })
+        }
+        Command::Keygen { out } => {
+            let recipient = nazorg::crypto::keygen(&out)?;
+            print(g.json, &serde_json::json!({"identity": out, "recipient": recipient}), |_| {
+                format!("{recipient}\n")
+            })
+        }
+        Command::Migrate => {
+            let cfg = load_config(g)?;
+            std::fs::create_dir_all(&cfg.state_dir)
+                .with_context(|| format!("cannot create state_dir {}", cfg.state_dir.display()))?;
+            let store = Store::open(&cfg.database, OpenMode::CreateAndMigrate)
+                .await
+                .map_err(|e| op_failed(e.into()))?;
+            store.migrate().await.map_err(|e| op_failed(e.into()))?;
+            let counts = store.counts().await.map_err(|e| op_failed(e.into()))?;
+            store.close().await;
+            print(g.json, &serde_json::json!({"database": cfg.database.sqlite_path, "migrated": true}), |_| {
+                format!(
+                    "database {} is up to date ({} families)\n",
+                    cfg.database.sqlite_path.display(),
+                    counts.first().map(|c| c.1).unwrap_or(0)
+                )
+            })
+        }
+        Command::Serve => {
+            let app = open_app(g, OpenMode::CreateAndMigrate, true).await?;
+            let (tx, rx) = tokio::sync::watch::channel(false);
+            tokio::spawn(async move {
+                wait_for_signal().await;
+                let _ = tx.send(true);
+            });
+            nazorg::daemon::serve(app, rx).await.map_err(|e| {
+                eprintln!("error: {e}");
+                anyhow::Error::from(Exit(match e {
+                    nazorg::daemon::DaemonError::Store(StoreError::Locked(_)) => exit::TEMPFAIL,
+                    nazorg::daemon::DaemonError::Mail(_) => exit::CONFIG,
+                    _ => exit::SOFTWARE,
+                }))
+            })
+        }
+        Command::Family(FamilyCommand::Enroll { file }) => {
+            let input = read_input(&file)?;
+            let enrolment = nazorg::domain::parse_json(&input).map_err(|e| op_failed(e.into()))?;
+            let app = open_app(g, OpenMode::Existing, false).await?;
+            let out = service::family::enrol(&app, &enrolment).await.map_err(op_failed)?;
+            print(g.json, &out, |o| {
+                let mut s = format!("enrolled family {}\n", o.family);
+                for m in &o.members {
+                    s.push_str(&format!("  member {} ({})\n", m.reference, m.role));
+                }
+                for c in &o.checkins {
+                    s.push_str(&format!("  check-in {} wave {} due {} [{}]\n", c.id, c.wave, c.due.to_rfc3339(), c.status));
+                }
+                s
+            })
+        }
+        Command::Family(FamilyCommand::Show { reference }) => {
+            let app = open_app(g, OpenMode::Existing, false).await?;
+            let view = service::family::show(&app, &reference).await.map_err(op_failed)?;
+            // The record is structured data either way.
+            println!("{}", serde_json::to_string_pretty(&view)?);
+            Ok(())
+        }
+        Command::Family(FamilyCommand::Close { reference, reason }) => {
+            let app = open_app(g, OpenMode::Existing, false).await?;
+            let out = service::family::close(&app, &reference, &reason).await.map_err(op_failed)?;
+            print(g.json, &out, |o| {
+                format!("closed family {} ({}); {} open check-ins cancelled\n", o.family, o.reason, o.checkins_cancelled)
+            })
+        }
+        Command::Checkin(CheckinCommand::Due { municipality }) => {
+            let app = open_app(g, OpenMode::Existing, false).await?;
+            let lines = service::checkin::due(&app, municipality.as_deref()).await.map_err(op_failed)?;
+            print(g.json, &lines, |ls| {
+                ls.iter()
+                    .map(|l| format!("{}  {}  wave {}  {}  {}  {}\n", l.checkin, l.family, l.wave, l.due_local, l.municipality, l.state))
+                    .collect()
+            })
+        }
+        Command::Checkin(CheckinCommand::Record { file }) => {
+            let input = read_input(&file)?;
+            let record = nazorg::domain::parse_json(&input).map_err(|e| op_failed(e.into()))?;
+            let app = open_app(g, OpenMode::Existing, false).await?;
+            let out = service::checkin::record(&app, &record).await.map_err(op_failed)?;
+            print(g.json, &out, |o| {
+                let next = o.next_checkin.as_ref().map(|n| format!("; next {} due {}", n.id, n.due.to_rfc3339())).unwrap_or_default();
+                format!("recorded {} for family {} ({}){next}\n", o.checkin, o.family, o.outcome)
+            })
+        }
+        Command::Sweep { no_dispatch } => {
+            let app = open_app(g, OpenMode::Existing, false).await?;
+            let now = app.now();
+            let swept = nazorg::sweep::sweep(&app, now).await.map_err(|e| op_failed(e.into()))?;
+            let sent = if no_dispatch {
+                nazorg::dispatcher::DispatchSummary::default()
+            } else {
+                let transport = nazorg::dispatcher::transport(&app.config.mail)?;
+                nazorg::dispatcher::dispatch(&app, &transport, now).await.map_err(|e| op_failed(e.into()))?
+            };
+            // The sweep summary is JSON either way: it is meant for scripts and logs.
+            println!("{}", serde_json::to_string_pretty(&serde_json::json!({"sweep": swept, "dispatch": sent}))?);
+            Ok(())
+        }
+        Command::Outbox(OutboxCommand::List { failed }) => {
+            let app = open_app(g, OpenMode::Existing, false).await?;
+            let mut conn = app.store.pool().acquire().await?;
+            let list = nazorg::store::outbox::list(&mut conn, failed).await.map_err(|e| op_failed(e.into()))?;
+            print(g.json, &list, |l| {
+                l.iter()
+                    .map(|m| {
+                        format!(
+                            "{:>6}  {:<8} {:<11} {:<40} attempts {}{}\n",
+                            m.id,
+                            m.status,
+                            m.kind,
+                            m.recipients.join(","),
+                            m.attempts,
+                            m.last_error.as_ref().map(|e| format!("  last error: {e}")).unwrap_or_default()
+                        )
+                    })
+                    .collect()
+            })
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

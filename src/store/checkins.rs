@@ -84,11 +84,12 @@ pub async fn of_family(conn: &mut Conn, family_id: i64) -> Result<Vec<CheckinRow
 
 /// The municipality responsible for a check-in: the one responsible at its due instant
 /// (or the first one, for a slot due before the family's first responsibility began).
-const RESPONSIBLE_AT_DUE: &str = "(SELECT r.municipality FROM responsibilities r \
-     WHERE r.family_id = c.family_id \
-     ORDER BY CASE WHEN r.valid_from <= c.due_at THEN 0 ELSE 1 END, \
-              CASE WHEN r.valid_from <= c.due_at THEN -r.valid_from ELSE r.valid_from END \
-     LIMIT 1)";
+const RESPONSIBLE_AT_DUE: &str = "COALESCE(\
+     (SELECT r.municipality FROM responsibilities r \
+      WHERE r.family_id = c.family_id AND r.valid_from <= c.due_at \
+      ORDER BY r.valid_from DESC LIMIT 1), \
+     (SELECT r.municipality FROM responsibilities r \
+      WHERE r.family_id = c.family_id ORDER BY r.valid_from LIMIT 1))";
 
 /// An open check-in that the sweep must look at, with what the notice needs.
 #[derive(Clone, Debug)]

@@ -1,0 +1,102 @@
+//! `serve`: the daemon. tokio-cron-scheduler only wakes the sweep (UTC, `schedule.sweep`);
+//! the sweep and the dispatcher run in one worker task that finishes the work in flight
+//! before it honours shutdown. systemd hears READY=1 once the job is scheduled and the
+//! first catch-up sweep has run.
+
+use crate::dispatcher::{self, DispatchSummary};
+use crate::service::App;
+use crate::store::StoreError;
+use crate::sweep::{self, SweepSummary};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("scheduler: {0}")]
+    Scheduler(#[from] JobSchedulerError),
+    #[error("mail transport: {0}")]
+    Mail(#[from] crate::mail::MailError),
+}
+
+/// One round of work: a sweep at the clock's instant, then dispatch of what is due.
+pub async fn sweep_and_dispatch(
+    app: &App,
+    transport: &crate::mail::Transport,
+) -> Result<(SweepSummary, DispatchSummary), StoreError> {
+    let now = app.now();
+    let swept = sweep::sweep(app, now).await?;
+    let sent = dispatcher::dispatch(app, transport, app.now()).await?;
+    Ok((swept, sent))
+}
+
+/// Runs until `shutdown` turns true. Holds the SQLite daemon lock for its whole life.
+pub async fn serve(app: App, mut shutdown: watch::Receiver<bool>) -> Result<(), DaemonError> {
+    let _lock = app.store.lock_daemon()?;
+    let transport = dispatcher::transport(&app.config.mail)?;
+    tracing::info!(
+        database = %app.store.path().display(),
+        mail = %transport.describe(),
+        sweep = %app.config.sweep_cron,
+        "nazorg daemon starting"
+    );
+
+    let (tick_tx, mut tick_rx) = mpsc::channel::<()>(1);
+    let mut scheduler = JobScheduler::new().await?;
+    scheduler
+        .add(Job::new_async(app.config.sweep_cron.as_str(), move |_, _| {
+            let tick_tx = tick_tx.clone();
+            Box::pin(async move {
+                // A full channel means a sweep is already pending: nothing is lost.
+                let _ = tick_tx.try_send(());
+            })
+        })?)
+        .await?;
+    scheduler.start().await?;
+
+    // Catch up at once on whatever fell due while the daemon was down.
+    run_round(&app, &transport).await;
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+    tracing::info!("nazorg daemon ready");
+
+    let interval_secs = crate::dispatcher::backoff_secs(
+        &crate::config::DispatchConfig {
+            backoff: app.config.dispatch.interval,
+            backoff_max: app.config.dispatch.interval,
+            ..app.config.dispatch
+        },
+        0,
+    );
+    let mut dispatch_tick = tokio::time::interval(Duration::from_secs(interval_secs.max(1).unsigned_abs()));
+    dispatch_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            biased;
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    break;
+                }
+            }
+            Some(()) = tick_rx.recv() => run_round(&app, &transport).await,
+            _ = dispatch_tick.tick() => {
+                if let Err(e) = dispatcher::dispatch(&app, &transport, app.now()).await {
+                    tracing::error!(error = %e, "dispatch failed; will retry");
+                }
+            }
+        }
+    }
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    tracing::info!("nazorg daemon stopping");
+    scheduler.shutdown().await?;
+    app.store.close().await;
+    Ok(())
+}
+
+async fn run_round(app: &App, transport: &crate::mail::Transport) {
+    match sweep_and_dispatch(app, transport).await {
+        Ok((s, d)) => tracing::debug!(examined = s.examined, sent = d.sent, "sweep done"),
+        Err(e) => tracing::error!(error = %e, "sweep failed; the next tick retries"),
+    }
+}
