@@ -336,9 +336,18 @@ impl Config {
         let mut raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|e| {
             let key = e.path().to_string();
             let inner = e.into_inner();
+            let message = match inner.span() {
+                // A syntax error has no key path; say where it is instead.
+                Some(span) if key == "." => format!(
+                    "line {}: {}",
+                    text[..span.start.min(text.len())].matches('\n').count() + 1,
+                    inner.message().trim_end().replace('\n', "; ")
+                ),
+                _ => inner.message().to_string(),
+            };
             invalid(vec![ConfigIssue {
                 key: if key == "." { "(file)".into() } else { key },
-                message: inner.message().to_string(),
+                message,
             }])
         })?;
         apply_env(&mut raw, env);
@@ -546,6 +555,7 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
     }
     for (name, p) in &raw.plans {
         let key = format!("plans.{name}");
+        let issues_before = is.0.len();
         let offsets: Vec<IsoDuration> = p
             .checkins
             .iter()
@@ -586,8 +596,10 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
             local_time,
         };
         // Try the plan on a sample start so runaway cron rules are caught at start-up.
+        // Only a plan without other issues: a broken rule would otherwise also be
+        // reported as "yields no check-ins".
         if let Some(sample) = chrono::NaiveDate::from_ymd_opt(2027, 1, 1)
-            && (p.cron.is_none() || p.duration.is_some())
+            && is.0.len() == issues_before
             && let Err(e) = rule.slots(sample, timezone)
         {
             is.push(&key, e.to_string());
