@@ -478,7 +478,10 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
     // crypto
     for (i, r) in raw.crypto.recipients.iter().enumerate() {
         if crate::crypto::parse_recipient(r).is_err() {
-            is.push(format!("crypto.recipients[{i}]"), "not an age X25519 recipient (age1…)");
+            is.push(
+                format!("crypto.recipients[{i}]"),
+                "not an age X25519 recipient (age1…)",
+            );
         }
     }
 
@@ -521,7 +524,10 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
         None | Some("nl") => Language::Nl,
         Some("en") => Language::En,
         Some(other) => {
-            is.push("mail.language", format!("`{other}` is not supported; use nl or en"));
+            is.push(
+                "mail.language",
+                format!("`{other}` is not supported; use nl or en"),
+            );
             Language::Nl
         }
     };
@@ -551,7 +557,10 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
     // plans
     let mut plans = BTreeMap::new();
     if raw.plans.is_empty() {
-        is.push("plans", "at least one plan is needed, e.g. [plans.standard]");
+        is.push(
+            "plans",
+            "at least one plan is needed, e.g. [plans.standard]",
+        );
     }
     for (name, p) in &raw.plans {
         let key = format!("plans.{name}");
@@ -565,7 +574,10 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
         let local_time = match NaiveTime::parse_from_str(&p.local_time, "%H:%M") {
             Ok(t) => t,
             Err(_) => {
-                is.push(format!("{key}.local_time"), "expected HH:MM, e.g. \"09:00\"");
+                is.push(
+                    format!("{key}.local_time"),
+                    "expected HH:MM, e.g. \"09:00\"",
+                );
                 NaiveTime::MIN
             }
         };
@@ -587,7 +599,10 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
             is.push(&key, "a plan needs `checkins` offsets or a `cron` rule");
         }
         if p.cron.is_some() && p.duration.is_none() {
-            is.push(format!("{key}.duration"), "required with `cron`, e.g. \"P24M\"");
+            is.push(
+                format!("{key}.duration"),
+                "required with `cron`, e.g. \"P24M\"",
+            );
         }
         let rule = PlanRule {
             offsets,
@@ -610,7 +625,9 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
     // reminders
     let r = &raw.reminders;
     let reminders = ReminderPolicy {
-        lead: is.duration("reminders.lead", &r.lead).unwrap_or(IsoDuration::ZERO),
+        lead: is
+            .duration("reminders.lead", &r.lead)
+            .unwrap_or(IsoDuration::ZERO),
         overdue_after: is
             .duration("reminders.overdue_after", &r.overdue_after)
             .unwrap_or(IsoDuration::ZERO),
@@ -630,7 +647,9 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
     let d = &raw.dispatch;
     let dispatch = DispatchConfig {
         max_attempts: d.max_attempts,
-        backoff: is.duration("dispatch.backoff", &d.backoff).unwrap_or(IsoDuration::ZERO),
+        backoff: is
+            .duration("dispatch.backoff", &d.backoff)
+            .unwrap_or(IsoDuration::ZERO),
         backoff_max: is
             .duration("dispatch.backoff_max", &d.backoff_max)
             .unwrap_or(IsoDuration::ZERO),
@@ -648,7 +667,10 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
     // municipalities
     let mut municipalities = BTreeMap::new();
     if raw.municipalities.is_empty() {
-        is.push("municipalities", "at least one [[municipalities]] entry is needed");
+        is.push(
+            "municipalities",
+            "at least one [[municipalities]] entry is needed",
+        );
     }
     let mut seen = BTreeSet::new();
     for (i, m) in raw.municipalities.into_iter().enumerate() {
@@ -674,7 +696,10 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
         if let Some(r) = &m.age_recipient
             && crate::crypto::parse_recipient(r).is_err()
         {
-            is.push(format!("{key}.age_recipient"), "not an age X25519 recipient (age1…)");
+            is.push(
+                format!("{key}.age_recipient"),
+                "not an age X25519 recipient (age1…)",
+            );
         }
         municipalities.insert(m.code.clone(), m_into(m));
     }

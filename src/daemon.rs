@@ -46,13 +46,16 @@ pub async fn serve(app: App, mut shutdown: watch::Receiver<bool>) -> Result<(), 
     let (tick_tx, mut tick_rx) = mpsc::channel::<()>(1);
     let mut scheduler = JobScheduler::new().await?;
     scheduler
-        .add(Job::new_async(app.config.sweep_cron.as_str(), move |_, _| {
-            let tick_tx = tick_tx.clone();
-            Box::pin(async move {
-                // A full channel means a sweep is already pending: nothing is lost.
-                let _ = tick_tx.try_send(());
-            })
-        })?)
+        .add(Job::new_async(
+            app.config.sweep_cron.as_str(),
+            move |_, _| {
+                let tick_tx = tick_tx.clone();
+                Box::pin(async move {
+                    // A full channel means a sweep is already pending: nothing is lost.
+                    let _ = tick_tx.try_send(());
+                })
+            },
+        )?)
         .await?;
     scheduler.start().await?;
 
@@ -69,7 +72,8 @@ pub async fn serve(app: App, mut shutdown: watch::Receiver<bool>) -> Result<(), 
         },
         0,
     );
-    let mut dispatch_tick = tokio::time::interval(Duration::from_secs(interval_secs.max(1).unsigned_abs()));
+    let mut dispatch_tick =
+        tokio::time::interval(Duration::from_secs(interval_secs.max(1).unsigned_abs()));
     dispatch_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {

@@ -25,7 +25,9 @@ pub struct DispatchSummary {
 pub fn backoff_secs(cfg: &DispatchConfig, attempts: i64) -> i64 {
     let epoch = DateTime::<Utc>::UNIX_EPOCH;
     let secs = |d: crate::domain::duration::IsoDuration| {
-        d.add_to(epoch).map(|t| (t - epoch).num_seconds()).unwrap_or(60)
+        d.add_to(epoch)
+            .map(|t| (t - epoch).num_seconds())
+            .unwrap_or(60)
     };
     let base = secs(cfg.backoff).max(1);
     let max = secs(cfg.backoff_max).max(base);
@@ -34,7 +36,11 @@ pub fn backoff_secs(cfg: &DispatchConfig, attempts: i64) -> i64 {
 }
 
 /// Sends every message whose attempt is due at `now`.
-pub async fn dispatch(app: &App, transport: &Transport, now: DateTime<Utc>) -> Result<DispatchSummary, StoreError> {
+pub async fn dispatch(
+    app: &App,
+    transport: &Transport,
+    now: DateTime<Utc>,
+) -> Result<DispatchSummary, StoreError> {
     let cfg = &app.config;
     let mut summary = DispatchSummary::default();
     let now_s = to_secs(now);
@@ -75,7 +81,8 @@ pub async fn dispatch(app: &App, transport: &Transport, now: DateTime<Utc>) -> R
                         }
                         _ => None,
                     };
-                    store::outbox::mark_attempt_failed(&mut tx, id, &e.to_string(), retry_at).await?;
+                    store::outbox::mark_attempt_failed(&mut tx, id, &e.to_string(), retry_at)
+                        .await?;
                     if retry_at.is_some() {
                         summary.retrying += 1;
                         tracing::warn!(outbox = id, error = %e, "sending failed; will retry");

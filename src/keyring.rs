@@ -44,7 +44,11 @@ impl Keyring {
     /// Loads the identity (creating it first when the config allows), then unwraps the KEK,
     /// creating and storing the first KEK on a new database. The X25519 work runs off the
     /// async threads.
-    pub async fn open(cfg: &CryptoConfig, store: &Store, now: i64) -> Result<Keyring, KeyringError> {
+    pub async fn open(
+        cfg: &CryptoConfig,
+        store: &Store,
+        now: i64,
+    ) -> Result<Keyring, KeyringError> {
         let path = identity_path(cfg);
         if cfg.create_identity && !path.exists() {
             if let Some(parent) = path.parent() {
@@ -66,9 +70,11 @@ impl Keyring {
         let mut tx = store.write().await?;
         let (kek_id, kek) = match store::keys::current(&mut tx).await? {
             Some(stored) => {
-                let kek = tokio::task::spawn_blocking(move || Kek::unwrap_with(&stored.wrapped, &identity))
-                    .await
-                    .map_err(|e| KeyringError::Join(e.to_string()))??;
+                let kek = tokio::task::spawn_blocking(move || {
+                    Kek::unwrap_with(&stored.wrapped, &identity)
+                })
+                .await
+                .map_err(|e| KeyringError::Join(e.to_string()))??;
                 (stored.id, kek)
             }
             None => {

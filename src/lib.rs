@@ -3,14 +3,14 @@
 //! The library that the `nazorg` binary, the integration tests and the benchmarks share.
 //! `domain` decides; everything else moves data (functional core, imperative shell).
 
-pub mod crypto;
-pub mod mail;
 pub mod clock;
 pub mod config;
-pub mod domain;
-pub mod store;
-pub mod dispatcher;
-pub mod keyring;
-pub mod service;
-pub mod sweep;
+pub mod crypto;
 pub mod daemon;
+pub mod dispatcher;
+pub mod domain;
+pub mod keyring;
+pub mod mail;
+pub mod service;
+pub mod store;
+pub mod sweep;

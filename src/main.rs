@@ -15,7 +15,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(name = "nazorg", version, about = "Longitudinal aftercare after domestic violence")]
+#[command(
+    name = "nazorg",
+    version,
+    about = "Longitudinal aftercare after domestic violence"
+)]
 struct Cli {
     #[command(flatten)]
     global: Global,
@@ -130,7 +134,10 @@ impl std::error::Error for Exit {}
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -228,7 +235,11 @@ fn op_failed(e: OpError) -> anyhow::Error {
     }
 }
 
-fn print<T: Serialize>(json: bool, value: &T, human: impl FnOnce(&T) -> String) -> anyhow::Result<()> {
+fn print<T: Serialize>(
+    json: bool,
+    value: &T,
+    human: impl FnOnce(&T) -> String,
+) -> anyhow::Result<()> {
     if json {
         println!("{}", serde_json::to_string_pretty(value)?);
     } else {
@@ -239,7 +250,9 @@ fn print<T: Serialize>(json: bool, value: &T, human: impl FnOnce(&T) -> String) 
 
 async fn open_app(global: &Global, mode: OpenMode, running: bool) -> anyhow::Result<App> {
     let cfg = load_config(global)?;
-    App::open(cfg, clock(global, running), mode).await.map_err(op_failed)
+    App::open(cfg, clock(global, running), mode)
+        .await
+        .map_err(op_failed)
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -247,15 +260,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::CheckConfig => {
             let cfg = load_config(g)?;
-            print(g.json, &serde_json::json!({"config": cfg.path, "ok": true}), |_| {
-                format!("config {} is valid\n", cfg.path.display())
-            })
+            print(
+                g.json,
+                &serde_json::json!({"config": cfg.path, "ok": true}),
+                |_| format!("config {} is valid\n", cfg.path.display()),
+            )
         }
         Command::Keygen { out } => {
             let recipient = nazorg::crypto::keygen(&out)?;
-            print(g.json, &serde_json::json!({"identity": out, "recipient": recipient}), |_| {
-                format!("{recipient}\n")
-            })
+            print(
+                g.json,
+                &serde_json::json!({"identity": out, "recipient": recipient}),
+                |_| format!("{recipient}\n"),
+            )
         }
         Command::Migrate => {
             let cfg = load_config(g)?;
@@ -267,13 +284,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             store.migrate().await.map_err(|e| op_failed(e.into()))?;
             let counts = store.counts().await.map_err(|e| op_failed(e.into()))?;
             store.close().await;
-            print(g.json, &serde_json::json!({"database": cfg.database.sqlite_path, "migrated": true}), |_| {
-                format!(
-                    "database {} is up to date ({} families)\n",
-                    cfg.database.sqlite_path.display(),
-                    counts.first().map(|c| c.1).unwrap_or(0)
-                )
-            })
+            print(
+                g.json,
+                &serde_json::json!({"database": cfg.database.sqlite_path, "migrated": true}),
+                |_| {
+                    format!(
+                        "database {} is up to date ({} families)\n",
+                        cfg.database.sqlite_path.display(),
+                        counts.first().map(|c| c.1).unwrap_or(0)
+                    )
+                },
+            )
         }
         Command::Serve => {
             let app = open_app(g, OpenMode::CreateAndMigrate, true).await?;
@@ -295,38 +316,60 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let input = read_input(&file)?;
             let enrolment = nazorg::domain::parse_json(&input).map_err(|e| op_failed(e.into()))?;
             let app = open_app(g, OpenMode::Existing, false).await?;
-            let out = service::family::enrol(&app, &enrolment).await.map_err(op_failed)?;
+            let out = service::family::enrol(&app, &enrolment)
+                .await
+                .map_err(op_failed)?;
             print(g.json, &out, |o| {
                 let mut s = format!("enrolled family {}\n", o.family);
                 for m in &o.members {
                     s.push_str(&format!("  member {} ({})\n", m.reference, m.role));
                 }
                 for c in &o.checkins {
-                    s.push_str(&format!("  check-in {} wave {} due {} [{}]\n", c.id, c.wave, c.due.to_rfc3339(), c.status));
+                    s.push_str(&format!(
+                        "  check-in {} wave {} due {} [{}]\n",
+                        c.id,
+                        c.wave,
+                        c.due.to_rfc3339(),
+                        c.status
+                    ));
                 }
                 s
             })
         }
         Command::Family(FamilyCommand::Show { reference }) => {
             let app = open_app(g, OpenMode::Existing, false).await?;
-            let view = service::family::show(&app, &reference).await.map_err(op_failed)?;
+            let view = service::family::show(&app, &reference)
+                .await
+                .map_err(op_failed)?;
             // The record is structured data either way.
             println!("{}", serde_json::to_string_pretty(&view)?);
             Ok(())
         }
         Command::Family(FamilyCommand::Close { reference, reason }) => {
             let app = open_app(g, OpenMode::Existing, false).await?;
-            let out = service::family::close(&app, &reference, &reason).await.map_err(op_failed)?;
+            let out = service::family::close(&app, &reference, &reason)
+                .await
+                .map_err(op_failed)?;
             print(g.json, &out, |o| {
-                format!("closed family {} ({}); {} open check-ins cancelled\n", o.family, o.reason, o.checkins_cancelled)
+                format!(
+                    "closed family {} ({}); {} open check-ins cancelled\n",
+                    o.family, o.reason, o.checkins_cancelled
+                )
             })
         }
         Command::Checkin(CheckinCommand::Due { municipality }) => {
             let app = open_app(g, OpenMode::Existing, false).await?;
-            let lines = service::checkin::due(&app, municipality.as_deref()).await.map_err(op_failed)?;
+            let lines = service::checkin::due(&app, municipality.as_deref())
+                .await
+                .map_err(op_failed)?;
             print(g.json, &lines, |ls| {
                 ls.iter()
-                    .map(|l| format!("{}  {}  wave {}  {}  {}  {}\n", l.checkin, l.family, l.wave, l.due_local, l.municipality, l.state))
+                    .map(|l| {
+                        format!(
+                            "{}  {}  wave {}  {}  {}  {}\n",
+                            l.checkin, l.family, l.wave, l.due_local, l.municipality, l.state
+                        )
+                    })
                     .collect()
             })
         }
@@ -334,30 +377,50 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let input = read_input(&file)?;
             let record = nazorg::domain::parse_json(&input).map_err(|e| op_failed(e.into()))?;
             let app = open_app(g, OpenMode::Existing, false).await?;
-            let out = service::checkin::record(&app, &record).await.map_err(op_failed)?;
+            let out = service::checkin::record(&app, &record)
+                .await
+                .map_err(op_failed)?;
             print(g.json, &out, |o| {
-                let next = o.next_checkin.as_ref().map(|n| format!("; next {} due {}", n.id, n.due.to_rfc3339())).unwrap_or_default();
-                format!("recorded {} for family {} ({}){next}\n", o.checkin, o.family, o.outcome)
+                let next = o
+                    .next_checkin
+                    .as_ref()
+                    .map(|n| format!("; next {} due {}", n.id, n.due.to_rfc3339()))
+                    .unwrap_or_default();
+                format!(
+                    "recorded {} for family {} ({}){next}\n",
+                    o.checkin, o.family, o.outcome
+                )
             })
         }
         Command::Sweep { no_dispatch } => {
             let app = open_app(g, OpenMode::Existing, false).await?;
             let now = app.now();
-            let swept = nazorg::sweep::sweep(&app, now).await.map_err(|e| op_failed(e.into()))?;
+            let swept = nazorg::sweep::sweep(&app, now)
+                .await
+                .map_err(|e| op_failed(e.into()))?;
             let sent = if no_dispatch {
                 nazorg::dispatcher::DispatchSummary::default()
             } else {
                 let transport = nazorg::dispatcher::transport(&app.config.mail)?;
-                nazorg::dispatcher::dispatch(&app, &transport, now).await.map_err(|e| op_failed(e.into()))?
+                nazorg::dispatcher::dispatch(&app, &transport, now)
+                    .await
+                    .map_err(|e| op_failed(e.into()))?
             };
             // The sweep summary is JSON either way: it is meant for scripts and logs.
-            println!("{}", serde_json::to_string_pretty(&serde_json::json!({"sweep": swept, "dispatch": sent}))?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(
+                    &serde_json::json!({"sweep": swept, "dispatch": sent})
+                )?
+            );
             Ok(())
         }
         Command::Outbox(OutboxCommand::List { failed }) => {
             let app = open_app(g, OpenMode::Existing, false).await?;
             let mut conn = app.store.pool().acquire().await?;
-            let list = nazorg::store::outbox::list(&mut conn, failed).await.map_err(|e| op_failed(e.into()))?;
+            let list = nazorg::store::outbox::list(&mut conn, failed)
+                .await
+                .map_err(|e| op_failed(e.into()))?;
             print(g.json, &list, |l| {
                 l.iter()
                     .map(|m| {
@@ -368,7 +431,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                             m.kind,
                             m.recipients.join(","),
                             m.attempts,
-                            m.last_error.as_ref().map(|e| format!("  last error: {e}")).unwrap_or_default()
+                            m.last_error
+                                .as_ref()
+                                .map(|e| format!("  last error: {e}"))
+                                .unwrap_or_default()
                         )
                     })
                     .collect()
@@ -381,7 +447,10 @@ async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
             (Ok(mut term), Ok(mut int)) => {
                 tokio::select! {
                     _ = term.recv() => {}

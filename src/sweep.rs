@@ -32,7 +32,11 @@ pub struct SweepSummary {
 
 /// How due instants are shown to teams: local wall time and the zone's name.
 pub fn local_label(t: DateTime<Utc>, tz: Tz) -> String {
-    format!("{} ({})", t.with_timezone(&tz).format("%Y-%m-%d %H:%M"), tz.name())
+    format!(
+        "{} ({})",
+        t.with_timezone(&tz).format("%Y-%m-%d %H:%M"),
+        tz.name()
+    )
 }
 
 /// One sweep at `now`.
@@ -57,13 +61,30 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreE
                 summary.unroutable += 1;
                 tracing::error!(checkin = %c.reference, municipality = %c.municipality, "municipality missing from config; reminder held back");
                 let retry = to_secs(now) + 3600;
-                store::checkins::set_notice_state(&mut tx, c.id, c.notice_stage, c.overdue_count, c.last_notice_at, Some(retry)).await?;
+                store::checkins::set_notice_state(
+                    &mut tx,
+                    c.id,
+                    c.notice_stage,
+                    c.overdue_count,
+                    c.last_notice_at,
+                    Some(retry),
+                )
+                .await?;
                 continue;
             };
             let Some(notice) = owed(policy, due, stage, last, now) else {
                 // Nothing owed (e.g. the policy changed): move the index past now.
-                let next = next_notice_at(policy, due, stage, last).map(|t| to_secs(t).max(to_secs(now) + 1));
-                store::checkins::set_notice_state(&mut tx, c.id, c.notice_stage, c.overdue_count, c.last_notice_at, next).await?;
+                let next = next_notice_at(policy, due, stage, last)
+                    .map(|t| to_secs(t).max(to_secs(now) + 1));
+                store::checkins::set_notice_state(
+                    &mut tx,
+                    c.id,
+                    c.notice_stage,
+                    c.overdue_count,
+                    c.last_notice_at,
+                    next,
+                )
+                .await?;
                 continue;
             };
             let (kind, count) = match notice {
@@ -88,7 +109,10 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreE
             };
             let (subject, body) = reminder(kind, cfg.mail.language, &facts);
             let (to, cc) = match notice {
-                Notice::Escalation => (vec![muni.coordinator_email.clone()], vec![muni.team_email.clone()]),
+                Notice::Escalation => (
+                    vec![muni.coordinator_email.clone()],
+                    vec![muni.team_email.clone()],
+                ),
                 _ => (vec![muni.team_email.clone()], vec![]),
             };
             let key = format!("{}:{}:{}:{}", kind.code(), c.reference, count, c.due_at);
@@ -118,7 +142,8 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreE
                 summary.already_queued += 1;
             }
             let new_stage = notice.stage();
-            let next = next_notice_at(policy, due, new_stage, Some(now)).map(|t| to_secs(t).max(to_secs(now) + 1));
+            let next = next_notice_at(policy, due, new_stage, Some(now))
+                .map(|t| to_secs(t).max(to_secs(now) + 1));
             store::checkins::set_notice_state(
                 &mut tx,
                 c.id,

@@ -160,10 +160,19 @@ mod tests {
 
     #[test]
     fn parses_plan_offsets() {
-        assert_eq!("P14D".parse::<IsoDuration>().unwrap(), IsoDuration::days(14));
+        assert_eq!(
+            "P14D".parse::<IsoDuration>().unwrap(),
+            IsoDuration::days(14)
+        );
         assert_eq!("P6W".parse::<IsoDuration>().unwrap(), IsoDuration::days(42));
-        assert_eq!("P3M".parse::<IsoDuration>().unwrap(), IsoDuration::months(3));
-        assert_eq!("P2Y".parse::<IsoDuration>().unwrap(), IsoDuration::months(24));
+        assert_eq!(
+            "P3M".parse::<IsoDuration>().unwrap(),
+            IsoDuration::months(3)
+        );
+        assert_eq!(
+            "P2Y".parse::<IsoDuration>().unwrap(),
+            IsoDuration::months(24)
+        );
         let d: IsoDuration = "P1Y2M3DT4H5M6S".parse().unwrap();
         assert_eq!(d.months, 14);
         assert_eq!(d.days, 3);

@@ -157,7 +157,8 @@ pub struct MemberDetails {
 pub fn is_code(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 40
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 /// Earliest date we accept anywhere: older dates are typing mistakes.
@@ -173,9 +174,15 @@ fn check_text(errors: &mut Vec<FieldError>, field: &str, value: &str, required: 
         errors.push(FieldError::new(field, "must not be empty"));
     }
     if value.len() > MAX_TEXT {
-        errors.push(FieldError::new(field, format!("longer than {MAX_TEXT} bytes")));
+        errors.push(FieldError::new(
+            field,
+            format!("longer than {MAX_TEXT} bytes"),
+        ));
     }
-    if value.chars().any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r') {
+    if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
+    {
         errors.push(FieldError::new(field, "contains control characters"));
     }
 }
@@ -204,23 +211,35 @@ impl Enrolment {
             // A municipality code is not personal data: name it so the team can fix it.
             e.push(FieldError::new(
                 "municipality",
-                format!("unknown municipality `{}`", self.municipality.chars().take(12).collect::<String>()),
+                format!(
+                    "unknown municipality `{}`",
+                    self.municipality.chars().take(12).collect::<String>()
+                ),
             ));
         }
         if !known_plan(&self.plan) {
             e.push(FieldError::new(
                 "plan",
-                format!("unknown plan `{}`", self.plan.chars().take(40).collect::<String>()),
+                format!(
+                    "unknown plan `{}`",
+                    self.plan.chars().take(40).collect::<String>()
+                ),
             ));
         }
         let lang_ok = (2..=3).contains(&self.language.len())
             && self.language.bytes().all(|b| b.is_ascii_lowercase());
         if !lang_ok {
-            e.push(FieldError::new("language", "expected an ISO 639 code such as nl, en, ar"));
+            e.push(FieldError::new(
+                "language",
+                "expected an ISO 639 code such as nl, en, ar",
+            ));
         }
         check_text(&mut e, "case_director.name", &self.case_director.name, true);
         if !crate::config::plausible_email(&self.case_director.email) {
-            e.push(FieldError::new("case_director.email", "not an email address"));
+            e.push(FieldError::new(
+                "case_director.email",
+                "not an email address",
+            ));
         }
         if let Some(a) = &self.address {
             check_text(&mut e, "address", a, false);
@@ -230,7 +249,10 @@ impl Enrolment {
         }
         for (i, s) in self.stressors.iter().enumerate() {
             if !is_code(s) {
-                e.push(FieldError::new(format!("stressors[{i}]"), "expected a code such as debts"));
+                e.push(FieldError::new(
+                    format!("stressors[{i}]"),
+                    "expected a code such as debts",
+                ));
             }
         }
         if self.members.is_empty() {
@@ -243,7 +265,9 @@ impl Enrolment {
             let f = |k: &str| format!("members[{i}].{k}");
             check_text(&mut e, &f("name"), &m.name, true);
             match (m.role, m.birth_date) {
-                (Role::Child, None) => e.push(FieldError::new(f("birth_date"), "required for a child")),
+                (Role::Child, None) => {
+                    e.push(FieldError::new(f("birth_date"), "required for a child"))
+                }
                 (_, Some(d)) => check_date(&mut e, &f("birth_date"), d, today),
                 (Role::Adult, None) => {}
             }
@@ -315,7 +339,9 @@ mod tests {
 
     #[test]
     fn a_good_enrolment_passes() {
-        sample().validate(today(), |m| m == "GM0363", |p| p == "standard").unwrap();
+        sample()
+            .validate(today(), |m| m == "GM0363", |p| p == "standard")
+            .unwrap();
     }
 
     #[test]
@@ -325,11 +351,18 @@ mod tests {
         e.members[0].birth_date = NaiveDate::from_ymd_opt(1899, 12, 31);
         e.episode.date = NaiveDate::from_ymd_opt(2027, 1, 1).unwrap();
         e.municipality = "GM9999".into();
-        let errs = e.validate(today(), |m| m == "GM0363", |p| p == "standard").unwrap_err();
+        let errs = e
+            .validate(today(), |m| m == "GM0363", |p| p == "standard")
+            .unwrap_err();
         let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(
             fields,
-            ["episode.date", "municipality", "members[0].birth_date", "members[1].birth_date"]
+            [
+                "episode.date",
+                "municipality",
+                "members[0].birth_date",
+                "members[1].birth_date"
+            ]
         );
         assert!(errs.iter().all(|e| !e.message.contains("Secret")));
     }

@@ -36,11 +36,14 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Fie
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
-        let field = if path == "." { "(body)".to_string() } else { path };
+        let field = if path == "." {
+            "(body)".to_string()
+        } else {
+            path
+        };
         json_error(field, &e.into_inner())
     })?;
-    de.end()
-        .map_err(|e| json_error("(body)".to_string(), &e))?;
+    de.end().map_err(|e| json_error("(body)".to_string(), &e))?;
     Ok(value)
 }
 
@@ -62,7 +65,11 @@ fn safe_data_message(message: &str) -> String {
     let message = message.split(" at line ").next().unwrap_or(message);
     if message.starts_with("unknown field") || message.starts_with("missing field") {
         // Field names are ours, not personal data; cut the list of expected fields.
-        return message.split(", expected").next().unwrap_or(message).to_string();
+        return message
+            .split(", expected")
+            .next()
+            .unwrap_or(message)
+            .to_string();
     }
     if message.starts_with("unknown variant") {
         return match message.split_once(", expected") {

@@ -5,7 +5,9 @@
 //! to enumerate wall-clock times, never to resolve offsets.
 
 use super::duration::IsoDuration;
-use chrono::{DateTime, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, TimeZone, Utc};
+use chrono::{
+    DateTime, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, TimeZone, Utc,
+};
 use chrono_tz::Tz;
 
 /// More slots than this from one plan is a configuration mistake (a cron firing every
@@ -51,7 +53,9 @@ pub fn local_instant(tz: Tz, local: NaiveDateTime) -> Option<DateTime<Utc>> {
         match tz.from_local_datetime(&candidate) {
             LocalResult::Single(t) => return Some(t.with_timezone(&Utc)),
             LocalResult::Ambiguous(first, _) => return Some(first.with_timezone(&Utc)),
-            LocalResult::None => candidate = candidate.checked_add_signed(TimeDelta::minutes(15))?,
+            LocalResult::None => {
+                candidate = candidate.checked_add_signed(TimeDelta::minutes(15))?
+            }
         }
     }
     None
@@ -79,7 +83,9 @@ impl PlanRule {
         let mut due: Vec<DateTime<Utc>> = Vec::new();
         for offset in &self.offsets {
             let date = offset.add_to_date(start).ok_or(PlanError::OutOfRange)?;
-            due.push(local_instant(tz, date.and_time(self.local_time)).ok_or(PlanError::OutOfRange)?);
+            due.push(
+                local_instant(tz, date.and_time(self.local_time)).ok_or(PlanError::OutOfRange)?,
+            );
         }
         if let Some(cron) = &self.cron {
             // Enumerate wall-clock times by treating local time as if it were UTC, then
@@ -143,9 +149,18 @@ mod tests {
             assert_eq!(s.due.with_timezone(&Amsterdam).hour(), 9, "{s:?}");
         }
         // Winter: 08:00 UTC; summer (June 2027): 07:00 UTC.
-        assert_eq!(slots[0].due, Utc.with_ymd_and_hms(2026, 12, 15, 8, 0, 0).unwrap());
-        assert_eq!(slots[3].due, Utc.with_ymd_and_hms(2027, 6, 1, 7, 0, 0).unwrap());
-        assert_eq!(slots.iter().map(|s| s.wave).collect::<Vec<_>>(), (1..=8).collect::<Vec<_>>());
+        assert_eq!(
+            slots[0].due,
+            Utc.with_ymd_and_hms(2026, 12, 15, 8, 0, 0).unwrap()
+        );
+        assert_eq!(
+            slots[3].due,
+            Utc.with_ymd_and_hms(2027, 6, 1, 7, 0, 0).unwrap()
+        );
+        assert_eq!(
+            slots.iter().map(|s| s.wave).collect::<Vec<_>>(),
+            (1..=8).collect::<Vec<_>>()
+        );
         assert_eq!(r.end(date(2026, 12, 1), Amsterdam).unwrap(), slots[7].due);
     }
 
@@ -153,8 +168,8 @@ mod tests {
     fn days_around_dst_switch_keep_wall_time() {
         // Last Sunday of March 2027 is the 28th, of October the 31st.
         for (start, expect_hours) in [
-            (date(2027, 3, 27), [8, 7, 7]),   // Sat (CET), Sun (CEST), Mon (CEST)
-            (date(2027, 10, 30), [7, 8, 8]),  // Sat (CEST), Sun (CET), Mon (CET)
+            (date(2027, 3, 27), [8, 7, 7]),  // Sat (CET), Sun (CEST), Mon (CEST)
+            (date(2027, 10, 30), [7, 8, 8]), // Sat (CEST), Sun (CET), Mon (CET)
         ] {
             let r = rule(&["P0D", "P1D", "P2D"]);
             let slots = r.slots(start, Amsterdam).unwrap();
@@ -191,7 +206,11 @@ mod tests {
         let slots = r.slots(date(2027, 1, 15), Amsterdam).unwrap();
         // 1 Feb .. 1 Jul at 10:00 local: 6 slots, all at 10 local.
         assert_eq!(slots.len(), 6);
-        assert!(slots.iter().all(|s| s.due.with_timezone(&Amsterdam).hour() == 10));
+        assert!(
+            slots
+                .iter()
+                .all(|s| s.due.with_timezone(&Amsterdam).hour() == 10)
+        );
     }
 
     #[test]
@@ -205,11 +224,17 @@ mod tests {
                 .unwrap(),
         );
         r.duration = Some("P1M".parse().unwrap());
-        assert_eq!(r.slots(date(2027, 1, 1), Amsterdam), Err(PlanError::TooManySlots));
+        assert_eq!(
+            r.slots(date(2027, 1, 1), Amsterdam),
+            Err(PlanError::TooManySlots)
+        );
     }
 
     #[test]
     fn empty_plan_is_refused() {
-        assert_eq!(rule(&[]).slots(date(2027, 1, 1), Amsterdam), Err(PlanError::Empty));
+        assert_eq!(
+            rule(&[]).slots(date(2027, 1, 1), Amsterdam),
+            Err(PlanError::Empty)
+        );
     }
 }

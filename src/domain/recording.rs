@@ -83,12 +83,18 @@ const MAX_OBSERVATIONS: usize = 64;
 
 fn check_observations(errors: &mut Vec<FieldError>, field: &str, obs: &Observations) {
     if obs.len() > MAX_OBSERVATIONS {
-        errors.push(FieldError::new(field, format!("more than {MAX_OBSERVATIONS} indicators")));
+        errors.push(FieldError::new(
+            field,
+            format!("more than {MAX_OBSERVATIONS} indicators"),
+        ));
     }
     for (code, value) in obs {
         let f = format!("{field}.{}", code.chars().take(40).collect::<String>());
         if !is_code(code) {
-            errors.push(FieldError::new(field, "indicator codes are lowercase words such as wellbeing"));
+            errors.push(FieldError::new(
+                field,
+                "indicator codes are lowercase words such as wellbeing",
+            ));
             continue;
         }
         let ok = match value {
@@ -126,16 +132,29 @@ impl CheckinRecord {
         let mut seen = std::collections::BTreeSet::new();
         for (i, c) in self.children.iter().enumerate() {
             if !super::reference::looks_like(&c.member, 'M') {
-                e.push(FieldError::new(format!("children[{i}].member"), "not a member reference (M-…)"));
+                e.push(FieldError::new(
+                    format!("children[{i}].member"),
+                    "not a member reference (M-…)",
+                ));
             } else if !seen.insert(c.member.as_str()) {
-                e.push(FieldError::new(format!("children[{i}].member"), "listed twice"));
+                e.push(FieldError::new(
+                    format!("children[{i}].member"),
+                    "listed twice",
+                ));
             }
-            check_observations(&mut e, &format!("children[{i}].observations"), &c.observations);
+            check_observations(
+                &mut e,
+                &format!("children[{i}].observations"),
+                &c.observations,
+            );
         }
         if let Some(n) = &self.notes
             && n.len() > MAX_TEXT
         {
-            e.push(FieldError::new("notes", format!("longer than {MAX_TEXT} bytes")));
+            e.push(FieldError::new(
+                "notes",
+                format!("longer than {MAX_TEXT} bytes"),
+            ));
         }
         if e.is_empty() { Ok(()) } else { Err(e) }
     }

@@ -45,7 +45,10 @@ impl Stage {
             0 => Some(Stage::None),
             1 => Some(Stage::Upcoming),
             2 => Some(Stage::Due),
-            3 => u32::try_from(overdue_count).ok().filter(|n| *n > 0).map(Stage::Overdue),
+            3 => u32::try_from(overdue_count)
+                .ok()
+                .filter(|n| *n > 0)
+                .map(Stage::Overdue),
             4 => Some(Stage::Escalated),
             _ => None,
         }
@@ -110,7 +113,9 @@ pub fn owed(
     match stage {
         Stage::None | Stage::Upcoming | Stage::Due => Some(first_overdue()),
         Stage::Overdue(n) => {
-            let again_at = policy.repeat_every.add_to(last_sent.unwrap_or(overdue_from))?;
+            let again_at = policy
+                .repeat_every
+                .add_to(last_sent.unwrap_or(overdue_from))?;
             if now < again_at {
                 None
             } else if n < policy.max_overdue {
@@ -138,7 +143,9 @@ pub fn next_notice_at(
         Stage::Due => policy.overdue_after.add_to(due),
         Stage::Overdue(_) => {
             let overdue_from = policy.overdue_after.add_to(due)?;
-            policy.repeat_every.add_to(last_sent.unwrap_or(overdue_from))
+            policy
+                .repeat_every
+                .add_to(last_sent.unwrap_or(overdue_from))
         }
         Stage::Escalated => None,
     }
@@ -185,7 +192,10 @@ mod tests {
 
     #[test]
     fn daily_sweeps_walk_the_whole_sequence_once() {
-        let sent: Vec<Notice> = run(TimeDelta::hours(1), 60).into_iter().map(|(n, _)| n).collect();
+        let sent: Vec<Notice> = run(TimeDelta::hours(1), 60)
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
         assert_eq!(
             sent,
             vec![
@@ -221,7 +231,10 @@ mod tests {
     fn catch_up_after_downtime_sends_one_overdue_not_stale_notices() {
         let p = policy();
         let now = due() + TimeDelta::days(80);
-        assert_eq!(owed(&p, due(), Stage::None, None, now), Some(Notice::Overdue(1)));
+        assert_eq!(
+            owed(&p, due(), Stage::None, None, now),
+            Some(Notice::Overdue(1))
+        );
         // And it is not owed twice at the same instant.
         assert_eq!(owed(&p, due(), Stage::Overdue(1), Some(now), now), None);
     }
@@ -238,13 +251,25 @@ mod tests {
         let mut p = policy();
         p.max_overdue = 0;
         let now = due() + TimeDelta::days(4);
-        assert_eq!(owed(&p, due(), Stage::Due, Some(due()), now), Some(Notice::Escalation));
+        assert_eq!(
+            owed(&p, due(), Stage::Due, Some(due()), now),
+            Some(Notice::Escalation)
+        );
     }
 
     #[test]
     fn stage_codes_round_trip() {
-        for s in [Stage::None, Stage::Upcoming, Stage::Due, Stage::Overdue(2), Stage::Escalated] {
-            assert_eq!(Stage::from_code(s.code(), i64::from(s.overdue_count())), Some(s));
+        for s in [
+            Stage::None,
+            Stage::Upcoming,
+            Stage::Due,
+            Stage::Overdue(2),
+            Stage::Escalated,
+        ] {
+            assert_eq!(
+                Stage::from_code(s.code(), i64::from(s.overdue_count())),
+                Some(s)
+            );
         }
         assert_eq!(Stage::from_code(3, 0), None);
         assert_eq!(Stage::from_code(9, 0), None);

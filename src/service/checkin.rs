@@ -2,8 +2,8 @@
 
 use super::{App, OpError, seal_json};
 use crate::crypto::FieldPlace;
-use crate::domain::recording::{CheckinRecord, RecordDetails};
 use crate::domain::FieldError;
+use crate::domain::recording::{CheckinRecord, RecordDetails};
 use crate::store::{self, from_secs, to_secs};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -59,21 +59,41 @@ pub async fn record(app: &App, r: &CheckinRecord) -> Result<RecordedCheckin, OpE
         reference: r.checkin.clone(),
     };
     let mut tx = app.store.write().await?;
-    let c = store::checkins::by_ref(&mut tx, &r.checkin).await?.ok_or_else(not_found)?;
-    let f = store::families::by_id(&mut tx, c.family_id).await?.ok_or_else(not_found)?;
+    let c = store::checkins::by_ref(&mut tx, &r.checkin)
+        .await?
+        .ok_or_else(not_found)?;
+    let f = store::families::by_id(&mut tx, c.family_id)
+        .await?
+        .ok_or_else(not_found)?;
     match c.status.as_str() {
         "open" | "lapsed" => {}
-        "recorded" => return Err(OpError::Conflict(format!("check-in {} is already recorded", c.reference))),
-        other => return Err(OpError::Conflict(format!("check-in {} is {other}", c.reference))),
+        "recorded" => {
+            return Err(OpError::Conflict(format!(
+                "check-in {} is already recorded",
+                c.reference
+            )));
+        }
+        other => {
+            return Err(OpError::Conflict(format!(
+                "check-in {} is {other}",
+                c.reference
+            )));
+        }
     }
     if f.status != "running" {
-        return Err(OpError::Conflict(format!("family {} is {}", f.reference, f.status)));
+        return Err(OpError::Conflict(format!(
+            "family {} is {}",
+            f.reference, f.status
+        )));
     }
     let at = r.at.with_timezone(&Utc);
     let plan_start = chrono::NaiveDate::parse_from_str(&f.episode_date, "%Y-%m-%d")
         .map_err(|_| store::StoreError::Corrupt("episode date".into()))?;
     if at.with_timezone(&app.config.timezone).date_naive() < plan_start {
-        return Err(OpError::invalid("at", "before the start of the family's plan"));
+        return Err(OpError::invalid(
+            "at",
+            "before the start of the family's plan",
+        ));
     }
     let members = store::families::members(&mut tx, f.id).await?;
     let mut child_ids = Vec::with_capacity(r.children.len());
@@ -81,7 +101,10 @@ pub async fn record(app: &App, r: &CheckinRecord) -> Result<RecordedCheckin, OpE
     for (i, child) in r.children.iter().enumerate() {
         match members.iter().find(|m| m.reference == child.member) {
             Some(m) if m.role == "child" => child_ids.push(m.id),
-            Some(_) => errors.push(FieldError::new(format!("children[{i}].member"), "is not a child")),
+            Some(_) => errors.push(FieldError::new(
+                format!("children[{i}].member"),
+                "is not a child",
+            )),
             None => errors.push(FieldError::new(
                 format!("children[{i}].member"),
                 "not a member of this check-in's family",
@@ -92,7 +115,10 @@ pub async fn record(app: &App, r: &CheckinRecord) -> Result<RecordedCheckin, OpE
         return Err(OpError::Invalid(errors));
     }
     let Some(dek) = app.family_dek(&f.reference, f.wrapped_dek.as_deref())? else {
-        return Err(OpError::Conflict(format!("family {} is erased", f.reference)));
+        return Err(OpError::Conflict(format!(
+            "family {} is erased",
+            f.reference
+        )));
     };
     let details = RecordDetails {
         family_observations: r.family_observations.clone(),
@@ -112,11 +138,18 @@ pub async fn record(app: &App, r: &CheckinRecord) -> Result<RecordedCheckin, OpE
     )
     .await?;
     if !stored {
-        return Err(OpError::Conflict(format!("check-in {} is already recorded", c.reference)));
+        return Err(OpError::Conflict(format!(
+            "check-in {} is already recorded",
+            c.reference
+        )));
     }
     for (child, member_id) in r.children.iter().zip(child_ids) {
         let row = observation_row(&c.reference, &child.member);
-        let sealed = seal_json(&dek, &child.observations, &observation_place(&f.reference, &row))?;
+        let sealed = seal_json(
+            &dek,
+            &child.observations,
+            &observation_place(&f.reference, &row),
+        )?;
         store::checkins::insert_observation(&mut tx, c.id, member_id, &sealed).await?;
     }
     let completed = store::families::complete_if_done(&mut tx, f.id, to_secs(now)).await?;
@@ -138,7 +171,11 @@ pub async fn record(app: &App, r: &CheckinRecord) -> Result<RecordedCheckin, OpE
         family: f.reference,
         status: "recorded",
         outcome: r.outcome.code(),
-        plan_status: if completed { "completed".into() } else { f.status },
+        plan_status: if completed {
+            "completed".into()
+        } else {
+            f.status
+        },
         next_checkin,
     })
 }
@@ -194,4 +231,3 @@ pub async fn due(app: &App, municipality: Option<&str>) -> Result<Vec<DueLine>, 
         })
         .collect()
 }
-

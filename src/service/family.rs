@@ -92,7 +92,9 @@ pub async fn enrol(app: &App, e: &Enrolment) -> Result<Enrolled, OpError> {
     while store::families::reference_taken(&mut tx, &family_ref).await? {
         tries += 1;
         if tries > 8 {
-            return Err(OpError::Conflict("could not find a free family reference; retry".into()));
+            return Err(OpError::Conflict(
+                "could not find a free family reference; retry".into(),
+            ));
         }
         family_ref = reference::family();
     }
@@ -117,14 +119,22 @@ pub async fn enrol(app: &App, e: &Enrolment) -> Result<Enrolled, OpError> {
         },
     )
     .await?;
-    store::families::insert_responsibility(&mut tx, family_id, &e.municipality, to_secs(now)).await?;
+    store::families::insert_responsibility(&mut tx, family_id, &e.municipality, to_secs(now))
+        .await?;
 
     let mut members = Vec::with_capacity(e.members.len());
     for (position, m) in (0i64..).zip(&e.members) {
         let member_ref = reference::member();
         let sealed = seal_json(&dek, &m.details(), &member_place(&family_ref, &member_ref))?;
-        store::families::insert_member(&mut tx, family_id, &member_ref, m.role.code(), position, &sealed)
-            .await?;
+        store::families::insert_member(
+            &mut tx,
+            family_id,
+            &member_ref,
+            m.role.code(),
+            position,
+            &sealed,
+        )
+        .await?;
         members.push(EnrolledMember {
             reference: member_ref,
             role: m.role.code(),
@@ -138,7 +148,10 @@ pub async fn enrol(app: &App, e: &Enrolment) -> Result<Enrolled, OpError> {
         let (status, next) = if lapsed {
             ("lapsed", None)
         } else {
-            ("open", next_notice_at(&cfg.reminders, slot.due, Stage::None, None).map(to_secs))
+            (
+                "open",
+                next_notice_at(&cfg.reminders, slot.due, Stage::None, None).map(to_secs),
+            )
         };
         store::checkins::insert(
             &mut tx,
@@ -238,7 +251,9 @@ pub async fn show(app: &App, family_ref: &str) -> Result<FamilyView, OpError> {
         return Err(not_found());
     }
     let mut tx = app.store.read().await?;
-    let f = store::families::by_ref(&mut tx, family_ref).await?.ok_or_else(not_found)?;
+    let f = store::families::by_ref(&mut tx, family_ref)
+        .await?
+        .ok_or_else(not_found)?;
     let dek = app.family_dek(&f.reference, f.wrapped_dek.as_deref())?;
     let details = match (&dek, &f.sealed_details) {
         (Some(dek), Some(s)) => Some(open_json(dek, s, &family_place(&f.reference))?),
@@ -247,7 +262,11 @@ pub async fn show(app: &App, family_ref: &str) -> Result<FamilyView, OpError> {
     let mut members = Vec::new();
     for m in store::families::members(&mut tx, f.id).await? {
         let details = match (&dek, &m.sealed_details) {
-            (Some(dek), Some(s)) => Some(open_json(dek, s, &member_place(&f.reference, &m.reference))?),
+            (Some(dek), Some(s)) => Some(open_json(
+                dek,
+                s,
+                &member_place(&f.reference, &m.reference),
+            )?),
             _ => None,
         };
         members.push(MemberView {
@@ -259,7 +278,11 @@ pub async fn show(app: &App, family_ref: &str) -> Result<FamilyView, OpError> {
     let mut checkins = Vec::new();
     for c in store::checkins::of_family(&mut tx, f.id).await? {
         let record = match (&dek, &c.sealed_record) {
-            (Some(dek), Some(s)) => Some(open_json(dek, s, &super::checkin::record_place(&f.reference, &c.reference))?),
+            (Some(dek), Some(s)) => Some(open_json(
+                dek,
+                s,
+                &super::checkin::record_place(&f.reference, &c.reference),
+            )?),
             _ => None,
         };
         let mut children = Vec::new();
@@ -330,9 +353,14 @@ pub async fn close(app: &App, family_ref: &str, reason: &str) -> Result<Closed, 
     }
     let now = to_secs(app.now());
     let mut tx = app.store.write().await?;
-    let f = store::families::by_ref(&mut tx, family_ref).await?.ok_or_else(not_found)?;
+    let f = store::families::by_ref(&mut tx, family_ref)
+        .await?
+        .ok_or_else(not_found)?;
     if f.status != "running" {
-        return Err(OpError::Conflict(format!("family {} is {}, not running", f.reference, f.status)));
+        return Err(OpError::Conflict(format!(
+            "family {} is {}, not running",
+            f.reference, f.status
+        )));
     }
     let cancelled = store::families::close_early(&mut tx, f.id, reason, now).await?;
     tx.commit().await?;

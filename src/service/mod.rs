@@ -18,7 +18,10 @@ pub enum OpError {
     #[error("invalid input: {}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
     Invalid(Vec<FieldError>),
     #[error("{what} {reference} not found")]
-    NotFound { what: &'static str, reference: String },
+    NotFound {
+        what: &'static str,
+        reference: String,
+    },
     #[error("{0}")]
     Conflict(String),
     #[error(transparent)]
@@ -92,7 +95,11 @@ impl App {
 }
 
 /// Seals a serialisable value as JSON under the family's data key.
-pub fn seal_json<T: serde::Serialize>(dek: &Dek, value: &T, place: &FieldPlace) -> Result<Vec<u8>, OpError> {
+pub fn seal_json<T: serde::Serialize>(
+    dek: &Dek,
+    value: &T,
+    place: &FieldPlace,
+) -> Result<Vec<u8>, OpError> {
     let bytes = zeroize::Zeroizing::new(
         serde_json::to_vec(value).map_err(|e| OpError::Conflict(format!("cannot encode: {e}")))?,
     );
@@ -100,7 +107,11 @@ pub fn seal_json<T: serde::Serialize>(dek: &Dek, value: &T, place: &FieldPlace) 
 }
 
 /// Opens a sealed JSON value; failures name the place, never the content.
-pub fn open_json<T: serde::de::DeserializeOwned>(dek: &Dek, sealed: &[u8], place: &FieldPlace) -> Result<T, OpError> {
+pub fn open_json<T: serde::de::DeserializeOwned>(
+    dek: &Dek,
+    sealed: &[u8],
+    place: &FieldPlace,
+) -> Result<T, OpError> {
     let bytes = dek.open(sealed, place)?;
     serde_json::from_slice(&bytes).map_err(|_| {
         OpError::Store(StoreError::Corrupt(format!(

@@ -72,7 +72,10 @@ fn checkin_row(r: &sqlx::sqlite::SqliteRow) -> Result<CheckinRow, StoreError> {
 
 pub async fn by_ref(conn: &mut Conn, reference: &str) -> Result<Option<CheckinRow>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM checkins c WHERE c.ref = $1");
-    let row = sqlx::query(&sql).bind(reference).fetch_optional(conn).await?;
+    let row = sqlx::query(&sql)
+        .bind(reference)
+        .fetch_optional(conn)
+        .await?;
     row.as_ref().map(checkin_row).transpose()
 }
 
@@ -121,7 +124,11 @@ pub async fn notice_candidates(
          WHERE c.status = 'open' AND c.next_notice_at <= $1 AND f.status = 'running' \
          ORDER BY c.next_notice_at, c.id LIMIT $2"
     );
-    let rows = sqlx::query(&sql).bind(now).bind(limit).fetch_all(conn).await?;
+    let rows = sqlx::query(&sql)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(conn)
+        .await?;
     rows.iter()
         .map(|r| {
             Ok(NoticeCandidate {
@@ -199,12 +206,14 @@ pub async fn insert_observation(
     member_id: i64,
     sealed_values: &[u8],
 ) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO observations (checkin_id, member_id, sealed_values) VALUES ($1, $2, $3)")
-        .bind(checkin_id)
-        .bind(member_id)
-        .bind(sealed_values)
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "INSERT INTO observations (checkin_id, member_id, sealed_values) VALUES ($1, $2, $3)",
+    )
+    .bind(checkin_id)
+    .bind(member_id)
+    .bind(sealed_values)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

@@ -150,10 +150,7 @@ pub async fn by_id(conn: &mut Conn, id: i64) -> Result<Option<FamilyRow>, StoreE
         "SELECT {FAMILY_COLUMNS} FROM families f \
          JOIN responsibilities r ON r.family_id = f.id AND r.valid_to IS NULL WHERE f.id = $1"
     );
-    let row = sqlx::query(&sql)
-        .bind(id)
-        .fetch_optional(conn)
-        .await?;
+    let row = sqlx::query(&sql).bind(id).fetch_optional(conn).await?;
     row.as_ref().map(family_row).transpose()
 }
 
@@ -211,7 +208,11 @@ pub async fn close_early(
 }
 
 /// Marks a running family completed once no check-in is left open.
-pub async fn complete_if_done(conn: &mut Conn, family_id: i64, now: i64) -> Result<bool, StoreError> {
+pub async fn complete_if_done(
+    conn: &mut Conn,
+    family_id: i64,
+    now: i64,
+) -> Result<bool, StoreError> {
     let done = sqlx::query(
         "UPDATE families SET status = 'completed', closed_at = $2 \
          WHERE id = $1 AND status = 'running' \

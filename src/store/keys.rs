@@ -25,10 +25,11 @@ pub async fn current(conn: &mut Conn) -> Result<Option<StoredKek>, StoreError> {
 }
 
 pub async fn insert(conn: &mut Conn, wrapped: &[u8], now: i64) -> Result<i64, StoreError> {
-    let id: i64 = sqlx::query_scalar("INSERT INTO keks (wrapped, created_at) VALUES ($1, $2) RETURNING id")
-        .bind(wrapped)
-        .bind(now)
-        .fetch_one(conn)
-        .await?;
+    let id: i64 =
+        sqlx::query_scalar("INSERT INTO keks (wrapped, created_at) VALUES ($1, $2) RETURNING id")
+            .bind(wrapped)
+            .bind(now)
+            .fetch_one(conn)
+            .await?;
     Ok(id)
 }

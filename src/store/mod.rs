@@ -24,9 +24,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error(
-        "no database at {0}; run `nazorg migrate` first (or check database.url for a typo)"
-    )]
+    #[error("no database at {0}; run `nazorg migrate` first (or check database.url for a typo)")]
     Missing(PathBuf),
     #[error("the folder {0} for the database does not exist")]
     NoFolder(PathBuf),
