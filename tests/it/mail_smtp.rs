@@ -1,11 +1,11 @@
 //! End-to-end: `Transport::smtp` against a real aiosmtpd.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+
 
 use chrono::{TimeZone, Utc};
 use nazorg::mail::{Attachment, OutgoingMessage, SendError, Transport, message_id};
-use support::smtp::SmtpServer;
+use crate::support::smtp::SmtpServer;
 
 fn message(key: &str, to: &str, subject: &str, csv_row: &str) -> OutgoingMessage {
     OutgoingMessage {

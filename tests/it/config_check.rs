@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use nazorg::config::{Config, ConfigError, ConfigIssue, MailTransport};
 
-const EXAMPLE: &str = include_str!("../config/nazorg.example.toml");
-const PRODUCTION: &str = include_str!("../config/nazorg.production.toml");
+const EXAMPLE: &str = include_str!("../../config/nazorg.example.toml");
+const PRODUCTION: &str = include_str!("../../config/nazorg.production.toml");
 const EXAMPLE_PATH: &str = "config/nazorg.example.toml";
 
 fn no_env() -> BTreeMap<String, String> {

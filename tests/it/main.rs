@@ -1,0 +1,10 @@
+//! All integration tests in one binary (link time adds up). Real parts only: a temporary
+//! SQLite file, the real `nazorg` binary, aiosmtpd on loopback, the `age` CLI.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+mod age_interop;
+mod config_check;
+mod mail_smtp;
+mod spine;
