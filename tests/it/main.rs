@@ -8,3 +8,5 @@ mod age_interop;
 mod config_check;
 mod mail_smtp;
 mod spine;
+mod bad_input;
+mod daemon;
