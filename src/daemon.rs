@@ -64,16 +64,9 @@ pub async fn serve(app: App, mut shutdown: watch::Receiver<bool>) -> Result<(), 
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
     tracing::info!("nazorg daemon ready");
 
-    let interval_secs = crate::dispatcher::backoff_secs(
-        &crate::config::DispatchConfig {
-            backoff: app.config.dispatch.interval,
-            backoff_max: app.config.dispatch.interval,
-            ..app.config.dispatch
-        },
-        0,
-    );
+    let interval_secs = app.config.dispatch.interval.nominal_seconds().max(1);
     let mut dispatch_tick =
-        tokio::time::interval(Duration::from_secs(interval_secs.max(1).unsigned_abs()));
+        tokio::time::interval(Duration::from_secs(interval_secs.unsigned_abs()));
     dispatch_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {

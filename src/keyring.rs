@@ -52,7 +52,7 @@ impl Keyring {
         let path = identity_path(cfg);
         if cfg.create_identity && !path.exists() {
             if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(CryptoError::Io)?;
+                crate::service::create_private_dir(parent).map_err(CryptoError::Io)?;
             }
             let recipient = crypto::keygen(&path)?;
             tracing::warn!(

@@ -276,7 +276,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Migrate => {
             let cfg = load_config(g)?;
-            std::fs::create_dir_all(&cfg.state_dir)
+            service::create_private_dir(&cfg.state_dir)
                 .with_context(|| format!("cannot create state_dir {}", cfg.state_dir.display()))?;
             let store = Store::open(&cfg.database, OpenMode::CreateAndMigrate)
                 .await

@@ -52,6 +52,15 @@ impl IsoDuration {
         *self == Self::ZERO
     }
 
+    /// Length in seconds counted from the Unix epoch (a month is then January's 31 days):
+    /// for intervals where calendar precision does not matter, such as retry backoff.
+    pub fn nominal_seconds(&self) -> i64 {
+        let epoch = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
+        self.add_to(epoch)
+            .map(|t| (t - epoch).num_seconds())
+            .unwrap_or(i64::MAX)
+    }
+
     /// Adds the calendar part to a date (months first, then days). `None` past year 262143.
     pub fn add_to_date(&self, date: NaiveDate) -> Option<NaiveDate> {
         date.checked_add_months(Months::new(self.months))?

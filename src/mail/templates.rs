@@ -146,7 +146,8 @@ fn nl(kind: ReminderKind, f: &ReminderFacts) -> (String, String) {
              2. Zorg dat de uitkomst alsnog wordt vastgelegd, ook als het gezin niet\n\
              \x20  bereikt is: niet bereikt is ook informatie. Het wijkteam gebruikt hiervoor:\n\
              \n\
-             \x20      nazorg checkin record {checkin}\n\
+             \x20      nazorg checkin record --file FILE.json\n\
+             \x20      (met \"checkin\": \"{checkin}\")\n\
              \n\
              3. Beoordeel of er aanleiding is voor verdere actie vanuit Veilig Thuis.\n",
             checkin = f.checkin
@@ -158,7 +159,8 @@ fn nl(kind: ReminderKind, f: &ReminderFacts) -> (String, String) {
              2. Leg de uitkomst vast in Nazorg, ook als het gezin niet bereikt is:\n\
              \x20  niet bereikt is ook informatie. Gebruik hiervoor:\n\
              \n\
-             \x20      nazorg checkin record {checkin}\n",
+             \x20      nazorg checkin record --file FILE.json\n\
+             \x20      (met \"checkin\": \"{checkin}\")\n",
             checkin = f.checkin
         ),
     };
@@ -243,7 +245,8 @@ fn en(kind: ReminderKind, f: &ReminderFacts) -> (String, String) {
              2. Make sure the outcome is recorded, even if the family was not reached:\n\
              \x20  not reaching the family is information too. The team uses:\n\
              \n\
-             \x20      nazorg checkin record {checkin}\n\
+             \x20      nazorg checkin record --file FILE.json\n\
+             \x20      (with \"checkin\": \"{checkin}\")\n\
              \n\
              3. Assess whether further action by Veilig Thuis is needed.\n",
             checkin = f.checkin
@@ -255,7 +258,8 @@ fn en(kind: ReminderKind, f: &ReminderFacts) -> (String, String) {
              2. Record the outcome in Nazorg, even if the family was not reached:\n\
              \x20  not reaching the family is information too. Use:\n\
              \n\
-             \x20      nazorg checkin record {checkin}\n",
+             \x20      nazorg checkin record --file FILE.json\n\
+             \x20      (with \"checkin\": \"{checkin}\")\n",
             checkin = f.checkin
         ),
     };
@@ -317,7 +321,7 @@ mod tests {
                     body.contains("2027-01-15 09:00 (Europe/Amsterdam)"),
                     "{ctx}"
                 );
-                assert!(body.contains("nazorg checkin record C-3H8M2P"), "{ctx}");
+                assert!(body.contains("\"checkin\": \"C-3H8M2P\""), "{ctx}");
                 assert!(body.contains("standaard-12m"), "{ctx}");
                 assert!(
                     body.contains("Amsterdam") && body.contains("GM0363"),

@@ -64,7 +64,7 @@ pub struct App {
 impl App {
     pub async fn open(config: Config, clock: SharedClock, mode: OpenMode) -> Result<App, OpError> {
         if mode == OpenMode::CreateAndMigrate {
-            std::fs::create_dir_all(&config.state_dir).map_err(|e| {
+            create_private_dir(&config.state_dir).map_err(|e| {
                 OpError::Conflict(format!(
                     "cannot create state_dir {}: {e}",
                     config.state_dir.display()
@@ -92,6 +92,15 @@ impl App {
             None => Ok(None),
         }
     }
+}
+
+/// Creates the state folder (and parents) readable by the service user only.
+pub fn create_private_dir(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if path.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path)
 }
 
 /// Seals a serialisable value as JSON under the family's data key.
