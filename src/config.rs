@@ -76,6 +76,8 @@ struct RawConfig {
     #[serde(default)]
     dispatch: RawDispatch,
     #[serde(default)]
+    retention: RawRetention,
+    #[serde(default)]
     municipalities: Vec<RawMunicipality>,
 }
 
@@ -226,6 +228,25 @@ impl Default for RawDispatch {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawRetention {
+    #[serde(default = "d_retention")]
+    after: String,
+}
+
+fn d_retention() -> String {
+    "P5Y".into()
+}
+
+impl Default for RawRetention {
+    fn default() -> Self {
+        RawRetention {
+            after: d_retention(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawMunicipality {
     code: String,
     name: String,
@@ -251,6 +272,8 @@ pub struct Config {
     pub plans: BTreeMap<String, PlanRule>,
     pub reminders: ReminderPolicy,
     pub dispatch: DispatchConfig,
+    /// How long after the end of a plan a family's data is kept before the sweep erases it.
+    pub retention_after: IsoDuration,
     pub municipalities: BTreeMap<String, Municipality>,
 }
 
@@ -664,6 +687,14 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
         is.push("dispatch.interval", "must be longer than zero");
     }
 
+    // retention
+    let retention_after = is
+        .duration("retention.after", &raw.retention.after)
+        .unwrap_or(IsoDuration::months(60));
+    if retention_after.is_zero() {
+        is.push("retention.after", "must be longer than zero");
+    }
+
     // municipalities
     let mut municipalities = BTreeMap::new();
     if raw.municipalities.is_empty() {
@@ -735,6 +766,7 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
         plans,
         reminders,
         dispatch,
+        retention_after,
         municipalities,
     })
 }

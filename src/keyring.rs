@@ -1,10 +1,15 @@
-//! The daemon's keys at run time: the age identity on disk (or systemd credential) unwraps
-//! the key-encryption key once at start; the KEK then unwraps each family's data key.
+//! The daemon's keys at run time. The age identity (file, or systemd credential) unwraps
+//! key-encryption keys; a KEK unwraps each family's data key. KEKs are unwrapped once and
+//! kept in memory (zeroized on drop); one created by a rotation in another process is
+//! loaded from the database the first time a family needs it.
 
 use crate::config::CryptoConfig;
 use crate::crypto::{self, CryptoError, Dek, Kek};
-use crate::store::{self, Store, StoreError};
+use crate::store::{self, Conn, Store, StoreError};
+use age::x25519::Identity;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyringError {
@@ -14,17 +19,20 @@ pub enum KeyringError {
     Store(#[from] StoreError),
     #[error("key work was interrupted: {0}")]
     Join(String),
+    #[error("key-encryption key {0} is not in the database (retired or missing)")]
+    UnknownKek(i64),
 }
 
-/// The unwrapped KEK in memory (zeroized on drop) and its id in the database.
 pub struct Keyring {
-    kek_id: i64,
-    kek: Kek,
+    identity: Identity,
+    /// `crypto.recipients`: wrapped to as well when the first KEK is made.
+    extra_recipients: Vec<String>,
+    keks: RwLock<HashMap<i64, Arc<Kek>>>,
 }
 
 impl std::fmt::Debug for Keyring {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Keyring(kek {})", self.kek_id)
+        write!(f, "Keyring(<redacted>)")
     }
 }
 
@@ -40,14 +48,40 @@ pub fn identity_path(cfg: &CryptoConfig) -> PathBuf {
     cfg.identity_file.clone()
 }
 
+/// Runs X25519/scrypt-free but still CPU-bound age work off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, KeyringError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| KeyringError::Join(e.to_string()))
+}
+
+/// Unwraps an age-wrapped KEK with the identity.
+pub async fn unwrap_kek(identity: &Identity, wrapped: Vec<u8>) -> Result<Kek, KeyringError> {
+    let identity = identity.clone();
+    Ok(blocking(move || Kek::unwrap_with(&wrapped, &identity)).await??)
+}
+
+/// Wraps a KEK to the given recipients (age file).
+pub async fn wrap_kek(kek: Arc<Kek>, recipients: &[String]) -> Result<Vec<u8>, KeyringError> {
+    let parsed = recipients
+        .iter()
+        .map(|r| crypto::parse_recipient(r))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(blocking(move || kek.wrap_for(&parsed)).await??)
+}
+
 impl Keyring {
-    /// Loads the identity (creating it first when the config allows), then unwraps the KEK,
-    /// creating and storing the first KEK on a new database. The X25519 work runs off the
-    /// async threads.
+    /// Loads the identity (creating it first when the config allows) and unwraps the
+    /// current KEK, which proves at start that the identity is the right one. On a database
+    /// without a KEK, `create_kek` makes the first one now (`serve`); otherwise the first
+    /// enrolment makes it inside its own transaction, so a refused command writes nothing.
     pub async fn open(
         cfg: &CryptoConfig,
         store: &Store,
         now: i64,
+        create_kek: bool,
     ) -> Result<Keyring, KeyringError> {
         let path = identity_path(cfg);
         if cfg.create_identity && !path.exists() {
@@ -63,49 +97,99 @@ impl Keyring {
         }
         let identity = {
             let path = path.clone();
-            tokio::task::spawn_blocking(move || crypto::load_identity(&path))
-                .await
-                .map_err(|e| KeyringError::Join(e.to_string()))??
+            blocking(move || crypto::load_identity(&path)).await??
         };
-        let mut tx = store.write().await?;
-        let (kek_id, kek) = match store::keys::current(&mut tx).await? {
-            Some(stored) => {
-                let kek = tokio::task::spawn_blocking(move || {
-                    Kek::unwrap_with(&stored.wrapped, &identity)
-                })
-                .await
-                .map_err(|e| KeyringError::Join(e.to_string()))??;
-                (stored.id, kek)
-            }
-            None => {
-                let mut recipients = vec![identity.to_public()];
-                for r in &cfg.recipients {
-                    recipients.push(crypto::parse_recipient(r)?);
-                }
-                let kek = Kek::generate();
-                let (kek, wrapped) = tokio::task::spawn_blocking(move || {
-                    let wrapped = kek.wrap_for(&recipients);
-                    (kek, wrapped)
-                })
-                .await
-                .map_err(|e| KeyringError::Join(e.to_string()))?;
-                let id = store::keys::insert(&mut tx, &wrapped?, now).await?;
-                (id, kek)
-            }
+        let mut extra_recipients = Vec::new();
+        for r in &cfg.recipients {
+            extra_recipients.push(crypto::parse_recipient(r)?.to_string());
+        }
+        let keyring = Keyring {
+            identity,
+            extra_recipients,
+            keks: RwLock::new(HashMap::new()),
         };
-        tx.commit().await.map_err(StoreError::from)?;
-        Ok(Keyring { kek_id, kek })
+        if create_kek {
+            let mut tx = store.write().await?;
+            keyring.current(&mut tx, now).await?;
+            tx.commit().await.map_err(StoreError::from)?;
+        } else {
+            let mut conn = store.pool().acquire().await.map_err(StoreError::from)?;
+            if let Some(stored) = store::keys::current(&mut conn).await? {
+                keyring.kek(&mut conn, stored.id).await?;
+            }
+        }
+        Ok(keyring)
     }
 
-    pub fn kek_id(&self) -> i64 {
-        self.kek_id
+    pub fn identity(&self) -> &Identity {
+        &self.identity
     }
 
-    pub fn wrap_dek(&self, dek: &Dek, family: &str) -> Vec<u8> {
-        self.kek.wrap_dek(dek, family)
+    fn remember(&self, id: i64, kek: Arc<Kek>) {
+        match self.keks.write() {
+            Ok(mut m) => {
+                m.insert(id, kek);
+            }
+            Err(poisoned) => {
+                poisoned.into_inner().insert(id, kek);
+            }
+        }
     }
 
-    pub fn unwrap_dek(&self, wrapped: &[u8], family: &str) -> Result<Dek, CryptoError> {
-        self.kek.unwrap_dek(wrapped, family)
+    fn cached(&self, id: i64) -> Option<Arc<Kek>> {
+        match self.keks.read() {
+            Ok(m) => m.get(&id).cloned(),
+            Err(poisoned) => poisoned.into_inner().get(&id).cloned(),
+        }
+    }
+
+    /// The KEK with this id, unwrapping it from the database on first use.
+    pub async fn kek(&self, conn: &mut Conn, id: i64) -> Result<Arc<Kek>, KeyringError> {
+        if let Some(k) = self.cached(id) {
+            return Ok(k);
+        }
+        let stored = store::keys::by_id(conn, id)
+            .await?
+            .ok_or(KeyringError::UnknownKek(id))?;
+        let kek = Arc::new(unwrap_kek(&self.identity, stored.wrapped).await?);
+        self.remember(id, kek.clone());
+        Ok(kek)
+    }
+
+    /// The KEK new data keys are wrapped with, as the database says now (a rotation in
+    /// another process may have made a newer one). On a database without one, the first KEK
+    /// is made and stored in the caller's transaction.
+    pub async fn current(
+        &self,
+        conn: &mut Conn,
+        now: i64,
+    ) -> Result<(i64, Arc<Kek>), KeyringError> {
+        if let Some(stored) = store::keys::current(conn).await? {
+            let kek = self.kek(conn, stored.id).await?;
+            return Ok((stored.id, kek));
+        }
+        let mut recipients = vec![self.identity.to_public().to_string()];
+        for r in &self.extra_recipients {
+            if !recipients.contains(r) {
+                recipients.push(r.clone());
+            }
+        }
+        let kek = Arc::new(Kek::generate());
+        let wrapped = wrap_kek(kek.clone(), &recipients).await?;
+        let id = store::keys::insert(conn, &wrapped, &recipients, now).await?;
+        self.remember(id, kek.clone());
+        Ok((id, kek))
+    }
+
+    /// A family's data key.
+    pub async fn dek(
+        &self,
+        conn: &mut Conn,
+        kek_id: i64,
+        wrapped: &[u8],
+        family: &str,
+    ) -> Result<Dek, KeyringError> {
+        let kek = self.kek(conn, kek_id).await?;
+        Ok(kek.unwrap_dek(wrapped, family)?)
     }
 }

@@ -68,6 +68,32 @@ enum Command {
     /// The outbox of messages
     #[command(subcommand)]
     Outbox(OutboxCommand),
+    /// Key management
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Rewrap the key-encryption key for a new recipient set (instant), and/or replace it
+    /// and rewrap every family's data key (`--new-kek`, batched, resumable)
+    Rotate {
+        /// An age recipient (age1…) that may also unwrap the keys, e.g. an offline recovery key
+        #[arg(long, value_name = "AGE1…")]
+        add_recipient: Vec<String>,
+        /// A recipient that may no longer unwrap the keys
+        #[arg(long, value_name = "AGE1…")]
+        remove_recipient: Vec<String>,
+        /// Make a new key-encryption key and rewrap every data key under it
+        #[arg(long)]
+        new_kek: bool,
+        /// Families per transaction during `--new-kek`
+        #[arg(long, default_value_t = 500)]
+        batch: i64,
+        /// Stop after this many batches (the next run resumes)
+        #[arg(long, hide = true)]
+        max_batches: Option<u64>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -81,6 +107,12 @@ enum FamilyCommand {
     Show { reference: String },
     /// Close a plan before its term, with a reason code
     Close {
+        reference: String,
+        #[arg(long, value_name = "CODE")]
+        reason: String,
+    },
+    /// Erase a family for good (crypto-shredding), with a reason code
+    Erase {
         reference: String,
         #[arg(long, value_name = "CODE")]
         reason: String,
@@ -355,6 +387,43 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     "closed family {} ({}); {} open check-ins cancelled\n",
                     o.family, o.reason, o.checkins_cancelled
                 )
+            })
+        }
+        Command::Family(FamilyCommand::Erase { reference, reason }) => {
+            let app = open_app(g, OpenMode::Existing, false).await?;
+            let out = service::family::erase(&app, &reference, &reason)
+                .await
+                .map_err(op_failed)?;
+            print(g.json, &out, |o| {
+                format!("erased family {} ({})\n", o.family, o.reason)
+            })
+        }
+        Command::Keys(KeysCommand::Rotate {
+            add_recipient,
+            remove_recipient,
+            new_kek,
+            batch,
+            max_batches,
+        }) => {
+            let app = open_app(g, OpenMode::Existing, false).await?;
+            let req = service::keys::RotateRequest {
+                add: add_recipient,
+                remove: remove_recipient,
+                new_kek,
+                batch,
+                max_batches,
+            };
+            let out = service::keys::rotate(&app, &req).await.map_err(op_failed)?;
+            print(g.json, &out, |o| {
+                let mut s = format!(
+                    "key-encryption key wrapped to {} recipient(s)\n",
+                    o.recipients.len()
+                );
+                if let Some(k) = o.new_kek {
+                    s.push_str(&format!("new key-encryption key {k}: {} data keys rewrapped, {} old keys retired{}\n",
+                        o.deks_rewrapped, o.keks_retired, if o.incomplete { " (incomplete: run again to resume)" } else { "" }));
+                }
+                s
             })
         }
         Command::Checkin(CheckinCommand::Due { municipality }) => {

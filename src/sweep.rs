@@ -28,6 +28,8 @@ pub struct SweepSummary {
     pub already_queued: u64,
     /// Check-ins whose municipality is missing from the config: retried in an hour.
     pub unroutable: u64,
+    /// Families erased because their plan ended more than `retention.after` ago.
+    pub retention_erased: u64,
 }
 
 /// How due instants are shown to teams: local wall time and the zone's name.
@@ -159,14 +161,42 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreE
             break;
         }
     }
-    if summary.examined > 0 {
+    summary.retention_erased = retention(app, now).await?;
+    if summary.examined > 0 || summary.retention_erased > 0 {
         tracing::info!(
             upcoming = summary.upcoming,
             due = summary.due,
             overdue = summary.overdue,
             escalation = summary.escalation,
-            "sweep enqueued notices"
+            retention_erased = summary.retention_erased,
+            "sweep done"
         );
     }
     Ok(summary)
+}
+
+/// Erases families whose plan ended more than `retention.after` before `now`.
+async fn retention(app: &App, now: DateTime<Utc>) -> Result<u64, StoreError> {
+    let Some(cutoff) = app.config.retention_after.sub_from(now) else {
+        return Ok(0);
+    };
+    let mut erased = 0;
+    loop {
+        let mut tx = app.store.write().await?;
+        let due = store::families::past_retention(&mut tx, to_secs(cutoff), BATCH).await?;
+        let n = due.len();
+        for (id, reference) in due {
+            store::families::erase(&mut tx, id, "retention", to_secs(now)).await?;
+            tracing::info!(family = %reference, "family erased after its retention period");
+            erased += 1;
+        }
+        tx.commit().await?;
+        if i64::try_from(n).unwrap_or(i64::MAX) < BATCH {
+            break;
+        }
+    }
+    if erased > 0 {
+        app.store.checkpoint().await?;
+    }
+    Ok(erased)
 }

@@ -114,7 +114,7 @@ pub async fn record(app: &App, r: &CheckinRecord) -> Result<RecordedCheckin, OpE
     if !errors.is_empty() {
         return Err(OpError::Invalid(errors));
     }
-    let Some(dek) = app.family_dek(&f.reference, f.wrapped_dek.as_deref())? else {
+    let Some(dek) = app.family_dek(&mut tx, &f).await? else {
         return Err(OpError::Conflict(format!(
             "family {} is erased",
             f.reference

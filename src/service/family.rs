@@ -99,7 +99,8 @@ pub async fn enrol(app: &App, e: &Enrolment) -> Result<Enrolled, OpError> {
         family_ref = reference::family();
     }
     let dek = Dek::generate();
-    let wrapped = app.keyring.wrap_dek(&dek, &family_ref);
+    let (kek_id, kek) = app.keyring.current(&mut tx, to_secs(now)).await?;
+    let wrapped = kek.wrap_dek(&dek, &family_ref);
     let sealed = seal_json(&dek, &e.family_details(), &family_place(&family_ref))?;
     let episode_date = e.episode.date.to_string();
     let family_id = store::families::insert(
@@ -113,7 +114,7 @@ pub async fn enrol(app: &App, e: &Enrolment) -> Result<Enrolled, OpError> {
             language: &e.language,
             interpreter_needed: e.interpreter_needed,
             enrolled_at: to_secs(now),
-            kek_id: app.keyring.kek_id(),
+            kek_id,
             wrapped_dek: &wrapped,
             sealed_details: &sealed,
         },
@@ -254,7 +255,7 @@ pub async fn show(app: &App, family_ref: &str) -> Result<FamilyView, OpError> {
     let f = store::families::by_ref(&mut tx, family_ref)
         .await?
         .ok_or_else(not_found)?;
-    let dek = app.family_dek(&f.reference, f.wrapped_dek.as_deref())?;
+    let dek = app.family_dek(&mut tx, &f).await?;
     let details = match (&dek, &f.sealed_details) {
         (Some(dek), Some(s)) => Some(open_json(dek, s, &family_place(&f.reference))?),
         _ => None,
@@ -370,5 +371,58 @@ pub async fn close(app: &App, family_ref: &str, reason: &str) -> Result<Closed, 
         status: "closed_early",
         reason: reason.to_string(),
         checkins_cancelled: cancelled,
+    })
+}
+
+/// Why a family's data may be erased.
+pub const ERASE_REASONS: &[&str] = &[
+    "data_subject_request",
+    "retention",
+    "enrolled_in_error",
+    "legal_obligation",
+];
+
+#[derive(Debug, Serialize)]
+pub struct Erased {
+    pub family: String,
+    pub status: &'static str,
+    pub reason: String,
+}
+
+/// Erases a family for good: deleting its data key makes every sealed value unreadable
+/// (crypto-shredding), and the sealed values themselves are removed and overwritten.
+pub async fn erase(app: &App, family_ref: &str, reason: &str) -> Result<Erased, OpError> {
+    if !ERASE_REASONS.contains(&reason) {
+        return Err(OpError::Invalid(vec![FieldError::new(
+            "reason",
+            format!("expected one of: {}", ERASE_REASONS.join(", ")),
+        )]));
+    }
+    let not_found = || OpError::NotFound {
+        what: "family",
+        reference: family_ref.chars().take(20).collect(),
+    };
+    if !reference::looks_like(family_ref, 'F') {
+        return Err(not_found());
+    }
+    let now = to_secs(app.now());
+    let mut tx = app.store.write().await?;
+    let f = store::families::by_ref(&mut tx, family_ref)
+        .await?
+        .ok_or_else(not_found)?;
+    if f.status == "erased" {
+        return Err(OpError::Conflict(format!(
+            "family {} is already erased",
+            f.reference
+        )));
+    }
+    store::families::erase(&mut tx, f.id, reason, now).await?;
+    tx.commit().await?;
+    app.store.checkpoint().await?;
+    tracing::info!(family = %f.reference, reason, "family erased");
+    Ok(Erased {
+        family: f.reference,
+        status: "erased",
+        reason: reason.to_string(),
     })
 }

@@ -4,6 +4,7 @@
 
 pub mod checkin;
 pub mod family;
+pub mod keys;
 
 use crate::clock::SharedClock;
 use crate::config::Config;
@@ -72,7 +73,13 @@ impl App {
             })?;
         }
         let store = Store::open(&config.database, mode).await?;
-        let keyring = Keyring::open(&config.crypto, &store, clock.now().timestamp()).await?;
+        let keyring = Keyring::open(
+            &config.crypto,
+            &store,
+            clock.now().timestamp(),
+            mode == OpenMode::CreateAndMigrate,
+        )
+        .await?;
         Ok(App {
             config: Arc::new(config),
             clock,
@@ -85,11 +92,17 @@ impl App {
         self.clock.now()
     }
 
-    /// A family's data key, unwrapped with the KEK; `None` for an erased family.
-    pub fn family_dek(&self, family: &str, wrapped: Option<&[u8]>) -> Result<Option<Dek>, OpError> {
-        match wrapped {
-            Some(w) => Ok(Some(self.keyring.unwrap_dek(w, family)?)),
-            None => Ok(None),
+    /// A family's data key; `None` for an erased family.
+    pub async fn family_dek(
+        &self,
+        conn: &mut crate::store::Conn,
+        f: &crate::store::families::FamilyRow,
+    ) -> Result<Option<Dek>, OpError> {
+        match (f.kek_id, f.wrapped_dek.as_deref()) {
+            (Some(kek_id), Some(w)) => {
+                Ok(Some(self.keyring.dek(conn, kek_id, w, &f.reference).await?))
+            }
+            _ => Ok(None),
         }
     }
 }
@@ -100,7 +113,10 @@ pub fn create_private_dir(path: &std::path::Path) -> std::io::Result<()> {
     if path.is_dir() {
         return Ok(());
     }
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path)
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
 }
 
 /// Seals a serialisable value as JSON under the family's data key.

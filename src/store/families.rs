@@ -224,3 +224,60 @@ pub async fn complete_if_done(
     .await?;
     Ok(done.rows_affected() > 0)
 }
+
+/// Crypto-shreds a family: its wrapped data key and every sealed value go, in one
+/// transaction; what remains is the pseudonymous skeleton (references, dates, statuses) and
+/// the fact of erasure. Open check-ins are cancelled.
+pub async fn erase(
+    conn: &mut Conn,
+    family_id: i64,
+    reason: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE families SET status = 'erased', erase_reason = $2, erased_at = $3, \
+         closed_at = COALESCE(closed_at, $3), wrapped_dek = NULL, kek_id = NULL, sealed_details = NULL \
+         WHERE id = $1",
+    )
+    .bind(family_id)
+    .bind(reason)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE members SET sealed_details = NULL WHERE family_id = $1")
+        .bind(family_id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM observations WHERE checkin_id IN (SELECT id FROM checkins WHERE family_id = $1)")
+        .bind(family_id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "UPDATE checkins SET sealed_record = NULL, next_notice_at = NULL, \
+         status = CASE WHEN status = 'open' THEN 'cancelled' ELSE status END WHERE family_id = $1",
+    )
+    .bind(family_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Families whose plan ended (closed, or past its end) on or before `cutoff` and that are
+/// not erased yet: due for erasure under the retention rule.
+pub async fn past_retention(
+    conn: &mut Conn,
+    cutoff: i64,
+    limit: i64,
+) -> Result<Vec<(i64, String)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, ref FROM families WHERE status != 'erased' \
+         AND COALESCE(closed_at, plan_end) <= $1 ORDER BY id LIMIT $2",
+    )
+    .bind(cutoff)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect()
+}

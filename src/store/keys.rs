@@ -1,35 +1,155 @@
-//! The key-encryption keys, stored only as age files (see `crypto`).
+//! The key-encryption keys, stored only as age files (see `crypto`), and the per-family
+//! wrapped data keys that rotation rewraps.
 
 use super::{Conn, StoreError};
 use sqlx::Row;
 
-/// The KEK in use: its id and its age-wrapped bytes.
+/// A live KEK: its id, its age-wrapped bytes and the recipients it is wrapped to.
 pub struct StoredKek {
     pub id: i64,
     pub wrapped: Vec<u8>,
+    pub recipients: Vec<String>,
 }
 
-pub async fn current(conn: &mut Conn) -> Result<Option<StoredKek>, StoreError> {
-    let row = sqlx::query(
-        "SELECT id, wrapped FROM keks WHERE retired_at IS NULL ORDER BY id DESC LIMIT 1",
-    )
-    .fetch_optional(conn)
-    .await?;
-    Ok(match row {
-        Some(r) => Some(StoredKek {
-            id: r.try_get("id")?,
-            wrapped: r.try_get("wrapped")?,
-        }),
-        None => None,
+fn stored(r: &sqlx::sqlite::SqliteRow) -> Result<StoredKek, StoreError> {
+    let recipients: String = r.try_get(2)?;
+    Ok(StoredKek {
+        id: r.try_get(0)?,
+        wrapped: r.try_get(1)?,
+        recipients: serde_json::from_str(&recipients)
+            .map_err(|_| StoreError::Corrupt("key recipients".into()))?,
     })
 }
 
-pub async fn insert(conn: &mut Conn, wrapped: &[u8], now: i64) -> Result<i64, StoreError> {
-    let id: i64 =
-        sqlx::query_scalar("INSERT INTO keks (wrapped, created_at) VALUES ($1, $2) RETURNING id")
-            .bind(wrapped)
-            .bind(now)
-            .fetch_one(conn)
-            .await?;
+/// The KEK new data keys are wrapped with: the newest live one.
+pub async fn current(conn: &mut Conn) -> Result<Option<StoredKek>, StoreError> {
+    let row = sqlx::query(
+        "SELECT id, wrapped, recipients FROM keks WHERE retired_at IS NULL ORDER BY id DESC LIMIT 1",
+    )
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(stored).transpose()
+}
+
+pub async fn by_id(conn: &mut Conn, id: i64) -> Result<Option<StoredKek>, StoreError> {
+    let row = sqlx::query(
+        "SELECT id, wrapped, recipients FROM keks WHERE id = $1 AND retired_at IS NULL",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(stored).transpose()
+}
+
+/// Every live KEK, oldest first (more than one only while a `--new-kek` rotation runs).
+pub async fn live(conn: &mut Conn) -> Result<Vec<StoredKek>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, wrapped, recipients FROM keks WHERE retired_at IS NULL ORDER BY id",
+    )
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(stored).collect()
+}
+
+pub async fn insert(
+    conn: &mut Conn,
+    wrapped: &[u8],
+    recipients: &[String],
+    now: i64,
+) -> Result<i64, StoreError> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO keks (wrapped, recipients, created_at) VALUES ($1, $2, $3) RETURNING id",
+    )
+    .bind(wrapped)
+    .bind(json(recipients)?)
+    .bind(now)
+    .fetch_one(conn)
+    .await?;
     Ok(id)
+}
+
+fn json(v: &[String]) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// Replaces a KEK's age file (same key, new recipient set).
+pub async fn rewrap(
+    conn: &mut Conn,
+    id: i64,
+    wrapped: &[u8],
+    recipients: &[String],
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE keks SET wrapped = $2, recipients = $3 WHERE id = $1")
+        .bind(id)
+        .bind(wrapped)
+        .bind(json(recipients)?)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Retires every live KEK but `keep`, emptying its wrapped bytes.
+pub async fn retire_all_but(conn: &mut Conn, keep: i64, now: i64) -> Result<u64, StoreError> {
+    let done = sqlx::query(
+        "UPDATE keks SET retired_at = $2, wrapped = X'' WHERE id != $1 AND retired_at IS NULL",
+    )
+    .bind(keep)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// A family whose data key is still wrapped by another KEK than `target`.
+pub struct WrappedDek {
+    pub family_id: i64,
+    pub family_ref: String,
+    pub kek_id: i64,
+    pub wrapped: Vec<u8>,
+}
+
+pub async fn deks_not_under(
+    conn: &mut Conn,
+    target: i64,
+    limit: i64,
+) -> Result<Vec<WrappedDek>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, ref, kek_id, wrapped_dek FROM families \
+         WHERE kek_id != $1 AND wrapped_dek IS NOT NULL ORDER BY id LIMIT $2",
+    )
+    .bind(target)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(WrappedDek {
+                family_id: r.try_get(0)?,
+                family_ref: r.try_get(1)?,
+                kek_id: r.try_get(2)?,
+                wrapped: r.try_get(3)?,
+            })
+        })
+        .collect()
+}
+
+/// Stores a rewrapped data key, only if the family is still under `from` (so a concurrent
+/// rotation or erasure wins cleanly).
+pub async fn set_dek(
+    conn: &mut Conn,
+    family_id: i64,
+    from: i64,
+    to: i64,
+    wrapped: &[u8],
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE families SET kek_id = $3, wrapped_dek = $4 WHERE id = $1 AND kek_id = $2 AND wrapped_dek IS NOT NULL",
+    )
+    .bind(family_id)
+    .bind(from)
+    .bind(to)
+    .bind(wrapped)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }

@@ -89,7 +89,9 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(15));
+            .busy_timeout(Duration::from_secs(15))
+            // Erased data is overwritten, not merely unlinked from the b-tree.
+            .pragma("secure_delete", "ON");
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
@@ -169,6 +171,15 @@ impl Store {
             out.push((table.to_string(), n));
         }
         Ok(out)
+    }
+
+    /// Moves the WAL into the database and truncates it, so erased pages do not linger in
+    /// the `-wal` file.
+    pub async fn checkpoint(&self) -> Result<(), StoreError> {
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     pub async fn close(&self) {

@@ -1,11 +1,9 @@
 //! End-to-end: `Transport::smtp` against a real aiosmtpd.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-
-
+use crate::support::smtp::SmtpServer;
 use chrono::{TimeZone, Utc};
 use nazorg::mail::{Attachment, OutgoingMessage, SendError, Transport, message_id};
-use crate::support::smtp::SmtpServer;
 
 fn message(key: &str, to: &str, subject: &str, csv_row: &str) -> OutgoingMessage {
     OutgoingMessage {

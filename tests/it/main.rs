@@ -5,8 +5,9 @@
 mod support;
 
 mod age_interop;
-mod config_check;
-mod mail_smtp;
-mod spine;
 mod bad_input;
+mod config_check;
 mod daemon;
+mod mail_smtp;
+mod sealing;
+mod spine;

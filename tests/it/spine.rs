@@ -76,8 +76,14 @@ use chrono::Datelike;
 #[tokio::test]
 async fn twenty_five_months_of_daily_sweeps() {
     let env = TestEnv::new();
-    let a = env.enrol(&rfc(local(2026, 12, 2, 11, 0)), &family_body(AMSTERDAM, "standard", "2026-12-01", "SCENA"));
-    let b = env.enrol(&rfc(local(2026, 12, 11, 11, 0)), &family_body(ROTTERDAM, "monthly", "2026-12-10", "SCENB"));
+    let a = env.enrol(
+        &rfc(local(2026, 12, 2, 11, 0)),
+        &family_body(AMSTERDAM, "standard", "2026-12-01", "SCENA"),
+    );
+    let b = env.enrol(
+        &rfc(local(2026, 12, 11, 11, 0)),
+        &family_body(ROTTERDAM, "monthly", "2026-12-10", "SCENB"),
+    );
     let clock = ManualClock::new(local(2026, 12, 2, 12, 0));
     let app = env.app(Arc::new(clock.clone())).await;
     let transport = nazorg::dispatcher::transport(&app.config.mail).unwrap();
@@ -86,7 +92,10 @@ async fn twenty_five_months_of_daily_sweeps() {
     // 3 → never; 0 → five days late (after the first overdue reminder).
     let mut records: BTreeMap<DateTime<Utc>, Vec<Value>> = BTreeMap::new();
     let mut expected = Vec::new();
-    for (fam, team, coord) in [(&a, TEAM_AMSTERDAM, COORD_AMSTERDAM), (&b, TEAM_ROTTERDAM, COORD_ROTTERDAM)] {
+    for (fam, team, coord) in [
+        (&a, TEAM_AMSTERDAM, COORD_AMSTERDAM),
+        (&b, TEAM_ROTTERDAM, COORD_ROTTERDAM),
+    ] {
         let children: Vec<String> = fam["members"]
             .as_array()
             .unwrap()
@@ -131,7 +140,9 @@ async fn twenty_five_months_of_daily_sweeps() {
         let sweep_at = local(day.year(), day.month(), day.day(), 10, 0);
         clock.set(sweep_at);
         nazorg::sweep::sweep(&app, sweep_at).await.unwrap();
-        nazorg::dispatcher::dispatch(&app, &transport, sweep_at).await.unwrap();
+        nazorg::dispatcher::dispatch(&app, &transport, sweep_at)
+            .await
+            .unwrap();
         sweeps += 1;
         let record_at = local(day.year(), day.month(), day.day(), 12, 0);
         for body in records.remove(&record_at).unwrap_or_default() {
@@ -148,7 +159,11 @@ async fn twenty_five_months_of_daily_sweeps() {
     assert_eq!(got, expected);
     // Every message was sent exactly once: one .eml per outbox row, all marked sent.
     assert_eq!(env.eml_files().len(), got.len());
-    assert!(env.outbox().iter().all(|m| m["status"] == "sent" && m["attempts"] == 1));
+    assert!(
+        env.outbox()
+            .iter()
+            .all(|m| m["status"] == "sent" && m["attempts"] == 1)
+    );
     // A repeat of the last sweep changes nothing.
     let again = env.sweep(&rfc(local(2029, 1, 15, 10, 0)));
     assert_eq!(again["sweep"]["examined"], 0);
@@ -160,8 +175,16 @@ async fn twenty_five_months_of_daily_sweeps() {
 #[test]
 fn catch_up_after_ninety_days_down() {
     let env = TestEnv::new();
-    let fam = env.enrol("2026-12-02T10:00:00+01:00", &family_body(AMSTERDAM, "standard", "2026-12-01", "CATCH"));
-    let ids: Vec<&str> = fam["checkins"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    let fam = env.enrol(
+        "2026-12-02T10:00:00+01:00",
+        &family_body(AMSTERDAM, "standard", "2026-12-01", "CATCH"),
+    );
+    let ids: Vec<&str> = fam["checkins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
     let first = env.sweep("2027-03-02T10:00:00+01:00");
     assert_eq!(first["sweep"]["overdue"], 2);
     assert_eq!(first["sweep"]["due"], 1);
@@ -194,15 +217,26 @@ fn catch_up_after_ninety_days_down() {
 #[test]
 fn late_enrolment_lapses_old_slots_without_a_storm() {
     let env = TestEnv::new();
-    let fam = env.enrol("2026-12-02T10:00:00+01:00", &family_body(AMSTERDAM, "standard", "2026-10-01", "LATE"));
-    let status: Vec<&str> = fam["checkins"].as_array().unwrap().iter().map(|c| c["status"].as_str().unwrap()).collect();
+    let fam = env.enrol(
+        "2026-12-02T10:00:00+01:00",
+        &family_body(AMSTERDAM, "standard", "2026-10-01", "LATE"),
+    );
+    let status: Vec<&str> = fam["checkins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["status"].as_str().unwrap())
+        .collect();
     assert_eq!(status[..3], ["lapsed", "lapsed", "open"]);
     let s = env.sweep("2026-12-02T10:05:00+01:00");
     assert_eq!(s["sweep"]["examined"], 0);
     assert!(env.outbox().is_empty());
 
     // A slot that fell due the day before enrolment stays open and is due now.
-    let fam = env.enrol("2026-12-02T10:00:00+01:00", &family_body(AMSTERDAM, "standard", "2026-11-17", "LATE2"));
+    let fam = env.enrol(
+        "2026-12-02T10:00:00+01:00",
+        &family_body(AMSTERDAM, "standard", "2026-11-17", "LATE2"),
+    );
     assert_eq!(fam["checkins"][0]["status"], "open");
     let s = env.sweep("2026-12-02T10:05:00+01:00");
     assert_eq!(s["sweep"]["due"], 1);
@@ -214,22 +248,54 @@ fn late_enrolment_lapses_old_slots_without_a_storm() {
 fn dst_switches_keep_nine_o_clock_local() {
     let env = TestEnv::new();
     for (episode, enrol_at, expect_utc) in [
-        ("2027-03-26", "2027-03-26T12:00:00+01:00", ["2027-03-27T08:00:00+00:00", "2027-03-28T07:00:00+00:00", "2027-03-29T07:00:00+00:00"]),
-        ("2027-10-29", "2027-10-29T12:00:00+02:00", ["2027-10-30T07:00:00+00:00", "2027-10-31T08:00:00+00:00", "2027-11-01T08:00:00+00:00"]),
+        (
+            "2027-03-26",
+            "2027-03-26T12:00:00+01:00",
+            [
+                "2027-03-27T08:00:00+00:00",
+                "2027-03-28T07:00:00+00:00",
+                "2027-03-29T07:00:00+00:00",
+            ],
+        ),
+        (
+            "2027-10-29",
+            "2027-10-29T12:00:00+02:00",
+            [
+                "2027-10-30T07:00:00+00:00",
+                "2027-10-31T08:00:00+00:00",
+                "2027-11-01T08:00:00+00:00",
+            ],
+        ),
     ] {
         let fam = env.enrol(enrol_at, &family_body(AMSTERDAM, "daily3", episode, "DST"));
-        let due: Vec<DateTime<Utc>> = fam["checkins"].as_array().unwrap().iter().map(|c| c["due"].as_str().unwrap().parse().unwrap()).collect();
+        let due: Vec<DateTime<Utc>> = fam["checkins"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["due"].as_str().unwrap().parse().unwrap())
+            .collect();
         let want: Vec<DateTime<Utc>> = expect_utc.iter().map(|t| t.parse().unwrap()).collect();
         assert_eq!(due, want, "episode {episode}");
         // The due notice is sent at the due instant, not an hour early or late.
         let minute_before = rfc(due[1] - Duration::minutes(1));
         let s = env.sweep(&minute_before);
-        assert_eq!(s["sweep"]["due"], 1, "only the first slot is due a minute before the second");
+        assert_eq!(
+            s["sweep"]["due"], 1,
+            "only the first slot is due a minute before the second"
+        );
         let s = env.sweep(&rfc(due[1]));
-        assert_eq!(s["sweep"]["due"], 1, "the second slot falls due at 09:00 local");
+        assert_eq!(
+            s["sweep"]["due"], 1,
+            "the second slot falls due at 09:00 local"
+        );
     }
     let due = env.json(&["--at", "2027-11-01T09:00:00+01:00", "checkin", "due"]);
-    assert!(due.as_array().unwrap().iter().all(|l| l["due_local"].as_str().unwrap().contains(" 09:00 ")));
+    assert!(
+        due.as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["due_local"].as_str().unwrap().contains(" 09:00 "))
+    );
 }
 
 /// Recording stops reminders for that moment; the schedule continues; a second record of
@@ -237,7 +303,10 @@ fn dst_switches_keep_nine_o_clock_local() {
 #[test]
 fn recording_stops_reminders_and_the_schedule_goes_on() {
     let env = TestEnv::new();
-    let fam = env.enrol("2026-12-02T10:00:00+01:00", &family_body(AMSTERDAM, "standard", "2026-12-01", "REC"));
+    let fam = env.enrol(
+        "2026-12-02T10:00:00+01:00",
+        &family_body(AMSTERDAM, "standard", "2026-12-01", "REC"),
+    );
     let c1 = fam["checkins"][0]["id"].as_str().unwrap();
     let c2 = fam["checkins"][1]["id"].as_str().unwrap();
     let child = fam["members"][1]["ref"].as_str().unwrap();
@@ -245,12 +314,20 @@ fn recording_stops_reminders_and_the_schedule_goes_on() {
     let body = json!({"checkin": c1, "at": "2026-12-15T11:00:00+01:00", "outcome": "not_reached", "mode": "phone",
                       "children": [{"member": child, "observations": {"wellbeing": 6}}], "notes": "REC-note"});
     let out = env.record("2026-12-15T12:00:00+01:00", &body);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["next_checkin"]["id"], c2);
     // No overdue mail for the recorded moment, ever.
     env.sweep("2027-01-05T10:00:00+01:00");
-    assert!(messages(&env).iter().all(|(_, kind, id, _)| id != c1 || kind == "upcoming" || kind == "due"));
+    assert!(
+        messages(&env)
+            .iter()
+            .all(|(_, kind, id, _)| id != c1 || kind == "upcoming" || kind == "due")
+    );
     // Recording twice: refused, nothing changes.
     let before = env.counts();
     let again = env.record("2027-01-05T12:00:00+01:00", &body);
@@ -260,7 +337,10 @@ fn recording_stops_reminders_and_the_schedule_goes_on() {
     // The show command returns the recorded observation, decrypted.
     let shown = env.json(&["family", "show", fam["family"].as_str().unwrap()]);
     assert_eq!(shown["checkins"][0]["outcome"], "not_reached");
-    assert_eq!(shown["checkins"][0]["children"][0]["observations"]["wellbeing"], 6);
+    assert_eq!(
+        shown["checkins"][0]["children"][0]["observations"]["wellbeing"],
+        6
+    );
     assert_eq!(shown["checkins"][0]["record"]["notes"], "REC-note");
 }
 
@@ -268,14 +348,25 @@ fn recording_stops_reminders_and_the_schedule_goes_on() {
 #[test]
 fn closing_early_needs_a_reason_and_stops_reminders() {
     let env = TestEnv::new();
-    let fam = env.enrol("2026-12-02T10:00:00+01:00", &family_body(AMSTERDAM, "standard", "2026-12-01", "CLOSE"));
+    let fam = env.enrol(
+        "2026-12-02T10:00:00+01:00",
+        &family_body(AMSTERDAM, "standard", "2026-12-01", "CLOSE"),
+    );
     let r = fam["family"].as_str().unwrap();
     let before = env.counts();
     let out = env.run(&["family", "close", r, "--reason", "calm_now"], None);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("reason"));
     assert_eq!(env.counts(), before);
-    let closed = env.json(&["--at", "2026-12-03T10:00:00+01:00", "family", "close", r, "--reason", "family_moved_abroad"]);
+    let closed = env.json(&[
+        "--at",
+        "2026-12-03T10:00:00+01:00",
+        "family",
+        "close",
+        r,
+        "--reason",
+        "family_moved_abroad",
+    ]);
     assert_eq!(closed["checkins_cancelled"], 8);
     let s = env.sweep("2027-06-01T10:00:00+02:00");
     assert_eq!(s["sweep"]["examined"], 0);

@@ -115,7 +115,9 @@ impl TestEnv {
         match stdin {
             None => cmd.output().unwrap(),
             Some(input) => {
-                cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+                cmd.stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped());
                 let mut child = cmd.spawn().unwrap();
                 child.stdin.take().unwrap().write_all(input).unwrap();
                 child.wait_with_output().unwrap()
@@ -143,13 +145,23 @@ impl TestEnv {
 
     /// Enrols a family at `at` from a JSON value.
     pub fn enrol(&self, at: &str, body: &Value) -> Value {
-        let out = self.run(&["--at", at, "--json", "family", "enroll", "--file", "-"], Some(body.to_string().as_bytes()));
-        assert!(out.status.success(), "enrol failed: {}", String::from_utf8_lossy(&out.stderr));
+        let out = self.run(
+            &["--at", at, "--json", "family", "enroll", "--file", "-"],
+            Some(body.to_string().as_bytes()),
+        );
+        assert!(
+            out.status.success(),
+            "enrol failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
     pub fn record(&self, at: &str, body: &Value) -> Output {
-        self.run(&["--at", at, "--json", "checkin", "record", "--file", "-"], Some(body.to_string().as_bytes()))
+        self.run(
+            &["--at", at, "--json", "checkin", "record", "--file", "-"],
+            Some(body.to_string().as_bytes()),
+        )
     }
 
     pub fn sweep(&self, at: &str) -> Value {
@@ -187,13 +199,25 @@ impl TestEnv {
             )
             .output()
             .unwrap();
-        assert!(out.status.success(), "sqlite3: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "sqlite3: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     }
 
     pub fn sql(&self, query: &str) -> String {
-        let out = Command::new("sqlite3").arg(self.db_path()).arg(query).output().unwrap();
-        assert!(out.status.success(), "sqlite3: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new("sqlite3")
+            .arg(self.db_path())
+            .arg(query)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "sqlite3: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap().trim().to_string()
     }
 
