@@ -10,4 +10,5 @@ mod config_check;
 mod daemon;
 mod mail_smtp;
 mod sealing;
+mod smtp_delivery;
 mod spine;

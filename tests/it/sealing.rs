@@ -424,6 +424,20 @@ fn identity_problems_are_clear_errors() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("does not open"), "{}", stderr(&out));
     assert!(!stderr(&out).contains("panicked"));
+    // A truncated wrapped data key: the error names the family, nothing panics.
+    let env = TestEnv::new();
+    let fam = env.enrol(
+        "2026-12-02T10:00:00+01:00",
+        &family_body(AMSTERDAM, "standard", "2026-12-01", "DEKCUT"),
+    );
+    let r = fam["family"].as_str().unwrap();
+    env.sql(&format!(
+        "UPDATE families SET wrapped_dek = substr(wrapped_dek, 1, 20) WHERE ref = '{r}'"
+    ));
+    let out = env.run(&["family", "show", r], None);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains(r), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"));
     // A truncated stored KEK.
     let env = TestEnv::new();
     env.enrol(
