@@ -84,3 +84,8 @@ impl Clock for ManualClock {
         }
     }
 }
+
+/// Monotonic time for intervals that are not about the calendar (rate limits).
+pub fn monotonic() -> Instant {
+    Instant::now()
+}

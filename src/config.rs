@@ -78,6 +78,8 @@ struct RawConfig {
     #[serde(default)]
     retention: RawRetention,
     #[serde(default)]
+    api: RawApi,
+    #[serde(default)]
     municipalities: Vec<RawMunicipality>,
 }
 
@@ -228,6 +230,47 @@ impl Default for RawDispatch {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawApi {
+    #[serde(default = "d_listen")]
+    listen: String,
+    #[serde(default = "d_rate")]
+    rate_limit: u32,
+    #[serde(default = "d_burst")]
+    burst: u32,
+}
+
+fn d_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+fn d_rate() -> u32 {
+    20
+}
+fn d_burst() -> u32 {
+    40
+}
+
+impl Default for RawApi {
+    fn default() -> Self {
+        RawApi {
+            listen: d_listen(),
+            rate_limit: d_rate(),
+            burst: d_burst(),
+        }
+    }
+}
+
+/// The HTTP API: where it listens and how much one token may ask.
+#[derive(Clone, Copy, Debug)]
+pub struct ApiConfig {
+    pub listen: std::net::SocketAddr,
+    /// Sustained requests per second per token.
+    pub rate_limit: u32,
+    /// Requests a token may make at once before the rate applies.
+    pub burst: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawRetention {
     #[serde(default = "d_retention")]
     after: String,
@@ -274,6 +317,7 @@ pub struct Config {
     pub dispatch: DispatchConfig,
     /// How long after the end of a plan a family's data is kept before the sweep erases it.
     pub retention_after: IsoDuration,
+    pub api: ApiConfig,
     pub municipalities: BTreeMap<String, Municipality>,
 }
 
@@ -392,11 +436,14 @@ impl Config {
     }
 }
 
-/// `NAZORG_DATABASE_URL`, `NAZORG_MAIL_TRANSPORT`, `NAZORG_MAIL_URL`, `NAZORG_MAIL_DIR`,
+/// `NAZORG_API_LISTEN`, `NAZORG_DATABASE_URL`, `NAZORG_MAIL_TRANSPORT`, `NAZORG_MAIL_URL`, `NAZORG_MAIL_DIR`,
 /// `NAZORG_STATE_DIR`, `NAZORG_IDENTITY_FILE` override the file, for containers and units.
 fn apply_env(raw: &mut RawConfig, env: &BTreeMap<String, String>) {
     if let Some(v) = env.get("NAZORG_STATE_DIR") {
         raw.state_dir = PathBuf::from(v);
+    }
+    if let Some(v) = env.get("NAZORG_API_LISTEN") {
+        raw.api.listen = v.clone();
     }
     if let Some(v) = env.get("NAZORG_DATABASE_URL") {
         raw.database.url = v.clone();
@@ -695,6 +742,26 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
         is.push("retention.after", "must be longer than zero");
     }
 
+    // api
+    let listen = match raw.api.listen.parse::<std::net::SocketAddr>() {
+        Ok(a) => a,
+        Err(_) => {
+            is.push("api.listen", "expected IP:PORT, e.g. \"127.0.0.1:8080\"");
+            std::net::SocketAddr::from(([127, 0, 0, 1], 8080))
+        }
+    };
+    if raw.api.rate_limit == 0 {
+        is.push("api.rate_limit", "must be at least 1");
+    }
+    if raw.api.burst == 0 {
+        is.push("api.burst", "must be at least 1");
+    }
+    let api = ApiConfig {
+        listen,
+        rate_limit: raw.api.rate_limit,
+        burst: raw.api.burst,
+    };
+
     // municipalities
     let mut municipalities = BTreeMap::new();
     if raw.municipalities.is_empty() {
@@ -767,6 +834,7 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
         reminders,
         dispatch,
         retention_after,
+        api,
         municipalities,
     })
 }

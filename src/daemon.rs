@@ -19,6 +19,11 @@ pub enum DaemonError {
     Scheduler(#[from] JobSchedulerError),
     #[error("mail transport: {0}")]
     Mail(#[from] crate::mail::MailError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// One round of work: a sweep at the clock's instant, then dispatch of what is due.
@@ -59,6 +64,30 @@ pub async fn serve(app: App, mut shutdown: watch::Receiver<bool>) -> Result<(), 
         .await?;
     scheduler.start().await?;
 
+    // The API listens before we report ready, so a failed bind fails the start.
+    let addr = app.config.api.listen;
+    let listener = crate::api::bind(addr)
+        .await
+        .map_err(|source| DaemonError::Listen { addr, source })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|source| DaemonError::Listen { addr, source })?;
+    tracing::info!(addr = %bound, "api listening");
+    let api_state = crate::api::ApiState::new(app.acting_as(crate::audit::Actor::System));
+    let mut api_shutdown = shutdown.clone();
+    let api = tokio::spawn(async move {
+        let stop = async move {
+            while !*api_shutdown.borrow() {
+                if api_shutdown.changed().await.is_err() {
+                    break;
+                }
+            }
+        };
+        if let Err(e) = crate::api::serve(listener, api_state, stop).await {
+            tracing::error!(error = %e, "api server stopped");
+        }
+    });
+
     // Catch up at once on whatever fell due while the daemon was down.
     run_round(&app, &transport).await;
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
@@ -87,6 +116,9 @@ pub async fn serve(app: App, mut shutdown: watch::Receiver<bool>) -> Result<(), 
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     tracing::info!("nazorg daemon stopping");
     scheduler.shutdown().await?;
+    if let Err(e) = api.await {
+        tracing::error!(error = %e, "api task ended abnormally");
+    }
     app.store.close().await;
     Ok(())
 }

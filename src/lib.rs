@@ -3,6 +3,8 @@
 //! The library that the `nazorg` binary, the integration tests and the benchmarks share.
 //! `domain` decides; everything else moves data (functional core, imperative shell).
 
+pub mod api;
+pub mod audit;
 pub mod clock;
 pub mod config;
 pub mod crypto;
@@ -14,3 +16,4 @@ pub mod mail;
 pub mod service;
 pub mod store;
 pub mod sweep;
+pub mod tokens;

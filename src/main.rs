@@ -71,6 +71,45 @@ enum Command {
     /// Key management
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// API tokens
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// The tamper-evident audit trail
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token (printed once): for a municipality's team, a researcher's study, or an administrator
+    Create {
+        #[arg(long, value_name = "CODE", group = "role")]
+        municipality: Option<String>,
+        #[arg(long, value_name = "STUDY", group = "role")]
+        researcher: Option<String>,
+        #[arg(long, group = "role")]
+        admin: bool,
+        /// How long the token is valid, e.g. P90D (default: until revoked)
+        #[arg(long, value_name = "DURATION")]
+        expires: Option<String>,
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// List tokens (never their secrets)
+    List,
+    /// Revoke a token
+    Revoke { id: String },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain; names every edited, deleted or reordered entry (exit 65 if any)
+    Verify,
+    /// List entries, optionally for one family
+    List {
+        #[arg(long, value_name = "REF")]
+        family: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -426,9 +465,127 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 s
             })
         }
+        Command::Token(TokenCommand::Create {
+            municipality,
+            researcher,
+            admin,
+            expires,
+            label,
+        }) => {
+            let scope = match (municipality, researcher, admin) {
+                (Some(m), None, false) => nazorg::tokens::Scope::Municipality(m),
+                (None, Some(s), false) => nazorg::tokens::Scope::Researcher(s),
+                (None, None, true) => nazorg::tokens::Scope::Admin,
+                _ => {
+                    eprintln!(
+                        "error: give exactly one of --municipality CODE, --researcher STUDY, --admin"
+                    );
+                    return Err(Exit(exit::DATAERR).into());
+                }
+            };
+            let expires = match expires {
+                Some(e) => Some(e.parse::<nazorg::domain::duration::IsoDuration>().map_err(
+                    |err| {
+                        eprintln!("error: expires: {err}");
+                        anyhow::Error::from(Exit(exit::DATAERR))
+                    },
+                )?),
+                None => None,
+            };
+            let app = open_app(g, OpenMode::Existing, false).await?;
+            let out = nazorg::tokens::create(&app, &scope, expires, label.as_deref())
+                .await
+                .map_err(op_failed)?;
+            print(g.json, &out, |o| {
+                format!(
+                    "token {} ({}): {}\nstore it now: it is not shown again\n",
+                    o.id, o.role, o.token
+                )
+            })
+        }
+        Command::Token(TokenCommand::List) => {
+            let app = open_app(g, OpenMode::Existing, false).await?;
+            let list = nazorg::tokens::list(&app).await.map_err(op_failed)?;
+            print(g.json, &list, |l| {
+                l.iter()
+                    .map(|t| {
+                        let scope = t
+                            .municipality
+                            .clone()
+                            .or(t.study.clone())
+                            .unwrap_or_default();
+                        let state = if t.revoked_at.is_some() {
+                            "revoked"
+                        } else {
+                            "active"
+                        };
+                        format!(
+                            "{}  {:<12} {:<12} {:<8} {}\n",
+                            t.id,
+                            t.role,
+                            scope,
+                            state,
+                            t.label.clone().unwrap_or_default()
+                        )
+                    })
+                    .collect()
+            })
+        }
+        Command::Token(TokenCommand::Revoke { id }) => {
+            let app = open_app(g, OpenMode::Existing, false).await?;
+            nazorg::tokens::revoke(&app, &id).await.map_err(op_failed)?;
+            print(g.json, &serde_json::json!({"revoked": id}), |_| {
+                format!("revoked {id}\n")
+            })
+        }
+        Command::Audit(AuditCommand::Verify) => {
+            let app = open_app(g, OpenMode::Existing, false).await?;
+            let mut conn = app.store.pool().acquire().await?;
+            let v = nazorg::audit::verify(&mut conn)
+                .await
+                .map_err(|e| op_failed(e.into()))?;
+            print(g.json, &v, |v| {
+                let mut s = format!("{} entries, head {}\n", v.entries, v.head);
+                for p in &v.problems {
+                    s.push_str(&format!("TAMPERED: {p}\n"));
+                }
+                if v.problems.is_empty() {
+                    s.push_str("the audit trail is intact\n");
+                }
+                s
+            })?;
+            if v.problems.is_empty() {
+                Ok(())
+            } else {
+                Err(Exit(exit::DATAERR).into())
+            }
+        }
+        Command::Audit(AuditCommand::List { family }) => {
+            let app = open_app(g, OpenMode::Existing, false).await?;
+            let mut conn = app.store.pool().acquire().await?;
+            let lines = nazorg::audit::list(&mut conn, family.as_deref())
+                .await
+                .map_err(|e| op_failed(e.into()))?;
+            print(g.json, &lines, |ls| {
+                ls.iter()
+                    .map(|l| {
+                        format!(
+                            "{:>6} {} {:<12} {:<16} {} {} {}\n",
+                            l.seq,
+                            l.at,
+                            l.actor,
+                            l.action,
+                            l.family.clone().unwrap_or_default(),
+                            l.subject.clone().unwrap_or_default(),
+                            l.detail.clone().unwrap_or_default()
+                        )
+                    })
+                    .collect()
+            })
+        }
         Command::Checkin(CheckinCommand::Due { municipality }) => {
             let app = open_app(g, OpenMode::Existing, false).await?;
-            let lines = service::checkin::due(&app, municipality.as_deref())
+            let lines = service::checkin::due(&app, municipality.as_deref(), None)
                 .await
                 .map_err(op_failed)?;
             print(g.json, &lines, |ls| {

@@ -187,6 +187,18 @@ async fn retention(app: &App, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let n = due.len();
         for (id, reference) in due {
             store::families::erase(&mut tx, id, "retention", to_secs(now)).await?;
+            crate::audit::append(
+                &mut tx,
+                &crate::audit::Actor::System,
+                to_secs(now),
+                &crate::audit::Entry {
+                    action: "family.erase",
+                    family: Some(&reference),
+                    detail: Some("retention"),
+                    ..Default::default()
+                },
+            )
+            .await?;
             tracing::info!(family = %reference, "family erased after its retention period");
             erased += 1;
         }

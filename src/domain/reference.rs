@@ -32,6 +32,11 @@ pub fn checkin() -> String {
     random("C-", 10)
 }
 
+/// An API token id such as `T-…` (not the secret).
+pub fn token() -> String {
+    random("T-", 10)
+}
+
 /// True when `s` has the shape of one of our references with the given prefix, so that
 /// lookups with garbage never reach the database.
 pub fn looks_like(s: &str, prefix: char) -> bool {

@@ -1,6 +1,7 @@
 //! Recording what was seen at a check-in, and listing what is due.
 
 use super::{App, OpError, seal_json};
+use crate::audit::Entry;
 use crate::crypto::FieldPlace;
 use crate::domain::FieldError;
 use crate::domain::recording::{CheckinRecord, RecordDetails};
@@ -153,6 +154,16 @@ pub async fn record(app: &App, r: &CheckinRecord) -> Result<RecordedCheckin, OpE
         store::checkins::insert_observation(&mut tx, c.id, member_id, &sealed).await?;
     }
     let completed = store::families::complete_if_done(&mut tx, f.id, to_secs(now)).await?;
+    app.audit(
+        &mut tx,
+        &Entry {
+            action: "checkin.record",
+            family: Some(&f.reference),
+            subject: Some(&c.reference),
+            detail: Some(r.outcome.code()),
+        },
+    )
+    .await?;
     let next = store::checkins::of_family(&mut tx, f.id)
         .await?
         .into_iter()
@@ -194,8 +205,13 @@ pub struct DueLine {
     pub reminders_sent: i64,
 }
 
-/// Open check-ins due by `now + reminders.lead`, optionally for one municipality.
-pub async fn due(app: &App, municipality: Option<&str>) -> Result<Vec<DueLine>, OpError> {
+/// Open check-ins due by `before` (default `now + reminders.lead`), optionally for one
+/// municipality.
+pub async fn due(
+    app: &App,
+    municipality: Option<&str>,
+    before: Option<DateTime<Utc>>,
+) -> Result<Vec<DueLine>, OpError> {
     let cfg = &app.config;
     if let Some(m) = municipality
         && !cfg.municipalities.contains_key(m)
@@ -203,7 +219,7 @@ pub async fn due(app: &App, municipality: Option<&str>) -> Result<Vec<DueLine>, 
         return Err(OpError::invalid("municipality", "unknown municipality"));
     }
     let now = app.now();
-    let horizon = cfg.reminders.lead.add_to(now).unwrap_or(now);
+    let horizon = before.unwrap_or_else(|| cfg.reminders.lead.add_to(now).unwrap_or(now));
     let overdue_from = |due: DateTime<Utc>| cfg.reminders.overdue_after.add_to(due).unwrap_or(due);
     let mut tx = app.store.read().await?;
     let rows = store::checkins::due(&mut tx, to_secs(horizon), municipality).await?;

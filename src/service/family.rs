@@ -1,6 +1,7 @@
 //! Enrolling, showing and closing families.
 
 use super::{App, OpError, open_json, seal_json};
+use crate::audit::Entry;
 use crate::crypto::{Dek, FieldPlace};
 use crate::domain::enrolment::{Enrolment, FamilyDetails, MemberDetails};
 use crate::domain::recording::RecordDetails;
@@ -173,6 +174,16 @@ pub async fn enrol(app: &App, e: &Enrolment) -> Result<Enrolled, OpError> {
             status,
         });
     }
+    app.audit(
+        &mut tx,
+        &Entry {
+            action: "family.enrol",
+            family: Some(&family_ref),
+            detail: Some(&e.municipality),
+            ..Default::default()
+        },
+    )
+    .await?;
     tx.commit().await?;
     tracing::info!(family = %family_ref, municipality = %e.municipality, plan = %e.plan, checkins = checkins.len(), "family enrolled");
     Ok(Enrolled {
@@ -312,6 +323,18 @@ pub async fn show(app: &App, family_ref: &str) -> Result<FamilyView, OpError> {
         });
     }
     tx.commit().await?;
+    // Every read of personal data leaves a trace, written before the data is handed out.
+    let mut w = app.store.write().await?;
+    app.audit(
+        &mut w,
+        &Entry {
+            action: "family.read",
+            family: Some(&f.reference),
+            ..Default::default()
+        },
+    )
+    .await?;
+    w.commit().await?;
     Ok(FamilyView {
         family: f.reference,
         status: f.status,
@@ -364,6 +387,16 @@ pub async fn close(app: &App, family_ref: &str, reason: &str) -> Result<Closed, 
         )));
     }
     let cancelled = store::families::close_early(&mut tx, f.id, reason, now).await?;
+    app.audit(
+        &mut tx,
+        &Entry {
+            action: "family.close",
+            family: Some(&f.reference),
+            detail: Some(reason),
+            ..Default::default()
+        },
+    )
+    .await?;
     tx.commit().await?;
     tracing::info!(family = %f.reference, reason, cancelled, "plan closed early");
     Ok(Closed {
@@ -417,6 +450,16 @@ pub async fn erase(app: &App, family_ref: &str, reason: &str) -> Result<Erased, 
         )));
     }
     store::families::erase(&mut tx, f.id, reason, now).await?;
+    app.audit(
+        &mut tx,
+        &Entry {
+            action: "family.erase",
+            family: Some(&f.reference),
+            detail: Some(reason),
+            ..Default::default()
+        },
+    )
+    .await?;
     tx.commit().await?;
     app.store.checkpoint().await?;
     tracing::info!(family = %f.reference, reason, "family erased");

@@ -114,6 +114,16 @@ pub async fn rotate(app: &App, req: &RotateRequest) -> Result<Rotation, OpError>
             );
         }
     }
+    if !req.add.is_empty() || !req.remove.is_empty() {
+        app.audit(
+            &mut tx,
+            &crate::audit::Entry {
+                action: "keys.recipients",
+                ..Default::default()
+            },
+        )
+        .await?;
+    }
     tx.commit().await?;
     out.recipients = recipients.clone();
 
@@ -146,6 +156,14 @@ pub async fn rotate(app: &App, req: &RotateRequest) -> Result<Rotation, OpError>
         let todo = store::keys::deks_not_under(&mut tx, target, batch).await?;
         if todo.is_empty() {
             out.keks_retired = store::keys::retire_all_but(&mut tx, target, now).await?;
+            app.audit(
+                &mut tx,
+                &crate::audit::Entry {
+                    action: "keys.new_kek",
+                    ..Default::default()
+                },
+            )
+            .await?;
             tx.commit().await?;
             break;
         }

@@ -6,6 +6,7 @@ pub mod checkin;
 pub mod family;
 pub mod keys;
 
+use crate::audit::{Actor, Entry};
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::crypto::{CryptoError, Dek, FieldPlace};
@@ -60,6 +61,8 @@ pub struct App {
     pub clock: SharedClock,
     pub store: Store,
     pub keyring: Arc<Keyring>,
+    /// Who the operations are performed for; recorded in the audit trail.
+    pub actor: Actor,
 }
 
 impl App {
@@ -85,7 +88,26 @@ impl App {
             clock,
             store,
             keyring: Arc::new(keyring),
+            actor: Actor::Operator,
         })
+    }
+
+    /// The same installation, acting for someone else (an API token, the system).
+    pub fn acting_as(&self, actor: Actor) -> App {
+        App {
+            actor,
+            ..self.clone()
+        }
+    }
+
+    /// Appends an audit entry for this app's actor in the caller's transaction.
+    pub async fn audit(
+        &self,
+        conn: &mut crate::store::Conn,
+        entry: &Entry<'_>,
+    ) -> Result<(), OpError> {
+        crate::audit::append(conn, &self.actor, self.now().timestamp(), entry).await?;
+        Ok(())
     }
 
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {

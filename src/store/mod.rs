@@ -8,7 +8,9 @@
 pub mod checkins;
 pub mod families;
 pub mod keys;
+pub mod metrics;
 pub mod outbox;
+pub mod tokens;
 
 use crate::config::DatabaseConfig;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};

@@ -53,6 +53,10 @@ max_attempts = 6
 backoff = "PT1M"
 backoff_max = "PT1H"
 interval = "PT30S"
+[api]
+listen = "127.0.0.1:0"
+rate_limit = 50
+burst = 100
 [[municipalities]]
 code = "GM0363"
 name = "Amsterdam"

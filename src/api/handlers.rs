@@ -1,0 +1,321 @@
+//! Route handlers: scope check, then the same service operation the CLI calls.
+
+use super::ApiState;
+use super::body::JsonBytes;
+use super::error::ApiError;
+use crate::audit::{self, Entry};
+use crate::domain::recording::CheckinRecord;
+use crate::domain::{enrolment::Enrolment, reference};
+use crate::service::{self, App};
+use crate::store;
+use crate::tokens::{Principal, Scope};
+use axum::Json;
+use axum::extract::{Extension, Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+fn app_for(s: &ApiState, p: &Principal) -> App {
+    s.app.acting_as(p.actor())
+}
+
+/// Records a request that reached a family or check-in outside the token's scope.
+async fn denied(s: &ApiState, p: &Principal, family: Option<&str>) {
+    let at = s.app.now().timestamp();
+    let result = async {
+        let mut tx = s.app.store.write().await?;
+        audit::append(
+            &mut tx,
+            &p.actor(),
+            at,
+            &Entry {
+                action: "api.denied",
+                family,
+                detail: Some("out of scope"),
+                ..Default::default()
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok::<_, store::StoreError>(())
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::error!(error = %e, "could not append to the audit trail");
+    }
+}
+
+/// The municipality responsible for a family now, if the family exists.
+async fn responsible(s: &ApiState, family_ref: &str) -> Result<Option<String>, ApiError> {
+    if !reference::looks_like(family_ref, 'F') {
+        return Ok(None);
+    }
+    let mut conn = s
+        .app
+        .store
+        .pool()
+        .acquire()
+        .await
+        .map_err(store::StoreError::from)?;
+    Ok(store::families::by_ref(&mut conn, family_ref)
+        .await?
+        .map(|f| f.municipality))
+}
+
+/// Answers 404 unless the token may see this family (same answer as for a family that does
+/// not exist, so existence is not revealed).
+async fn require_family(s: &ApiState, p: &Principal, family_ref: &str) -> Result<(), ApiError> {
+    let Some(muni) = responsible(s, family_ref).await? else {
+        return Err(ApiError::not_found());
+    };
+    let allowed = match &p.scope {
+        Scope::Admin => true,
+        Scope::Municipality(m) => *m == muni,
+        Scope::Researcher(_) => false,
+    };
+    if allowed {
+        Ok(())
+    } else {
+        denied(s, p, Some(family_ref)).await;
+        Err(ApiError::not_found())
+    }
+}
+
+/// The family a check-in belongs to, if the check-in exists.
+async fn family_of_checkin(s: &ApiState, checkin: &str) -> Result<Option<String>, ApiError> {
+    if !reference::looks_like(checkin, 'C') {
+        return Ok(None);
+    }
+    let mut conn = s
+        .app
+        .store
+        .pool()
+        .acquire()
+        .await
+        .map_err(store::StoreError::from)?;
+    let Some(c) = store::checkins::by_ref(&mut conn, checkin).await? else {
+        return Ok(None);
+    };
+    Ok(store::families::by_id(&mut conn, c.family_id)
+        .await?
+        .map(|f| f.reference))
+}
+
+fn team_only(p: &Principal) -> Result<(), ApiError> {
+    match p.scope {
+        Scope::Researcher(_) => Err(ApiError::not_found()),
+        _ => Ok(()),
+    }
+}
+
+pub async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+pub async fn no_route() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "no_route", "no such route")
+}
+
+pub async fn openapi() -> Json<Value> {
+    Json(super::openapi::document())
+}
+
+pub async fn metrics(State(s): State<ApiState>) -> Result<Response, ApiError> {
+    use std::fmt::Write;
+    let mut conn = s
+        .app
+        .store
+        .pool()
+        .acquire()
+        .await
+        .map_err(store::StoreError::from)?;
+    let counts = store::metrics::counts(&mut conn).await?;
+    let mut out = String::new();
+    for (name, help, rows) in counts {
+        let _ = writeln!(
+            out,
+            "# HELP nazorg_{name} {help}\n# TYPE nazorg_{name} gauge"
+        );
+        for (label, value) in rows {
+            match label {
+                Some((k, v)) => {
+                    let _ = writeln!(out, "nazorg_{name}{{{k}=\"{v}\"}} {value}");
+                }
+                None => {
+                    let _ = writeln!(out, "nazorg_{name} {value}");
+                }
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP nazorg_http_responses_total HTTP responses by status class\n# TYPE nazorg_http_responses_total counter"
+    );
+    for (i, c) in s.metrics.by_class.iter().enumerate().skip(1) {
+        let _ = writeln!(
+            out,
+            "nazorg_http_responses_total{{class=\"{i}xx\"}} {}",
+            c.load(std::sync::atomic::Ordering::Relaxed)
+        );
+    }
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        out,
+    )
+        .into_response())
+}
+
+pub async fn enrol(
+    State(s): State<ApiState>,
+    Extension(p): Extension<Principal>,
+    body: JsonBytes,
+) -> Result<(StatusCode, Json<service::family::Enrolled>), ApiError> {
+    team_only(&p)?;
+    let e: Enrolment = body.parse()?;
+    if let Scope::Municipality(m) = &p.scope
+        && *m != e.municipality
+    {
+        return Err(ApiError {
+            field: Some("municipality".into()),
+            ..ApiError::forbidden("a team enrols families for its own municipality")
+        });
+    }
+    let out = service::family::enrol(&app_for(&s, &p), &e).await?;
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
+pub async fn show_family(
+    State(s): State<ApiState>,
+    Extension(p): Extension<Principal>,
+    Path(family): Path<String>,
+) -> Result<Json<service::family::FamilyView>, ApiError> {
+    require_family(&s, &p, &family).await?;
+    Ok(Json(
+        service::family::show(&app_for(&s, &p), &family).await?,
+    ))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CloseBody {
+    reason: String,
+}
+
+pub async fn close_family(
+    State(s): State<ApiState>,
+    Extension(p): Extension<Principal>,
+    Path(family): Path<String>,
+    body: JsonBytes,
+) -> Result<Json<service::family::Closed>, ApiError> {
+    require_family(&s, &p, &family).await?;
+    let b: CloseBody = body.parse()?;
+    Ok(Json(
+        service::family::close(&app_for(&s, &p), &family, &b.reason).await?,
+    ))
+}
+
+/// Decodes `%XX` escapes; `+` stays a plus (RFC 3339 offsets).
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// The query string as key → value, refusing unknown keys.
+fn query(
+    raw: Option<String>,
+    allowed: &[&str],
+) -> Result<std::collections::BTreeMap<String, String>, ApiError> {
+    let mut out = std::collections::BTreeMap::new();
+    for pair in raw
+        .as_deref()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let k = percent_decode(k)
+            .ok_or_else(|| ApiError::bad_request("query", "malformed query string"))?;
+        if !allowed.contains(&k.as_str()) {
+            return Err(ApiError::bad_request(
+                &k.chars().take(40).collect::<String>(),
+                "unknown query parameter",
+            ));
+        }
+        let v = percent_decode(v).ok_or_else(|| ApiError::bad_request(&k, "malformed value"))?;
+        out.insert(k, v);
+    }
+    Ok(out)
+}
+
+pub async fn due(
+    State(s): State<ApiState>,
+    Extension(p): Extension<Principal>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Vec<service::checkin::DueLine>>, ApiError> {
+    team_only(&p)?;
+    let q = query(raw, &["before", "municipality"])?;
+    let before = match q.get("before") {
+        Some(b) => Some(
+            chrono::DateTime::parse_from_rfc3339(b)
+                .map_err(|_| ApiError::bad_request("before", "expected an RFC 3339 instant"))?
+                .with_timezone(&chrono::Utc),
+        ),
+        None => None,
+    };
+    let municipality = match (&p.scope, q.get("municipality")) {
+        (Scope::Municipality(m), _) => Some(m.clone()),
+        (_, m) => m.cloned(),
+    };
+    Ok(Json(
+        service::checkin::due(&app_for(&s, &p), municipality.as_deref(), before).await?,
+    ))
+}
+
+pub async fn record(
+    State(s): State<ApiState>,
+    Extension(p): Extension<Principal>,
+    Path(checkin): Path<String>,
+    body: JsonBytes,
+) -> Result<Json<service::checkin::RecordedCheckin>, ApiError> {
+    team_only(&p)?;
+    let Some(family) = family_of_checkin(&s, &checkin).await? else {
+        return Err(ApiError::not_found());
+    };
+    require_family(&s, &p, &family).await?;
+    let mut value: Value = body.parse()?;
+    let Some(obj) = value.as_object_mut() else {
+        return Err(ApiError::bad_request("(body)", "expected a JSON object"));
+    };
+    match obj.get("checkin") {
+        None => {
+            obj.insert("checkin".into(), Value::String(checkin.clone()));
+        }
+        Some(Value::String(c)) if *c == checkin => {}
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "checkin",
+                "does not match the check-in in the path",
+            ));
+        }
+    }
+    let rec: CheckinRecord = crate::domain::parse_json(value.to_string().as_bytes())
+        .map_err(|e| ApiError::bad_request(&e.field, e.message))?;
+    Ok(Json(
+        service::checkin::record(&app_for(&s, &p), &rec).await?,
+    ))
+}

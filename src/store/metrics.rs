@@ -1,0 +1,66 @@
+//! Counts for `/metrics`: how many, never which.
+
+use super::{Conn, StoreError};
+use sqlx::Row;
+
+type Series = Vec<(Option<(&'static str, String)>, i64)>;
+
+async fn grouped(conn: &mut Conn, sql: &str, label: &'static str) -> Result<Series, StoreError> {
+    let rows = sqlx::query(sql).fetch_all(conn).await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                Some((label, r.try_get::<String, _>(0)?)),
+                r.try_get::<i64, _>(1)?,
+            ))
+        })
+        .collect()
+}
+
+/// (metric name, help, series).
+pub async fn counts(
+    conn: &mut Conn,
+) -> Result<Vec<(&'static str, &'static str, Series)>, StoreError> {
+    Ok(vec![
+        (
+            "families",
+            "Families by plan status",
+            grouped(
+                conn,
+                "SELECT status, COUNT(*) FROM families GROUP BY status",
+                "status",
+            )
+            .await?,
+        ),
+        (
+            "checkins",
+            "Check-ins by status",
+            grouped(
+                conn,
+                "SELECT status, COUNT(*) FROM checkins GROUP BY status",
+                "status",
+            )
+            .await?,
+        ),
+        (
+            "outbox_messages",
+            "Outbox messages by delivery status",
+            grouped(
+                conn,
+                "SELECT status, COUNT(*) FROM outbox GROUP BY status",
+                "status",
+            )
+            .await?,
+        ),
+        (
+            "audit_entries",
+            "Entries in the audit trail",
+            vec![(
+                None,
+                sqlx::query_scalar("SELECT COUNT(*) FROM audit")
+                    .fetch_one(&mut *conn)
+                    .await?,
+            )],
+        ),
+    ])
+}
