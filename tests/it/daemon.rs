@@ -1,10 +1,9 @@
 //! `nazorg serve` as in production: a real process, real signals, the daemon lock, a crash
 //! in the middle of a backlog, and the systemd readiness notification.
 
+use crate::support::daemon::Daemon;
 use crate::support::env::*;
 use std::os::unix::net::UnixDatagram;
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// Episode and enrolment well before the daemon's clock, so slots are overdue at `SERVE_AT`.
@@ -13,105 +12,6 @@ const ENROL_AT: &str = "2026-01-06T10:00:00+01:00";
 /// The instant `serve --at` starts its (running) clock at.
 const SERVE_AT: &str = "2026-03-02T10:00:00+01:00";
 const STEP: Duration = Duration::from_millis(100);
-
-/// A running `nazorg serve`, killed (SIGKILL) and reaped on drop whatever happens.
-struct Daemon {
-    child: Child,
-    stderr: PathBuf,
-}
-
-impl Daemon {
-    fn spawn(env: &TestEnv, name: &str, args: &[&str], notify: Option<&PathBuf>) -> Daemon {
-        let stderr = env.path(&format!("{name}.stderr"));
-        let mut cmd = env.command(args);
-        cmd.stdout(Stdio::null())
-            .stderr(std::fs::File::create(&stderr).unwrap())
-            .env_remove("NOTIFY_SOCKET");
-        if let Some(sock) = notify {
-            cmd.env("NOTIFY_SOCKET", sock);
-        }
-        Daemon {
-            child: cmd.spawn().unwrap(),
-            stderr,
-        }
-    }
-
-    fn pid(&self) -> String {
-        self.child.id().to_string()
-    }
-
-    fn signal(&self, sig: &str) {
-        let st = Command::new("kill")
-            .args([sig, &self.pid()])
-            .status()
-            .unwrap();
-        assert!(st.success(), "kill {sig} failed");
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
-
-    fn running(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-
-    /// The exit status within `limit`, or `None` if still running.
-    fn wait_for(&mut self, limit: Duration) -> Option<ExitStatus> {
-        let start = Instant::now();
-        loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                return Some(st);
-            }
-            if start.elapsed() > limit {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Waits (bounded) until stderr contains `needle`; panics with the log if it never does.
-    fn wait_log(&mut self, needle: &str, limit: Duration) {
-        let start = Instant::now();
-        while !self.log().contains(needle) {
-            assert!(
-                self.running(),
-                "daemon exited before logging {needle:?}:\n{}",
-                self.log()
-            );
-            assert!(
-                start.elapsed() < limit,
-                "no {needle:?} within {limit:?}:\n{}",
-                self.log()
-            );
-            std::thread::sleep(STEP);
-        }
-    }
-
-    /// SIGTERM, then a clean exit (code 0) within 10 s; returns the log.
-    fn terminate(self) -> String {
-        self.signal("-TERM");
-        self.exits_cleanly()
-    }
-
-    /// A clean exit (code 0) within 10 s of an earlier SIGTERM; returns the log.
-    fn exits_cleanly(mut self) -> String {
-        let st = self.wait_for(Duration::from_secs(10));
-        let log = self.log();
-        assert!(st.is_some(), "no exit within 10 s of SIGTERM:\n{log}");
-        assert_eq!(st.unwrap().code(), Some(0), "unclean exit:\n{log}");
-        log
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
-    }
-}
 
 /// Polls (≤ 20 s, 100 ms steps) until `cond` holds.
 fn poll(what: &str, mut cond: impl FnMut() -> bool) {

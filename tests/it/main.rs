@@ -5,6 +5,7 @@
 mod support;
 
 mod age_interop;
+mod api;
 mod bad_input;
 mod config_check;
 mod daemon;

@@ -85,9 +85,23 @@ impl TestEnv {
     }
 
     pub fn with_mail(mail: &str) -> TestEnv {
+        Self::with_config(config_text(mail))
+    }
+
+    /// The default config with each `(from, to)` text replacement applied.
+    pub fn with_changes(changes: &[(&str, &str)]) -> TestEnv {
+        let mut text = config_text("transport = \"file\"\ndir = \"var/outbox\"");
+        for (from, to) in changes {
+            assert!(text.contains(from), "config has no {from:?}");
+            text = text.replace(from, to);
+        }
+        Self::with_config(text)
+    }
+
+    pub fn with_config(text: String) -> TestEnv {
         let dir = tempfile::tempdir().unwrap();
         let config_path = dir.path().join("nazorg.toml");
-        std::fs::write(&config_path, config_text(mail)).unwrap();
+        std::fs::write(&config_path, text).unwrap();
         let env = TestEnv { dir, config_path };
         env.ok(&["migrate"]);
         env

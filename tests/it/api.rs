@@ -1,0 +1,416 @@
+//! The HTTP API over real loopback HTTP, with the daemon started as in production.
+
+use crate::support::daemon::Daemon;
+use crate::support::env::*;
+use crate::support::http::{self, Response};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// The daemon's clock starts here (`serve --at`), and runs on from it.
+const SERVE_AT: &str = "2026-12-20T10:00:00+01:00";
+
+struct Api {
+    _daemon: Daemon,
+    addr: SocketAddr,
+}
+
+fn start(env: &TestEnv) -> Api {
+    let mut d = Daemon::spawn(env, "serve", &["--at", SERVE_AT, "serve"], None);
+    d.wait_log("nazorg daemon ready", Duration::from_secs(20));
+    let log = d.log();
+    let addr = log
+        .lines()
+        .find(|l| l.contains("api listening"))
+        .and_then(|l| l.split("addr=").nth(1))
+        .and_then(|a| a.split_whitespace().next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    Api { _daemon: d, addr }
+}
+
+fn token(env: &TestEnv, args: &[&str]) -> (String, String) {
+    let mut a = vec!["token", "create"];
+    a.extend_from_slice(args);
+    let v = env.json(&a);
+    (
+        v["id"].as_str().unwrap().to_string(),
+        v["token"].as_str().unwrap().to_string(),
+    )
+}
+
+/// Row counts of everything but the audit trail (which records denials by design).
+fn data_counts(env: &TestEnv) -> String {
+    env.counts()
+}
+
+fn enrol_body(muni: &str, marker: &str) -> Value {
+    family_body(muni, "standard", "2026-12-01", marker)
+}
+
+#[test]
+fn full_journey_over_http() {
+    let env = TestEnv::new();
+    let (_, ams) = token(
+        &env,
+        &["--municipality", AMSTERDAM, "--label", "case system"],
+    );
+    let api = start(&env);
+    let a = api.addr;
+
+    let r = http::post_json(
+        a,
+        "/v1/families",
+        Some(&ams),
+        &enrol_body(AMSTERDAM, "HTTPJ"),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let fam = r.json();
+    let f = fam["family"].as_str().unwrap();
+    // Enrolled at the daemon's 2026-12-20: the 14-day slot lapsed, the 6-week one is open.
+    assert_eq!(fam["checkins"][0]["status"], "lapsed");
+    let c1 = fam["checkins"][1]["id"].as_str().unwrap();
+    let child = fam["members"][1]["ref"].as_str().unwrap();
+
+    let r = http::get(a, &format!("/v1/families/{f}"), Some(&ams));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["members"][1]["name"], "HTTPJ-child-one");
+
+    let r = http::get(
+        a,
+        "/v1/checkins/due?before=2027-01-31T00:00:00%2B01:00",
+        Some(&ams),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        r.json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["checkin"] == c1)
+    );
+
+    let rec = json!({"at": "2026-12-19T10:00:00+01:00", "outcome": "reached", "mode": "home_visit",
+                     "children": [{"member": child, "observations": {"wellbeing": 8}}], "notes": "HTTPJ-note"});
+    let r = http::post_json(a, &format!("/v1/checkins/{c1}/record"), Some(&ams), &rec);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["status"], "recorded");
+    let r = http::post_json(a, &format!("/v1/checkins/{c1}/record"), Some(&ams), &rec);
+    assert_eq!(r.status, 409);
+
+    let r = http::post_json(
+        a,
+        &format!("/v1/families/{f}/close"),
+        Some(&ams),
+        &json!({"reason": "family_moved_abroad"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+
+    // Health and metrics carry no references.
+    assert_eq!(http::get(a, "/healthz", None).status, 200);
+    let m = http::get(a, "/metrics", None);
+    assert_eq!(m.status, 200);
+    assert!(
+        m.text()
+            .contains("nazorg_families{status=\"closed_early\"} 1"),
+        "{}",
+        m.text()
+    );
+    assert!(!m.text().contains("F-"));
+
+    // The audit trail names the reads and changes, and is intact.
+    let trail = env.json(&["audit", "list", "--family", f]);
+    let actions: Vec<&str> = trail
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for want in [
+        "family.enrol",
+        "family.read",
+        "checkin.record",
+        "family.close",
+    ] {
+        assert!(actions.contains(&want), "{want} missing from {actions:?}");
+    }
+    let v = env.json(&["audit", "verify"]);
+    assert!(v["problems"].as_array().unwrap().is_empty(), "{v}");
+}
+
+/// Every protected endpoint, for every kind of caller that must not reach the resource:
+/// the right status, no data, the database unchanged.
+#[test]
+fn scope_matrix() {
+    let env = TestEnv::new();
+    let (_, ams) = token(&env, &["--municipality", AMSTERDAM]);
+    let (_, rot) = token(&env, &["--municipality", ROTTERDAM]);
+    let (_, res) = token(&env, &["--researcher", "cohort2027"]);
+    let (rev_id, rev) = token(&env, &["--municipality", AMSTERDAM]);
+    env.ok(&["token", "revoke", &rev_id]);
+    let (_, exp) = token(
+        &env,
+        &[
+            "--at",
+            "2026-12-01T10:00:00+01:00",
+            "--municipality",
+            AMSTERDAM,
+            "--expires",
+            "P1D",
+        ],
+    );
+    let fam = env.enrol("2026-12-02T10:00:00+01:00", &enrol_body(AMSTERDAM, "SCOPE"));
+    let f = fam["family"].as_str().unwrap().to_string();
+    let c = fam["checkins"][0]["id"].as_str().unwrap().to_string();
+    let api = start(&env);
+    let a = api.addr;
+    let before = data_counts(&env);
+
+    let rec = json!({"at": "2026-12-19T10:00:00+01:00", "outcome": "reached", "mode": "phone"});
+    let calls: Vec<(&str, String, Option<Value>)> = vec![
+        ("GET", format!("/v1/families/{f}"), None),
+        (
+            "POST",
+            format!("/v1/families/{f}/close"),
+            Some(json!({"reason": "family_moved_abroad"})),
+        ),
+        ("POST", format!("/v1/checkins/{c}/record"), Some(rec)),
+        (
+            "POST",
+            "/v1/families".to_string(),
+            Some(enrol_body(AMSTERDAM, "SCOPE2")),
+        ),
+        ("GET", "/v1/checkins/due".to_string(), None),
+    ];
+    for (method, path, body) in &calls {
+        let send = |tok: Option<&str>| -> Response {
+            match body {
+                Some(b) => http::request(
+                    a,
+                    method,
+                    path,
+                    tok,
+                    Some(("application/json", b.to_string().as_bytes())),
+                ),
+                None => http::request(a, method, path, tok, None),
+            }
+        };
+        for (who, tok, want) in [
+            ("none", None, 401),
+            ("revoked", Some(rev.as_str()), 401),
+            ("expired", Some(exp.as_str()), 401),
+        ] {
+            let r = send(tok);
+            assert_eq!(r.status, want, "{who} {method} {path}: {}", r.text());
+            assert!(!r.text().contains("SCOPE"), "{}", r.text());
+            assert_eq!(r.json()["error"]["code"], "unauthorized");
+        }
+        let other = send(Some(&rot));
+        let researcher = send(Some(&res));
+        match path.as_str() {
+            "/v1/families" => {
+                assert_eq!(other.status, 403, "{}", other.text());
+                assert_eq!(researcher.status, 404);
+            }
+            "/v1/checkins/due" => {
+                // Another team sees its own (empty) list, never Amsterdam's check-ins.
+                assert_eq!(other.status, 200);
+                assert_eq!(other.json(), json!([]));
+                assert_eq!(researcher.status, 404);
+            }
+            _ => {
+                assert_eq!(other.status, 404, "{method} {path}: {}", other.text());
+                assert_eq!(researcher.status, 404);
+            }
+        }
+        assert!(!other.text().contains("SCOPE") && !researcher.text().contains("SCOPE"));
+    }
+    assert_eq!(data_counts(&env), before);
+    // The denials are in the audit trail, and the owner still reaches the family.
+    let denied = env.json(&["audit", "list"]);
+    assert!(
+        denied
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "api.denied")
+            .count()
+            >= 20
+    );
+    assert_eq!(
+        http::get(a, &format!("/v1/families/{f}"), Some(&ams)).status,
+        200
+    );
+}
+
+#[test]
+fn hostile_input_is_refused_and_changes_nothing() {
+    let env = TestEnv::new();
+    let (_, ams) = token(&env, &["--municipality", AMSTERDAM]);
+    let fam = env.enrol(
+        "2026-12-02T10:00:00+01:00",
+        &enrol_body(AMSTERDAM, "HOSTILE"),
+    );
+    let c = fam["checkins"][0]["id"].as_str().unwrap().to_string();
+    let api = start(&env);
+    let a = api.addr;
+    let before = data_counts(&env);
+    let post = |path: &str, ctype: &str, body: &[u8]| {
+        http::request(a, "POST", path, Some(&ams), Some((ctype, body)))
+    };
+
+    let cases: Vec<(&str, Response, u16)> = vec![
+        ("invalid JSON", post("/v1/families", "application/json", b"{\"episode\": "), 400),
+        ("wrong type", post("/v1/families", "application/json", br#"{"episode": 5}"#), 400),
+        ("unknown field", post("/v1/families", "application/json", {
+            let mut b = enrol_body(AMSTERDAM, "HOSTILE2");
+            b["bsn"] = json!("123456789");
+            b.to_string().into_bytes()
+        }.as_slice()), 400),
+        ("invalid UTF-8", post("/v1/families", "application/json", b"{\"episode\": \"\xff\xfe\"}"), 400),
+        ("huge body", post("/v1/families", "application/json", &vec![b' '; 300 * 1024]), 413),
+        ("not JSON", post("/v1/families", "text/plain", b"hello"), 415),
+        ("SQL in a reference", http::get(a, "/v1/families/F-%27%20OR%201%3D1%20--", Some(&ams)), 404),
+        ("SQL in a value", post(&format!("/v1/checkins/{c}/record"), "application/json",
+            json!({"at": "2026-12-19T10:00:00+01:00", "outcome": "reached'; DROP TABLE families; --", "mode": "phone"}).to_string().as_bytes()), 400),
+        ("mismatched check-in", post(&format!("/v1/checkins/{c}/record"), "application/json",
+            json!({"checkin": "C-2345678923", "at": "2026-12-19T10:00:00+01:00", "outcome": "reached", "mode": "phone"}).to_string().as_bytes()), 400),
+        ("unknown query key", http::get(a, "/v1/checkins/due?befor=x", Some(&ams)), 400),
+        ("bad instant", http::get(a, "/v1/checkins/due?before=yesterday", Some(&ams)), 400),
+        ("unknown route", http::get(a, "/v1/../../etc/passwd", Some(&ams)), 404),
+    ];
+    for (what, r, want) in cases {
+        assert_eq!(r.status, want, "{what}: {}", r.text());
+        let e = r.json();
+        assert!(e["error"]["code"].is_string(), "{what}: {e}");
+        assert!(
+            !r.text().contains("HOSTILE2") && !r.text().contains("123456789"),
+            "{what}: {}",
+            r.text()
+        );
+    }
+    assert_eq!(data_counts(&env), before);
+    assert_eq!(env.sql("SELECT COUNT(*) FROM families"), "1");
+}
+
+#[test]
+fn rate_limit_answers_429_with_retry_after() {
+    let env =
+        TestEnv::with_changes(&[("rate_limit = 50\nburst = 100", "rate_limit = 1\nburst = 3")]);
+    let (_, ams) = token(&env, &["--municipality", AMSTERDAM]);
+    let api = start(&env);
+    let statuses: Vec<Response> = (0..6)
+        .map(|_| http::get(api.addr, "/v1/checkins/due", Some(&ams)))
+        .collect();
+    let limited: Vec<&Response> = statuses.iter().filter(|r| r.status == 429).collect();
+    assert!(
+        !limited.is_empty(),
+        "{:?}",
+        statuses.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    assert!(limited[0].header("retry-after").is_some());
+    assert_eq!(limited[0].json()["error"]["code"], "rate_limited");
+}
+
+/// Tampering with one audit entry (edit, delete, swap) is found and named.
+#[test]
+fn audit_verify_names_tampered_entries() {
+    let env = TestEnv::new();
+    for i in 0..3 {
+        let fam = env.enrol(
+            "2026-12-02T10:00:00+01:00",
+            &enrol_body(AMSTERDAM, &format!("AUD{i}")),
+        );
+        env.ok(&["family", "show", fam["family"].as_str().unwrap()]);
+    }
+    let ok = env.json(&["audit", "verify"]);
+    assert_eq!(ok["entries"], 6);
+    assert!(ok["problems"].as_array().unwrap().is_empty());
+    env.sql("CREATE TABLE audit_backup AS SELECT * FROM audit");
+    let restore = || env.sql("DELETE FROM audit; INSERT INTO audit SELECT * FROM audit_backup");
+    let verify = || {
+        let out = env.run(&["--json", "audit", "verify"], None);
+        assert_eq!(out.status.code(), Some(65));
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+
+    env.sql("UPDATE audit SET action = 'family.enrol' WHERE seq = 4");
+    let p = verify();
+    assert!(p.iter().any(|p| p.contains("entry 4 was edited")), "{p:?}");
+    restore();
+
+    env.sql("DELETE FROM audit WHERE seq = 3");
+    let p = verify();
+    assert!(p.iter().any(|p| p.contains("3..3 are missing")), "{p:?}");
+    restore();
+
+    env.sql("UPDATE audit SET seq = -1 WHERE seq = 2; UPDATE audit SET seq = 2 WHERE seq = 5; UPDATE audit SET seq = 5 WHERE seq = -1");
+    let p = verify();
+    assert!(p.iter().any(|p| p.contains("entry 2")), "{p:?}");
+    assert!(p.iter().any(|p| p.contains("entry 5")), "{p:?}");
+    restore();
+    assert!(
+        env.json(&["audit", "verify"])["problems"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// `openapi.json` parses, lists exactly the routes the router serves, and each listed route
+/// is served (not the router's fallback).
+#[test]
+fn openapi_lists_every_route() {
+    let env = TestEnv::new();
+    let (_, admin) = token(&env, &["--admin"]);
+    let api = start(&env);
+    let doc = http::get(api.addr, "/v1/openapi.json", None).json();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let mut listed = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            listed.push((method.to_uppercase(), path.clone()));
+        }
+    }
+    listed.sort();
+    let mut routes: Vec<(String, String)> = nazorg::api::ROUTES
+        .iter()
+        .map(|(m, p, _, _)| (m.to_string(), p.to_string()))
+        .collect();
+    routes.sort();
+    assert_eq!(listed, routes);
+    for (method, path) in listed {
+        let concrete = path
+            .replace("{ref}", "F-23456789")
+            .replace("{id}", "C-2345678923");
+        let r = if method == "POST" {
+            http::request(
+                api.addr,
+                &method,
+                &concrete,
+                Some(&admin),
+                Some(("application/json", b"{}")),
+            )
+        } else {
+            http::get(api.addr, &concrete, Some(&admin))
+        };
+        let code = if r.header("content-type").is_some_and(|c| c.contains("json")) {
+            r.json()["error"]["code"].clone()
+        } else {
+            Value::Null
+        };
+        assert_ne!(code, "no_route", "{method} {path} is listed but not served");
+        assert_ne!(r.status, 405, "{method} {path}");
+    }
+    assert_eq!(
+        http::get(api.addr, "/v1/nothing", Some(&admin)).json()["error"]["code"],
+        "no_route"
+    );
+}
