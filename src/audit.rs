@@ -47,24 +47,15 @@ fn field(h: &mut Sha256, v: &[u8]) {
     h.update(v);
 }
 
-fn entry_hash(
-    prev: &[u8],
-    seq: i64,
-    at: i64,
-    actor: &str,
-    action: &str,
-    family: Option<&str>,
-    subject: Option<&str>,
-    detail: Option<&str>,
-) -> Vec<u8> {
+fn entry_hash(prev: &[u8], seq: i64, at: i64, actor: &str, e: &Entry<'_>) -> Vec<u8> {
     let mut h = Sha256::new();
     h.update(b"nazorg/audit/v1");
     field(&mut h, prev);
     h.update(seq.to_be_bytes());
     h.update(at.to_be_bytes());
     field(&mut h, actor.as_bytes());
-    field(&mut h, action.as_bytes());
-    for opt in [family, subject, detail] {
+    field(&mut h, e.action.as_bytes());
+    for opt in [e.family, e.subject, e.detail] {
         match opt {
             Some(v) => {
                 h.update([1]);
@@ -92,9 +83,7 @@ pub async fn append(
     };
     let seq = prev_seq + 1;
     let actor = actor.label();
-    let hash = entry_hash(
-        &prev_hash, seq, at, &actor, e.action, e.family, e.subject, e.detail,
-    );
+    let hash = entry_hash(&prev_hash, seq, at, &actor, e);
     sqlx::query(
         "INSERT INTO audit (seq, at, actor, action, family_ref, subject, detail, prev_hash, hash) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -193,16 +182,13 @@ pub async fn verify(conn: &mut Conn) -> Result<Verification, StoreError> {
                 l.seq - 1
             ));
         }
-        let recomputed = entry_hash(
-            &s.prev_hash,
-            l.seq,
-            l.at,
-            &l.actor,
-            &l.action,
-            l.family.as_deref(),
-            l.subject.as_deref(),
-            l.detail.as_deref(),
-        );
+        let entry = Entry {
+            action: &l.action,
+            family: l.family.as_deref(),
+            subject: l.subject.as_deref(),
+            detail: l.detail.as_deref(),
+        };
+        let recomputed = entry_hash(&s.prev_hash, l.seq, l.at, &l.actor, &entry);
         if recomputed != s.hash {
             problems.push(format!(
                 "entry {} was edited (its hash does not match its content)",
