@@ -7,3 +7,7 @@ CREATE INDEX families_kek ON families (kek_id);
 -- Erasure keeps only that it happened: when and why.
 ALTER TABLE families ADD COLUMN erased_at INTEGER;
 ALTER TABLE families ADD COLUMN erase_reason TEXT;
+
+-- The retention step of every sweep looks for plans that ended long ago; without this
+-- index it would scan every family.
+CREATE INDEX families_retention ON families ((COALESCE(closed_at, plan_end))) WHERE status != 'erased';

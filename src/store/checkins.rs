@@ -181,13 +181,13 @@ pub struct Recorded<'a> {
     pub sealed_record: &'a [u8],
 }
 
-/// Stores the outcome of an open check-in; `false` if it was not open (recorded twice, or
-/// cancelled), in which case nothing changed.
+/// Stores the outcome of an open (or lapsed) check-in; `false` if it was neither (recorded
+/// twice, or cancelled), in which case nothing changed.
 pub async fn record(conn: &mut Conn, r: &Recorded<'_>) -> Result<bool, StoreError> {
     let done = sqlx::query(
         "UPDATE checkins SET status = 'recorded', contact_at = $2, recorded_at = $3, \
          outcome = $4, mode = $5, sealed_record = $6, next_notice_at = NULL \
-         WHERE id = $1 AND status = 'open'",
+         WHERE id = $1 AND status IN ('open', 'lapsed')",
     )
     .bind(r.id)
     .bind(r.contact_at)

@@ -231,6 +231,17 @@ fn late_enrolment_lapses_old_slots_without_a_storm() {
     let s = env.sweep("2026-12-02T10:05:00+01:00");
     assert_eq!(s["sweep"]["examined"], 0);
     assert!(env.outbox().is_empty());
+    // A contact that did happen in a lapsed slot can still be recorded.
+    let lapsed = fam["checkins"][0]["id"].as_str().unwrap();
+    let out = env.record(
+        "2026-12-02T11:00:00+01:00",
+        &json!({"checkin": lapsed, "at": "2026-10-16T10:00:00+02:00", "outcome": "reached", "mode": "office"}),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // A slot that fell due the day before enrolment stays open and is due now.
     let fam = env.enrol(

@@ -1,0 +1,748 @@
+//! The spine at scale: enrolment throughput through the real service path, then one sweep
+//! over a large installation, compared with the `sqlite3` CLI running the sweep's query.
+//!
+//! `cargo bench --bench spine` runs the full size (100,000 families with 1 adult and
+//! 3 children each). Without `--bench` (as `cargo test --all-targets` runs it) a small smoke
+//! version runs instead, with the same assertions. `BENCH_FAMILIES=N` overrides the size.
+//!
+//! Scenario: every family is enrolled at the reference instant R (a bulk intake), with
+//! episode dates spread uniformly over the two years before R, so slots more than
+//! `overdue_after` (3 days) before R are stored as lapsed. The sweep instant t ≥ R is then
+//! calibrated with SQL so that about 1% of all slots owe a notice at t.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
+use nazorg::clock::{ManualClock, SharedClock};
+use nazorg::config::Config;
+use nazorg::domain::enrolment::{
+    CaseDirector, Enrolment, Episode, EpisodeKind, MemberInput, Role, Sex,
+};
+use nazorg::service::{App, family};
+use nazorg::store::OpenMode;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const FULL_FAMILIES: usize = 100_000;
+const SMOKE_FAMILIES: usize = 300;
+/// Share of all slots that should owe a notice at the sweep instant.
+const OWED_SHARE: f64 = 0.01;
+/// Episode dates lie in the `SPREAD_DAYS` days before R.
+const SPREAD_DAYS: i64 = 730;
+const SQLITE3: &str = "/usr/bin/sqlite3";
+
+/// (code, name, region)
+const MUNICIPALITIES: &[(&str, &str, &str)] = &[
+    ("GM0363", "Amsterdam", "VR13"),
+    ("GM0599", "Rotterdam", "VR17"),
+    ("GM0518", "'s-Gravenhage", "VR15"),
+    ("GM0344", "Utrecht", "VR09"),
+    ("GM0772", "Eindhoven", "VR22"),
+    ("GM0014", "Groningen", "VR01"),
+    ("GM0080", "Leeuwarden", "VR02"),
+    ("GM0193", "Zwolle", "VR04"),
+    ("GM0200", "Apeldoorn", "VR06"),
+    ("GM0268", "Nijmegen", "VR08"),
+    ("GM0935", "Maastricht", "VR24"),
+    ("GM0034", "Almere", "VR25"),
+];
+
+fn config_text() -> String {
+    let mut s = String::from(
+        r#"state_dir = "var"
+[database]
+url = "sqlite://var/nazorg.db"
+[crypto]
+identity_file = "var/nazorg.key"
+create_identity = true
+[mail]
+transport = "file"
+dir = "var/outbox"
+from = "Nazorg <nazorg@example.org>"
+language = "en"
+[schedule]
+timezone = "Europe/Amsterdam"
+sweep = "0 */5 * * * *"
+[plans.standard]
+checkins = ["P14D", "P6W", "P3M", "P6M", "P9M", "P12M", "P18M", "P24M"]
+local_time = "09:00"
+[reminders]
+lead = "P2D"
+overdue_after = "P3D"
+repeat_every = "P7D"
+max_overdue = 3
+"#,
+    );
+    for (code, name, region) in MUNICIPALITIES {
+        let slug = name.to_lowercase().replace(['\'', ' '], "");
+        s.push_str(&format!(
+            "[[municipalities]]\ncode = \"{code}\"\nname = \"{name}\"\n\
+             team_email = \"wijkteam@{slug}.example.org\"\n\
+             coordinator_email = \"coordinator@vt-{slug}.example.org\"\nregion = \"{region}\"\n"
+        ));
+    }
+    s
+}
+
+// ---- synthetic families --------------------------------------------------------------------
+
+const GIVEN: &[&str] = &[
+    "Noor", "Sem", "Emma", "Mohammed", "Julia", "Daan", "Fatima", "Lucas", "Aya", "Finn", "Sara",
+    "Yusuf", "Tess", "Milan", "Amira", "Levi", "Zoë", "Adam", "Lotte", "Bram", "Ilse", "Omar",
+    "Nina", "Thijs",
+];
+const FAMILY_NAMES: &[&str] = &[
+    "de Jong",
+    "Jansen",
+    "de Vries",
+    "van den Berg",
+    "Bakker",
+    "El Amrani",
+    "Yılmaz",
+    "Visser",
+    "Smit",
+    "Meijer",
+    "de Boer",
+    "Mulder",
+    "Bouali",
+    "Kaya",
+    "Dekker",
+    "Vermeulen",
+    "Brouwer",
+    "van Dijk",
+    "Hoekstra",
+    "Öztürk",
+];
+const STREETS: &[&str] = &[
+    "Kerkstraat",
+    "Dorpsstraat",
+    "Molenweg",
+    "Stationsplein",
+    "Schoolstraat",
+    "Julianalaan",
+    "Beatrixstraat",
+    "Industrieweg",
+    "Parallelweg",
+    "Lindelaan",
+];
+const WORDS: &[&str] = &[
+    "moeder",
+    "kinderen",
+    "school",
+    "woning",
+    "schulden",
+    "contact",
+    "wijkteam",
+    "veilig",
+    "afspraak",
+    "huisbezoek",
+    "rustig",
+    "spanning",
+    "ex-partner",
+    "omgangsregeling",
+    "werk",
+    "slaap",
+    "huisarts",
+    "jeugdhulp",
+    "budgetcoach",
+    "sport",
+    "oma",
+    "buurvrouw",
+    "signalen",
+    "gesprek",
+    "goed",
+    "zorgen",
+];
+const STRESSORS: &[&str] = &[
+    "debts",
+    "housing",
+    "work",
+    "mental_health",
+    "addiction",
+    "isolation",
+    "custody",
+];
+const LANGUAGES: &[&str] = &["nl", "nl", "nl", "ar", "tr", "en", "pl", "ti", "so"];
+
+fn pick<'a>(rng: &mut StdRng, from: &[&'a str]) -> &'a str {
+    from.choose(rng).copied().unwrap_or("x")
+}
+
+fn sentence(rng: &mut StdRng, words: usize) -> String {
+    let mut s = String::new();
+    for i in 0..words {
+        if i > 0 {
+            s.push(' ');
+        }
+        s.push_str(pick(rng, WORDS));
+    }
+    s.push('.');
+    s
+}
+
+fn date_between(rng: &mut StdRng, from_year: i32, to_year: i32) -> NaiveDate {
+    let from = NaiveDate::from_ymd_opt(from_year, 1, 1).unwrap();
+    let days = NaiveDate::from_ymd_opt(to_year, 12, 31)
+        .unwrap()
+        .signed_duration_since(from)
+        .num_days();
+    from + TimeDelta::days(rng.gen_range(0..=days))
+}
+
+fn synthetic_family(rng: &mut StdRng, i: usize, today: NaiveDate) -> Enrolment {
+    let surname = pick(rng, FAMILY_NAMES);
+    let municipality = MUNICIPALITIES[i % MUNICIPALITIES.len()].0;
+    let episode_date = today - TimeDelta::days(rng.gen_range(0..SPREAD_DAYS));
+    let mut members = vec![MemberInput {
+        role: Role::Adult,
+        name: format!("{} {surname}", pick(rng, GIVEN)),
+        birth_date: Some(date_between(rng, 1970, 2002)),
+        phone: Some(format!("+31 6 {:08}", rng.gen_range(0..100_000_000u32))),
+        email: Some(format!("ouder{i}@mail.example.org")),
+        sex: Some(Sex::F),
+    }];
+    for _ in 0..3 {
+        members.push(MemberInput {
+            role: Role::Child,
+            name: format!("{} {surname}", pick(rng, GIVEN)),
+            birth_date: Some(date_between(rng, 2009, 2024)),
+            phone: None,
+            email: None,
+            sex: Some(if rng.gen_bool(0.5) { Sex::F } else { Sex::M }),
+        });
+    }
+    let how_many = rng.gen_range(0..4);
+    let mut stressors: Vec<String> = STRESSORS
+        .choose_multiple(rng, how_many)
+        .map(|s| s.to_string())
+        .collect();
+    stressors.sort();
+    let words = rng.gen_range(15..60);
+    Enrolment {
+        episode: Episode {
+            kind: if i.is_multiple_of(3) {
+                EpisodeKind::CaseClosed
+            } else {
+                EpisodeKind::ShelterExit
+            },
+            date: episode_date,
+        },
+        municipality: municipality.to_string(),
+        plan: "standard".into(),
+        language: pick(rng, LANGUAGES).to_string(),
+        interpreter_needed: rng.gen_bool(0.25),
+        case_director: CaseDirector {
+            name: format!("{} {}", pick(rng, GIVEN), pick(rng, FAMILY_NAMES)),
+            email: format!("regie{}@team.example.org", i % 500),
+        },
+        address: Some(format!(
+            "{} {}, {:04} {}{}",
+            pick(rng, STREETS),
+            rng.gen_range(1..300),
+            rng.gen_range(1000..9999),
+            char::from(b'A' + rng.gen_range(0..26u8)),
+            char::from(b'A' + rng.gen_range(0..26u8)),
+        )),
+        notes: Some(sentence(rng, words)),
+        stressors,
+        members,
+    }
+}
+
+// ---- measuring -----------------------------------------------------------------------------
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3} ms", d.as_secs_f64() * 1e3)
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+fn file_size(p: &Path) -> u64 {
+    std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
+}
+
+/// The database file plus its WAL and shared-memory files, if present.
+fn db_sizes(db: &Path) -> (u64, u64) {
+    let side = |suffix: &str| {
+        let mut s = db.as_os_str().to_owned();
+        s.push(suffix);
+        file_size(&PathBuf::from(s))
+    };
+    (file_size(db), side("-wal"))
+}
+
+fn table(title: &str, rows: &[(String, String)]) {
+    let w = rows
+        .iter()
+        .map(|(k, _)| k.chars().count())
+        .max()
+        .unwrap_or(0);
+    println!("\n{title}");
+    println!("{}", "-".repeat(title.chars().count()));
+    for (k, v) in rows {
+        println!("{k:<w$}  {v}");
+    }
+}
+
+/// The sweep's candidate query (store::checkins::notice_candidates) with `t` inlined and
+/// without its batch LIMIT.
+fn candidate_sql(t: i64) -> String {
+    format!(
+        "SELECT c.id, c.ref, c.wave, c.due_at, c.notice_stage, c.overdue_count, c.last_notice_at, \
+                f.ref, f.plan, f.language, f.interpreter_needed, COALESCE(\
+             (SELECT r.municipality FROM responsibilities r \
+              WHERE r.family_id = c.family_id AND r.valid_from <= c.due_at \
+              ORDER BY r.valid_from DESC LIMIT 1), \
+             (SELECT r.municipality FROM responsibilities r \
+              WHERE r.family_id = c.family_id ORDER BY r.valid_from LIMIT 1)) \
+         FROM checkins c JOIN families f ON f.id = c.family_id \
+         WHERE c.status = 'open' AND c.next_notice_at <= {t} AND f.status = 'running' \
+         ORDER BY c.next_notice_at, c.id"
+    )
+}
+
+fn count_sql(t: i64) -> String {
+    format!(
+        "SELECT COUNT(*) FROM checkins c JOIN families f ON f.id = c.family_id \
+         WHERE c.status = 'open' AND c.next_notice_at <= {t} AND f.status = 'running'"
+    )
+}
+
+struct CliTiming {
+    plan: String,
+    /// `.timer on` real seconds per statement, median over the runs.
+    timer_real: Duration,
+    /// `.timer on` user + sys seconds, median.
+    timer_cpu: Duration,
+    /// Whole `sqlite3` process (start, open, query, exit), median.
+    process: Duration,
+    /// Per query when one process runs it 21 times: (T(21) - T(1)) / 20, median.
+    amortised: Duration,
+    rows: usize,
+}
+
+fn run_sqlite3(db: &Path, script: &str) -> String {
+    let mut child = Command::new(SQLITE3)
+        .arg("-readonly")
+        .arg(db)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sqlite3 starts");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(script.as_bytes()).expect("script written");
+    }
+    let out = child.wait_with_output().expect("sqlite3 runs");
+    assert!(
+        out.status.success(),
+        "sqlite3 failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+fn cli_timing(db: &Path, sql: &str, runs: usize) -> CliTiming {
+    let plan = run_sqlite3(db, &format!("EXPLAIN QUERY PLAN {sql};\n"));
+    let rows = run_sqlite3(db, &format!("{sql};\n")).lines().count();
+    // Statement time as SQLite's shell reports it (results to /dev/null).
+    let mut script = String::from(".timer on\n.output /dev/null\n");
+    for _ in 0..runs {
+        script.push_str(sql);
+        script.push_str(";\n");
+    }
+    let out = run_sqlite3(db, &script);
+    let mut real = Vec::new();
+    let mut cpu = Vec::new();
+    for line in out.lines().filter(|l| l.starts_with("Run Time:")) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        // Run Time: real 0.012 user 0.010000 sys 0.001000
+        let num = |i: usize| f.get(i).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
+        real.push(Duration::from_secs_f64(num(3)));
+        cpu.push(Duration::from_secs_f64(num(5) + num(7)));
+    }
+    real.sort();
+    cpu.sort();
+    // Whole process, output discarded; and a process running the query 21 times, so the
+    // difference gives the per-query time without process start and open.
+    let time_script = |queries: usize| {
+        let mut script = String::from(".output /dev/null\n");
+        for _ in 0..queries {
+            script.push_str(sql);
+            script.push_str(";\n");
+        }
+        let t = Instant::now();
+        run_sqlite3(db, &script);
+        t.elapsed()
+    };
+    let mut process = Vec::new();
+    let mut amortised = Vec::new();
+    for _ in 0..runs {
+        let one = time_script(1);
+        let many = time_script(21);
+        process.push(one);
+        amortised.push(many.saturating_sub(one) / 20);
+    }
+    process.sort();
+    amortised.sort();
+    CliTiming {
+        plan,
+        timer_real: percentile(&real, 0.5),
+        timer_cpu: percentile(&cpu, 0.5),
+        process: percentile(&process, 0.5),
+        amortised: percentile(&amortised, 0.5),
+        rows,
+    }
+}
+
+// ---- the benchmark -------------------------------------------------------------------------
+
+async fn open_app(config_path: &Path, clock: SharedClock, mode: OpenMode) -> App {
+    let text = std::fs::read_to_string(config_path).unwrap();
+    // No NAZORG_* overrides: the benchmark's config is exactly the file.
+    let cfg = Config::parse(&text, config_path, &BTreeMap::new()).expect("valid config");
+    App::open(cfg, clock, mode).await.expect("app opens")
+}
+
+async fn checkpoint(app: &App) {
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(app.store.pool())
+        .await
+        .unwrap();
+}
+
+async fn scalar(app: &App, sql: &str) -> i64 {
+    sqlx::query_scalar::<_, i64>(sql)
+        .fetch_one(app.store.pool())
+        .await
+        .unwrap()
+}
+
+async fn run(n: usize, full: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("nazorg.toml");
+    std::fs::write(&config_path, config_text()).unwrap();
+    let db = dir.path().join("var/nazorg.db");
+
+    // R: a fixed reference instant, so runs are comparable.
+    let reference = Utc.with_ymd_and_hms(2027, 6, 15, 10, 0, 0).unwrap();
+    let clock = ManualClock::new(reference);
+    let shared: SharedClock = Arc::new(clock.clone());
+    let app = open_app(&config_path, shared.clone(), OpenMode::CreateAndMigrate).await;
+    let today = reference.with_timezone(&app.config.timezone).date_naive();
+
+    // 1. Enrolment, one family per transaction through the service.
+    println!(
+        "enrolling {n} families (1 adult + 3 children, plan `standard`, 8 slots) at R = {reference}"
+    );
+    let mut rng = StdRng::seed_from_u64(0x6e617a6f7267);
+    let mut lat = Vec::with_capacity(n);
+    let mut chunk_rows = Vec::new();
+    let progress_every = (n / 10).max(1);
+    let started = Instant::now();
+    let mut chunk_start = Instant::now();
+    let mut slots_open = 0usize;
+    for i in 0..n {
+        let e = synthetic_family(&mut rng, i, today);
+        let t = Instant::now();
+        let enrolled = family::enrol(&app, &e).await.expect("enrolment succeeds");
+        lat.push(t.elapsed());
+        assert_eq!(enrolled.members.len(), 4);
+        assert_eq!(enrolled.checkins.len(), 8);
+        slots_open += enrolled
+            .checkins
+            .iter()
+            .filter(|c| c.status == "open")
+            .count();
+        if full && (i + 1).is_multiple_of(progress_every) {
+            let el = chunk_start.elapsed();
+            let rate = progress_every as f64 / el.as_secs_f64();
+            println!(
+                "  {:>7} families  {:>8.1} s  last {progress_every}: {rate:>7.0} families/s",
+                i + 1,
+                started.elapsed().as_secs_f64()
+            );
+            chunk_rows.push((i + 1, rate));
+            chunk_start = Instant::now();
+        }
+    }
+    let enrol_total = started.elapsed();
+    lat.sort();
+    let slots = n * 8;
+    let families_db = scalar(&app, "SELECT COUNT(*) FROM families").await;
+    let children_db = scalar(&app, "SELECT COUNT(*) FROM members WHERE role = 'child'").await;
+    let slots_db = scalar(&app, "SELECT COUNT(*) FROM checkins").await;
+    let open_db = scalar(&app, "SELECT COUNT(*) FROM checkins WHERE status = 'open'").await;
+    assert_eq!(families_db as usize, n);
+    assert_eq!(children_db as usize, 3 * n);
+    assert_eq!(slots_db as usize, slots);
+    assert_eq!(open_db as usize, slots_open);
+
+    // 2. Calibrate the sweep instant t: the (1% of slots)-th smallest next_notice_at,
+    //    rounded up to the next 5-minute sweep tick.
+    let target = ((slots as f64) * OWED_SHARE).round().max(1.0) as i64;
+    let kth = scalar(
+        &app,
+        &format!(
+            "SELECT c.next_notice_at FROM checkins c JOIN families f ON f.id = c.family_id \
+             WHERE c.status = 'open' AND c.next_notice_at IS NOT NULL AND f.status = 'running' \
+             ORDER BY c.next_notice_at LIMIT 1 OFFSET {}",
+            target - 1
+        ),
+    )
+    .await;
+    let t_secs = (kth + 299) / 300 * 300;
+    let t: DateTime<Utc> = DateTime::from_timestamp(t_secs, 0).unwrap();
+    let owed = scalar(&app, &count_sql(t_secs)).await;
+    let share = owed as f64 / slots as f64;
+    assert!(owed >= target, "calibration: {owed} < {target}");
+    assert!(
+        (0.005..0.03).contains(&share),
+        "calibration off: {owed} of {slots} slots owe a notice at {t}"
+    );
+
+    // The plan SQLite (the library's own, through sqlx) chooses for the sweep's query.
+    let plan_rows = sqlx::query(&format!(
+        "EXPLAIN QUERY PLAN {} LIMIT 500",
+        candidate_sql(t_secs)
+    ))
+    .fetch_all(app.store.pool())
+    .await
+    .unwrap();
+    let plan_lib: Vec<String> = plan_rows
+        .iter()
+        .map(|r| sqlx::Row::get::<String, _>(r, 3))
+        .collect();
+    assert!(
+        plan_lib.iter().any(|l| l.contains("checkins_next_notice")),
+        "the sweep's query does not use the partial index checkins_next_notice: {plan_lib:?}"
+    );
+
+    // The read part of the sweep alone, in process: all candidates, and one batch of 500.
+    let reads = if full { 5 } else { 2 };
+    let mut read_all = Vec::new();
+    let mut read_batch = Vec::new();
+    for _ in 0..reads {
+        let mut tx = app.store.read().await.unwrap();
+        let t0 = Instant::now();
+        let rows = nazorg::store::checkins::notice_candidates(&mut tx, t_secs, i64::MAX)
+            .await
+            .unwrap();
+        read_all.push(t0.elapsed());
+        assert_eq!(rows.len() as i64, owed);
+        let t0 = Instant::now();
+        let rows = nazorg::store::checkins::notice_candidates(&mut tx, t_secs, 500)
+            .await
+            .unwrap();
+        read_batch.push(t0.elapsed());
+        assert_eq!(rows.len() as i64, owed.min(500));
+        tx.commit().await.unwrap();
+    }
+    read_all.sort();
+    read_batch.sort();
+    // Sizes with the WAL folded in. The app stays open: closing the pool returns before
+    // the last connection's own checkpoint has finished, which races with sqlite3 below.
+    checkpoint(&app).await;
+    let (db_before, wal_before) = db_sizes(&db);
+    // 3. The same query in the sqlite3 CLI, on the same file.
+    let cli = if Path::new(SQLITE3).exists() {
+        let runs = if full { 7 } else { 3 };
+        let rows_q = cli_timing(&db, &candidate_sql(t_secs), runs);
+        assert_eq!(rows_q.rows as i64, owed);
+        assert!(
+            rows_q.plan.contains("checkins_next_notice"),
+            "sqlite3 CLI plan does not use checkins_next_notice:\n{}",
+            rows_q.plan
+        );
+        let count_q = cli_timing(&db, &count_sql(t_secs), runs);
+        Some((rows_q, count_q))
+    } else {
+        println!("({SQLITE3} not found: CLI comparison skipped)");
+        None
+    };
+
+    // 4. One sweep at t, then the same sweep again (nothing left to do).
+    clock.set(t);
+    let t0 = Instant::now();
+    let summary = nazorg::sweep::sweep(&app, t).await.expect("sweep");
+    let sweep_time = t0.elapsed();
+    let notices = summary.upcoming + summary.due + summary.overdue + summary.escalation;
+    assert_eq!(summary.examined as i64, owed, "{summary:?}");
+    assert_eq!(notices as i64, owed, "{summary:?}");
+    assert_eq!(summary.already_queued, 0);
+    assert_eq!(summary.unroutable, 0);
+    assert_eq!(scalar(&app, "SELECT COUNT(*) FROM outbox").await, owed);
+    assert_eq!(scalar(&app, &count_sql(t_secs)).await, 0);
+    let t0 = Instant::now();
+    let again = nazorg::sweep::sweep(&app, t).await.expect("second sweep");
+    let idle_sweep = t0.elapsed();
+    assert_eq!(again.examined, 0, "{again:?}");
+    checkpoint(&app).await;
+    let (db_after, wal_after) = db_sizes(&db);
+    app.store.close().await;
+
+    // ---- report ----
+    let profile = if cfg!(debug_assertions) {
+        "debug (test profile)"
+    } else {
+        "release (bench profile)"
+    };
+    table(
+        &format!("Enrolment, {profile}"),
+        &[
+            ("families".into(), format!("{n}")),
+            ("members".into(), format!("{} ({} children)", 4 * n, 3 * n)),
+            (
+                "check-in slots".into(),
+                format!(
+                    "{slots} ({slots_open} open, {} lapsed at enrolment)",
+                    slots - slots_open
+                ),
+            ),
+            (
+                "total time".into(),
+                format!("{:.2} s", enrol_total.as_secs_f64()),
+            ),
+            (
+                "throughput".into(),
+                format!("{:.0} families/s", n as f64 / enrol_total.as_secs_f64()),
+            ),
+            ("latency p50".into(), ms(percentile(&lat, 0.50))),
+            ("latency p90".into(), ms(percentile(&lat, 0.90))),
+            ("latency p99".into(), ms(percentile(&lat, 0.99))),
+            ("latency max".into(), ms(percentile(&lat, 1.0))),
+        ],
+    );
+    if !chunk_rows.is_empty() {
+        let rows: Vec<(String, String)> = chunk_rows
+            .iter()
+            .map(|(k, r)| (format!("up to {k}"), format!("{r:.0} families/s")))
+            .collect();
+        table("Enrolment rate by database size", &rows);
+    }
+    table(
+        "Sweep",
+        &[
+            ("reference instant R".into(), reference.to_string()),
+            (
+                "sweep instant t".into(),
+                format!(
+                    "{t} (R + {:.1} h)",
+                    (t - reference).num_minutes() as f64 / 60.0
+                ),
+            ),
+            (
+                "notices owed at t".into(),
+                format!("{owed} ({:.2}% of {slots} slots)", share * 100.0),
+            ),
+            ("sweep time".into(), ms(sweep_time)),
+            (
+                "notices enqueued".into(),
+                format!(
+                    "{notices} (upcoming {}, due {}, overdue {}, escalation {})",
+                    summary.upcoming, summary.due, summary.overdue, summary.escalation
+                ),
+            ),
+            (
+                "sweep rate".into(),
+                format!("{:.0} notices/s", notices as f64 / sweep_time.as_secs_f64()),
+            ),
+            ("second sweep at t (nothing owed)".into(), ms(idle_sweep)),
+            (
+                "candidate query, all rows (sqlx, median)".into(),
+                ms(percentile(&read_all, 0.5)),
+            ),
+            (
+                "candidate query, one batch of 500 (sqlx)".into(),
+                ms(percentile(&read_batch, 0.5)),
+            ),
+        ],
+    );
+    if let Some((rows_q, count_q)) = &cli {
+        table(
+            "The same query in the sqlite3 CLI (same file, -readonly, median)",
+            &[
+                ("candidate query: .timer real".into(), ms(rows_q.timer_real)),
+                (
+                    "candidate query: .timer user+sys".into(),
+                    ms(rows_q.timer_cpu),
+                ),
+                ("candidate query: whole process".into(), ms(rows_q.process)),
+                (
+                    "candidate query: amortised over 21 runs".into(),
+                    ms(rows_q.amortised),
+                ),
+                ("COUNT(*) form: .timer real".into(), ms(count_q.timer_real)),
+                (
+                    "COUNT(*) form: amortised over 21 runs".into(),
+                    ms(count_q.amortised),
+                ),
+                ("COUNT(*) form: whole process".into(), ms(count_q.process)),
+            ],
+        );
+        println!(
+            "\nEXPLAIN QUERY PLAN (sqlite3 CLI):\n{}",
+            rows_q.plan.trim_end()
+        );
+    }
+    println!(
+        "EXPLAIN QUERY PLAN (library, via sqlx):\n{}",
+        plan_lib.join("\n")
+    );
+    table(
+        "Database size",
+        &[
+            (
+                "after enrolment".into(),
+                format!("{} (+ WAL {})", mib(db_before), mib(wal_before)),
+            ),
+            (
+                "after the sweep".into(),
+                format!("{} (+ WAL {})", mib(db_after), mib(wal_after)),
+            ),
+            (
+                "per family".into(),
+                format!("{:.0} bytes", db_before as f64 / n as f64),
+            ),
+        ],
+    );
+}
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let n = std::env::var("BENCH_FAMILIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if full { FULL_FAMILIES } else { SMOKE_FAMILIES });
+    if !full {
+        println!("spine smoke run ({n} families); `cargo bench --bench spine` for the full size");
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    rt.block_on(run(n, full));
+    println!(
+        "\n(spine benchmark ran {:.1} s)",
+        started.elapsed().as_secs_f64()
+    );
+}
