@@ -52,7 +52,7 @@ pub async fn dispatch(
             break;
         }
         for id in ids {
-            let mut conn = app.store.pool().acquire().await?;
+            let mut conn = app.store.conn().await?;
             let Some(m) = store::outbox::load(&mut conn, id).await? else {
                 continue;
             };

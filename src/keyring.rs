@@ -113,7 +113,7 @@ impl Keyring {
             keyring.current(&mut tx, now).await?;
             tx.commit().await.map_err(StoreError::from)?;
         } else {
-            let mut conn = store.pool().acquire().await.map_err(StoreError::from)?;
+            let mut conn = store.conn().await?;
             if let Some(stored) = store::keys::current(&mut conn).await? {
                 keyring.kek(&mut conn, stored.id).await?;
             }

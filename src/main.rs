@@ -541,7 +541,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Audit(AuditCommand::Verify) => {
             let app = open_app(g, OpenMode::Existing, false).await?;
-            let mut conn = app.store.pool().acquire().await?;
+            let mut conn = app.store.conn().await?;
             let v = nazorg::audit::verify(&mut conn)
                 .await
                 .map_err(|e| op_failed(e.into()))?;
@@ -563,7 +563,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Audit(AuditCommand::List { family }) => {
             let app = open_app(g, OpenMode::Existing, false).await?;
-            let mut conn = app.store.pool().acquire().await?;
+            let mut conn = app.store.conn().await?;
             let lines = nazorg::audit::list(&mut conn, family.as_deref())
                 .await
                 .map_err(|e| op_failed(e.into()))?;
@@ -644,7 +644,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Outbox(OutboxCommand::List { failed }) => {
             let app = open_app(g, OpenMode::Existing, false).await?;
-            let mut conn = app.store.pool().acquire().await?;
+            let mut conn = app.store.conn().await?;
             let list = nazorg::store::outbox::list(&mut conn, failed)
                 .await
                 .map_err(|e| op_failed(e.into()))?;

@@ -130,12 +130,7 @@ pub async fn create(
 }
 
 pub async fn list(app: &App) -> Result<Vec<store::tokens::TokenRow>, OpError> {
-    let mut conn = app
-        .store
-        .pool()
-        .acquire()
-        .await
-        .map_err(store::StoreError::from)?;
+    let mut conn = app.store.conn().await?;
     Ok(store::tokens::list(&mut conn).await?)
 }
 
@@ -177,12 +172,7 @@ pub async fn authenticate(
     presented: &str,
 ) -> Result<Result<Principal, Refusal>, OpError> {
     let now = to_secs(app.now());
-    let mut conn = app
-        .store
-        .pool()
-        .acquire()
-        .await
-        .map_err(store::StoreError::from)?;
+    let mut conn = app.store.conn().await?;
     let Some(t) = store::tokens::by_hash(&mut conn, &hash(presented)).await? else {
         return Ok(Err(Refusal::Unknown));
     };

@@ -3,7 +3,7 @@
 use super::ApiState;
 use super::body::JsonBytes;
 use super::error::ApiError;
-use crate::audit::{self, Entry};
+use crate::audit::Entry;
 use crate::domain::recording::CheckinRecord;
 use crate::domain::{enrolment::Enrolment, reference};
 use crate::service::{self, App};
@@ -21,28 +21,13 @@ fn app_for(s: &ApiState, p: &Principal) -> App {
 
 /// Records a request that reached a family or check-in outside the token's scope.
 async fn denied(s: &ApiState, p: &Principal, family: Option<&str>) {
-    let at = s.app.now().timestamp();
-    let result = async {
-        let mut tx = s.app.store.write().await?;
-        audit::append(
-            &mut tx,
-            &p.actor(),
-            at,
-            &Entry {
-                action: "api.denied",
-                family,
-                detail: Some("out of scope"),
-                ..Default::default()
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        Ok::<_, store::StoreError>(())
-    }
-    .await;
-    if let Err(e) = result {
-        tracing::error!(error = %e, "could not append to the audit trail");
-    }
+    let entry = Entry {
+        action: "api.denied",
+        family,
+        detail: Some("out of scope"),
+        ..Default::default()
+    };
+    super::record_audit(s, &p.actor(), &entry).await;
 }
 
 /// The municipality responsible for a family now, if the family exists.
@@ -50,13 +35,7 @@ async fn responsible(s: &ApiState, family_ref: &str) -> Result<Option<String>, A
     if !reference::looks_like(family_ref, 'F') {
         return Ok(None);
     }
-    let mut conn = s
-        .app
-        .store
-        .pool()
-        .acquire()
-        .await
-        .map_err(store::StoreError::from)?;
+    let mut conn = s.app.store.conn().await?;
     Ok(store::families::by_ref(&mut conn, family_ref)
         .await?
         .map(|f| f.municipality))
@@ -86,13 +65,7 @@ async fn family_of_checkin(s: &ApiState, checkin: &str) -> Result<Option<String>
     if !reference::looks_like(checkin, 'C') {
         return Ok(None);
     }
-    let mut conn = s
-        .app
-        .store
-        .pool()
-        .acquire()
-        .await
-        .map_err(store::StoreError::from)?;
+    let mut conn = s.app.store.conn().await?;
     let Some(c) = store::checkins::by_ref(&mut conn, checkin).await? else {
         return Ok(None);
     };
@@ -122,13 +95,7 @@ pub async fn openapi() -> Json<Value> {
 
 pub async fn metrics(State(s): State<ApiState>) -> Result<Response, ApiError> {
     use std::fmt::Write;
-    let mut conn = s
-        .app
-        .store
-        .pool()
-        .acquire()
-        .await
-        .map_err(store::StoreError::from)?;
+    let mut conn = s.app.store.conn().await?;
     let counts = store::metrics::counts(&mut conn).await?;
     let mut out = String::new();
     for (name, help, rows) in counts {

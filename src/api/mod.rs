@@ -144,28 +144,28 @@ fn bearer(req: &Request) -> Option<&str> {
         .then_some(token.trim())
 }
 
-async fn record_audit(state: &ApiState, actor: &Actor, action: &str, subject: &str, detail: &str) {
+/// Appends an audit entry in its own transaction. Used where no change happens that could
+/// carry it (requests, denials); a failure is logged, the request still gets its answer.
+pub(crate) async fn record_audit(state: &ApiState, actor: &Actor, entry: &Entry<'_>) {
     let at = state.app.now().timestamp();
     let result = async {
         let mut tx = state.app.store.write().await?;
-        audit::append(
-            &mut tx,
-            actor,
-            at,
-            &Entry {
-                action,
-                subject: Some(subject),
-                detail: Some(detail),
-                ..Default::default()
-            },
-        )
-        .await?;
+        audit::append(&mut tx, actor, at, entry).await?;
         tx.commit().await?;
         Ok::<_, crate::store::StoreError>(())
     }
     .await;
     if let Err(e) = result {
         tracing::error!(error = %e, "could not append to the audit trail");
+    }
+}
+
+fn request_entry<'a>(action: &'a str, subject: &'a str, detail: &'a str) -> Entry<'a> {
+    Entry {
+        action,
+        subject: Some(subject),
+        detail: Some(detail),
+        ..Default::default()
     }
 }
 
@@ -195,7 +195,7 @@ async fn authorize(State(state): State<ApiState>, mut req: Request, next: Next) 
                 Some(Err(Refusal::Unknown)) => (Actor::Anonymous, "unknown token"),
                 _ => (Actor::Anonymous, "no token"),
             };
-            record_audit(&state, &actor, "api.denied", &subject, why).await;
+            record_audit(&state, &actor, &request_entry("api.denied", &subject, why)).await;
             return ApiError::unauthorized().into_response();
         }
     };
@@ -203,9 +203,7 @@ async fn authorize(State(state): State<ApiState>, mut req: Request, next: Next) 
         record_audit(
             &state,
             &principal.actor(),
-            "api.denied",
-            &subject,
-            "rate limited",
+            &request_entry("api.denied", &subject, "rate limited"),
         )
         .await;
         let mut e = ApiError::new(
@@ -222,9 +220,7 @@ async fn authorize(State(state): State<ApiState>, mut req: Request, next: Next) 
     record_audit(
         &state,
         &actor,
-        "api.request",
-        &subject,
-        resp.status().as_str(),
+        &request_entry("api.request", &subject, resp.status().as_str()),
     )
     .await;
     resp

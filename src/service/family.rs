@@ -193,6 +193,35 @@ pub async fn enrol(app: &App, e: &Enrolment) -> Result<Enrolled, OpError> {
     })
 }
 
+/// Refuses a reason code that is not in `allowed`, listing the allowed ones.
+fn check_reason(reason: &str, allowed: &[&str]) -> Result<(), OpError> {
+    if allowed.contains(&reason) {
+        Ok(())
+    } else {
+        Err(OpError::Invalid(vec![FieldError::new(
+            "reason",
+            format!("expected one of: {}", allowed.join(", ")),
+        )]))
+    }
+}
+
+/// The family row for a reference, or not-found (also for strings that are no reference).
+pub(crate) async fn family_by_ref(
+    conn: &mut crate::store::Conn,
+    family_ref: &str,
+) -> Result<store::families::FamilyRow, OpError> {
+    let not_found = || OpError::NotFound {
+        what: "family",
+        reference: family_ref.chars().take(20).collect(),
+    };
+    if !reference::looks_like(family_ref, 'F') {
+        return Err(not_found());
+    }
+    store::families::by_ref(conn, family_ref)
+        .await?
+        .ok_or_else(not_found)
+}
+
 #[derive(Debug, Serialize)]
 pub struct MemberView {
     #[serde(rename = "ref")]
@@ -255,17 +284,8 @@ fn stage_label(stage: i64, overdue: i64) -> String {
 }
 
 pub async fn show(app: &App, family_ref: &str) -> Result<FamilyView, OpError> {
-    let not_found = || OpError::NotFound {
-        what: "family",
-        reference: family_ref.chars().take(20).collect(),
-    };
-    if !reference::looks_like(family_ref, 'F') {
-        return Err(not_found());
-    }
     let mut tx = app.store.read().await?;
-    let f = store::families::by_ref(&mut tx, family_ref)
-        .await?
-        .ok_or_else(not_found)?;
+    let f = family_by_ref(&mut tx, family_ref).await?;
     let dek = app.family_dek(&mut tx, &f).await?;
     let details = match (&dek, &f.sealed_details) {
         (Some(dek), Some(s)) => Some(open_json(dek, s, &family_place(&f.reference))?),
@@ -362,24 +382,10 @@ pub struct Closed {
 
 /// Closes a plan before its term; only with one of [`CLOSE_REASONS`].
 pub async fn close(app: &App, family_ref: &str, reason: &str) -> Result<Closed, OpError> {
-    if !CLOSE_REASONS.contains(&reason) {
-        return Err(OpError::Invalid(vec![FieldError::new(
-            "reason",
-            format!("expected one of: {}", CLOSE_REASONS.join(", ")),
-        )]));
-    }
-    let not_found = || OpError::NotFound {
-        what: "family",
-        reference: family_ref.chars().take(20).collect(),
-    };
-    if !reference::looks_like(family_ref, 'F') {
-        return Err(not_found());
-    }
+    check_reason(reason, CLOSE_REASONS)?;
     let now = to_secs(app.now());
     let mut tx = app.store.write().await?;
-    let f = store::families::by_ref(&mut tx, family_ref)
-        .await?
-        .ok_or_else(not_found)?;
+    let f = family_by_ref(&mut tx, family_ref).await?;
     if f.status != "running" {
         return Err(OpError::Conflict(format!(
             "family {} is {}, not running",
@@ -425,24 +431,10 @@ pub struct Erased {
 /// Erases a family for good: deleting its data key makes every sealed value unreadable
 /// (crypto-shredding), and the sealed values themselves are removed and overwritten.
 pub async fn erase(app: &App, family_ref: &str, reason: &str) -> Result<Erased, OpError> {
-    if !ERASE_REASONS.contains(&reason) {
-        return Err(OpError::Invalid(vec![FieldError::new(
-            "reason",
-            format!("expected one of: {}", ERASE_REASONS.join(", ")),
-        )]));
-    }
-    let not_found = || OpError::NotFound {
-        what: "family",
-        reference: family_ref.chars().take(20).collect(),
-    };
-    if !reference::looks_like(family_ref, 'F') {
-        return Err(not_found());
-    }
+    check_reason(reason, ERASE_REASONS)?;
     let now = to_secs(app.now());
     let mut tx = app.store.write().await?;
-    let f = store::families::by_ref(&mut tx, family_ref)
-        .await?
-        .ok_or_else(not_found)?;
+    let f = family_by_ref(&mut tx, family_ref).await?;
     if f.status == "erased" {
         return Err(OpError::Conflict(format!(
             "family {} is already erased",

@@ -122,6 +122,11 @@ impl Store {
         Ok(self.pool.begin().await?)
     }
 
+    /// A connection for reads outside a transaction.
+    pub async fn conn(&self) -> Result<sqlx::pool::PoolConnection<Sqlite>, StoreError> {
+        Ok(self.pool.acquire().await?)
+    }
+
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
