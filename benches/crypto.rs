@@ -6,6 +6,8 @@
 //! `cargo test --all-targets` runs it) a quick smoke version checks that everything works.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, Payload};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
 use chrono::{TimeDelta, TimeZone, Utc};
@@ -295,30 +297,6 @@ fn key_bench(budget: Duration) -> KeyRows {
 
 // ---- family show ---------------------------------------------------------------------------
 
-const CONFIG: &str = r#"state_dir = "var"
-[database]
-url = "sqlite://var/nazorg.db"
-[crypto]
-identity_file = "var/nazorg.key"
-create_identity = true
-[mail]
-transport = "file"
-dir = "var/outbox"
-from = "Nazorg <nazorg@example.org>"
-language = "en"
-[schedule]
-timezone = "Europe/Amsterdam"
-[plans.standard]
-checkins = ["P14D", "P6W", "P3M", "P6M", "P9M", "P12M", "P18M", "P24M"]
-local_time = "09:00"
-[[municipalities]]
-code = "GM0363"
-name = "Amsterdam"
-team_email = "wijkteam@amsterdam.example.org"
-coordinator_email = "coordinator@vt-amsterdam.example.org"
-region = "VR13"
-"#;
-
 struct ShowResult {
     median: Duration,
     mean: Duration,
@@ -330,8 +308,9 @@ struct ShowResult {
 async fn show_bench(calls: usize) -> ShowResult {
     let dir = tempfile::tempdir().unwrap();
     let config_path = dir.path().join("nazorg.toml");
-    std::fs::write(&config_path, CONFIG).unwrap();
-    let cfg = Config::parse(CONFIG, &config_path, &BTreeMap::new()).unwrap();
+    let text = common::config_text();
+    std::fs::write(&config_path, &text).unwrap();
+    let cfg = Config::parse(&text, &config_path, &BTreeMap::new()).unwrap();
     // Enrol 800 days before `now` with the episode that day, so all 8 slots are open; then
     // move the clock to `now`, after the last slot, and record each one. (Slots that were
     // already past at enrolment are stored `lapsed`, and recording a lapsed slot fails; see

@@ -11,18 +11,15 @@
 //! calibrated with SQL so that about 1% of all slots owe a notice at t.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
+mod common;
+use common::*;
+
+use chrono::{DateTime, TimeZone, Utc};
 use nazorg::clock::{ManualClock, SharedClock};
-use nazorg::config::Config;
-use nazorg::domain::enrolment::{
-    CaseDirector, Enrolment, Episode, EpisodeKind, MemberInput, Role, Sex,
-};
 use nazorg::service::{App, family};
 use nazorg::store::OpenMode;
+use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -36,242 +33,6 @@ const OWED_SHARE: f64 = 0.01;
 const SPREAD_DAYS: i64 = 730;
 const SQLITE3: &str = "/usr/bin/sqlite3";
 
-/// (code, name, region)
-const MUNICIPALITIES: &[(&str, &str, &str)] = &[
-    ("GM0363", "Amsterdam", "VR13"),
-    ("GM0599", "Rotterdam", "VR17"),
-    ("GM0518", "'s-Gravenhage", "VR15"),
-    ("GM0344", "Utrecht", "VR09"),
-    ("GM0772", "Eindhoven", "VR22"),
-    ("GM0014", "Groningen", "VR01"),
-    ("GM0080", "Leeuwarden", "VR02"),
-    ("GM0193", "Zwolle", "VR04"),
-    ("GM0200", "Apeldoorn", "VR06"),
-    ("GM0268", "Nijmegen", "VR08"),
-    ("GM0935", "Maastricht", "VR24"),
-    ("GM0034", "Almere", "VR25"),
-];
-
-fn config_text() -> String {
-    let mut s = String::from(
-        r#"state_dir = "var"
-[database]
-url = "sqlite://var/nazorg.db"
-[crypto]
-identity_file = "var/nazorg.key"
-create_identity = true
-[mail]
-transport = "file"
-dir = "var/outbox"
-from = "Nazorg <nazorg@example.org>"
-language = "en"
-[schedule]
-timezone = "Europe/Amsterdam"
-sweep = "0 */5 * * * *"
-[plans.standard]
-checkins = ["P14D", "P6W", "P3M", "P6M", "P9M", "P12M", "P18M", "P24M"]
-local_time = "09:00"
-[reminders]
-lead = "P2D"
-overdue_after = "P3D"
-repeat_every = "P7D"
-max_overdue = 3
-"#,
-    );
-    for (code, name, region) in MUNICIPALITIES {
-        let slug = name.to_lowercase().replace(['\'', ' '], "");
-        s.push_str(&format!(
-            "[[municipalities]]\ncode = \"{code}\"\nname = \"{name}\"\n\
-             team_email = \"wijkteam@{slug}.example.org\"\n\
-             coordinator_email = \"coordinator@vt-{slug}.example.org\"\nregion = \"{region}\"\n"
-        ));
-    }
-    s
-}
-
-// ---- synthetic families --------------------------------------------------------------------
-
-const GIVEN: &[&str] = &[
-    "Noor", "Sem", "Emma", "Mohammed", "Julia", "Daan", "Fatima", "Lucas", "Aya", "Finn", "Sara",
-    "Yusuf", "Tess", "Milan", "Amira", "Levi", "Zoë", "Adam", "Lotte", "Bram", "Ilse", "Omar",
-    "Nina", "Thijs",
-];
-const FAMILY_NAMES: &[&str] = &[
-    "de Jong",
-    "Jansen",
-    "de Vries",
-    "van den Berg",
-    "Bakker",
-    "El Amrani",
-    "Yılmaz",
-    "Visser",
-    "Smit",
-    "Meijer",
-    "de Boer",
-    "Mulder",
-    "Bouali",
-    "Kaya",
-    "Dekker",
-    "Vermeulen",
-    "Brouwer",
-    "van Dijk",
-    "Hoekstra",
-    "Öztürk",
-];
-const STREETS: &[&str] = &[
-    "Kerkstraat",
-    "Dorpsstraat",
-    "Molenweg",
-    "Stationsplein",
-    "Schoolstraat",
-    "Julianalaan",
-    "Beatrixstraat",
-    "Industrieweg",
-    "Parallelweg",
-    "Lindelaan",
-];
-const WORDS: &[&str] = &[
-    "moeder",
-    "kinderen",
-    "school",
-    "woning",
-    "schulden",
-    "contact",
-    "wijkteam",
-    "veilig",
-    "afspraak",
-    "huisbezoek",
-    "rustig",
-    "spanning",
-    "ex-partner",
-    "omgangsregeling",
-    "werk",
-    "slaap",
-    "huisarts",
-    "jeugdhulp",
-    "budgetcoach",
-    "sport",
-    "oma",
-    "buurvrouw",
-    "signalen",
-    "gesprek",
-    "goed",
-    "zorgen",
-];
-const STRESSORS: &[&str] = &[
-    "debts",
-    "housing",
-    "work",
-    "mental_health",
-    "addiction",
-    "isolation",
-    "custody",
-];
-const LANGUAGES: &[&str] = &["nl", "nl", "nl", "ar", "tr", "en", "pl", "ti", "so"];
-
-fn pick<'a>(rng: &mut StdRng, from: &[&'a str]) -> &'a str {
-    from.choose(rng).copied().unwrap_or("x")
-}
-
-fn sentence(rng: &mut StdRng, words: usize) -> String {
-    let mut s = String::new();
-    for i in 0..words {
-        if i > 0 {
-            s.push(' ');
-        }
-        s.push_str(pick(rng, WORDS));
-    }
-    s.push('.');
-    s
-}
-
-fn date_between(rng: &mut StdRng, from_year: i32, to_year: i32) -> NaiveDate {
-    let from = NaiveDate::from_ymd_opt(from_year, 1, 1).unwrap();
-    let days = NaiveDate::from_ymd_opt(to_year, 12, 31)
-        .unwrap()
-        .signed_duration_since(from)
-        .num_days();
-    from + TimeDelta::days(rng.gen_range(0..=days))
-}
-
-fn synthetic_family(rng: &mut StdRng, i: usize, today: NaiveDate) -> Enrolment {
-    let surname = pick(rng, FAMILY_NAMES);
-    let municipality = MUNICIPALITIES[i % MUNICIPALITIES.len()].0;
-    let episode_date = today - TimeDelta::days(rng.gen_range(0..SPREAD_DAYS));
-    let mut members = vec![MemberInput {
-        role: Role::Adult,
-        name: format!("{} {surname}", pick(rng, GIVEN)),
-        birth_date: Some(date_between(rng, 1970, 2002)),
-        phone: Some(format!("+31 6 {:08}", rng.gen_range(0..100_000_000u32))),
-        email: Some(format!("ouder{i}@mail.example.org")),
-        sex: Some(Sex::F),
-    }];
-    for _ in 0..3 {
-        members.push(MemberInput {
-            role: Role::Child,
-            name: format!("{} {surname}", pick(rng, GIVEN)),
-            birth_date: Some(date_between(rng, 2009, 2024)),
-            phone: None,
-            email: None,
-            sex: Some(if rng.gen_bool(0.5) { Sex::F } else { Sex::M }),
-        });
-    }
-    let how_many = rng.gen_range(0..4);
-    let mut stressors: Vec<String> = STRESSORS
-        .choose_multiple(rng, how_many)
-        .map(|s| s.to_string())
-        .collect();
-    stressors.sort();
-    let words = rng.gen_range(15..60);
-    Enrolment {
-        episode: Episode {
-            kind: if i.is_multiple_of(3) {
-                EpisodeKind::CaseClosed
-            } else {
-                EpisodeKind::ShelterExit
-            },
-            date: episode_date,
-        },
-        municipality: municipality.to_string(),
-        plan: "standard".into(),
-        language: pick(rng, LANGUAGES).to_string(),
-        interpreter_needed: rng.gen_bool(0.25),
-        case_director: CaseDirector {
-            name: format!("{} {}", pick(rng, GIVEN), pick(rng, FAMILY_NAMES)),
-            email: format!("regie{}@team.example.org", i % 500),
-        },
-        address: Some(format!(
-            "{} {}, {:04} {}{}",
-            pick(rng, STREETS),
-            rng.gen_range(1..300),
-            rng.gen_range(1000..9999),
-            char::from(b'A' + rng.gen_range(0..26u8)),
-            char::from(b'A' + rng.gen_range(0..26u8)),
-        )),
-        notes: Some(sentence(rng, words)),
-        stressors,
-        members,
-    }
-}
-
-// ---- measuring -----------------------------------------------------------------------------
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.3} ms", d.as_secs_f64() * 1e3)
-}
-
-fn mib(bytes: u64) -> String {
-    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
-}
-
 fn file_size(p: &Path) -> u64 {
     std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
 }
@@ -284,19 +45,6 @@ fn db_sizes(db: &Path) -> (u64, u64) {
         file_size(&PathBuf::from(s))
     };
     (file_size(db), side("-wal"))
-}
-
-fn table(title: &str, rows: &[(String, String)]) {
-    let w = rows
-        .iter()
-        .map(|(k, _)| k.chars().count())
-        .max()
-        .unwrap_or(0);
-    println!("\n{title}");
-    println!("{}", "-".repeat(title.chars().count()));
-    for (k, v) in rows {
-        println!("{k:<w$}  {v}");
-    }
 }
 
 /// The sweep's candidate query (store::checkins::notice_candidates) with `t` inlined and
@@ -414,13 +162,6 @@ fn cli_timing(db: &Path, sql: &str, runs: usize) -> CliTiming {
 
 // ---- the benchmark -------------------------------------------------------------------------
 
-async fn open_app(config_path: &Path, clock: SharedClock, mode: OpenMode) -> App {
-    let text = std::fs::read_to_string(config_path).unwrap();
-    // No NAZORG_* overrides: the benchmark's config is exactly the file.
-    let cfg = Config::parse(&text, config_path, &BTreeMap::new()).expect("valid config");
-    App::open(cfg, clock, mode).await.expect("app opens")
-}
-
 async fn checkpoint(app: &App) {
     sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
         .execute(app.store.pool())
@@ -460,7 +201,7 @@ async fn run(n: usize, full: bool) {
     let mut chunk_start = Instant::now();
     let mut slots_open = 0usize;
     for i in 0..n {
-        let e = synthetic_family(&mut rng, i, today);
+        let e = synthetic_family(&mut rng, i, today, SPREAD_DAYS);
         let t = Instant::now();
         let enrolled = family::enrol(&app, &e).await.expect("enrolment succeeds");
         lat.push(t.elapsed());
