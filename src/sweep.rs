@@ -207,7 +207,9 @@ async fn handovers(app: &App, now: DateTime<Utc>) -> Result<(u64, u64), StoreErr
     let mut tx = app.store.write().await?;
     for h in store::handovers::to_chase(&mut tx, 10_000).await? {
         let created = from_secs(h.created_at)?;
-        let remind_at = hc.working_days.deadline(created, hc.remind_after, cfg.timezone);
+        let remind_at = hc
+            .working_days
+            .deadline(created, hc.remind_after, cfg.timezone);
         let escalate_at = hc
             .working_days
             .deadline(created, hc.escalate_after, cfg.timezone);

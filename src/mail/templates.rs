@@ -393,9 +393,11 @@ fn handover_nl(kind: HandoverMail, f: &HandoverFacts) -> (String, String) {
              contactmomenten en de open signalen.",
             d = f.effective_date
         ),
-        (HandoverMail::Handover, true) => "Het gezin hieronder heeft een nieuwe regievoerder binnen uw team.\n\
+        (HandoverMail::Handover, true) => {
+            "Het gezin hieronder heeft een nieuwe regievoerder binnen uw team.\n\
              Het dossier gaat mee, zodat wat bekend is niet verloren gaat."
-            .to_owned(),
+                .to_owned()
+        }
         (HandoverMail::Notice, _) => format!(
             "De overdracht hieronder is geregistreerd. Tot het ontvangende team de\n\
              overdracht bevestigt, ontvangt u een kopie van de herinneringen voor dit gezin.\n\
@@ -511,9 +513,11 @@ fn handover_en(kind: HandoverMail, f: &HandoverFacts) -> (String, String) {
              the open flags.",
             d = f.effective_date
         ),
-        (HandoverMail::Handover, true) => "The family below has a new case director within your team.\n\
+        (HandoverMail::Handover, true) => {
+            "The family below has a new case director within your team.\n\
              The dossier goes along, so what is known is not lost."
-            .to_owned(),
+                .to_owned()
+        }
         (HandoverMail::Notice, _) => format!(
             "The handover below has been registered. Until the receiving team acknowledges\n\
              it, you receive copies of the reminders for this family.\n\

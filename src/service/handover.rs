@@ -85,10 +85,7 @@ fn check_text(field: &str, value: &str, max: usize) -> Result<(), OpError> {
         return Err(OpError::invalid(field, "must not be empty"));
     }
     if value.len() > max {
-        return Err(OpError::invalid(
-            field,
-            &format!("longer than {max} bytes"),
-        ));
+        return Err(OpError::invalid(field, &format!("longer than {max} bytes")));
     }
     if value
         .chars()
@@ -138,7 +135,9 @@ pub async fn move_family(app: &App, req: &MoveRequest) -> Result<HandoverCreated
     if req.date > latest {
         return Err(OpError::invalid(
             "date",
-            &format!("more than handover.max_move_ahead ahead; the latest allowed move date is {latest}"),
+            &format!(
+                "more than handover.max_move_ahead ahead; the latest allowed move date is {latest}"
+            ),
         ));
     }
 
@@ -161,7 +160,9 @@ pub async fn move_family(app: &App, req: &MoveRequest) -> Result<HandoverCreated
     }
     let rows = store::families::responsibilities(&mut tx, f.id).await?;
     let Some(last) = rows.last() else {
-        return Err(StoreError::Corrupt(format!("family {} has no responsibility", f.reference)).into());
+        return Err(
+            StoreError::Corrupt(format!("family {} has no responsibility", f.reference)).into(),
+        );
     };
     let last_start = local_date(app, last.valid_from)?;
     if req.date < last_start {
@@ -233,7 +234,10 @@ pub async fn reassign(
     }
     check_text("case_director.name", &director.name, 200)?;
     if !crate::config::plausible_email(&director.email) {
-        return Err(OpError::invalid("case_director.email", "not an email address"));
+        return Err(OpError::invalid(
+            "case_director.email",
+            "not an email address",
+        ));
     }
     let mut tx = app.store.write().await?;
     let f = store::families::by_ref(&mut tx, family_ref, to_secs(now))
@@ -245,15 +249,17 @@ pub async fn reassign(
             f.reference, f.status
         )));
     }
-    let muni = app
-        .config
-        .municipality(&f.municipality)
-        .ok_or_else(|| OpError::Conflict(format!(
+    let muni = app.config.municipality(&f.municipality).ok_or_else(|| {
+        OpError::Conflict(format!(
             "municipality {} of family {} is missing from the config",
             f.municipality, f.reference
-        )))?;
+        ))
+    })?;
     let (Some(dek), Some(sealed)) = (app.family_dek(&mut tx, &f).await?, &f.sealed_details) else {
-        return Err(OpError::Conflict(format!("family {} has no details to update", f.reference)));
+        return Err(OpError::Conflict(format!(
+            "family {} has no details to update",
+            f.reference
+        )));
     };
     let place = super::family::family_place(&f.reference);
     let mut details: FamilyDetails = open_json(&dek, sealed, &place)?;
@@ -286,7 +292,9 @@ async fn create(
     while store::handovers::reference_taken(tx, &href).await? {
         tries += 1;
         if tries > 8 {
-            return Err(OpError::Conflict("could not find a free handover id; retry".into()));
+            return Err(OpError::Conflict(
+                "could not find a free handover id; retry".into(),
+            ));
         }
         href = reference::handover();
     }
@@ -295,7 +303,11 @@ async fn create(
         .as_deref()
         .map(crate::crypto::parse_recipient)
         .transpose()?;
-    let dossier_state = if recipient.is_some() { "attached" } else { "withheld" };
+    let dossier_state = if recipient.is_some() {
+        "attached"
+    } else {
+        "withheld"
+    };
     let id = store::handovers::insert(
         tx,
         &store::handovers::NewHandover {
@@ -314,10 +326,18 @@ async fn create(
     let mut attachments = Vec::new();
     let file = format!("dossier-{}.age", f.reference);
     if let Some(recipient) = recipient {
-        let plain = dossier(app, tx, f, &href, now).await?;
-        let bytes = tokio::task::spawn_blocking(move || crate::crypto::encrypt_to(&recipient, &plain))
-            .await
-            .map_err(|e| OpError::Conflict(format!("dossier encryption did not finish: {e}")))??;
+        // Re-read: the sealed details may have changed in this transaction (a new
+        // address, a new case director) and the dossier must show them.
+        let current = store::families::by_id(tx, f.id, to_secs(now))
+            .await?
+            .ok_or_else(|| not_found("family", &f.reference))?;
+        let plain = dossier(app, tx, &current, &href, now).await?;
+        let bytes =
+            tokio::task::spawn_blocking(move || crate::crypto::encrypt_to(&recipient, &plain))
+                .await
+                .map_err(|e| {
+                    OpError::Conflict(format!("dossier encryption did not finish: {e}"))
+                })??;
         attachments.push(Attachment {
             filename: file.clone(),
             content_type: "application/octet-stream".into(),
@@ -334,7 +354,13 @@ async fn create(
         .ok_or_else(|| StoreError::Corrupt(format!("handover {href} vanished")))?;
     let data = FactsData::load(app, tx, &h, now).await?;
     let from = cfg.municipality(from_code);
-    let facts = data.facts(&h, from, to, attachments.first().map(|a| a.filename.as_str()), 0);
+    let facts = data.facts(
+        &h,
+        from,
+        to,
+        attachments.first().map(|a| a.filename.as_str()),
+        0,
+    );
     let (subject, body) = render(HandoverMail::Handover, cfg.mail.language, &facts);
     store::outbox::enqueue(
         tx,
@@ -526,7 +552,9 @@ impl FactsData {
             family: &h.family_ref,
             reassign: h.kind == "reassign",
             from_code: &h.from_municipality,
-            from_name: from.map(|m| m.name.as_str()).unwrap_or(&h.from_municipality),
+            from_name: from
+                .map(|m| m.name.as_str())
+                .unwrap_or(&h.from_municipality),
             from_team_email: from.map(|m| m.team_email.as_str()).unwrap_or("-"),
             to_code: &to.code,
             to_name: &to.name,
@@ -639,8 +667,13 @@ pub async fn list(app: &App, filter: ListFilter<'_>) -> Result<Vec<HandoverView>
         known(app, "municipality", m)?;
     }
     let mut tx = app.store.read().await?;
-    let rows = store::handovers::list(&mut tx, filter.pending, filter.withheld, filter.municipality)
-        .await?;
+    let rows = store::handovers::list(
+        &mut tx,
+        filter.pending,
+        filter.withheld,
+        filter.municipality,
+    )
+    .await?;
     tx.commit().await?;
     rows.into_iter().map(view).collect()
 }

@@ -153,8 +153,7 @@ pub async fn by_ref(
     reference: &str,
     at: i64,
 ) -> Result<Option<FamilyRow>, StoreError> {
-    let sql =
-        format!("SELECT {FAMILY_COLUMNS}, {RESPONSIBLE_AT} FROM families f WHERE f.ref = $1");
+    let sql = format!("SELECT {FAMILY_COLUMNS}, {RESPONSIBLE_AT} FROM families f WHERE f.ref = $1");
     let row = sqlx::query(&sql)
         .bind(reference)
         .bind(at)

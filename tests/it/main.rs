@@ -8,6 +8,7 @@ mod age_interop;
 mod bad_input;
 mod config_check;
 mod daemon;
+mod handover;
 mod mail_smtp;
 mod sealing;
 mod smtp_delivery;

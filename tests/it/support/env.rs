@@ -81,9 +81,18 @@ impl TestEnv {
     }
 
     pub fn with_mail(mail: &str) -> TestEnv {
+        Self::with_config(mail, |_| String::new())
+    }
+
+    /// Like [`TestEnv::with_mail`], with `extra(dir)` appended to the config. The config
+    /// ends inside Rotterdam's `[[municipalities]]` table, so leading keys of `extra`
+    /// (e.g. `age_recipient = "…"`) belong to Rotterdam; `extra` may then open further
+    /// tables. `dir` is the test's folder, e.g. for an identity made with `nazorg keygen`.
+    pub fn with_config(mail: &str, extra: impl FnOnce(&Path) -> String) -> TestEnv {
         let dir = tempfile::tempdir().unwrap();
         let config_path = dir.path().join("nazorg.toml");
-        std::fs::write(&config_path, config_text(mail)).unwrap();
+        let text = format!("{}{}", config_text(mail), extra(dir.path()));
+        std::fs::write(&config_path, text).unwrap();
         let env = TestEnv { dir, config_path };
         env.ok(&["migrate"]);
         env
@@ -195,7 +204,11 @@ impl TestEnv {
                  (SELECT COUNT(*) FROM responsibilities), (SELECT COUNT(*) FROM checkins), \
                  (SELECT COUNT(*) FROM observations), (SELECT COUNT(*) FROM outbox), \
                  (SELECT COUNT(*) FROM keks), (SELECT COUNT(*) FROM checkins WHERE status != 'open'), \
-                 (SELECT group_concat(status || notice_stage, '') FROM checkins)",
+                 (SELECT group_concat(status || notice_stage, '') FROM checkins), \
+                 (SELECT COUNT(*) FROM handovers), \
+                 (SELECT group_concat(status || COALESCE(acknowledged_at, '-'), '') FROM handovers), \
+                 (SELECT group_concat(municipality || valid_from || '-' || COALESCE(valid_to, ''), ',') FROM responsibilities), \
+                 (SELECT group_concat(hex(sealed_details), '') FROM families)",
             )
             .output()
             .unwrap();
