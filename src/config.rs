@@ -80,6 +80,8 @@ struct RawConfig {
     #[serde(default)]
     api: RawApi,
     #[serde(default)]
+    handover: RawHandover,
+    #[serde(default)]
     municipalities: Vec<RawMunicipality>,
 }
 
@@ -290,6 +292,40 @@ impl Default for RawRetention {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawHandover {
+    #[serde(default = "d_remind_after")]
+    remind_after: u32,
+    #[serde(default = "d_escalate_after")]
+    escalate_after: u32,
+    #[serde(default = "d_max_move_ahead")]
+    max_move_ahead: String,
+    #[serde(default)]
+    holidays: Vec<String>,
+}
+
+fn d_remind_after() -> u32 {
+    2
+}
+fn d_escalate_after() -> u32 {
+    5
+}
+fn d_max_move_ahead() -> String {
+    "P3M".into()
+}
+
+impl Default for RawHandover {
+    fn default() -> Self {
+        RawHandover {
+            remind_after: d_remind_after(),
+            escalate_after: d_escalate_after(),
+            max_move_ahead: d_max_move_ahead(),
+            holidays: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawMunicipality {
     code: String,
     name: String,
@@ -318,7 +354,22 @@ pub struct Config {
     /// How long after the end of a plan a family's data is kept before the sweep erases it.
     pub retention_after: IsoDuration,
     pub api: ApiConfig,
+    pub handover: HandoverConfig,
     pub municipalities: BTreeMap<String, Municipality>,
+}
+
+/// How handovers between teams are chased.
+#[derive(Clone, Debug)]
+pub struct HandoverConfig {
+    /// Working days without acknowledgement before the receiving team is reminded.
+    pub remind_after: u32,
+    /// Working days without acknowledgement before the escalation to the receiving
+    /// municipality's coordinator and the sending team.
+    pub escalate_after: u32,
+    /// How far after today a move date may lie.
+    pub max_move_ahead: IsoDuration,
+    /// Weekends and these dates are not working days.
+    pub working_days: crate::domain::handover::WorkingDays,
 }
 
 #[derive(Clone, Debug)]
@@ -762,6 +813,45 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
         burst: raw.api.burst,
     };
 
+    // handover
+    let h = &raw.handover;
+    let max_move_ahead = is
+        .duration("handover.max_move_ahead", &h.max_move_ahead)
+        .unwrap_or(IsoDuration::months(3));
+    if max_move_ahead.is_zero() {
+        is.push("handover.max_move_ahead", "must be longer than zero");
+    }
+    if h.remind_after == 0 {
+        is.push("handover.remind_after", "must be at least 1 working day");
+    }
+    if h.escalate_after <= h.remind_after {
+        is.push(
+            "handover.escalate_after",
+            "must be more working days than handover.remind_after",
+        );
+    }
+    if h.escalate_after > 60 {
+        is.push("handover.escalate_after", "at most 60 working days");
+    }
+    let mut holidays = BTreeSet::new();
+    for (i, day) in h.holidays.iter().enumerate() {
+        match chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d") {
+            Ok(d) => {
+                holidays.insert(d);
+            }
+            Err(_) => is.push(
+                format!("handover.holidays[{i}]"),
+                "expected a date YYYY-MM-DD",
+            ),
+        }
+    }
+    let handover = HandoverConfig {
+        remind_after: h.remind_after,
+        escalate_after: h.escalate_after,
+        max_move_ahead,
+        working_days: crate::domain::handover::WorkingDays { holidays },
+    };
+
     // municipalities
     let mut municipalities = BTreeMap::new();
     if raw.municipalities.is_empty() {
@@ -835,6 +925,7 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
         dispatch,
         retention_after,
         api,
+        handover,
         municipalities,
     })
 }

@@ -77,6 +77,46 @@ enum Command {
     /// The tamper-evident audit trail
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Register a family's move to another municipality (a handover to the receiving team)
+    Move {
+        reference: String,
+        /// CBS code of the receiving municipality, e.g. GM0599
+        #[arg(long, value_name = "CODE")]
+        to: String,
+        /// The move date (YYYY-MM-DD): the receiving team is responsible from then on
+        #[arg(long, value_name = "DATE")]
+        date: chrono::NaiveDate,
+        /// A text file with the new address (sealed; `-` for stdin)
+        #[arg(long, value_name = "FILE")]
+        address_file: Option<PathBuf>,
+    },
+    /// Handovers: acknowledge, list
+    #[command(subcommand)]
+    Handover(HandoverCommand),
+}
+
+#[derive(Subcommand)]
+enum HandoverCommand {
+    /// The receiving municipality confirms it took the family over
+    Ack {
+        id: String,
+        #[arg(long, value_name = "CODE")]
+        municipality: String,
+        /// Who acknowledges (sealed under the family's key)
+        #[arg(long, value_name = "NAME")]
+        by: Option<String>,
+    },
+    /// List handovers
+    List {
+        /// Only those not acknowledged yet
+        #[arg(long, conflicts_with = "withheld")]
+        pending: bool,
+        /// Only those whose dossier was withheld (no age_recipient for the receiver)
+        #[arg(long)]
+        withheld: bool,
+        #[arg(long, value_name = "CODE")]
+        municipality: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -155,6 +195,13 @@ enum FamilyCommand {
         reference: String,
         #[arg(long, value_name = "CODE")]
         reason: String,
+    },
+    /// A new case director within the municipality, from a JSON file {"name", "email"};
+    /// the team gets the dossier as after a move
+    Reassign {
+        reference: String,
+        #[arg(long, value_name = "FILE")]
+        case_director_file: PathBuf,
     },
 }
 
@@ -584,6 +631,97 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     .collect()
             })
         }
+        Command::Move {
+            reference,
+            to,
+            date,
+            address_file,
+        } => {
+            let address = match &address_file {
+                Some(f) => Some(
+                    String::from_utf8(read_input(f)?)
+                        .map_err(|_| {
+                            eprintln!("error: address: not UTF-8 text");
+                            Exit(exit::DATAERR)
+                        })?
+                        .trim()
+                        .to_string(),
+                ),
+                None => None,
+            };
+            let app = open_app(g, OpenMode::Existing, false).await?;
+            let req = service::handover::MoveRequest {
+                family: reference,
+                to,
+                date,
+                address,
+            };
+            let out = service::handover::move_family(&app, &req)
+                .await
+                .map_err(op_failed)?;
+            print(g.json, &out, print_handover)
+        }
+        Command::Family(FamilyCommand::Reassign {
+            reference,
+            case_director_file,
+        }) => {
+            let input = read_input(&case_director_file)?;
+            let director: nazorg::domain::enrolment::CaseDirector =
+                nazorg::domain::parse_json(&input).map_err(|e| op_failed(e.into()))?;
+            let app = open_app(g, OpenMode::Existing, false).await?;
+            let out = service::handover::reassign(&app, &reference, &director)
+                .await
+                .map_err(op_failed)?;
+            print(g.json, &out, print_handover)
+        }
+        Command::Handover(HandoverCommand::Ack {
+            id,
+            municipality,
+            by,
+        }) => {
+            let app = open_app(g, OpenMode::Existing, false).await?;
+            let out = service::handover::ack(&app, &id, &municipality, by.as_deref())
+                .await
+                .map_err(op_failed)?;
+            print(g.json, &out, |o| {
+                format!(
+                    "handover {} of family {} acknowledged by {}\n",
+                    o.handover, o.family, o.municipality
+                )
+            })
+        }
+        Command::Handover(HandoverCommand::List {
+            pending,
+            withheld,
+            municipality,
+        }) => {
+            let app = open_app(g, OpenMode::Existing, false).await?;
+            let filter = service::handover::ListFilter {
+                pending,
+                withheld,
+                municipality: municipality.as_deref(),
+            };
+            let out = service::handover::list(&app, filter)
+                .await
+                .map_err(op_failed)?;
+            print(g.json, &out, |l| {
+                l.iter()
+                    .map(|h| {
+                        format!(
+                            "{}  {}  {:<8} {} -> {}  from {}  {:<12} dossier {}\n",
+                            h.id,
+                            h.family,
+                            h.kind,
+                            h.from,
+                            h.to,
+                            h.effective_at.to_rfc3339(),
+                            h.status,
+                            h.dossier
+                        )
+                    })
+                    .collect()
+            })
+        }
         Command::Checkin(CheckinCommand::Due { municipality }) => {
             let app = open_app(g, OpenMode::Existing, false).await?;
             let lines = service::checkin::due(&app, municipality.as_deref(), None)
@@ -668,6 +806,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             })
         }
     }
+}
+
+fn print_handover(o: &service::handover::HandoverCreated) -> String {
+    let mut s = format!(
+        "handover {} of family {}: {} -> {} from {} (dossier {})\n",
+        o.handover,
+        o.family,
+        o.from,
+        o.to,
+        o.effective_at.to_rfc3339(),
+        o.dossier
+    );
+    if let Some(p) = &o.supersedes {
+        s.push_str(&format!("  supersedes unacknowledged handover {p}\n"));
+    }
+    s
 }
 
 async fn wait_for_signal() {

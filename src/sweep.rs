@@ -30,6 +30,10 @@ pub struct SweepSummary {
     pub unroutable: u64,
     /// Families erased because their plan ended more than `retention.after` ago.
     pub retention_erased: u64,
+    /// Reminders to receiving teams about unacknowledged handovers.
+    pub handover_reminders: u64,
+    /// Escalations of unacknowledged handovers to the coordinator and the sending team.
+    pub handover_escalations: u64,
 }
 
 /// How due instants are shown to teams: local wall time and the zone's name.
@@ -110,13 +114,25 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreE
                 overdue_count: count,
             };
             let (subject, body) = reminder(kind, cfg.mail.language, &facts);
-            let (to, cc) = match notice {
+            let (to, mut cc) = match notice {
                 Notice::Escalation => (
                     vec![muni.coordinator_email.clone()],
                     vec![muni.team_email.clone()],
                 ),
                 _ => (vec![muni.team_email.clone()], vec![]),
             };
+            // While a move is unacknowledged the sending team stays informed: a copy of
+            // every reminder that goes to another team.
+            if let Some(sender) = c
+                .handover_from
+                .as_deref()
+                .filter(|s| *s != c.municipality)
+                .and_then(|s| cfg.municipality(s))
+                && !cc.contains(&sender.team_email)
+                && !to.contains(&sender.team_email)
+            {
+                cc.push(sender.team_email.clone());
+            }
             let key = format!("{}:{}:{}:{}", kind.code(), c.reference, count, c.due_at);
             let fresh = store::outbox::enqueue(
                 &mut tx,
@@ -161,6 +177,9 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreE
             break;
         }
     }
+    let (reminders, escalations) = handovers(app, now).await?;
+    summary.handover_reminders = reminders;
+    summary.handover_escalations = escalations;
     summary.retention_erased = retention(app, now).await?;
     if summary.examined > 0 || summary.retention_erased > 0 {
         tracing::info!(
@@ -173,6 +192,103 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreE
         );
     }
     Ok(summary)
+}
+
+/// Chases unacknowledged handovers: a reminder to the receiving team after
+/// `handover.remind_after` working days, an escalation to the receiving municipality's
+/// coordinator and the sending team after `handover.escalate_after`. Each at most once
+/// (a timestamp on the handover and a unique outbox key); never after acknowledgement.
+async fn handovers(app: &App, now: DateTime<Utc>) -> Result<(u64, u64), StoreError> {
+    use crate::mail::{HandoverMail, handover as render};
+    use crate::service::handover::FactsData;
+    let cfg = &app.config;
+    let hc = &cfg.handover;
+    let (mut reminders, mut escalations) = (0, 0);
+    let mut tx = app.store.write().await?;
+    for h in store::handovers::to_chase(&mut tx, 10_000).await? {
+        let created = from_secs(h.created_at)?;
+        let remind_at = hc
+            .working_days
+            .deadline(created, hc.remind_after, cfg.timezone);
+        let escalate_at = hc
+            .working_days
+            .deadline(created, hc.escalate_after, cfg.timezone);
+        let owe_reminder = h.reminded_at.is_none() && now >= remind_at;
+        let owe_escalation = h.escalated_at.is_none() && now >= escalate_at;
+        if !owe_reminder && !owe_escalation {
+            continue;
+        }
+        let Some(to) = cfg.municipality(&h.to_municipality) else {
+            tracing::error!(handover = %h.reference, municipality = %h.to_municipality, "municipality missing from config; handover not chased");
+            continue;
+        };
+        let from = cfg.municipality(&h.from_municipality);
+        let data = FactsData::load(app, &mut tx, &h, now)
+            .await
+            .map_err(|e| match e {
+                crate::service::OpError::Store(s) => s,
+                other => StoreError::Corrupt(other.to_string()),
+            })?;
+        let file = format!("dossier-{}.age", h.family_ref);
+        let dossier = (h.dossier == "attached").then_some(file.as_str());
+        let send = |kind: HandoverMail, days: u32, to_list: Vec<String>, cc: Vec<String>| {
+            let facts = data.facts(&h, from, to, dossier, days);
+            let (subject, body) = render(kind, cfg.mail.language, &facts);
+            (kind, to_list, cc, subject, body)
+        };
+        let mut out = Vec::new();
+        if owe_reminder {
+            out.push(send(
+                HandoverMail::Reminder,
+                hc.remind_after,
+                vec![to.team_email.clone()],
+                vec![],
+            ));
+        }
+        if owe_escalation {
+            let mut rcpt = vec![to.coordinator_email.clone()];
+            if let Some(f) = from
+                && !rcpt.contains(&f.team_email)
+            {
+                rcpt.push(f.team_email.clone());
+            }
+            let cc = if rcpt.contains(&to.team_email) {
+                vec![]
+            } else {
+                vec![to.team_email.clone()]
+            };
+            out.push(send(HandoverMail::Escalation, hc.escalate_after, rcpt, cc));
+        }
+        for (kind, to_list, cc, subject, body) in out {
+            let fresh = store::outbox::enqueue(
+                &mut tx,
+                &store::outbox::NewMessage {
+                    key: &format!("{}:{}", kind.code(), h.reference),
+                    kind: kind.code(),
+                    family_ref: Some(&h.family_ref),
+                    recipients: &to_list,
+                    cc: &cc,
+                    subject: &subject,
+                    body: &body,
+                    attachments: &[],
+                    now: to_secs(now),
+                },
+            )
+            .await?;
+            match kind {
+                HandoverMail::Reminder => {
+                    store::handovers::mark_reminded(&mut tx, h.id, to_secs(now)).await?;
+                    reminders += u64::from(fresh);
+                }
+                _ => {
+                    store::handovers::mark_escalated(&mut tx, h.id, to_secs(now)).await?;
+                    escalations += u64::from(fresh);
+                }
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok((reminders, escalations))
 }
 
 /// Erases families whose plan ended more than `retention.after` before `now`.

@@ -30,26 +30,35 @@ async fn denied(s: &ApiState, p: &Principal, family: Option<&str>) {
     super::record_audit(s, &p.actor(), &entry).await;
 }
 
-/// The municipality responsible for a family now, if the family exists.
-async fn responsible(s: &ApiState, family_ref: &str) -> Result<Option<String>, ApiError> {
+/// The municipalities that may see a family now: the one responsible, and while a move is
+/// not yet acknowledged both its sender and its receiver. Empty if the family does not exist.
+async fn parties(s: &ApiState, family_ref: &str) -> Result<Vec<String>, ApiError> {
     if !reference::looks_like(family_ref, 'F') {
-        return Ok(None);
+        return Ok(Vec::new());
     }
     let mut conn = s.app.store.conn().await?;
-    Ok(store::families::by_ref(&mut conn, family_ref)
-        .await?
-        .map(|f| f.municipality))
+    let now = s.app.now().timestamp();
+    let Some(f) = store::families::by_ref(&mut conn, family_ref, now).await? else {
+        return Ok(Vec::new());
+    };
+    let mut out = vec![f.municipality];
+    if let Some(h) = store::handovers::open_move(&mut conn, f.id).await? {
+        out.push(h.from_municipality);
+        out.push(h.to_municipality);
+    }
+    Ok(out)
 }
 
 /// Answers 404 unless the token may see this family (same answer as for a family that does
 /// not exist, so existence is not revealed).
 async fn require_family(s: &ApiState, p: &Principal, family_ref: &str) -> Result<(), ApiError> {
-    let Some(muni) = responsible(s, family_ref).await? else {
+    let parties = parties(s, family_ref).await?;
+    if parties.is_empty() {
         return Err(ApiError::not_found());
-    };
+    }
     let allowed = match &p.scope {
         Scope::Admin => true,
-        Scope::Municipality(m) => *m == muni,
+        Scope::Municipality(m) => parties.contains(m),
         Scope::Researcher(_) => false,
     };
     if allowed {
@@ -69,7 +78,8 @@ async fn family_of_checkin(s: &ApiState, checkin: &str) -> Result<Option<String>
     let Some(c) = store::checkins::by_ref(&mut conn, checkin).await? else {
         return Ok(None);
     };
-    Ok(store::families::by_id(&mut conn, c.family_id)
+    let now = s.app.now().timestamp();
+    Ok(store::families::by_id(&mut conn, c.family_id, now)
         .await?
         .map(|f| f.reference))
 }

@@ -75,6 +75,13 @@ pub enum CryptoError {
         reason: String,
     },
 
+    /// age refused to encrypt a file (a dossier) to a recipient.
+    #[error("cannot encrypt with age: {reason}")]
+    Encrypt {
+        /// age's reason; never contains the plaintext.
+        reason: String,
+    },
+
     /// The KEK file does not open: wrong identity, or a truncated or corrupted file.
     #[error(
         "the key-encryption key does not open with this identity \

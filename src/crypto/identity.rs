@@ -171,6 +171,24 @@ pub fn parse_recipient(s: &str) -> Result<Recipient, CryptoError> {
     })
 }
 
+/// Encrypts `plaintext` to one recipient as a standard binary age file, readable with
+/// `age -d -i IDENTITY`. Synchronous (X25519 and ChaCha20): run it on a blocking thread.
+pub fn encrypt_to(recipient: &Recipient, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    let encryptor =
+        age::Encryptor::with_recipients(std::iter::once(recipient as &dyn age::Recipient))
+            .map_err(|e| CryptoError::Encrypt {
+                reason: e.to_string(),
+            })?;
+    let io_err = |e: io::Error| CryptoError::Encrypt {
+        reason: e.kind().to_string(),
+    };
+    let mut out = Vec::with_capacity(plaintext.len() + 512);
+    let mut writer = encryptor.wrap_output(&mut out).map_err(io_err)?;
+    writer.write_all(plaintext).map_err(io_err)?;
+    writer.finish().map_err(io_err)?;
+    Ok(out)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {

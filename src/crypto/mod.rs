@@ -23,5 +23,5 @@ mod identity;
 mod keys;
 
 pub use error::CryptoError;
-pub use identity::{keygen, load_identity, parse_recipient};
+pub use identity::{encrypt_to, keygen, load_identity, parse_recipient};
 pub use keys::{Dek, FieldPlace, Kek};

@@ -3,6 +3,7 @@
 
 pub mod duration;
 pub mod enrolment;
+pub mod handover;
 pub mod plan;
 pub mod recording;
 pub mod reference;

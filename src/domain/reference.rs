@@ -37,6 +37,11 @@ pub fn token() -> String {
     random("T-", 10)
 }
 
+/// A handover id such as `H-…` (30^8 values).
+pub fn handover() -> String {
+    random("H-", 8)
+}
+
 /// True when `s` has the shape of one of our references with the given prefix, so that
 /// lookups with garbage never reach the database.
 pub fn looks_like(s: &str, prefix: char) -> bool {

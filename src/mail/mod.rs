@@ -9,7 +9,7 @@ pub mod templates;
 mod transport;
 
 pub use message::{Attachment, OutgoingMessage, build, message_id};
-pub use templates::{ReminderFacts, ReminderKind, reminder};
+pub use templates::{HandoverFacts, HandoverMail, ReminderFacts, ReminderKind, handover, reminder};
 pub use transport::Transport;
 
 /// Language of a rendered mail. Dutch is the default.

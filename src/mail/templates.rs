@@ -271,6 +271,320 @@ fn en(kind: ReminderKind, f: &ReminderFacts) -> (String, String) {
     (subject, body)
 }
 
+// ---- handovers -----------------------------------------------------------------------------
+
+/// Which handover message to render.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HandoverMail {
+    /// To the receiving team: take the family over, dossier attached (or withheld).
+    Handover,
+    /// To the sending team: the handover was registered; you stay informed until it is
+    /// acknowledged.
+    Notice,
+    /// To the receiving team: not acknowledged after `handover.remind_after` working days.
+    Reminder,
+    /// To the receiving municipality's coordinator and the sending team: not acknowledged
+    /// after `handover.escalate_after` working days.
+    Escalation,
+}
+
+impl HandoverMail {
+    pub fn code(&self) -> &'static str {
+        match self {
+            HandoverMail::Handover => "handover",
+            HandoverMail::Notice => "handover_notice",
+            HandoverMail::Reminder => "handover_reminder",
+            HandoverMail::Escalation => "handover_escalation",
+        }
+    }
+}
+
+/// Everything a handover message may mention. Deliberately no personal data: references,
+/// codes, team addresses, dates and counts.
+#[derive(Clone, Copy, Debug)]
+pub struct HandoverFacts<'a> {
+    /// Handover id, e.g. `H-7Q2K9XM4`.
+    pub handover: &'a str,
+    pub family: &'a str,
+    /// A new case director within one municipality instead of a move.
+    pub reassign: bool,
+    pub from_code: &'a str,
+    pub from_name: &'a str,
+    /// The sending team's address: the contact for questions.
+    pub from_team_email: &'a str,
+    pub to_code: &'a str,
+    pub to_name: &'a str,
+    /// `YYYY-MM-DD`: from when the receiving team is responsible.
+    pub effective_date: &'a str,
+    pub children: usize,
+    /// Preformatted local due time of the next open check-in.
+    pub next_checkin_due: Option<&'a str>,
+    /// Open flags counted per severity, e.g. `[("high", 1)]`.
+    pub flags_by_severity: &'a [(String, usize)],
+    /// `Some(file name)` when the dossier is attached; `None` when it was withheld.
+    pub dossier_file: Option<&'a str>,
+    /// `YYYY-MM-DD` the handover was registered.
+    pub registered: &'a str,
+    /// Working days waited, for reminders and escalations.
+    pub working_days: u32,
+}
+
+/// Render a handover message: `(subject, body)`.
+pub fn handover(kind: HandoverMail, lang: Language, f: &HandoverFacts) -> (String, String) {
+    match lang {
+        Language::Nl => handover_nl(kind, f),
+        Language::En => handover_en(kind, f),
+    }
+}
+
+fn flags_line(f: &HandoverFacts, none: &str) -> String {
+    if f.flags_by_severity.is_empty() {
+        return none.to_owned();
+    }
+    f.flags_by_severity
+        .iter()
+        .map(|(sev, n)| format!("{sev}: {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn handover_nl(kind: HandoverMail, f: &HandoverFacts) -> (String, String) {
+    let fam = f.family;
+    let what = if f.reassign {
+        "Nieuwe regievoerder"
+    } else {
+        "Overdracht"
+    };
+    let subject = match kind {
+        HandoverMail::Handover => format!(
+            "[Nazorg] {what} gezin {fam}: {to} verantwoordelijk per {d}",
+            to = f.to_name,
+            d = f.effective_date
+        ),
+        HandoverMail::Notice => format!(
+            "[Nazorg] {what} gezin {fam} naar {to} geregistreerd",
+            to = f.to_name
+        ),
+        HandoverMail::Reminder => {
+            format!("[Nazorg] Herinnering: {what} gezin {fam} nog niet bevestigd")
+        }
+        HandoverMail::Escalation => {
+            format!("[Nazorg] Escalatie: {what} gezin {fam} niet bevestigd")
+        }
+    };
+    let addressee = match kind {
+        HandoverMail::Handover | HandoverMail::Reminder => format!(
+            "het wijkteam van gemeente {} (gemeentecode {})",
+            f.to_name, f.to_code
+        ),
+        HandoverMail::Notice => format!(
+            "het wijkteam van gemeente {} (gemeentecode {})",
+            f.from_name, f.from_code
+        ),
+        HandoverMail::Escalation => format!(
+            "de regiecoördinator nazorg van gemeente {} en het wijkteam van gemeente {}",
+            f.to_name, f.from_name
+        ),
+    };
+    let intro = match (kind, f.reassign) {
+        (HandoverMail::Handover, false) => format!(
+            "Een gezin in nazorg verhuist naar uw gemeente. Vanaf {d} is uw team\n\
+             verantwoordelijk voor het hele gezin: alle gezinsleden, het plan, de\n\
+             contactmomenten en de open signalen.",
+            d = f.effective_date
+        ),
+        (HandoverMail::Handover, true) => {
+            "Het gezin hieronder heeft een nieuwe regievoerder binnen uw team.\n\
+             Het dossier gaat mee, zodat wat bekend is niet verloren gaat."
+                .to_owned()
+        }
+        (HandoverMail::Notice, _) => format!(
+            "De overdracht hieronder is geregistreerd. Tot het ontvangende team de\n\
+             overdracht bevestigt, ontvangt u een kopie van de herinneringen voor dit gezin.\n\
+             Het ontvangende team kan u bereiken op {}.",
+            f.from_team_email
+        ),
+        (HandoverMail::Reminder, _) => format!(
+            "De overdracht hieronder is na {n} werkdagen nog niet bevestigd.\n\
+             Wilt u de overdracht bevestigen?",
+            n = f.working_days
+        ),
+        (HandoverMail::Escalation, _) => format!(
+            "De overdracht hieronder is na {n} werkdagen nog niet bevestigd door het\n\
+             ontvangende wijkteam. Wilt u zorgen dat het gezin niet tussen twee teams valt?",
+            n = f.working_days
+        ),
+    };
+    let next = f.next_checkin_due.unwrap_or("geen");
+    let dossier = match f.dossier_file {
+        Some(file) => format!(
+            "bijgevoegd als {file} (versleuteld met age voor het ontvangende team;\n\
+             \x20                     openen met: age -d -i TEAMSLEUTEL {file})"
+        ),
+        None => "ACHTERGEHOUDEN: voor de ontvangende gemeente is geen age-sleutel\n\
+                 \x20                     ingesteld. De beheerder is gewaarschuwd; vraag het dossier bij hem op."
+            .to_owned(),
+    };
+    let facts = format!(
+        "Overdracht:           {h}\n\
+         Gezin (referentie):   {fam}\n\
+         Van:                  gemeente {fname} ({fcode}), contact {fmail}\n\
+         Naar:                 gemeente {tname} ({tcode})\n\
+         Verantwoordelijk per: {d}\n\
+         Geregistreerd op:     {reg}\n\
+         Aantal kinderen:      {kids}\n\
+         Volgend contact:      {next}\n\
+         Open signalen:        {flags}\n\
+         Dossier:              {dossier}\n",
+        h = f.handover,
+        fname = f.from_name,
+        fcode = f.from_code,
+        fmail = f.from_team_email,
+        tname = f.to_name,
+        tcode = f.to_code,
+        d = f.effective_date,
+        reg = f.registered,
+        kids = f.children,
+        flags = flags_line(f, "geen"),
+    );
+    let steps = format!(
+        "Bevestigen doet het ontvangende team met:\n\
+         \n\
+         \x20      nazorg handover ack {h} --municipality {tcode}\n\
+         \n\
+         Zonder bevestiging volgt na enkele werkdagen een herinnering en daarna een\n\
+         escalatie naar de regiecoördinator.\n",
+        h = f.handover,
+        tcode = f.to_code
+    );
+    let footer = "-- \n\
+                  Dit bericht bevat bewust geen persoonsgegevens. De gegevens van het gezin\n\
+                  staan alleen in het versleutelde dossier en in Nazorg.\n\
+                  Dit is een automatisch bericht van Nazorg.\n";
+    let body = format!("Aan: {addressee}\n\n{intro}\n\n{facts}\n{steps}\n{footer}");
+    (subject, body)
+}
+
+fn handover_en(kind: HandoverMail, f: &HandoverFacts) -> (String, String) {
+    let fam = f.family;
+    let what = if f.reassign {
+        "new case director for family"
+    } else {
+        "handover of family"
+    };
+    let subject = match kind {
+        HandoverMail::Handover if f.reassign => {
+            format!("[Nazorg] New case director for family {fam}")
+        }
+        HandoverMail::Handover => format!(
+            "[Nazorg] Handover of family {fam}: {to} responsible from {d}",
+            to = f.to_name,
+            d = f.effective_date
+        ),
+        HandoverMail::Notice => format!(
+            "[Nazorg] Handover of family {fam} to {to} registered",
+            to = f.to_name
+        ),
+        HandoverMail::Reminder => {
+            format!("[Nazorg] Reminder: {what} {fam} not yet acknowledged")
+        }
+        HandoverMail::Escalation => {
+            format!("[Nazorg] Escalation: {what} {fam} not acknowledged")
+        }
+    };
+    let addressee = match kind {
+        HandoverMail::Handover | HandoverMail::Reminder => format!(
+            "the municipal team (wijkteam) of {} (municipality code {})",
+            f.to_name, f.to_code
+        ),
+        HandoverMail::Notice => format!(
+            "the municipal team (wijkteam) of {} (municipality code {})",
+            f.from_name, f.from_code
+        ),
+        HandoverMail::Escalation => format!(
+            "the regional aftercare coordinator for {} and the municipal team of {}",
+            f.to_name, f.from_name
+        ),
+    };
+    let intro = match (kind, f.reassign) {
+        (HandoverMail::Handover, false) => format!(
+            "A family in aftercare is moving to your municipality. From {d} your team is\n\
+             responsible for the whole family: all members, the plan, the check-ins and\n\
+             the open flags.",
+            d = f.effective_date
+        ),
+        (HandoverMail::Handover, true) => {
+            "The family below has a new case director within your team.\n\
+             The dossier goes along, so what is known is not lost."
+                .to_owned()
+        }
+        (HandoverMail::Notice, _) => format!(
+            "The handover below has been registered. Until the receiving team acknowledges\n\
+             it, you receive copies of the reminders for this family.\n\
+             The receiving team can reach you at {}.",
+            f.from_team_email
+        ),
+        (HandoverMail::Reminder, _) => format!(
+            "The handover below has not been acknowledged after {n} working days.\n\
+             Please acknowledge it.",
+            n = f.working_days
+        ),
+        (HandoverMail::Escalation, _) => format!(
+            "The handover below has not been acknowledged by the receiving team after\n\
+             {n} working days. Please make sure the family does not fall between two teams.",
+            n = f.working_days
+        ),
+    };
+    let next = f.next_checkin_due.unwrap_or("none");
+    let dossier = match f.dossier_file {
+        Some(file) => format!(
+            "attached as {file} (encrypted with age for the receiving team;\n\
+             \x20                     open with: age -d -i TEAM_IDENTITY {file})"
+        ),
+        None => "WITHHELD: the receiving municipality has no age recipient configured.\n\
+                 \x20                     The operator has been alerted; ask them for the dossier."
+            .to_owned(),
+    };
+    let facts = format!(
+        "Handover:             {h}\n\
+         Family (reference):   {fam}\n\
+         From:                 {fname} ({fcode}), contact {fmail}\n\
+         To:                   {tname} ({tcode})\n\
+         Responsible from:     {d}\n\
+         Registered:           {reg}\n\
+         Children:             {kids}\n\
+         Next check-in due:    {next}\n\
+         Open flags:           {flags}\n\
+         Dossier:              {dossier}\n",
+        h = f.handover,
+        fname = f.from_name,
+        fcode = f.from_code,
+        fmail = f.from_team_email,
+        tname = f.to_name,
+        tcode = f.to_code,
+        d = f.effective_date,
+        reg = f.registered,
+        kids = f.children,
+        flags = flags_line(f, "none"),
+    );
+    let steps = format!(
+        "The receiving team acknowledges with:\n\
+         \n\
+         \x20      nazorg handover ack {h} --municipality {tcode}\n\
+         \n\
+         Without acknowledgement a reminder follows after a few working days, then an\n\
+         escalation to the regional coordinator.\n",
+        h = f.handover,
+        tcode = f.to_code
+    );
+    let footer = "-- \n\
+                  This message deliberately contains no personal data. The family's details\n\
+                  are only in the encrypted dossier and in Nazorg.\n\
+                  This is an automated message from Nazorg.\n";
+    let body = format!("To: {addressee}\n\n{intro}\n\n{facts}\n{steps}\n{footer}");
+    (subject, body)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
@@ -394,5 +708,59 @@ mod tests {
             serde_json::from_str::<Language>("\"nl\"").unwrap(),
             Language::Nl
         );
+    }
+
+    #[test]
+    fn handover_templates_have_the_facts_and_no_placeholders() {
+        let flags = vec![("high".to_string(), 1usize)];
+        for dossier in [Some("dossier-F-7Q2K9X.age"), None] {
+            let f = HandoverFacts {
+                handover: "H-ABCDEFGH",
+                family: "F-7Q2K9X",
+                reassign: false,
+                from_code: "GM0363",
+                from_name: "Amsterdam",
+                from_team_email: "wijkteam@amsterdam.example.org",
+                to_code: "GM0599",
+                to_name: "Rotterdam",
+                effective_date: "2027-03-01",
+                children: 2,
+                next_checkin_due: Some("2027-03-15 09:00 (Europe/Amsterdam)"),
+                flags_by_severity: &flags,
+                dossier_file: dossier,
+                registered: "2027-02-20",
+                working_days: 2,
+            };
+            for lang in [Language::Nl, Language::En] {
+                for kind in [
+                    HandoverMail::Handover,
+                    HandoverMail::Notice,
+                    HandoverMail::Reminder,
+                    HandoverMail::Escalation,
+                ] {
+                    let (subject, body) = handover(kind, lang, &f);
+                    let ctx = format!("{lang:?}/{kind:?}:\n{subject}\n{body}");
+                    assert!(subject.starts_with("[Nazorg] ") && subject.contains("F-7Q2K9X"));
+                    assert!(!subject.contains('\n'), "{ctx}");
+                    for needle in [
+                        "H-ABCDEFGH",
+                        "2027-03-01",
+                        "GM0599",
+                        "wijkteam@amsterdam.example.org",
+                        "2027-03-15 09:00",
+                        "high: 1",
+                        "nazorg handover ack H-ABCDEFGH --municipality GM0599",
+                    ] {
+                        assert!(body.contains(needle), "{needle} missing in {ctx}");
+                    }
+                    assert_eq!(
+                        body.contains("dossier-F-7Q2K9X.age"),
+                        dossier.is_some(),
+                        "{ctx}"
+                    );
+                    assert!(!body.contains('{') && !body.contains('}'), "{ctx}");
+                }
+            }
+        }
     }
 }

@@ -63,7 +63,7 @@ pub async fn record(app: &App, r: &CheckinRecord) -> Result<RecordedCheckin, OpE
     let c = store::checkins::by_ref(&mut tx, &r.checkin)
         .await?
         .ok_or_else(not_found)?;
-    let f = store::families::by_id(&mut tx, c.family_id)
+    let f = store::families::by_id(&mut tx, c.family_id, to_secs(now))
         .await?
         .ok_or_else(not_found)?;
     match c.status.as_str() {

@@ -45,7 +45,7 @@ pub struct Enrolled {
     pub checkins: Vec<ScheduledCheckin>,
 }
 
-fn family_place<'a>(family: &'a str) -> FieldPlace<'a> {
+pub(crate) fn family_place<'a>(family: &'a str) -> FieldPlace<'a> {
     FieldPlace {
         family,
         table: "families",
@@ -209,6 +209,7 @@ fn check_reason(reason: &str, allowed: &[&str]) -> Result<(), OpError> {
 pub(crate) async fn family_by_ref(
     conn: &mut crate::store::Conn,
     family_ref: &str,
+    at: i64,
 ) -> Result<store::families::FamilyRow, OpError> {
     let not_found = || OpError::NotFound {
         what: "family",
@@ -217,7 +218,7 @@ pub(crate) async fn family_by_ref(
     if !reference::looks_like(family_ref, 'F') {
         return Err(not_found());
     }
-    store::families::by_ref(conn, family_ref)
+    store::families::by_ref(conn, family_ref, at)
         .await?
         .ok_or_else(not_found)
 }
@@ -285,14 +286,38 @@ fn stage_label(stage: i64, overdue: i64) -> String {
 
 pub async fn show(app: &App, family_ref: &str) -> Result<FamilyView, OpError> {
     let mut tx = app.store.read().await?;
-    let f = family_by_ref(&mut tx, family_ref).await?;
-    let dek = app.family_dek(&mut tx, &f).await?;
+    let f = family_by_ref(&mut tx, family_ref, to_secs(app.now())).await?;
+    let view = view(app, &mut tx, &f).await?;
+    tx.commit().await?;
+    // Every read of personal data leaves a trace, written before the data is handed out.
+    let mut w = app.store.write().await?;
+    app.audit(
+        &mut w,
+        &Entry {
+            action: "family.read",
+            family: Some(&f.reference),
+            ..Default::default()
+        },
+    )
+    .await?;
+    w.commit().await?;
+    Ok(view)
+}
+
+/// The decrypted record of a family read inside the caller's transaction (`show`, and
+/// the dossier of a handover).
+pub async fn view(
+    app: &App,
+    tx: &mut store::Conn,
+    f: &store::families::FamilyRow,
+) -> Result<FamilyView, OpError> {
+    let dek = app.family_dek(tx, f).await?;
     let details = match (&dek, &f.sealed_details) {
         (Some(dek), Some(s)) => Some(open_json(dek, s, &family_place(&f.reference))?),
         _ => None,
     };
     let mut members = Vec::new();
-    for m in store::families::members(&mut tx, f.id).await? {
+    for m in store::families::members(tx, f.id).await? {
         let details = match (&dek, &m.sealed_details) {
             (Some(dek), Some(s)) => Some(open_json(
                 dek,
@@ -308,7 +333,7 @@ pub async fn show(app: &App, family_ref: &str) -> Result<FamilyView, OpError> {
         });
     }
     let mut checkins = Vec::new();
-    for c in store::checkins::of_family(&mut tx, f.id).await? {
+    for c in store::checkins::of_family(tx, f.id).await? {
         let record = match (&dek, &c.sealed_record) {
             (Some(dek), Some(s)) => Some(open_json(
                 dek,
@@ -319,7 +344,7 @@ pub async fn show(app: &App, family_ref: &str) -> Result<FamilyView, OpError> {
         };
         let mut children = Vec::new();
         if let Some(dek) = &dek {
-            for (_, member_ref, sealed) in store::checkins::observations(&mut tx, c.id).await? {
+            for (_, member_ref, sealed) in store::checkins::observations(tx, c.id).await? {
                 let row = super::checkin::observation_row(&c.reference, &member_ref);
                 let place = super::checkin::observation_place(&f.reference, &row);
                 children.push(ChildObservationView {
@@ -342,28 +367,15 @@ pub async fn show(app: &App, family_ref: &str) -> Result<FamilyView, OpError> {
             children,
         });
     }
-    tx.commit().await?;
-    // Every read of personal data leaves a trace, written before the data is handed out.
-    let mut w = app.store.write().await?;
-    app.audit(
-        &mut w,
-        &Entry {
-            action: "family.read",
-            family: Some(&f.reference),
-            ..Default::default()
-        },
-    )
-    .await?;
-    w.commit().await?;
     Ok(FamilyView {
-        family: f.reference,
-        status: f.status,
-        close_reason: f.close_reason,
+        family: f.reference.clone(),
+        status: f.status.clone(),
+        close_reason: f.close_reason.clone(),
         episode: serde_json::json!({"kind": f.episode_kind, "date": f.episode_date}),
-        plan: f.plan,
+        plan: f.plan.clone(),
         plan_end: from_secs(f.plan_end)?,
-        municipality: f.municipality,
-        language: f.language,
+        municipality: f.municipality.clone(),
+        language: f.language.clone(),
         interpreter_needed: f.interpreter_needed,
         enrolled_at: from_secs(f.enrolled_at)?,
         details,
@@ -385,7 +397,7 @@ pub async fn close(app: &App, family_ref: &str, reason: &str) -> Result<Closed, 
     check_reason(reason, CLOSE_REASONS)?;
     let now = to_secs(app.now());
     let mut tx = app.store.write().await?;
-    let f = family_by_ref(&mut tx, family_ref).await?;
+    let f = family_by_ref(&mut tx, family_ref, now).await?;
     if f.status != "running" {
         return Err(OpError::Conflict(format!(
             "family {} is {}, not running",
@@ -434,7 +446,7 @@ pub async fn erase(app: &App, family_ref: &str, reason: &str) -> Result<Erased, 
     check_reason(reason, ERASE_REASONS)?;
     let now = to_secs(app.now());
     let mut tx = app.store.write().await?;
-    let f = family_by_ref(&mut tx, family_ref).await?;
+    let f = family_by_ref(&mut tx, family_ref, now).await?;
     if f.status == "erased" {
         return Err(OpError::Conflict(format!(
             "family {} is already erased",

@@ -4,6 +4,7 @@
 
 pub mod checkin;
 pub mod family;
+pub mod handover;
 pub mod keys;
 
 use crate::audit::{Actor, Entry};

@@ -109,6 +109,9 @@ pub struct NoticeCandidate {
     pub language: String,
     pub interpreter_needed: bool,
     pub municipality: String,
+    /// The sending municipality of the family's unacknowledged move, if one is pending:
+    /// it gets copies of the family's reminders until the receiving team acknowledges.
+    pub handover_from: Option<String>,
 }
 
 /// Open check-ins of running families whose next notice is due at `now`, oldest first.
@@ -119,7 +122,9 @@ pub async fn notice_candidates(
 ) -> Result<Vec<NoticeCandidate>, StoreError> {
     let sql = format!(
         "SELECT c.id, c.ref, c.wave, c.due_at, c.notice_stage, c.overdue_count, c.last_notice_at, \
-                f.ref, f.plan, f.language, f.interpreter_needed, {RESPONSIBLE_AT_DUE} \
+                f.ref, f.plan, f.language, f.interpreter_needed, {RESPONSIBLE_AT_DUE}, \
+                (SELECT h.from_municipality FROM handovers h WHERE h.family_id = c.family_id \
+                 AND h.kind = 'move' AND h.status IN ('pending', 'escalated')) \
          FROM checkins c JOIN families f ON f.id = c.family_id \
          WHERE c.status = 'open' AND c.next_notice_at <= $1 AND f.status = 'running' \
          ORDER BY c.next_notice_at, c.id LIMIT $2"
@@ -144,6 +149,7 @@ pub async fn notice_candidates(
                 language: r.try_get(9)?,
                 interpreter_needed: r.try_get::<i64, _>(10)? != 0,
                 municipality: r.try_get(11)?,
+                handover_from: r.try_get(12)?,
             })
         })
         .collect()

@@ -104,13 +104,13 @@ pub struct FamilyRow {
     pub kek_id: Option<i64>,
     pub wrapped_dek: Option<Vec<u8>>,
     pub sealed_details: Option<Vec<u8>>,
-    /// The municipality responsible now (the open-ended responsibility).
+    /// The municipality responsible at the instant the row was read for (see [`by_ref`]).
     pub municipality: String,
 }
 
 const FAMILY_COLUMNS: &str = "f.id, f.ref, f.episode_kind, f.episode_date, f.plan, f.plan_end, \
     f.status, f.close_reason, f.closed_at, f.language, f.interpreter_needed, f.enrolled_at, \
-    f.kek_id, f.wrapped_dek, f.sealed_details, r.municipality";
+    f.kek_id, f.wrapped_dek, f.sealed_details";
 
 fn family_row(r: &sqlx::sqlite::SqliteRow) -> Result<FamilyRow, StoreError> {
     Ok(FamilyRow {
@@ -133,25 +133,105 @@ fn family_row(r: &sqlx::sqlite::SqliteRow) -> Result<FamilyRow, StoreError> {
     })
 }
 
-pub async fn by_ref(conn: &mut Conn, reference: &str) -> Result<Option<FamilyRow>, StoreError> {
-    let sql = format!(
-        "SELECT {FAMILY_COLUMNS} FROM families f \
-         JOIN responsibilities r ON r.family_id = f.id AND r.valid_to IS NULL WHERE f.ref = $1"
-    );
+/// The municipality responsible at instant `$AT`: the responsibility that began last at
+/// or before it (intervals are contiguous, so that is the one containing it), or the first
+/// one for an instant before the family's first responsibility began. The same rule as
+/// the check-in reminders' `RESPONSIBLE_AT_DUE`.
+const RESPONSIBLE_AT: &str = "COALESCE(\
+     (SELECT r.municipality FROM responsibilities r \
+      WHERE r.family_id = f.id AND r.valid_from <= $2 \
+      ORDER BY r.valid_from DESC LIMIT 1), \
+     (SELECT r.municipality FROM responsibilities r \
+      WHERE r.family_id = f.id ORDER BY r.valid_from LIMIT 1))";
+
+/// A family by reference, with the municipality responsible at `at` (unix seconds; pass
+/// "now"). A move with a future date has already opened the receiving municipality's
+/// responsibility (from the move date on), so "responsible now" is never simply the
+/// open-ended row.
+pub async fn by_ref(
+    conn: &mut Conn,
+    reference: &str,
+    at: i64,
+) -> Result<Option<FamilyRow>, StoreError> {
+    let sql = format!("SELECT {FAMILY_COLUMNS}, {RESPONSIBLE_AT} FROM families f WHERE f.ref = $1");
     let row = sqlx::query(&sql)
         .bind(reference)
+        .bind(at)
         .fetch_optional(conn)
         .await?;
     row.as_ref().map(family_row).transpose()
 }
 
-pub async fn by_id(conn: &mut Conn, id: i64) -> Result<Option<FamilyRow>, StoreError> {
-    let sql = format!(
-        "SELECT {FAMILY_COLUMNS} FROM families f \
-         JOIN responsibilities r ON r.family_id = f.id AND r.valid_to IS NULL WHERE f.id = $1"
-    );
-    let row = sqlx::query(&sql).bind(id).fetch_optional(conn).await?;
+/// A family by id, with the municipality responsible at `at` (see [`by_ref`]).
+pub async fn by_id(conn: &mut Conn, id: i64, at: i64) -> Result<Option<FamilyRow>, StoreError> {
+    let sql = format!("SELECT {FAMILY_COLUMNS}, {RESPONSIBLE_AT} FROM families f WHERE f.id = $1");
+    let row = sqlx::query(&sql)
+        .bind(id)
+        .bind(at)
+        .fetch_optional(conn)
+        .await?;
     row.as_ref().map(family_row).transpose()
+}
+
+/// One responsibility interval.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Responsibility {
+    pub municipality: String,
+    pub valid_from: i64,
+    pub valid_to: Option<i64>,
+}
+
+/// Every responsibility of a family, in time order.
+pub async fn responsibilities(
+    conn: &mut Conn,
+    family_id: i64,
+) -> Result<Vec<Responsibility>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT municipality, valid_from, valid_to FROM responsibilities \
+         WHERE family_id = $1 ORDER BY valid_from",
+    )
+    .bind(family_id)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Responsibility {
+                municipality: r.try_get(0)?,
+                valid_from: r.try_get(1)?,
+                valid_to: r.try_get(2)?,
+            })
+        })
+        .collect()
+}
+
+/// Ends the open-ended responsibility at `at`; returns whether there was one.
+pub async fn end_responsibility(
+    conn: &mut Conn,
+    family_id: i64,
+    at: i64,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE responsibilities SET valid_to = $2 WHERE family_id = $1 AND valid_to IS NULL",
+    )
+    .bind(family_id)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Replaces a family's sealed details (a new address, a new case director).
+pub async fn set_sealed_details(
+    conn: &mut Conn,
+    family_id: i64,
+    sealed_details: &[u8],
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE families SET sealed_details = $2 WHERE id = $1")
+        .bind(family_id)
+        .bind(sealed_details)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 #[derive(Clone, Debug)]

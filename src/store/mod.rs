@@ -7,6 +7,7 @@
 
 pub mod checkins;
 pub mod families;
+pub mod handovers;
 pub mod keys;
 pub mod metrics;
 pub mod outbox;
@@ -171,6 +172,7 @@ impl Store {
             "observations",
             "outbox",
             "keks",
+            "handovers",
         ] {
             let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
                 .fetch_one(&self.pool)

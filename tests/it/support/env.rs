@@ -85,9 +85,13 @@ impl TestEnv {
     }
 
     pub fn with_mail(mail: &str) -> TestEnv {
-        Self::with_config(config_text(mail))
+        Self::with_config(mail, |_| String::new())
     }
 
+    /// Like [`TestEnv::with_mail`], with `extra(dir)` appended to the config. The config
+    /// ends inside Rotterdam's `[[municipalities]]` table, so leading keys of `extra`
+    /// (e.g. `age_recipient = "…"`) belong to Rotterdam; `extra` may then open further
+    /// tables. `dir` is the test's folder, e.g. for an identity made with `nazorg keygen`.
     /// The default config with each `(from, to)` text replacement applied.
     pub fn with_changes(changes: &[(&str, &str)]) -> TestEnv {
         let mut text = config_text("transport = \"file\"\ndir = \"var/outbox\"");
@@ -95,12 +99,19 @@ impl TestEnv {
             assert!(text.contains(from), "config has no {from:?}");
             text = text.replace(from, to);
         }
-        Self::with_config(text)
+        Self::with_config(&text, |_| String::new())
     }
 
-    pub fn with_config(text: String) -> TestEnv {
+    pub fn with_config(mail: &str, extra: impl FnOnce(&Path) -> String) -> TestEnv {
         let dir = tempfile::tempdir().unwrap();
         let config_path = dir.path().join("nazorg.toml");
+        // A whole config (from `with_changes`) or the mail section of the default one.
+        let base = if mail.contains("[database]") {
+            mail.to_string()
+        } else {
+            config_text(mail)
+        };
+        let text = format!("{base}{}", extra(dir.path()));
         std::fs::write(&config_path, text).unwrap();
         let env = TestEnv { dir, config_path };
         env.ok(&["migrate"]);
@@ -213,7 +224,11 @@ impl TestEnv {
                  (SELECT COUNT(*) FROM responsibilities), (SELECT COUNT(*) FROM checkins), \
                  (SELECT COUNT(*) FROM observations), (SELECT COUNT(*) FROM outbox), \
                  (SELECT COUNT(*) FROM keks), (SELECT COUNT(*) FROM checkins WHERE status != 'open'), \
-                 (SELECT group_concat(status || notice_stage, '') FROM checkins)",
+                 (SELECT group_concat(status || notice_stage, '') FROM checkins), \
+                 (SELECT COUNT(*) FROM handovers), \
+                 (SELECT group_concat(status || COALESCE(acknowledged_at, '-'), '') FROM handovers), \
+                 (SELECT group_concat(municipality || valid_from || '-' || COALESCE(valid_to, ''), ',') FROM responsibilities), \
+                 (SELECT group_concat(hex(sealed_details), '') FROM families)",
             )
             .output()
             .unwrap();

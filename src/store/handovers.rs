@@ -1,0 +1,206 @@
+//! Handovers between teams: a move to another municipality, or a new case director.
+
+use super::{Conn, StoreError};
+use sqlx::Row;
+
+pub struct NewHandover<'a> {
+    pub reference: &'a str,
+    pub family_id: i64,
+    pub kind: &'a str,
+    pub from_municipality: &'a str,
+    pub to_municipality: &'a str,
+    pub effective_at: i64,
+    pub created_at: i64,
+    pub dossier: &'a str,
+}
+
+pub async fn reference_taken(conn: &mut Conn, reference: &str) -> Result<bool, StoreError> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM handovers WHERE ref = $1")
+        .bind(reference)
+        .fetch_one(conn)
+        .await?;
+    Ok(n > 0)
+}
+
+pub async fn insert(conn: &mut Conn, h: &NewHandover<'_>) -> Result<i64, StoreError> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO handovers (ref, family_id, kind, from_municipality, to_municipality, \
+         effective_at, created_at, dossier) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+    )
+    .bind(h.reference)
+    .bind(h.family_id)
+    .bind(h.kind)
+    .bind(h.from_municipality)
+    .bind(h.to_municipality)
+    .bind(h.effective_at)
+    .bind(h.created_at)
+    .bind(h.dossier)
+    .fetch_one(conn)
+    .await?;
+    Ok(id)
+}
+
+/// A handover as stored, with its family's reference and status.
+#[derive(Clone, Debug)]
+pub struct HandoverRow {
+    pub id: i64,
+    pub reference: String,
+    pub family_id: i64,
+    pub family_ref: String,
+    pub family_status: String,
+    pub kind: String,
+    pub from_municipality: String,
+    pub to_municipality: String,
+    pub effective_at: i64,
+    pub created_at: i64,
+    pub status: String,
+    pub dossier: String,
+    pub reminded_at: Option<i64>,
+    pub escalated_at: Option<i64>,
+    pub acknowledged_at: Option<i64>,
+    pub superseded_by: Option<String>,
+}
+
+const COLUMNS: &str = "h.id, h.ref, h.family_id, f.ref, f.status, h.kind, h.from_municipality, \
+    h.to_municipality, h.effective_at, h.created_at, h.status, h.dossier, h.reminded_at, \
+    h.escalated_at, h.acknowledged_at, (SELECT s.ref FROM handovers s WHERE s.id = h.superseded_by)";
+
+const FROM: &str = "FROM handovers h JOIN families f ON f.id = h.family_id";
+
+fn handover_row(r: &sqlx::sqlite::SqliteRow) -> Result<HandoverRow, StoreError> {
+    Ok(HandoverRow {
+        id: r.try_get(0)?,
+        reference: r.try_get(1)?,
+        family_id: r.try_get(2)?,
+        family_ref: r.try_get(3)?,
+        family_status: r.try_get(4)?,
+        kind: r.try_get(5)?,
+        from_municipality: r.try_get(6)?,
+        to_municipality: r.try_get(7)?,
+        effective_at: r.try_get(8)?,
+        created_at: r.try_get(9)?,
+        status: r.try_get(10)?,
+        dossier: r.try_get(11)?,
+        reminded_at: r.try_get(12)?,
+        escalated_at: r.try_get(13)?,
+        acknowledged_at: r.try_get(14)?,
+        superseded_by: r.try_get(15)?,
+    })
+}
+
+pub async fn by_ref(conn: &mut Conn, reference: &str) -> Result<Option<HandoverRow>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} {FROM} WHERE h.ref = $1");
+    let row = sqlx::query(&sql)
+        .bind(reference)
+        .fetch_optional(conn)
+        .await?;
+    row.as_ref().map(handover_row).transpose()
+}
+
+/// The unacknowledged move of a family, if any (at most one: a unique index).
+pub async fn open_move(conn: &mut Conn, family_id: i64) -> Result<Option<HandoverRow>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} {FROM} WHERE h.family_id = $1 AND h.kind = 'move' \
+         AND h.status IN ('pending', 'escalated')"
+    );
+    let row = sqlx::query(&sql)
+        .bind(family_id)
+        .fetch_optional(conn)
+        .await?;
+    row.as_ref().map(handover_row).transpose()
+}
+
+/// Every handover of a family, oldest first.
+pub async fn of_family(conn: &mut Conn, family_id: i64) -> Result<Vec<HandoverRow>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} {FROM} WHERE h.family_id = $1 ORDER BY h.id");
+    let rows = sqlx::query(&sql).bind(family_id).fetch_all(conn).await?;
+    rows.iter().map(handover_row).collect()
+}
+
+/// Handovers for `handover list`: all, only open ones, or only those whose dossier was
+/// withheld; optionally only those involving one municipality (sending or receiving).
+pub async fn list(
+    conn: &mut Conn,
+    open_only: bool,
+    withheld_only: bool,
+    municipality: Option<&str>,
+) -> Result<Vec<HandoverRow>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} {FROM} \
+         WHERE ($1 = 0 OR h.status IN ('pending', 'escalated')) \
+         AND ($2 = 0 OR h.dossier = 'withheld') \
+         AND ($3 IS NULL OR h.to_municipality = $3 OR h.from_municipality = $3) \
+         ORDER BY h.id"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(i64::from(open_only))
+        .bind(i64::from(withheld_only))
+        .bind(municipality)
+        .fetch_all(conn)
+        .await?;
+    rows.iter().map(handover_row).collect()
+}
+
+/// Open handovers of running families that still owe a reminder or an escalation.
+pub async fn to_chase(conn: &mut Conn, limit: i64) -> Result<Vec<HandoverRow>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} {FROM} WHERE h.status IN ('pending', 'escalated') \
+         AND f.status = 'running' AND (h.reminded_at IS NULL OR h.escalated_at IS NULL) \
+         ORDER BY h.created_at, h.id LIMIT $1"
+    );
+    let rows = sqlx::query(&sql).bind(limit).fetch_all(conn).await?;
+    rows.iter().map(handover_row).collect()
+}
+
+pub async fn mark_superseded(conn: &mut Conn, id: i64, by: i64) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE handovers SET status = 'superseded', superseded_by = $2 \
+         WHERE id = $1 AND status IN ('pending', 'escalated')",
+    )
+    .bind(id)
+    .bind(by)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn mark_reminded(conn: &mut Conn, id: i64, at: i64) -> Result<(), StoreError> {
+    sqlx::query("UPDATE handovers SET reminded_at = $2 WHERE id = $1 AND reminded_at IS NULL")
+        .bind(id)
+        .bind(at)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn mark_escalated(conn: &mut Conn, id: i64, at: i64) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE handovers SET escalated_at = $2, \
+         status = CASE WHEN status = 'pending' THEN 'escalated' ELSE status END \
+         WHERE id = $1 AND escalated_at IS NULL",
+    )
+    .bind(id)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Acknowledges an open handover; `false` if it was not open any more.
+pub async fn acknowledge(
+    conn: &mut Conn,
+    id: i64,
+    at: i64,
+    sealed_by: Option<&[u8]>,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE handovers SET status = 'acknowledged', acknowledged_at = $2, sealed_ack_by = $3 \
+         WHERE id = $1 AND status IN ('pending', 'escalated')",
+    )
+    .bind(id)
+    .bind(at)
+    .bind(sealed_by)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
