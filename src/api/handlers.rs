@@ -296,3 +296,113 @@ pub async fn record(
         service::checkin::record(&app_for(&s, &p), &rec).await?,
     ))
 }
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MoveBody {
+    to: String,
+    date: chrono::NaiveDate,
+    #[serde(default)]
+    address: Option<String>,
+}
+
+pub async fn move_family(
+    State(s): State<ApiState>,
+    Extension(p): Extension<Principal>,
+    Path(family): Path<String>,
+    body: JsonBytes,
+) -> Result<(StatusCode, Json<service::handover::HandoverCreated>), ApiError> {
+    require_family(&s, &p, &family).await?;
+    let b: MoveBody = body.parse()?;
+    let req = service::handover::MoveRequest {
+        family,
+        to: b.to,
+        date: b.date,
+        address: b.address,
+    };
+    let out = service::handover::move_family(&app_for(&s, &p), &req).await?;
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
+pub async fn handovers(
+    State(s): State<ApiState>,
+    Extension(p): Extension<Principal>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Vec<service::handover::HandoverView>>, ApiError> {
+    team_only(&p)?;
+    let q = query(raw, &["status", "municipality"])?;
+    let (pending, withheld) = match q.get("status").map(String::as_str) {
+        None => (false, false),
+        Some("pending") => (true, false),
+        Some("withheld") => (false, true),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "status",
+                "expected pending or withheld",
+            ));
+        }
+    };
+    let municipality = match (&p.scope, q.get("municipality")) {
+        (Scope::Municipality(m), _) => Some(m.clone()),
+        (_, m) => m.cloned(),
+    };
+    let filter = service::handover::ListFilter {
+        pending,
+        withheld,
+        municipality: municipality.as_deref(),
+    };
+    Ok(Json(
+        service::handover::list(&app_for(&s, &p), filter).await?,
+    ))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AckBody {
+    /// Required for admin tokens; a team acknowledges as its own municipality.
+    #[serde(default)]
+    municipality: Option<String>,
+    #[serde(default)]
+    by: Option<String>,
+}
+
+pub async fn ack_handover(
+    State(s): State<ApiState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<String>,
+    body: JsonBytes,
+) -> Result<Json<service::handover::Acknowledged>, ApiError> {
+    team_only(&p)?;
+    let b: AckBody = body.parse()?;
+    let municipality = match &p.scope {
+        Scope::Municipality(m) => {
+            // Only the receiving team acknowledges; others do not learn the handover exists.
+            let h = if reference::looks_like(&id, 'H') {
+                let mut conn = s.app.store.conn().await?;
+                store::handovers::by_ref(&mut conn, &id).await?
+            } else {
+                None
+            };
+            match h {
+                Some(h) if h.to_municipality == *m => m.clone(),
+                Some(h) if h.from_municipality == *m => {
+                    return Err(ApiError::forbidden(
+                        "only the receiving team acknowledges a handover",
+                    ));
+                }
+                Some(h) => {
+                    denied(&s, &p, Some(&h.family_ref)).await;
+                    return Err(ApiError::not_found());
+                }
+                None => return Err(ApiError::not_found()),
+            }
+        }
+        _ => b
+            .municipality
+            .clone()
+            .ok_or_else(|| ApiError::bad_request("municipality", "required for an admin token"))?,
+    };
+    Ok(Json(
+        service::handover::ack(&app_for(&s, &p), &id, &municipality, b.by.as_deref()).await?,
+    ))
+}

@@ -109,6 +109,9 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/families/{ref}/close", post(handlers::close_family))
         .route("/v1/checkins/due", get(handlers::due))
         .route("/v1/checkins/{id}/record", post(handlers::record))
+        .route("/v1/families/{ref}/moves", post(handlers::move_family))
+        .route("/v1/handovers", get(handlers::handovers))
+        .route("/v1/handovers/{id}/ack", post(handlers::ack_handover))
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize));
     Router::new()
         .route("/healthz", get(handlers::healthz))

@@ -11,6 +11,7 @@
 //! reminded to the municipality responsible at its due instant.
 
 use super::{App, OpError, open_json, seal_json};
+use crate::audit::Entry;
 use crate::config::Municipality;
 use crate::crypto::FieldPlace;
 use crate::domain::enrolment::{CaseDirector, FamilyDetails, MAX_TEXT};
@@ -214,6 +215,16 @@ pub async fn move_family(app: &App, req: &MoveRequest) -> Result<HandoverCreated
             .execute(&mut *tx)
             .await?;
     }
+    app.audit(
+        &mut tx,
+        &Entry {
+            action: "family.move",
+            family: Some(&f.reference),
+            subject: Some(&created.0.handover),
+            detail: Some(&created.0.to),
+        },
+    )
+    .await?;
     tx.commit().await?;
     let mut out = created.0;
     out.supersedes = previous.map(|p| p.reference);
@@ -269,6 +280,16 @@ pub async fn reassign(
     store::families::set_sealed_details(&mut tx, f.id, &resealed).await?;
     let code = muni.code.clone();
     let (out, _) = create(app, &mut tx, &f, "reassign", &code, muni, to_secs(now), now).await?;
+    app.audit(
+        &mut tx,
+        &Entry {
+            action: "family.reassign",
+            family: Some(&f.reference),
+            subject: Some(&out.handover),
+            ..Default::default()
+        },
+    )
+    .await?;
     tx.commit().await?;
     tracing::info!(family = %out.family, handover = %out.handover, "case director reassigned");
     Ok(out)
@@ -644,6 +665,16 @@ pub async fn ack(
             h.reference
         )));
     }
+    app.audit(
+        &mut tx,
+        &Entry {
+            action: "handover.ack",
+            family: Some(&h.family_ref),
+            subject: Some(&h.reference),
+            detail: Some(municipality),
+        },
+    )
+    .await?;
     tx.commit().await?;
     tracing::info!(handover = %h.reference, family = %h.family_ref, municipality, "handover acknowledged");
     Ok(Acknowledged {

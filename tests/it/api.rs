@@ -182,6 +182,12 @@ fn scope_matrix() {
             Some(enrol_body(AMSTERDAM, "SCOPE2")),
         ),
         ("GET", "/v1/checkins/due".to_string(), None),
+        (
+            "POST",
+            format!("/v1/families/{f}/moves"),
+            Some(json!({"to": ROTTERDAM, "date": "2026-12-20"})),
+        ),
+        ("GET", "/v1/handovers".to_string(), None),
     ];
     for (method, path, body) in &calls {
         let send = |tok: Option<&str>| -> Response {
@@ -213,7 +219,7 @@ fn scope_matrix() {
                 assert_eq!(other.status, 403, "{}", other.text());
                 assert_eq!(researcher.status, 404);
             }
-            "/v1/checkins/due" => {
+            "/v1/checkins/due" | "/v1/handovers" => {
                 // Another team sees its own (empty) list, never Amsterdam's check-ins.
                 assert_eq!(other.status, 200);
                 assert_eq!(other.json(), json!([]));
