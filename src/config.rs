@@ -535,11 +535,25 @@ impl Issues {
 }
 
 fn resolve(base: &Path, p: &Path) -> PathBuf {
-    if p.is_absolute() {
+    let joined = if p.is_absolute() {
         p.to_path_buf()
     } else {
         base.join(p)
+    };
+    // Fold `..` and `.` lexically so logs show `/srv/nazorg/var`, not `/srv/nazorg/config/../var`.
+    let mut out = PathBuf::new();
+    for c in joined.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                if !out.pop() {
+                    out.push(c);
+                }
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
     }
+    out
 }
 
 /// A plausible email address or `Name <address>`; the real check is the SMTP server's.
