@@ -30,6 +30,10 @@ pub struct SweepSummary {
     pub unroutable: u64,
     /// Families erased because their plan ended more than `retention.after` ago.
     pub retention_erased: u64,
+    /// Flags raised by the sweep (`out_of_sight` while nothing is recorded).
+    pub flags_raised: u64,
+    /// Daily digests of amber and info flags enqueued (one per team per working day).
+    pub digests: u64,
 }
 
 /// How due instants are shown to teams: local wall time and the zone's name.
@@ -162,13 +166,26 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreE
         }
     }
     summary.retention_erased = retention(app, now).await?;
-    if summary.examined > 0 || summary.retention_erased > 0 {
+    summary.flags_raised = crate::service::signals::sweep_out_of_sight(app, now)
+        .await
+        .map_err(|e| match e {
+            crate::service::OpError::Store(s) => s,
+            other => StoreError::Corrupt(other.to_string()),
+        })?;
+    summary.digests = crate::service::signals::sweep_digest(app, now).await?;
+    if summary.examined > 0
+        || summary.retention_erased > 0
+        || summary.flags_raised > 0
+        || summary.digests > 0
+    {
         tracing::info!(
             upcoming = summary.upcoming,
             due = summary.due,
             overdue = summary.overdue,
             escalation = summary.escalation,
             retention_erased = summary.retention_erased,
+            flags_raised = summary.flags_raised,
+            digests = summary.digests,
             "sweep done"
         );
     }

@@ -231,6 +231,8 @@ pub struct FamilyView {
     pub details: Option<FamilyDetails>,
     pub members: Vec<MemberView>,
     pub checkins: Vec<CheckinView>,
+    /// Relapse-signal flags of the family and its children (all statuses).
+    pub flags: Vec<super::signals::FlagView>,
 }
 
 fn stage_label(stage: i64, overdue: i64) -> String {
@@ -311,6 +313,7 @@ pub async fn show(app: &App, family_ref: &str) -> Result<FamilyView, OpError> {
             children,
         });
     }
+    let flags = super::signals::of_family(app, &mut tx, f.id).await?;
     tx.commit().await?;
     Ok(FamilyView {
         family: f.reference,
@@ -326,6 +329,7 @@ pub async fn show(app: &App, family_ref: &str) -> Result<FamilyView, OpError> {
         details,
         members,
         checkins,
+        flags,
     })
 }
 

@@ -5,6 +5,7 @@
 pub mod checkin;
 pub mod family;
 pub mod keys;
+pub mod signals;
 
 use crate::clock::SharedClock;
 use crate::config::Config;

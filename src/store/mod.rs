@@ -7,6 +7,7 @@
 
 pub mod checkins;
 pub mod families;
+pub mod flags;
 pub mod keys;
 pub mod outbox;
 
@@ -164,6 +165,7 @@ impl Store {
             "observations",
             "outbox",
             "keks",
+            "flags",
         ] {
             let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
                 .fetch_one(&self.pool)
