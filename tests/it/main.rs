@@ -10,5 +10,6 @@ mod config_check;
 mod daemon;
 mod mail_smtp;
 mod sealing;
+mod signals;
 mod smtp_delivery;
 mod spine;

@@ -306,7 +306,9 @@ impl TestEnv {
                  (SELECT COUNT(*) FROM responsibilities), (SELECT COUNT(*) FROM checkins), \
                  (SELECT COUNT(*) FROM observations), (SELECT COUNT(*) FROM outbox), \
                  (SELECT COUNT(*) FROM keks), (SELECT COUNT(*) FROM checkins WHERE status != 'open'), \
-                 (SELECT group_concat(status || notice_stage, '') FROM checkins)",
+                 (SELECT group_concat(status || notice_stage, '') FROM checkins), \
+                 (SELECT COUNT(*) FROM flags), \
+                 (SELECT group_concat(status, '') FROM flags)",
             )
             .output()
             .unwrap();
