@@ -905,7 +905,10 @@ fn validate_indicator(i: &RawIndicator, key: &str, is: &mut Issues) -> Option<In
     }
     let only = |is: &mut Issues, name: &str, present: bool, for_type: &str| {
         if present {
-            is.push(format!("{key}.{name}"), format!("only for type = \"{for_type}\""));
+            is.push(
+                format!("{key}.{name}"),
+                format!("only for type = \"{for_type}\""),
+            );
         }
     };
     let kind = match i.kind.as_str() {
@@ -1011,7 +1014,10 @@ fn condition(
     is: &mut Issues,
 ) -> Option<(Condition, Scope)> {
     let Some(ind) = indicators.get(indicator) else {
-        is.push(format!("{key}.indicator"), format!("unknown indicator `{indicator}`"));
+        is.push(
+            format!("{key}.indicator"),
+            format!("unknown indicator `{indicator}`"),
+        );
         return None;
     };
     let Some(op) = Op::from_code(op) else {
@@ -1081,7 +1087,10 @@ fn validate_rule(
         match (&r.indicator, &r.op, &r.value) {
             (Some(i), Some(op), Some(v)) => condition(indicators, key, i, op, v, is),
             _ => {
-                is.push(key, format!("kind = \"{}\" needs indicator, op and value", r.kind));
+                is.push(
+                    key,
+                    format!("kind = \"{}\" needs indicator, op and value", r.kind),
+                );
                 None
             }
         }
@@ -1182,12 +1191,18 @@ fn validate_rule(
             };
             match r.indicator.as_deref() {
                 None => {
-                    is.push(format!("{key}.indicator"), "required for kind = \"worsening\"");
+                    is.push(
+                        format!("{key}.indicator"),
+                        "required for kind = \"worsening\"",
+                    );
                     (None, vec![])
                 }
                 Some(i) => match indicators.get(i) {
                     None => {
-                        is.push(format!("{key}.indicator"), format!("unknown indicator `{i}`"));
+                        is.push(
+                            format!("{key}.indicator"),
+                            format!("unknown indicator `{i}`"),
+                        );
                         (None, vec![])
                     }
                     Some(ind) if !ind.kind.ordered() => {
@@ -1274,7 +1289,10 @@ fn validate_signals(raw_i: &[RawIndicator], raw_r: &[RawRule], is: &mut Issues) 
     for (i, ind) in raw_i.iter().enumerate() {
         let key = format!("indicators[{i}]");
         if indicators.contains_key(&ind.code) {
-            is.push(format!("{key}.code"), format!("{} is listed twice", ind.code));
+            is.push(
+                format!("{key}.code"),
+                format!("{} is listed twice", ind.code),
+            );
             continue;
         }
         if let Some(v) = validate_indicator(ind, &key, is) {

@@ -77,7 +77,11 @@ pub enum Better {
 #[derive(Clone, Debug, PartialEq)]
 pub enum IndicatorType {
     Bool,
-    Scale { min: f64, max: f64, better: Better },
+    Scale {
+        min: f64,
+        max: f64,
+        better: Better,
+    },
     /// A non-negative whole number; more is worse.
     Count,
     /// One of `values` (or, with `multiple`, a list of distinct values). `order` lists the
@@ -363,8 +367,7 @@ pub fn check_condition(ind: &Indicator, op: Op, value: &Value) -> Result<(), Str
 
 /// Whether the condition holds for these observations (a missing value never holds).
 pub fn holds(catalog: &Catalog, c: &Condition, obs: &Observations) -> bool {
-    let (Some(ind), Some(v)) = (catalog.indicators.get(&c.indicator), obs.get(&c.indicator))
-    else {
+    let (Some(ind), Some(v)) = (catalog.indicators.get(&c.indicator), obs.get(&c.indicator)) else {
         return false;
     };
     let cmp = |a: f64, b: f64| match c.op {
@@ -525,10 +528,7 @@ pub fn evaluate(catalog: &Catalog, rule: &Rule, history: &[Visit], at: usize) ->
             let window = &observed[observed.len() - count..];
             window
                 .iter()
-                .all(|v| {
-                    v.observations
-                        .is_some_and(|o| holds(catalog, condition, o))
-                })
+                .all(|v| v.observations.is_some_and(|o| holds(catalog, condition, o)))
                 .then(|| Evidence {
                     items: window
                         .iter()
@@ -718,14 +718,22 @@ mod tests {
 
     use Contact::*;
 
+    type Steps = Vec<(Contact, Value)>;
+    type Want = Vec<(&'static str, &'static str)>;
+    type Case = (&'static str, Steps, Want);
+
     #[test]
     fn threshold_fires_when_the_bound_is_crossed_once_while_it_persists() {
         let cat = catalog(vec![(
             "incident",
             RuleKind::Threshold(cond("new_incident", Op::Eq, json!(true))),
         )]);
-        let cases: Vec<(&str, Vec<(Contact, Value)>, Vec<(&str, &str)>)> = vec![
-            ("never", vec![(Reached, json!({"new_incident": false}))], vec![]),
+        let cases: Vec<Case> = vec![
+            (
+                "never",
+                vec![(Reached, json!({"new_incident": false}))],
+                vec![],
+            ),
             (
                 "at the second",
                 vec![
@@ -742,7 +750,11 @@ mod tests {
                 ],
                 vec![("incident", "c1")],
             ),
-            ("missing value", vec![(Reached, json!({"wellbeing": 5}))], vec![]),
+            (
+                "missing value",
+                vec![(Reached, json!({"wellbeing": 5}))],
+                vec![],
+            ),
             ("not reached", vec![(NotReached, Value::Null)], vec![]),
         ];
         for (name, steps, want) in cases {
@@ -771,15 +783,40 @@ mod tests {
             },
         )]);
         let w = |v: i64| (Reached, json!({ "wellbeing": v }));
-        let cases: Vec<(&str, &Catalog, Vec<(Contact, Value)>, Vec<(&str, &str)>)> = vec![
+        let cases: Vec<(&str, &Catalog, Steps, Want)> = vec![
             ("too short", &first, vec![w(8), w(2)], vec![]),
             ("stable", &first, vec![w(8), w(8), w(7), w(6)], vec![]),
-            ("drop of 3 from 8", &first, vec![w(8), w(8), w(5)], vec![("drop", "c3")]),
-            ("slow slide vs first", &first, vec![w(8), w(8), w(7), w(6), w(5)], vec![("drop", "c5")]),
-            ("slow slide vs previous", &prev, vec![w(8), w(8), w(7), w(6), w(5)], vec![]),
-            ("sudden drop vs previous", &prev, vec![w(4), w(4), w(8), w(8), w(4)], vec![("drop", "c5")]),
+            (
+                "drop of 3 from 8",
+                &first,
+                vec![w(8), w(8), w(5)],
+                vec![("drop", "c3")],
+            ),
+            (
+                "slow slide vs first",
+                &first,
+                vec![w(8), w(8), w(7), w(6), w(5)],
+                vec![("drop", "c5")],
+            ),
+            (
+                "slow slide vs previous",
+                &prev,
+                vec![w(8), w(8), w(7), w(6), w(5)],
+                vec![],
+            ),
+            (
+                "sudden drop vs previous",
+                &prev,
+                vec![w(4), w(4), w(8), w(8), w(4)],
+                vec![("drop", "c5")],
+            ),
             ("improvement", &first, vec![w(2), w(2), w(9)], vec![]),
-            ("gaps skipped", &first, vec![w(8), (NotReached, Value::Null), w(8), w(4)], vec![("drop", "c4")]),
+            (
+                "gaps skipped",
+                &first,
+                vec![w(8), (NotReached, Value::Null), w(8), w(4)],
+                vec![("drop", "c4")],
+            ),
         ];
         for (name, cat, steps, want) in cases {
             assert_eq!(run(cat, &steps), flags(&want), "{name}");
@@ -795,7 +832,10 @@ mod tests {
         )]);
         let s = |v: &str| (Reached, json!({ "school_attendance": v }));
         assert_eq!(run(&ordinal, &[s("normal"), s("reduced")]), vec![]);
-        assert_eq!(run(&ordinal, &[s("normal"), s("n/a"), s("absent")]), flags(&[("school", "c3")]));
+        assert_eq!(
+            run(&ordinal, &[s("normal"), s("n/a"), s("absent")]),
+            flags(&[("school", "c3")])
+        );
     }
 
     #[test]
@@ -808,12 +848,20 @@ mod tests {
             },
         )]);
         let w = |v: i64| (Reached, json!({ "wellbeing": v }));
-        let cases: Vec<(&str, Vec<(Contact, Value)>, Vec<(&str, &str)>)> = vec![
+        let cases: Vec<Case> = vec![
             ("two", vec![w(3), w(3)], vec![]),
             ("three", vec![w(3), w(4), w(2)], vec![("low", "c3")]),
             ("broken", vec![w(3), w(3), w(6), w(3), w(3)], vec![]),
-            ("after a break", vec![w(3), w(6), w(3), w(3), w(3)], vec![("low", "c5")]),
-            ("missing value breaks", vec![w(3), (Reached, json!({})), w(3), w(3)], vec![]),
+            (
+                "after a break",
+                vec![w(3), w(6), w(3), w(3), w(3)],
+                vec![("low", "c5")],
+            ),
+            (
+                "missing value breaks",
+                vec![w(3), (Reached, json!({})), w(3), w(3)],
+                vec![],
+            ),
         ];
         for (name, steps, want) in cases {
             assert_eq!(run(&cat, &steps), flags(&want), "{name}");
@@ -829,14 +877,31 @@ mod tests {
                 cond("school_attendance", Op::Ge, json!("reduced")),
             ]),
         )]);
-        let o = |p: &str, s: &str| (Reached, json!({"perpetrator_contact": p, "school_attendance": s}));
-        let cases: Vec<(&str, Vec<(Contact, Value)>, Vec<(&str, &str)>)> = vec![
+        let o = |p: &str, s: &str| {
+            (
+                Reached,
+                json!({"perpetrator_contact": p, "school_attendance": s}),
+            )
+        };
+        let cases: Vec<Case> = vec![
             ("neither", vec![o("none", "normal")], vec![]),
             ("one", vec![o("unsupervised", "normal")], vec![]),
             ("other", vec![o("supervised", "absent")], vec![]),
-            ("both", vec![o("unsupervised", "absent")], vec![("combo", "c1")]),
-            ("n/a does not compare", vec![o("unsupervised", "n/a")], vec![]),
-            ("spread over two check-ins", vec![o("unsupervised", "normal"), o("none", "absent")], vec![]),
+            (
+                "both",
+                vec![o("unsupervised", "absent")],
+                vec![("combo", "c1")],
+            ),
+            (
+                "n/a does not compare",
+                vec![o("unsupervised", "n/a")],
+                vec![],
+            ),
+            (
+                "spread over two check-ins",
+                vec![o("unsupervised", "normal"), o("none", "absent")],
+                vec![],
+            ),
         ];
         for (name, steps, want) in cases {
             assert_eq!(run(&cat, &steps), flags(&want), "{name}");
@@ -848,12 +913,28 @@ mod tests {
         let cat = catalog(vec![("gone", RuleKind::OutOfSight { count: 3 })]);
         let r = (Reached, json!({}));
         let n = |c: Contact| (c, Value::Null);
-        let cases: Vec<(&str, Vec<(Contact, Value)>, Vec<(&str, &str)>)> = vec![
+        let cases: Vec<Case> = vec![
             ("two", vec![r.clone(), n(NotReached), n(Declined)], vec![]),
-            ("three", vec![r.clone(), n(NotReached), n(Overdue), n(Declined)], vec![("gone", "c4")]),
-            ("overdue only", vec![n(Overdue), n(Overdue), n(Overdue)], vec![("gone", "c3")]),
-            ("reached breaks", vec![n(Overdue), n(NotReached), r.clone(), n(Overdue), n(Overdue)], vec![]),
-            ("pending is silent", vec![n(Overdue), n(Overdue), n(Pending)], vec![]),
+            (
+                "three",
+                vec![r.clone(), n(NotReached), n(Overdue), n(Declined)],
+                vec![("gone", "c4")],
+            ),
+            (
+                "overdue only",
+                vec![n(Overdue), n(Overdue), n(Overdue)],
+                vec![("gone", "c3")],
+            ),
+            (
+                "reached breaks",
+                vec![n(Overdue), n(NotReached), r.clone(), n(Overdue), n(Overdue)],
+                vec![],
+            ),
+            (
+                "pending is silent",
+                vec![n(Overdue), n(Overdue), n(Pending)],
+                vec![],
+            ),
         ];
         for (name, steps, want) in cases {
             assert_eq!(run(&cat, &steps), flags(&want), "{name}");
@@ -869,16 +950,43 @@ mod tests {
             check_observations(&cat, scope, "o", &obs, &mut e);
             e.into_iter().map(|e| e.field).collect::<Vec<_>>()
         };
-        assert!(check(Scope::Child, json!({"wellbeing": 0, "new_incident": true, "school_attendance": "n/a"})).is_empty());
+        assert!(
+            check(
+                Scope::Child,
+                json!({"wellbeing": 0, "new_incident": true, "school_attendance": "n/a"})
+            )
+            .is_empty()
+        );
         assert_eq!(check(Scope::Child, json!({"mood": 3})), ["o.mood"]);
-        assert_eq!(check(Scope::Child, json!({"wellbeing": 11})), ["o.wellbeing"]);
-        assert_eq!(check(Scope::Child, json!({"wellbeing": "good"})), ["o.wellbeing"]);
-        assert_eq!(check(Scope::Child, json!({"new_incident": 1})), ["o.new_incident"]);
-        assert_eq!(check(Scope::Child, json!({"school_attendance": "sometimes"})), ["o.school_attendance"]);
-        assert_eq!(check(Scope::Child, json!({"stressors": ["debts"]})), ["o.stressors"]);
+        assert_eq!(
+            check(Scope::Child, json!({"wellbeing": 11})),
+            ["o.wellbeing"]
+        );
+        assert_eq!(
+            check(Scope::Child, json!({"wellbeing": "good"})),
+            ["o.wellbeing"]
+        );
+        assert_eq!(
+            check(Scope::Child, json!({"new_incident": 1})),
+            ["o.new_incident"]
+        );
+        assert_eq!(
+            check(Scope::Child, json!({"school_attendance": "sometimes"})),
+            ["o.school_attendance"]
+        );
+        assert_eq!(
+            check(Scope::Child, json!({"stressors": ["debts"]})),
+            ["o.stressors"]
+        );
         assert!(check(Scope::Family, json!({"stressors": ["debts", "work"]})).is_empty());
-        assert_eq!(check(Scope::Family, json!({"stressors": ["debts", "debts"]})), ["o.stressors"]);
-        assert_eq!(check(Scope::Family, json!({"stressors": "debts"})), ["o.stressors"]);
+        assert_eq!(
+            check(Scope::Family, json!({"stressors": ["debts", "debts"]})),
+            ["o.stressors"]
+        );
+        assert_eq!(
+            check(Scope::Family, json!({"stressors": "debts"})),
+            ["o.stressors"]
+        );
     }
 
     #[test]
@@ -892,7 +1000,14 @@ mod tests {
         assert!(check_condition(i("wellbeing"), Op::Contains, &json!(4)).is_err());
         assert!(check_condition(i("school_attendance"), Op::Ge, &json!("reduced")).is_ok());
         assert!(check_condition(i("school_attendance"), Op::Ge, &json!("n/a")).is_err());
-        assert!(check_condition(i("school_attendance"), Op::In, &json!(["absent", "reduced"])).is_ok());
+        assert!(
+            check_condition(
+                i("school_attendance"),
+                Op::In,
+                &json!(["absent", "reduced"])
+            )
+            .is_ok()
+        );
         assert!(check_condition(i("stressors"), Op::Contains, &json!("debts")).is_ok());
         assert!(check_condition(i("stressors"), Op::Eq, &json!("debts")).is_err());
     }

@@ -231,8 +231,14 @@ mod tests {
         };
         for lang in [Language::Nl, Language::En] {
             let (s, b) = alert(lang, &a);
-            assert!(s.starts_with("[Nazorg] ") && s.contains("new_incident"), "{s}");
-            assert!(b.contains("F-7Q2K9XM4") && b.contains("M-3H8M2P9Q2K"), "{b}");
+            assert!(
+                s.starts_with("[Nazorg] ") && s.contains("new_incident"),
+                "{s}"
+            );
+            assert!(
+                b.contains("F-7Q2K9XM4") && b.contains("M-3H8M2P9Q2K"),
+                "{b}"
+            );
             assert!(b.contains("flags ack 7"), "{b}");
             assert!(!s.contains('\n'));
             let (s, b) = digest(lang, &d);

@@ -4,12 +4,12 @@
 
 use super::{App, OpError, open_json, seal_json};
 use crate::crypto::{Dek, FieldPlace};
+use crate::domain::FieldError;
 use crate::domain::enrolment::Observations;
 use crate::domain::recording::RecordDetails;
 use crate::domain::signals::{
     Contact, Evidence, RuleKind, Scope, Severity, Visit, evaluate, last_contact_point,
 };
-use crate::domain::FieldError;
 use crate::store::{self, Conn, StoreError, families::FamilyRow, from_secs, to_secs};
 use chrono::{DateTime, Datelike, Utc, Weekday};
 use serde::{Deserialize, Serialize};
@@ -80,9 +80,7 @@ pub async fn evaluate_family(
         .signals
         .rules
         .iter()
-        .filter(|r| {
-            trigger != Trigger::Sweep || matches!(r.kind, RuleKind::OutOfSight { .. })
-        })
+        .filter(|r| trigger != Trigger::Sweep || matches!(r.kind, RuleKind::OutOfSight { .. }))
         .collect();
     if rules.is_empty() {
         return Ok(Vec::new());
@@ -119,7 +117,8 @@ pub async fn evaluate_family(
             for (member_id, member_ref, sealed) in store::checkins::observations(tx, c.id).await? {
                 let row = super::checkin::observation_row(&c.reference, &member_ref);
                 let place = super::checkin::observation_place(&f.reference, &row);
-                slot.child_obs.insert(member_id, open_json(dek, &sealed, &place)?);
+                slot.child_obs
+                    .insert(member_id, open_json(dek, &sealed, &place)?);
             }
         }
         slots.push(slot);
@@ -193,8 +192,7 @@ pub async fn evaluate_family(
             let child = member_id.map(|_| subject.clone());
             tracing::info!(flag = id, family = %f.reference, rule = %rule.code, severity = rule.severity.code(), "flag raised");
             if rule.severity == Severity::Red {
-                enqueue_alert(app, tx, f, id, child.as_deref(), rule, &slot.reference, now)
-                    .await?;
+                enqueue_alert(app, tx, f, id, child.as_deref(), rule, &slot.reference, now).await?;
             }
             raised.push(Raised {
                 id,
@@ -271,7 +269,12 @@ pub async fn sweep_out_of_sight(app: &App, now: DateTime<Utc>) -> Result<u64, Op
     {
         return Ok(0);
     }
-    let cutoff = app.config.reminders.overdue_after.sub_from(now).unwrap_or(now);
+    let cutoff = app
+        .config
+        .reminders
+        .overdue_after
+        .sub_from(now)
+        .unwrap_or(now);
     let mut after = 0;
     let mut raised = 0;
     loop {
@@ -313,10 +316,8 @@ pub async fn sweep_digest(app: &App, now: DateTime<Utc>) -> Result<u64, StoreErr
     let mut tx = app.store.write().await?;
     let mut by_team: BTreeMap<String, Vec<crate::mail::signals::DigestLine>> = BTreeMap::new();
     for fl in store::flags::for_digest(&mut tx).await? {
-        by_team
-            .entry(fl.municipality.clone())
-            .or_default()
-            .push(crate::mail::signals::DigestLine {
+        by_team.entry(fl.municipality.clone()).or_default().push(
+            crate::mail::signals::DigestLine {
                 flag_id: fl.id,
                 family: fl.family_ref,
                 child: fl.member_ref,
@@ -324,7 +325,8 @@ pub async fn sweep_digest(app: &App, now: DateTime<Utc>) -> Result<u64, StoreErr
                 severity: fl.severity,
                 status: fl.status,
                 raised_local: crate::sweep::local_label(from_secs(fl.raised_at)?, cfg.timezone),
-            });
+            },
+        );
     }
     let mut sent = 0;
     for (code, lines) in by_team {
@@ -398,15 +400,18 @@ async fn view(
     fl: store::flags::FlagRow,
     deks: &mut BTreeMap<i64, Option<Dek>>,
 ) -> Result<FlagView, OpError> {
-    if !deks.contains_key(&fl.family_id) {
+    if let std::collections::btree_map::Entry::Vacant(slot) = deks.entry(fl.family_id) {
         let dek = match store::families::by_id(tx, fl.family_id).await? {
             Some(f) => app.family_dek(tx, &f).await?,
             None => None,
         };
-        deks.insert(fl.family_id, dek);
+        slot.insert(dek);
     }
     let dek = deks.get(&fl.family_id).and_then(Option::as_ref);
-    let subject = fl.member_ref.clone().unwrap_or_else(|| fl.family_ref.clone());
+    let subject = fl
+        .member_ref
+        .clone()
+        .unwrap_or_else(|| fl.family_ref.clone());
     let row = flag_row_key(&fl.rule, &subject, &fl.trigger_checkin);
     let open = |sealed: &Option<Vec<u8>>, column: &str| -> Result<Option<Vec<u8>>, OpError> {
         match (dek, sealed) {
@@ -524,7 +529,10 @@ pub async fn act(
         errors.push(FieldError::new("note", "must not be empty"));
     }
     if note.len() > MAX_NOTE {
-        errors.push(FieldError::new("note", format!("longer than {MAX_NOTE} bytes")));
+        errors.push(FieldError::new(
+            "note",
+            format!("longer than {MAX_NOTE} bytes"),
+        ));
     }
     if by.is_some_and(|b| b.trim().is_empty() || b.len() > 200) {
         errors.push(FieldError::new("by", "1 to 200 characters"));
@@ -538,14 +546,22 @@ pub async fn act(
     };
     let now = app.now();
     let mut tx = app.store.write().await?;
-    let fl = store::flags::by_id(&mut tx, id).await?.ok_or_else(not_found)?;
+    let fl = store::flags::by_id(&mut tx, id)
+        .await?
+        .ok_or_else(not_found)?;
     let f = store::families::by_id(&mut tx, fl.family_id)
         .await?
         .ok_or_else(not_found)?;
     let Some(dek) = app.family_dek(&mut tx, &f).await? else {
-        return Err(OpError::Conflict(format!("family {} is erased", f.reference)));
+        return Err(OpError::Conflict(format!(
+            "family {} is erased",
+            f.reference
+        )));
     };
-    let subject = fl.member_ref.clone().unwrap_or_else(|| fl.family_ref.clone());
+    let subject = fl
+        .member_ref
+        .clone()
+        .unwrap_or_else(|| fl.family_ref.clone());
     let row = flag_row_key(&fl.rule, &subject, &fl.trigger_checkin);
     let value = FlagNote {
         by: by.map(str::to_string),
@@ -568,7 +584,9 @@ pub async fn act(
     if !done {
         return Err(OpError::Conflict(format!("flag {id} is {}", fl.status)));
     }
-    let fl = store::flags::by_id(&mut tx, id).await?.ok_or_else(not_found)?;
+    let fl = store::flags::by_id(&mut tx, id)
+        .await?
+        .ok_or_else(not_found)?;
     let mut deks = BTreeMap::new();
     deks.insert(f.id, Some(dek));
     let out = view(app, &mut tx, fl, &mut deks).await?;

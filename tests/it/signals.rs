@@ -40,7 +40,14 @@ fn enrol(env: &TestEnv, municipality: &str, marker: &str) -> Family {
 
 /// Records wave `i` (0-based): the first child's observations, the second child's, and
 /// the family's. `None` for a child: no observations for it.
-fn body(f: &Family, i: usize, outcome: &str, a: Option<Value>, b: Option<Value>, fam: Value) -> Value {
+fn body(
+    f: &Family,
+    i: usize,
+    outcome: &str,
+    a: Option<Value>,
+    b: Option<Value>,
+    fam: Value,
+) -> Value {
     let mut children = Vec::new();
     for (m, o) in f.children.iter().zip([a, b]) {
         if let Some(o) = o {
@@ -97,10 +104,12 @@ fn alerts(env: &TestEnv) -> Vec<Value> {
 /// child is observed at every check-in with calm values and never gets a flag.
 #[test]
 fn each_rule_kind_raises_exactly_its_flags_per_child() {
-    let calm = || Some(json!({"wellbeing": 8, "school_attendance": "normal", "new_incident": false}));
+    let calm =
+        || Some(json!({"wellbeing": 8, "school_attendance": "normal", "new_incident": false}));
     type Step = (&'static str, Option<Value>, Value);
     let r = |o: Value| -> Step { ("reached", Some(o), json!({})) };
-    let cases: Vec<(&str, Vec<Step>, Vec<(&str, &str, usize)>)> = vec![
+    type Want = Vec<(&'static str, &'static str, usize)>;
+    let cases: Vec<(&str, Vec<Step>, Want)> = vec![
         (
             "threshold: an incident, persisting, one red flag",
             vec![
@@ -153,7 +162,11 @@ fn each_rule_kind_raises_exactly_its_flags_per_child() {
             "family threshold: the safety plan is no longer followed",
             vec![
                 ("reached", None, json!({"safety_plan_followed": true})),
-                ("reached", None, json!({"safety_plan_followed": false, "stressors": ["debts", "housing"]})),
+                (
+                    "reached",
+                    None,
+                    json!({"safety_plan_followed": false, "stressors": ["debts", "housing"]}),
+                ),
             ],
             vec![("safety_plan_dropped", "family", 1)],
         ),
@@ -163,7 +176,14 @@ fn each_rule_kind_raises_exactly_its_flags_per_child() {
         let f = enrol(&env, AMSTERDAM, "RULES");
         for (i, (outcome, a, fam)) in steps.iter().enumerate() {
             let reached = *outcome == "reached";
-            let b = body(&f, i, outcome, a.clone(), if reached { calm() } else { None }, fam.clone());
+            let b = body(
+                &f,
+                i,
+                outcome,
+                a.clone(),
+                if reached { calm() } else { None },
+                fam.clone(),
+            );
             record_ok(&env, &b);
         }
         let want: Vec<(String, String, usize)> = want
@@ -184,11 +204,21 @@ fn siblings_are_independent() {
     let f = enrol(&env, AMSTERDAM, "SIBS");
     let out = record_ok(
         &env,
-        &body(&f, 0, "reached", Some(json!({"wellbeing": 9})), Some(json!({"new_incident": true, "wellbeing": 2})), json!({})),
+        &body(
+            &f,
+            0,
+            "reached",
+            Some(json!({"wellbeing": 9})),
+            Some(json!({"new_incident": true, "wellbeing": 2})),
+            json!({}),
+        ),
     );
     assert_eq!(out["flags"].as_array().unwrap().len(), 1, "{out}");
     assert_eq!(out["flags"][0]["child"], f.children[1].as_str());
-    assert_eq!(flags_of(&env, &f), vec![("new_incident".to_string(), "child1".to_string(), 0)]);
+    assert_eq!(
+        flags_of(&env, &f),
+        vec![("new_incident".to_string(), "child1".to_string(), 0)]
+    );
     let body_text = env.sql("SELECT body FROM outbox WHERE kind = 'alert'");
     assert!(body_text.contains(&f.children[1]), "{body_text}");
     assert!(!body_text.contains(&f.children[0]), "{body_text}");
@@ -203,12 +233,18 @@ fn out_of_sight_fires_from_the_sweep_alone_and_alerts_once() {
     // standard plan from 2027-02-28: due 2027-03-14, 04-11, 05-28 (09:00); overdue after 3 days.
     let f = enrol(&env, ROTTERDAM, "SIGHT");
     let s = env.sweep("2027-04-20T10:00:00+02:00");
-    assert_eq!(s["sweep"]["flags_raised"], 0, "two overdue check-ins are not enough");
+    assert_eq!(
+        s["sweep"]["flags_raised"], 0,
+        "two overdue check-ins are not enough"
+    );
     assert!(flags_of(&env, &f).is_empty());
     let at = "2027-06-01T10:00:00+02:00";
     let s = env.sweep(at);
     assert_eq!(s["sweep"]["flags_raised"], 1, "{s}");
-    assert_eq!(flags_of(&env, &f), vec![("out_of_sight".to_string(), "family".to_string(), 2)]);
+    assert_eq!(
+        flags_of(&env, &f),
+        vec![("out_of_sight".to_string(), "family".to_string(), 2)]
+    );
     let flag = &env.json(&["flags", "list", "--municipality", ROTTERDAM, "--open"])[0];
     assert_eq!(flag["severity"], "red");
     assert_eq!(flag["kind"], "out_of_sight");
@@ -249,7 +285,17 @@ fn digest_once_per_working_day_with_all_amber_flags_across_dst() {
     let env = TestEnv::new();
     let drop = |env: &TestEnv, f: &Family| {
         for (i, w) in [8, 8, 3].into_iter().enumerate() {
-            record_ok(&env, &body(f, i, "reached", Some(json!({"wellbeing": w})), None, json!({})));
+            record_ok(
+                env,
+                &body(
+                    f,
+                    i,
+                    "reached",
+                    Some(json!({"wellbeing": w})),
+                    None,
+                    json!({}),
+                ),
+            );
         }
     };
     let a1 = enrol(&env, AMSTERDAM, "DIGA");
@@ -273,13 +319,19 @@ fn digest_once_per_working_day_with_all_amber_flags_across_dst() {
     env.sweep("2027-03-26T08:00:00+01:00");
     env.sweep("2027-03-26T08:00:00+01:00");
     env.sweep("2027-03-26T16:00:00+01:00");
-    assert_eq!(digests(&env), ["digest:GM0363:2027-03-26", "digest:GM0599:2027-03-26"]);
+    assert_eq!(
+        digests(&env),
+        ["digest:GM0363:2027-03-26", "digest:GM0599:2027-03-26"]
+    );
     let ams = env.sql("SELECT body FROM outbox WHERE key = 'digest:GM0363:2027-03-26'");
     for id in ids(&a1).into_iter().chain(ids(&a2)) {
         assert!(ams.contains(&format!("#{id} ")), "flag {id} in {ams}");
     }
     for id in ids(&r1) {
-        assert!(!ams.contains(&format!("#{id} ")), "Rotterdam's flag in Amsterdam's digest");
+        assert!(
+            !ams.contains(&format!("#{id} ")),
+            "Rotterdam's flag in Amsterdam's digest"
+        );
     }
     assert!(!ams.contains("DIG"), "no personal data in the digest");
     // Weekend, including the DST switch on Sunday 2027-03-28: nothing.
@@ -295,7 +347,15 @@ fn digest_once_per_working_day_with_all_amber_flags_across_dst() {
     assert!(digests(&env).contains(&"digest:GM0363:2027-03-29".to_string()));
     // Resolved flags leave the digest; a team with none gets no digest.
     for id in ids(&r1) {
-        env.ok(&["--at", "2027-03-29T09:00:00+02:00", "flags", "resolve", &id.to_string(), "--note", "handled"]);
+        env.ok(&[
+            "--at",
+            "2027-03-29T09:00:00+02:00",
+            "flags",
+            "resolve",
+            &id.to_string(),
+            "--note",
+            "handled",
+        ]);
     }
     env.sweep("2027-03-30T08:30:00+02:00");
     assert_eq!(digests(&env).len(), 5);
@@ -309,14 +369,46 @@ fn bad_observations_are_refused_and_change_nothing() {
     let env = TestEnv::new();
     let f = enrol(&env, AMSTERDAM, "BADOBS");
     let cases = [
-        (json!({"mood": 3}), json!({}), "children[0].observations.mood"),
-        (json!({"wellbeing": "BADOBS"}), json!({}), "children[0].observations.wellbeing"),
-        (json!({"wellbeing": 11}), json!({}), "children[0].observations.wellbeing"),
-        (json!({"new_incident": "yes"}), json!({}), "children[0].observations.new_incident"),
-        (json!({"school_attendance": "sometimes"}), json!({}), "children[0].observations.school_attendance"),
-        (json!({"stressors": ["debts"]}), json!({}), "children[0].observations.stressors"),
-        (json!({}), json!({"stressors": ["debts", "gambling"]}), "family_observations.stressors"),
-        (json!({}), json!({"wellbeing": 5}), "family_observations.wellbeing"),
+        (
+            json!({"mood": 3}),
+            json!({}),
+            "children[0].observations.mood",
+        ),
+        (
+            json!({"wellbeing": "BADOBS"}),
+            json!({}),
+            "children[0].observations.wellbeing",
+        ),
+        (
+            json!({"wellbeing": 11}),
+            json!({}),
+            "children[0].observations.wellbeing",
+        ),
+        (
+            json!({"new_incident": "yes"}),
+            json!({}),
+            "children[0].observations.new_incident",
+        ),
+        (
+            json!({"school_attendance": "sometimes"}),
+            json!({}),
+            "children[0].observations.school_attendance",
+        ),
+        (
+            json!({"stressors": ["debts"]}),
+            json!({}),
+            "children[0].observations.stressors",
+        ),
+        (
+            json!({}),
+            json!({"stressors": ["debts", "gambling"]}),
+            "family_observations.stressors",
+        ),
+        (
+            json!({}),
+            json!({"wellbeing": 5}),
+            "family_observations.wellbeing",
+        ),
     ];
     let before = env.counts();
     for (child, fam, field) in cases {
@@ -335,22 +427,80 @@ fn bad_observations_are_refused_and_change_nothing() {
 fn ack_resolve_lifecycle_and_recurrence() {
     let env = TestEnv::new();
     let f = enrol(&env, AMSTERDAM, "LIFE");
-    let incident = |i| body(&f, i, "reached", Some(json!({"new_incident": true})), None, json!({}));
+    let incident = |i| {
+        body(
+            &f,
+            i,
+            "reached",
+            Some(json!({"new_incident": true})),
+            None,
+            json!({}),
+        )
+    };
     record_ok(&env, &incident(0));
-    let id = env.json(&["flags", "list", "--open"])[0]["id"].as_i64().unwrap().to_string();
+    let id = env.json(&["flags", "list", "--open"])[0]["id"]
+        .as_i64()
+        .unwrap()
+        .to_string();
     record_ok(&env, &incident(1));
-    assert_eq!(flags_of(&env, &f).len(), 1, "persisting: no second flag while open");
-    let acked = env.json(&["--at", RECORD_AT, "flags", "ack", &id, "--note", "LIFE-ack-note", "--by", "LIFE-worker"]);
+    assert_eq!(
+        flags_of(&env, &f).len(),
+        1,
+        "persisting: no second flag while open"
+    );
+    let acked = env.json(&[
+        "--at",
+        RECORD_AT,
+        "flags",
+        "ack",
+        &id,
+        "--note",
+        "LIFE-ack-note",
+        "--by",
+        "LIFE-worker",
+    ]);
     assert_eq!(acked["status"], "acknowledged");
     assert_eq!(acked["acknowledged"]["note"], "LIFE-ack-note");
-    assert_eq!(env.run(&["flags", "ack", &id, "--note", "again"], None).status.code(), Some(65));
+    assert_eq!(
+        env.run(&["flags", "ack", &id, "--note", "again"], None)
+            .status
+            .code(),
+        Some(65)
+    );
     record_ok(&env, &incident(2));
-    assert_eq!(flags_of(&env, &f).len(), 1, "persisting: no second flag while acknowledged");
-    let resolved = env.json(&["--at", RECORD_AT, "flags", "resolve", &id, "--note", "LIFE-resolve-note"]);
+    assert_eq!(
+        flags_of(&env, &f).len(),
+        1,
+        "persisting: no second flag while acknowledged"
+    );
+    let resolved = env.json(&[
+        "--at",
+        RECORD_AT,
+        "flags",
+        "resolve",
+        &id,
+        "--note",
+        "LIFE-resolve-note",
+    ]);
     assert_eq!(resolved["status"], "resolved");
-    assert_eq!(env.run(&["flags", "resolve", &id, "--note", "again"], None).status.code(), Some(65));
-    assert_eq!(env.run(&["flags", "ack", &id, "--note", ""], None).status.code(), Some(65));
-    assert_eq!(env.run(&["flags", "ack", "99999", "--note", "x"], None).status.code(), Some(66));
+    assert_eq!(
+        env.run(&["flags", "resolve", &id, "--note", "again"], None)
+            .status
+            .code(),
+        Some(65)
+    );
+    assert_eq!(
+        env.run(&["flags", "ack", &id, "--note", ""], None)
+            .status
+            .code(),
+        Some(65)
+    );
+    assert_eq!(
+        env.run(&["flags", "ack", "99999", "--note", "x"], None)
+            .status
+            .code(),
+        Some(66)
+    );
     // It recurs: a new flag at the next check-in, and a new alert.
     record_ok(&env, &incident(3));
     let got = flags_of(&env, &f);
@@ -362,7 +512,13 @@ fn ack_resolve_lifecycle_and_recurrence() {
         ]
     );
     assert_eq!(alerts(&env).len(), 2);
-    assert_eq!(env.json(&["flags", "list", "--open"]).as_array().unwrap().len(), 1);
+    assert_eq!(
+        env.json(&["flags", "list", "--open"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     // The family record lists its flags, with the decrypted notes.
     let shown: Value = serde_json::from_str(&env.ok(&["family", "show", &f.reference])).unwrap();
     assert_eq!(shown["flags"].as_array().unwrap().len(), 2);
@@ -373,7 +529,58 @@ fn ack_resolve_lifecycle_and_recurrence() {
     let wal = bytes_of(&env.path("var/nazorg.db-wal"));
     for marker in ["LIFE-ack-note", "LIFE-resolve-note", "LIFE-worker"] {
         for bytes in [&db, &wal] {
-            assert!(!bytes.windows(marker.len()).any(|w| w == marker.as_bytes()), "{marker} on disk");
+            assert!(
+                !bytes.windows(marker.len()).any(|w| w == marker.as_bytes()),
+                "{marker} on disk"
+            );
         }
+    }
+}
+
+/// `check-config` names the key of each broken rule: unknown indicator, wrong kind for the
+/// indicator's type, unknown severity, wrong op for the type.
+#[test]
+fn bad_rules_are_reported_with_their_key_paths() {
+    let good = config_text("transport = \"file\"\ndir = \"var/outbox\"");
+    let cases = [
+        (
+            "indicator = \"new_incident\"\nop = \"eq\"",
+            "indicator = \"new_incidents\"\nop = \"eq\"",
+            "rules[0].indicator",
+        ),
+        (
+            "severity = \"amber\"\nkind = \"worsening\"\nindicator = \"wellbeing\"",
+            "severity = \"amber\"\nkind = \"worsening\"\nindicator = \"new_incident\"",
+            "rules[2].kind",
+        ),
+        (
+            "code = \"new_incident\"\nseverity = \"red\"",
+            "code = \"new_incident\"\nseverity = \"urgent\"",
+            "rules[0].severity",
+        ),
+        (
+            "op = \"ge\"\nvalue = \"reduced\"",
+            "op = \"contains\"\nvalue = \"reduced\"",
+            "rules[3].value",
+        ),
+        (
+            "type = \"scale\"",
+            "type = \"slider\"",
+            "indicators[3].type",
+        ),
+    ];
+    for (from, to, key) in cases {
+        assert_eq!(good.matches(from).count(), 1, "{from}");
+        let text = good.replacen(from, to, 1);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nazorg.toml");
+        std::fs::write(&path, &text).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_nazorg"))
+            .args(["--config", path.to_str().unwrap(), "check-config"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(78), "{key}: {err}");
+        assert!(err.contains(&format!("  {key}: ")), "{key}: {err}");
     }
 }
