@@ -7,6 +7,10 @@
 use crate::domain::duration::IsoDuration;
 use crate::domain::plan::PlanRule;
 use crate::domain::reminder::ReminderPolicy;
+use crate::domain::signals::{
+    Baseline, Better, Catalog, Condition, Indicator, IndicatorType, Op, Rule, RuleKind, Scope,
+    Severity, check_condition,
+};
 use crate::mail::Language;
 use chrono::NaiveTime;
 use chrono_tz::Tz;
@@ -83,6 +87,79 @@ struct RawConfig {
     handover: RawHandover,
     #[serde(default)]
     municipalities: Vec<RawMunicipality>,
+    #[serde(default)]
+    indicators: Vec<RawIndicator>,
+    #[serde(default)]
+    rules: Vec<RawRule>,
+    #[serde(default)]
+    digest: RawDigest,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLabels {
+    nl: String,
+    en: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIndicator {
+    code: String,
+    labels: RawLabels,
+    applies_to: String,
+    #[serde(rename = "type")]
+    kind: String,
+    min: Option<f64>,
+    max: Option<f64>,
+    better: Option<String>,
+    values: Option<Vec<String>>,
+    order: Option<Vec<String>>,
+    multiple: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCondition {
+    indicator: String,
+    op: String,
+    value: toml::Value,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    code: String,
+    severity: String,
+    applies_to: Option<String>,
+    kind: String,
+    indicator: Option<String>,
+    op: Option<String>,
+    value: Option<toml::Value>,
+    baseline: Option<String>,
+    n: Option<u32>,
+    delta: Option<f64>,
+    count: Option<u32>,
+    conditions: Option<Vec<RawCondition>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDigest {
+    #[serde(default = "d_digest_time")]
+    local_time: String,
+}
+
+fn d_digest_time() -> String {
+    "08:00".into()
+}
+
+impl Default for RawDigest {
+    fn default() -> Self {
+        RawDigest {
+            local_time: d_digest_time(),
+        }
+    }
 }
 
 fn default_state_dir() -> PathBuf {
@@ -356,6 +433,10 @@ pub struct Config {
     pub api: ApiConfig,
     pub handover: HandoverConfig,
     pub municipalities: BTreeMap<String, Municipality>,
+    /// `[[indicators]]` and `[[rules]]`: what is observed and when it raises a flag.
+    pub signals: Catalog,
+    /// Local wall time of the daily digest of amber and info flags (working days).
+    pub digest_local_time: NaiveTime,
 }
 
 /// How handovers between teams are chased.
@@ -906,6 +987,15 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
         municipalities.insert(m.code.clone(), m_into(m));
     }
 
+    let signals = validate_signals(&raw.indicators, &raw.rules, &mut is);
+    let digest_local_time = match NaiveTime::parse_from_str(&raw.digest.local_time, "%H:%M") {
+        Ok(t) => t,
+        Err(_) => {
+            is.push("digest.local_time", "expected HH:MM, e.g. \"08:00\"");
+            NaiveTime::MIN
+        }
+    };
+
     if !is.0.is_empty() {
         return Err(is.0);
     }
@@ -941,6 +1031,8 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
         api,
         handover,
         municipalities,
+        signals,
+        digest_local_time,
     })
 }
 
@@ -953,4 +1045,444 @@ fn m_into(m: RawMunicipality) -> Municipality {
         region: m.region,
         age_recipient: m.age_recipient,
     }
+}
+
+fn is_code(s: &str) -> bool {
+    crate::domain::enrolment::is_code(s)
+}
+
+fn toml_to_json(v: &toml::Value) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+}
+
+fn validate_indicator(i: &RawIndicator, key: &str, is: &mut Issues) -> Option<Indicator> {
+    let before = is.0.len();
+    if !is_code(&i.code) {
+        is.push(
+            format!("{key}.code"),
+            "expected a lowercase code such as wellbeing",
+        );
+    }
+    if i.labels.nl.trim().is_empty() {
+        is.push(format!("{key}.labels.nl"), "must not be empty");
+    }
+    if i.labels.en.trim().is_empty() {
+        is.push(format!("{key}.labels.en"), "must not be empty");
+    }
+    let applies_to = Scope::from_code(&i.applies_to);
+    if applies_to.is_none() {
+        is.push(
+            format!("{key}.applies_to"),
+            "expected child, adult or family",
+        );
+    }
+    let only = |is: &mut Issues, name: &str, present: bool, for_type: &str| {
+        if present {
+            is.push(
+                format!("{key}.{name}"),
+                format!("only for type = \"{for_type}\""),
+            );
+        }
+    };
+    let kind = match i.kind.as_str() {
+        "bool" | "count" => {
+            only(is, "min", i.min.is_some(), "scale");
+            only(is, "max", i.max.is_some(), "scale");
+            only(is, "better", i.better.is_some(), "scale");
+            only(is, "values", i.values.is_some(), "enum");
+            only(is, "order", i.order.is_some(), "enum");
+            only(is, "multiple", i.multiple.is_some(), "enum");
+            if i.kind == "bool" {
+                IndicatorType::Bool
+            } else {
+                IndicatorType::Count
+            }
+        }
+        "scale" => {
+            only(is, "values", i.values.is_some(), "enum");
+            only(is, "order", i.order.is_some(), "enum");
+            only(is, "multiple", i.multiple.is_some(), "enum");
+            let (min, max) = match (i.min, i.max) {
+                (Some(a), Some(b)) if a < b => (a, b),
+                (Some(_), Some(_)) => {
+                    is.push(format!("{key}.max"), "must be larger than min");
+                    (0.0, 1.0)
+                }
+                _ => {
+                    is.push(key, "a scale needs min and max");
+                    (0.0, 1.0)
+                }
+            };
+            let better = match i.better.as_deref() {
+                Some("high") => Better::High,
+                Some("low") => Better::Low,
+                _ => {
+                    is.push(format!("{key}.better"), "expected \"high\" or \"low\"");
+                    Better::High
+                }
+            };
+            IndicatorType::Scale { min, max, better }
+        }
+        "enum" => {
+            only(is, "min", i.min.is_some(), "scale");
+            only(is, "max", i.max.is_some(), "scale");
+            only(is, "better", i.better.is_some(), "scale");
+            let values = i.values.clone().unwrap_or_default();
+            if values.is_empty() {
+                is.push(format!("{key}.values"), "an enum needs at least one value");
+            }
+            let mut seen = BTreeSet::new();
+            for (j, v) in values.iter().enumerate() {
+                if v.trim().is_empty() || v.len() > 40 {
+                    is.push(format!("{key}.values[{j}]"), "1 to 40 characters");
+                }
+                if !seen.insert(v) {
+                    is.push(format!("{key}.values[{j}]"), "listed twice");
+                }
+            }
+            let order = i.order.clone().unwrap_or_default();
+            let multiple = i.multiple.unwrap_or(false);
+            if multiple && !order.is_empty() {
+                is.push(format!("{key}.order"), "not with multiple = true");
+            }
+            let mut seen = BTreeSet::new();
+            for (j, v) in order.iter().enumerate() {
+                if !values.contains(v) {
+                    is.push(format!("{key}.order[{j}]"), "not one of the values");
+                }
+                if !seen.insert(v) {
+                    is.push(format!("{key}.order[{j}]"), "listed twice");
+                }
+            }
+            IndicatorType::Enum {
+                values,
+                order,
+                multiple,
+            }
+        }
+        other => {
+            is.push(
+                format!("{key}.type"),
+                format!("`{other}` is not a type; use bool, scale, count or enum"),
+            );
+            return None;
+        }
+    };
+    (is.0.len() == before).then(|| Indicator {
+        code: i.code.clone(),
+        label_nl: i.labels.nl.clone(),
+        label_en: i.labels.en.clone(),
+        applies_to: applies_to.unwrap_or(Scope::Child),
+        kind,
+    })
+}
+
+/// Resolves a condition against the indicators; `None` (with issues) if it cannot work.
+fn condition(
+    indicators: &BTreeMap<String, Indicator>,
+    key: &str,
+    indicator: &str,
+    op: &str,
+    value: &toml::Value,
+    is: &mut Issues,
+) -> Option<(Condition, Scope)> {
+    let Some(ind) = indicators.get(indicator) else {
+        is.push(
+            format!("{key}.indicator"),
+            format!("unknown indicator `{indicator}`"),
+        );
+        return None;
+    };
+    let Some(op) = Op::from_code(op) else {
+        is.push(
+            format!("{key}.op"),
+            "expected eq, ne, lt, le, gt, ge, in or contains",
+        );
+        return None;
+    };
+    let value = toml_to_json(value);
+    if let Err(m) = check_condition(ind, op, &value) {
+        is.push(format!("{key}.value"), m);
+        return None;
+    }
+    Some((
+        Condition {
+            indicator: indicator.to_string(),
+            op,
+            value,
+        },
+        ind.applies_to,
+    ))
+}
+
+fn validate_rule(
+    r: &RawRule,
+    key: &str,
+    indicators: &BTreeMap<String, Indicator>,
+    is: &mut Issues,
+) -> Option<Rule> {
+    let before = is.0.len();
+    if !is_code(&r.code) {
+        is.push(
+            format!("{key}.code"),
+            "expected a lowercase code such as wellbeing_drop",
+        );
+    }
+    let severity = Severity::from_code(&r.severity);
+    if severity.is_none() {
+        is.push(
+            format!("{key}.severity"),
+            format!("`{}` is not a severity; use info, amber or red", r.severity),
+        );
+    }
+    let declared = match r.applies_to.as_deref() {
+        None => None,
+        Some(s) => {
+            let scope = Scope::from_code(s);
+            if scope.is_none() {
+                is.push(
+                    format!("{key}.applies_to"),
+                    "expected child, adult or family",
+                );
+            }
+            scope
+        }
+    };
+    let unused = |is: &mut Issues, name: &str, present: bool| {
+        if present {
+            is.push(
+                format!("{key}.{name}"),
+                format!("not used by kind = \"{}\"", r.kind),
+            );
+        }
+    };
+    let single = |is: &mut Issues| -> Option<(Condition, Scope)> {
+        match (&r.indicator, &r.op, &r.value) {
+            (Some(i), Some(op), Some(v)) => condition(indicators, key, i, op, v, is),
+            _ => {
+                is.push(
+                    key,
+                    format!("kind = \"{}\" needs indicator, op and value", r.kind),
+                );
+                None
+            }
+        }
+    };
+    let (kind, scopes): (Option<RuleKind>, Vec<Scope>) = match r.kind.as_str() {
+        "threshold" => {
+            unused(is, "baseline", r.baseline.is_some());
+            unused(is, "n", r.n.is_some());
+            unused(is, "delta", r.delta.is_some());
+            unused(is, "count", r.count.is_some());
+            unused(is, "conditions", r.conditions.is_some());
+            match single(is) {
+                Some((c, s)) => (Some(RuleKind::Threshold(c)), vec![s]),
+                None => (None, vec![]),
+            }
+        }
+        "streak" => {
+            unused(is, "baseline", r.baseline.is_some());
+            unused(is, "n", r.n.is_some());
+            unused(is, "delta", r.delta.is_some());
+            unused(is, "conditions", r.conditions.is_some());
+            let count = match r.count {
+                Some(k) if (2..=52).contains(&k) => k as usize,
+                _ => {
+                    is.push(format!("{key}.count"), "required: 2 to 52 check-ins");
+                    2
+                }
+            };
+            match single(is) {
+                Some((c, s)) => (
+                    Some(RuleKind::Streak {
+                        condition: c,
+                        count,
+                    }),
+                    vec![s],
+                ),
+                None => (None, vec![]),
+            }
+        }
+        "all_of" => {
+            unused(is, "indicator", r.indicator.is_some());
+            unused(is, "op", r.op.is_some());
+            unused(is, "value", r.value.is_some());
+            unused(is, "baseline", r.baseline.is_some());
+            unused(is, "n", r.n.is_some());
+            unused(is, "delta", r.delta.is_some());
+            unused(is, "count", r.count.is_some());
+            let raw = r.conditions.as_deref().unwrap_or_default();
+            if raw.len() < 2 {
+                is.push(format!("{key}.conditions"), "at least two conditions");
+            }
+            let mut cs = Vec::new();
+            let mut scopes = Vec::new();
+            for (j, c) in raw.iter().enumerate() {
+                if let Some((c, s)) = condition(
+                    indicators,
+                    &format!("{key}.conditions[{j}]"),
+                    &c.indicator,
+                    &c.op,
+                    &c.value,
+                    is,
+                ) {
+                    cs.push(c);
+                    scopes.push(s);
+                }
+            }
+            (Some(RuleKind::AllOf(cs)), scopes)
+        }
+        "worsening" => {
+            unused(is, "op", r.op.is_some());
+            unused(is, "value", r.value.is_some());
+            unused(is, "count", r.count.is_some());
+            unused(is, "conditions", r.conditions.is_some());
+            let baseline = match r.baseline.as_deref() {
+                Some("first") => Baseline::First,
+                Some("previous") => Baseline::Previous,
+                _ => {
+                    is.push(
+                        format!("{key}.baseline"),
+                        "expected \"first\" or \"previous\"",
+                    );
+                    Baseline::First
+                }
+            };
+            let n = match r.n {
+                Some(n) if (1..=12).contains(&n) => n as usize,
+                _ => {
+                    is.push(format!("{key}.n"), "required: 1 to 12 observations");
+                    1
+                }
+            };
+            let delta = match r.delta {
+                Some(d) if d > 0.0 && d.is_finite() => d,
+                _ => {
+                    is.push(format!("{key}.delta"), "required: a number above 0");
+                    1.0
+                }
+            };
+            match r.indicator.as_deref() {
+                None => {
+                    is.push(
+                        format!("{key}.indicator"),
+                        "required for kind = \"worsening\"",
+                    );
+                    (None, vec![])
+                }
+                Some(i) => match indicators.get(i) {
+                    None => {
+                        is.push(
+                            format!("{key}.indicator"),
+                            format!("unknown indicator `{i}`"),
+                        );
+                        (None, vec![])
+                    }
+                    Some(ind) if !ind.kind.ordered() => {
+                        is.push(
+                            format!("{key}.kind"),
+                            format!(
+                                "worsening needs a scale, count or ordered enum indicator; `{i}` is a {}{}",
+                                ind.kind.code(),
+                                if ind.kind.code() == "enum" { " without order" } else { "" }
+                            ),
+                        );
+                        (None, vec![])
+                    }
+                    Some(ind) => (
+                        Some(RuleKind::Worsening {
+                            indicator: i.to_string(),
+                            baseline,
+                            n,
+                            delta,
+                        }),
+                        vec![ind.applies_to],
+                    ),
+                },
+            }
+        }
+        "out_of_sight" => {
+            unused(is, "indicator", r.indicator.is_some());
+            unused(is, "op", r.op.is_some());
+            unused(is, "value", r.value.is_some());
+            unused(is, "baseline", r.baseline.is_some());
+            unused(is, "n", r.n.is_some());
+            unused(is, "delta", r.delta.is_some());
+            unused(is, "conditions", r.conditions.is_some());
+            let count = match r.count {
+                Some(k) if (1..=52).contains(&k) => k as usize,
+                _ => {
+                    is.push(format!("{key}.count"), "required: 1 to 52 check-ins");
+                    1
+                }
+            };
+            (
+                Some(RuleKind::OutOfSight { count }),
+                vec![declared.unwrap_or(Scope::Family)],
+            )
+        }
+        other => {
+            is.push(
+                format!("{key}.kind"),
+                format!(
+                    "`{other}` is not a rule kind; use threshold, worsening, streak, all_of or out_of_sight"
+                ),
+            );
+            (None, vec![])
+        }
+    };
+    let scope = declared.or_else(|| scopes.first().copied());
+    if let Some(s) = scope {
+        if s == Scope::Adult {
+            is.push(
+                format!("{key}.applies_to"),
+                "adult rules are not evaluated yet (check-ins record children and the family)",
+            );
+        }
+        if scopes.iter().any(|x| *x != s) {
+            is.push(
+                format!("{key}.applies_to"),
+                format!("the rule's indicators must all apply to {}", s.code()),
+            );
+        }
+    }
+    if is.0.len() != before {
+        return None;
+    }
+    Some(Rule {
+        code: r.code.clone(),
+        severity: severity?,
+        applies_to: scope?,
+        kind: kind?,
+    })
+}
+
+fn validate_signals(raw_i: &[RawIndicator], raw_r: &[RawRule], is: &mut Issues) -> Catalog {
+    let mut indicators = BTreeMap::new();
+    for (i, ind) in raw_i.iter().enumerate() {
+        let key = format!("indicators[{i}]");
+        if indicators.contains_key(&ind.code) {
+            is.push(
+                format!("{key}.code"),
+                format!("{} is listed twice", ind.code),
+            );
+            continue;
+        }
+        if let Some(v) = validate_indicator(ind, &key, is) {
+            indicators.insert(v.code.clone(), v);
+        }
+    }
+    let mut rules: Vec<Rule> = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (i, r) in raw_r.iter().enumerate() {
+        let key = format!("rules[{i}]");
+        if !seen.insert(r.code.clone()) {
+            is.push(format!("{key}.code"), format!("{} is listed twice", r.code));
+            continue;
+        }
+        if let Some(rule) = validate_rule(r, &key, &indicators, is) {
+            rules.push(rule);
+        }
+    }
+    Catalog { indicators, rules }
 }

@@ -34,6 +34,10 @@ pub struct SweepSummary {
     pub handover_reminders: u64,
     /// Escalations of unacknowledged handovers to the coordinator and the sending team.
     pub handover_escalations: u64,
+    /// Flags raised by the sweep (`out_of_sight` while nothing is recorded).
+    pub flags_raised: u64,
+    /// Daily digests of amber and info flags enqueued (one per team per working day).
+    pub digests: u64,
 }
 
 /// How due instants are shown to teams: local wall time and the zone's name.
@@ -181,13 +185,26 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreE
     summary.handover_reminders = reminders;
     summary.handover_escalations = escalations;
     summary.retention_erased = retention(app, now).await?;
-    if summary.examined > 0 || summary.retention_erased > 0 {
+    summary.flags_raised = crate::service::signals::sweep_out_of_sight(app, now)
+        .await
+        .map_err(|e| match e {
+            crate::service::OpError::Store(s) => s,
+            other => StoreError::Corrupt(other.to_string()),
+        })?;
+    summary.digests = crate::service::signals::sweep_digest(app, now).await?;
+    if summary.examined > 0
+        || summary.retention_erased > 0
+        || summary.flags_raised > 0
+        || summary.digests > 0
+    {
         tracing::info!(
             upcoming = summary.upcoming,
             due = summary.due,
             overdue = summary.overdue,
             escalation = summary.escalation,
             retention_erased = summary.retention_erased,
+            flags_raised = summary.flags_raised,
+            digests = summary.digests,
             "sweep done"
         );
     }

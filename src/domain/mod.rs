@@ -8,6 +8,7 @@ pub mod plan;
 pub mod recording;
 pub mod reference;
 pub mod reminder;
+pub mod signals;
 
 /// One validation problem, naming the field (JSON path) and never echoing personal values.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]

@@ -5,6 +5,7 @@
 //! already-rendered [`OutgoingMessage`]s.
 
 mod message;
+pub mod signals;
 pub mod templates;
 mod transport;
 

@@ -48,6 +48,8 @@ pub struct RecordedCheckin {
     pub outcome: &'static str,
     pub plan_status: String,
     pub next_checkin: Option<NextCheckin>,
+    /// Flags this record raised.
+    pub flags: Vec<super::signals::Raised>,
 }
 
 /// Records the outcome of a check-in (reached or not): its reminders stop, the schedule
@@ -55,6 +57,7 @@ pub struct RecordedCheckin {
 pub async fn record(app: &App, r: &CheckinRecord) -> Result<RecordedCheckin, OpError> {
     let now = app.now();
     r.validate(now).map_err(OpError::Invalid)?;
+    check_against_indicators(app, r)?;
     let not_found = || OpError::NotFound {
         what: "check-in",
         reference: r.checkin.clone(),
@@ -153,6 +156,15 @@ pub async fn record(app: &App, r: &CheckinRecord) -> Result<RecordedCheckin, OpE
         )?;
         store::checkins::insert_observation(&mut tx, c.id, member_id, &sealed).await?;
     }
+    let flags = super::signals::evaluate_family(
+        app,
+        &mut tx,
+        &f,
+        &dek,
+        now,
+        super::signals::Trigger::Recorded(c.id),
+    )
+    .await?;
     let completed = store::families::complete_if_done(&mut tx, f.id, to_secs(now)).await?;
     app.audit(
         &mut tx,
@@ -188,7 +200,37 @@ pub async fn record(app: &App, r: &CheckinRecord) -> Result<RecordedCheckin, OpE
             f.status
         },
         next_checkin,
+        flags,
     })
+}
+
+/// Observations must match the configured indicators: known code, for the right subject,
+/// the right type, in range. Checked before the transaction; errors name the field only.
+fn check_against_indicators(app: &App, r: &CheckinRecord) -> Result<(), OpError> {
+    use crate::domain::signals::{Scope, check_observations};
+    let catalog = &app.config.signals;
+    let mut errors = Vec::new();
+    check_observations(
+        catalog,
+        Scope::Family,
+        "family_observations",
+        &r.family_observations,
+        &mut errors,
+    );
+    for (i, c) in r.children.iter().enumerate() {
+        check_observations(
+            catalog,
+            Scope::Child,
+            &format!("children[{i}].observations"),
+            &c.observations,
+            &mut errors,
+        );
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(OpError::Invalid(errors))
+    }
 }
 
 /// One line of `checkin due`.

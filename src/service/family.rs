@@ -272,6 +272,8 @@ pub struct FamilyView {
     pub details: Option<FamilyDetails>,
     pub members: Vec<MemberView>,
     pub checkins: Vec<CheckinView>,
+    /// Relapse-signal flags of the family and its children (all statuses).
+    pub flags: Vec<super::signals::FlagView>,
 }
 
 fn stage_label(stage: i64, overdue: i64) -> String {
@@ -367,6 +369,7 @@ pub async fn view(
             children,
         });
     }
+    let flags = super::signals::of_family(app, tx, f.id).await?;
     Ok(FamilyView {
         family: f.reference.clone(),
         status: f.status.clone(),
@@ -381,6 +384,7 @@ pub async fn view(
         details,
         members,
         checkins,
+        flags,
     })
 }
 

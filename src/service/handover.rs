@@ -32,12 +32,22 @@ pub struct OpenFlag {
     pub raised_at: DateTime<Utc>,
 }
 
-/// The open flags of a family, for the dossier and the handover email.
-///
-/// Issue 5 (relapse flags) adds the `flags` table and fills this in; until then no flag
-/// exists and the list is empty.
-pub async fn open_flags_for(_conn: &mut Conn, _family_id: i64) -> Result<Vec<OpenFlag>, OpError> {
-    Ok(Vec::new())
+/// The flags of a family that are not resolved (open or acknowledged), for the dossier and
+/// the handover email: they travel with the family.
+pub async fn open_flags_for(conn: &mut Conn, family_id: i64) -> Result<Vec<OpenFlag>, OpError> {
+    // The instant only decides which municipality the row names; flags do not depend on it.
+    let rows = store::flags::of_family(conn, family_id, i64::MAX).await?;
+    rows.into_iter()
+        .filter(|f| f.status != "resolved")
+        .map(|f| {
+            Ok(OpenFlag {
+                member: f.member_ref,
+                rule: f.rule,
+                severity: f.severity,
+                raised_at: from_secs(f.raised_at)?,
+            })
+        })
+        .collect()
 }
 
 /// `nazorg move REF --to CODE --date D [--address-file F]`.

@@ -337,8 +337,9 @@ pub async fn erase(
          status = CASE WHEN status = 'open' THEN 'cancelled' ELSE status END WHERE family_id = $1",
     )
     .bind(family_id)
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
+    super::flags::erase_sealed(conn, family_id).await?;
     Ok(())
 }
 

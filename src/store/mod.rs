@@ -7,6 +7,7 @@
 
 pub mod checkins;
 pub mod families;
+pub mod flags;
 pub mod handovers;
 pub mod keys;
 pub mod metrics;
@@ -173,6 +174,7 @@ impl Store {
             "outbox",
             "keks",
             "handovers",
+            "flags",
         ] {
             let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
                 .fetch_one(&self.pool)

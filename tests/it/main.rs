@@ -12,5 +12,6 @@ mod daemon;
 mod handover;
 mod mail_smtp;
 mod sealing;
+mod signals;
 mod smtp_delivery;
 mod spine;

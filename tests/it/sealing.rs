@@ -82,8 +82,8 @@ fn markers_never_reach_disk_mail_or_logs() {
         let child = fam["members"][1]["ref"].as_str().unwrap();
         logs.extend(must(env.run(&["--at", "2026-12-16T10:00:00+01:00", "sweep"], None)).stderr);
         let rec = json!({"checkin": fam["checkins"][0]["id"], "at": "2026-12-16T09:00:00+01:00", "outcome": "reached", "mode": "video",
-                         "family_observations": {"stressors": ["debts"], "remark": format!("{marker}-obs")},
-                         "children": [{"member": child, "observations": {"wellbeing": 7, "school": format!("{marker}-school")}}],
+                         "family_observations": {"stressors": ["debts"], "safety_plan_followed": true},
+                         "children": [{"member": child, "observations": {"wellbeing": 7, "school_attendance": "reduced"}}],
                          "notes": format!("{marker}-checkin-note")});
         logs.extend(must(env.record("2026-12-16T11:00:00+01:00", &rec)).stderr);
         // The operator can read it all back.

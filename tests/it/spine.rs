@@ -23,9 +23,11 @@ fn rfc(t: DateTime<Utc>) -> String {
 
 /// (recipient, kind, check-in, n) of every outbox message, sorted.
 fn messages(env: &TestEnv) -> Vec<(String, String, String, u32)> {
+    // Reminders only: relapse-signal alerts and digests are covered in `signals`.
     let mut v: Vec<_> = env
         .outbox()
         .iter()
+        .filter(|m| !matches!(m["kind"].as_str(), Some("alert" | "digest")))
         .map(|m| {
             let key = m["key"].as_str().unwrap();
             let parts: Vec<&str> = key.split(':').collect();
@@ -123,7 +125,7 @@ async fn twenty_five_months_of_daily_sweeps() {
                     "outcome": if wave % 2 == 0 { "not_reached" } else { "reached" },
                     "mode": "home_visit",
                     "family_observations": {"stressors": ["debts"]},
-                    "children": children.iter().map(|m| json!({"member": m, "observations": {"wellbeing": wave}})).collect::<Vec<_>>(),
+                    "children": children.iter().map(|m| json!({"member": m, "observations": {"wellbeing": wave.min(10)}})).collect::<Vec<_>>(),
                     "notes": "SCEN-note"
                 }));
             }
@@ -158,7 +160,7 @@ async fn twenty_five_months_of_daily_sweeps() {
     let got = messages(&env);
     assert_eq!(got, expected);
     // Every message was sent exactly once: one .eml per outbox row, all marked sent.
-    assert_eq!(env.eml_files().len(), got.len());
+    assert_eq!(env.eml_files().len(), env.outbox().len());
     assert!(
         env.outbox()
             .iter()

@@ -1,0 +1,1014 @@
+//! Relapse signals: indicator definitions, observation checks against them, and the rules
+//! that turn a child's (or family's) course over the check-ins into flags. Pure: the
+//! service hands in a subject's history, this module says whether a rule fires and why.
+//!
+//! A rule is evaluated *at* one check-in (the trigger) over the history up to and including
+//! it. Whether a firing rule raises a new flag (nothing open for the same rule and subject,
+//! never raised for this trigger before) is decided by the service with the store.
+
+use super::FieldError;
+use super::enrolment::Observations;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// Whom an indicator or rule is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    Child,
+    Adult,
+    Family,
+}
+
+impl Scope {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Scope::Child => "child",
+            Scope::Adult => "adult",
+            Scope::Family => "family",
+        }
+    }
+
+    pub fn from_code(s: &str) -> Option<Scope> {
+        match s {
+            "child" => Some(Scope::Child),
+            "adult" => Some(Scope::Adult),
+            "family" => Some(Scope::Family),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Info,
+    Amber,
+    Red,
+}
+
+impl Severity {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Amber => "amber",
+            Severity::Red => "red",
+        }
+    }
+
+    pub fn from_code(s: &str) -> Option<Severity> {
+        match s {
+            "info" => Some(Severity::Info),
+            "amber" => Some(Severity::Amber),
+            "red" => Some(Severity::Red),
+            _ => None,
+        }
+    }
+}
+
+/// Which direction of a scale is the good one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Better {
+    High,
+    Low,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum IndicatorType {
+    Bool,
+    Scale {
+        min: f64,
+        max: f64,
+        better: Better,
+    },
+    /// A non-negative whole number; more is worse.
+    Count,
+    /// One of `values` (or, with `multiple`, a list of distinct values). `order` lists the
+    /// comparable values from best to worst; values outside it (e.g. `n/a`) never compare.
+    Enum {
+        values: Vec<String>,
+        order: Vec<String>,
+        multiple: bool,
+    },
+}
+
+impl IndicatorType {
+    pub fn code(&self) -> &'static str {
+        match self {
+            IndicatorType::Bool => "bool",
+            IndicatorType::Scale { .. } => "scale",
+            IndicatorType::Count => "count",
+            IndicatorType::Enum { .. } => "enum",
+        }
+    }
+
+    /// Whether values can be compared as better/worse (needed by `worsening`).
+    pub fn ordered(&self) -> bool {
+        match self {
+            IndicatorType::Scale { .. } | IndicatorType::Count => true,
+            IndicatorType::Enum {
+                order, multiple, ..
+            } => !order.is_empty() && !multiple,
+            IndicatorType::Bool => false,
+        }
+    }
+
+    /// How bad a value is on a line where larger is worse; `None` when not comparable.
+    pub fn badness(&self, v: &Value) -> Option<f64> {
+        match self {
+            IndicatorType::Scale { better, .. } => v.as_f64().map(|x| match better {
+                Better::High => -x,
+                Better::Low => x,
+            }),
+            IndicatorType::Count => v.as_f64(),
+            IndicatorType::Enum {
+                order,
+                multiple: false,
+                ..
+            } => {
+                let s = v.as_str()?;
+                order.iter().position(|o| o == s).map(|p| p as f64)
+            }
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Indicator {
+    pub code: String,
+    pub label_nl: String,
+    pub label_en: String,
+    pub applies_to: Scope,
+    pub kind: IndicatorType,
+}
+
+/// A comparison of one indicator's value at one check-in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    In,
+    Contains,
+}
+
+impl Op {
+    pub fn from_code(s: &str) -> Option<Op> {
+        Some(match s {
+            "eq" => Op::Eq,
+            "ne" => Op::Ne,
+            "lt" => Op::Lt,
+            "le" => Op::Le,
+            "gt" => Op::Gt,
+            "ge" => Op::Ge,
+            "in" => Op::In,
+            "contains" => Op::Contains,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Condition {
+    pub indicator: String,
+    pub op: Op,
+    pub value: Value,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Baseline {
+    /// Mean of the subject's first N observations.
+    First,
+    /// Mean of the N observations before the current one.
+    Previous,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum RuleKind {
+    Threshold(Condition),
+    Worsening {
+        indicator: String,
+        baseline: Baseline,
+        n: usize,
+        delta: f64,
+    },
+    Streak {
+        condition: Condition,
+        count: usize,
+    },
+    AllOf(Vec<Condition>),
+    OutOfSight {
+        count: usize,
+    },
+}
+
+impl RuleKind {
+    pub fn code(&self) -> &'static str {
+        match self {
+            RuleKind::Threshold(_) => "threshold",
+            RuleKind::Worsening { .. } => "worsening",
+            RuleKind::Streak { .. } => "streak",
+            RuleKind::AllOf(_) => "all_of",
+            RuleKind::OutOfSight { .. } => "out_of_sight",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rule {
+    pub code: String,
+    pub severity: Severity,
+    pub applies_to: Scope,
+    pub kind: RuleKind,
+}
+
+/// The configured indicators and rules.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Catalog {
+    pub indicators: BTreeMap<String, Indicator>,
+    pub rules: Vec<Rule>,
+}
+
+// ---- checking recorded observations ----------------------------------------------------------
+
+/// Checks observations against the definitions; `field` is the JSON path of the map (e.g.
+/// `children[0].observations`). Messages name the indicator, never the value.
+pub fn check_observations(
+    catalog: &Catalog,
+    scope: Scope,
+    field: &str,
+    obs: &Observations,
+    errors: &mut Vec<FieldError>,
+) {
+    for (code, v) in obs {
+        let f = format!("{field}.{}", code.chars().take(40).collect::<String>());
+        let Some(ind) = catalog.indicators.get(code) else {
+            errors.push(FieldError::new(f, "unknown indicator"));
+            continue;
+        };
+        if ind.applies_to != scope {
+            errors.push(FieldError::new(
+                f,
+                format!(
+                    "indicator applies to {}, not to {}",
+                    ind.applies_to.code(),
+                    scope.code()
+                ),
+            ));
+            continue;
+        }
+        if let Err(m) = check_value(&ind.kind, v) {
+            errors.push(FieldError::new(f, m));
+        }
+    }
+}
+
+fn check_value(t: &IndicatorType, v: &Value) -> Result<(), String> {
+    match t {
+        IndicatorType::Bool => v
+            .as_bool()
+            .map(|_| ())
+            .ok_or_else(|| "expected true or false".to_string()),
+        IndicatorType::Scale { min, max, .. } => match v.as_f64() {
+            None => Err(format!("expected a number from {min} to {max}")),
+            Some(x) if x < *min || x > *max => Err(format!("out of range {min}–{max}")),
+            Some(_) => Ok(()),
+        },
+        IndicatorType::Count => match v.as_u64() {
+            Some(n) if n <= 1_000_000 => Ok(()),
+            Some(_) => Err("out of range 0–1000000".into()),
+            None => Err("expected a whole number of at least 0".into()),
+        },
+        IndicatorType::Enum {
+            values, multiple, ..
+        } => {
+            let allowed = || format!("expected one of: {}", values.join(", "));
+            if *multiple {
+                let Some(items) = v.as_array() else {
+                    return Err(format!("expected a list; {}", allowed()));
+                };
+                let mut seen = std::collections::BTreeSet::new();
+                for i in items {
+                    match i.as_str() {
+                        Some(s) if values.iter().any(|x| x == s) => {
+                            if !seen.insert(s) {
+                                return Err("a value is listed twice".into());
+                            }
+                        }
+                        _ => return Err(format!("a value is not allowed; {}", allowed())),
+                    }
+                }
+                Ok(())
+            } else {
+                match v.as_str() {
+                    Some(s) if values.iter().any(|x| x == s) => Ok(()),
+                    _ => Err(allowed()),
+                }
+            }
+        }
+    }
+}
+
+// ---- a rule's condition ----------------------------------------------------------------------
+
+/// Checks that `op value` makes sense for the indicator's type; the message for the config.
+pub fn check_condition(ind: &Indicator, op: Op, value: &Value) -> Result<(), String> {
+    let t = &ind.kind;
+    let numeric = |v: &Value| v.as_f64().is_some();
+    match (t, op) {
+        (IndicatorType::Bool, Op::Eq | Op::Ne) if value.is_boolean() => Ok(()),
+        (IndicatorType::Bool, Op::Eq | Op::Ne) => Err("expected true or false".into()),
+        (IndicatorType::Scale { .. } | IndicatorType::Count, Op::In | Op::Contains)
+        | (IndicatorType::Bool, _) => Err(format!("op not usable with a {} indicator", t.code())),
+        (IndicatorType::Scale { .. } | IndicatorType::Count, _) if numeric(value) => {
+            check_value(t, value).map_err(|m| format!("value {m}"))
+        }
+        (IndicatorType::Scale { .. } | IndicatorType::Count, _) => Err("expected a number".into()),
+        (
+            IndicatorType::Enum {
+                values, multiple, ..
+            },
+            op,
+        ) => {
+            let known = |v: &Value| v.as_str().is_some_and(|s| values.iter().any(|x| x == s));
+            match (multiple, op) {
+                (true, Op::Contains) | (false, Op::Eq | Op::Ne) if known(value) => Ok(()),
+                (false, Op::In)
+                    if value
+                        .as_array()
+                        .is_some_and(|a| !a.is_empty() && a.iter().all(known)) =>
+                {
+                    Ok(())
+                }
+                (false, Op::Lt | Op::Le | Op::Gt | Op::Ge) if t.ordered() => {
+                    if t.badness(value).is_some() {
+                        Ok(())
+                    } else {
+                        Err("value is not in the indicator's order".into())
+                    }
+                }
+                (false, Op::Lt | Op::Le | Op::Gt | Op::Ge) => {
+                    Err("comparing needs an `order` on the indicator".into())
+                }
+                (true, Op::Contains) | (false, Op::Eq | Op::Ne | Op::In) => {
+                    Err(format!("value not allowed; expected {}", values.join(", ")))
+                }
+                (true, _) => Err("a multiple-choice indicator only supports `contains`".into()),
+                (false, _) => Err("op not usable with a single-choice indicator".into()),
+            }
+        }
+    }
+}
+
+/// Whether the condition holds for these observations (a missing value never holds).
+pub fn holds(catalog: &Catalog, c: &Condition, obs: &Observations) -> bool {
+    let (Some(ind), Some(v)) = (catalog.indicators.get(&c.indicator), obs.get(&c.indicator)) else {
+        return false;
+    };
+    let cmp = |a: f64, b: f64| match c.op {
+        Op::Lt => a < b,
+        Op::Le => a <= b,
+        Op::Gt => a > b,
+        Op::Ge => a >= b,
+        _ => false,
+    };
+    match c.op {
+        Op::Eq => v == &c.value || (v.as_f64().is_some() && v.as_f64() == c.value.as_f64()),
+        Op::Ne => !(v == &c.value || (v.as_f64().is_some() && v.as_f64() == c.value.as_f64())),
+        Op::In => c.value.as_array().is_some_and(|a| a.contains(v)),
+        Op::Contains => v.as_array().is_some_and(|a| a.contains(&c.value)),
+        Op::Lt | Op::Le | Op::Gt | Op::Ge => match &ind.kind {
+            // Ordered enums compare by rank: `ge "reduced"` = reduced or worse.
+            IndicatorType::Enum { .. } => match (ind.kind.badness(v), ind.kind.badness(&c.value)) {
+                (Some(a), Some(b)) => cmp(a, b),
+                _ => false,
+            },
+            _ => match (v.as_f64(), c.value.as_f64()) {
+                (Some(a), Some(b)) => cmp(a, b),
+                _ => false,
+            },
+        },
+    }
+}
+
+// ---- histories and evaluation ----------------------------------------------------------------
+
+/// What became of one check-in, as far as reaching the family goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Contact {
+    Reached,
+    NotReached,
+    Declined,
+    /// Open and past its overdue moment without a record.
+    Overdue,
+    /// Open and not overdue yet, or lapsed/cancelled: says nothing.
+    Pending,
+}
+
+impl Contact {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Contact::Reached => "reached",
+            Contact::NotReached => "not_reached",
+            Contact::Declined => "declined",
+            Contact::Overdue => "overdue",
+            Contact::Pending => "pending",
+        }
+    }
+}
+
+/// One check-in of a subject's history, in wave order.
+#[derive(Clone, Debug)]
+pub struct Visit<'a> {
+    pub checkin: &'a str,
+    pub contact: Contact,
+    /// The subject's observations at this check-in, if any were recorded.
+    pub observations: Option<&'a Observations>,
+}
+
+/// Why a flag was raised: the check-ins and values that made the rule fire. Contains
+/// observation values, so it is sealed in the store.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Evidence {
+    pub items: Vec<EvidenceItem>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvidenceItem {
+    pub checkin: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub indicator: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact: Option<Contact>,
+}
+
+fn item(v: &Visit, indicator: &str) -> EvidenceItem {
+    EvidenceItem {
+        checkin: v.checkin.to_string(),
+        indicator: Some(indicator.to_string()),
+        value: v.observations.and_then(|o| o.get(indicator)).cloned(),
+        contact: None,
+    }
+}
+
+/// The check-in an `out_of_sight` rule is evaluated at: the latest one that says
+/// something about contact (recorded, or overdue without a record).
+pub fn last_contact_point(history: &[Visit]) -> Option<usize> {
+    history.iter().rposition(|v| v.contact != Contact::Pending)
+}
+
+/// Whether `rule` fires at `history[at]`, with the evidence. Observation rules need
+/// observations at `at`; `out_of_sight` looks at contact only.
+pub fn evaluate(catalog: &Catalog, rule: &Rule, history: &[Visit], at: usize) -> Option<Evidence> {
+    let upto = history.get(..=at)?;
+    let current = upto.last()?;
+    match &rule.kind {
+        RuleKind::OutOfSight { count } => {
+            let passed: Vec<&Visit> = upto
+                .iter()
+                .filter(|v| v.contact != Contact::Pending)
+                .collect();
+            if *count == 0 || passed.len() < *count || current.contact == Contact::Pending {
+                return None;
+            }
+            let window = &passed[passed.len() - count..];
+            window
+                .iter()
+                .all(|v| {
+                    matches!(
+                        v.contact,
+                        Contact::NotReached | Contact::Declined | Contact::Overdue
+                    )
+                })
+                .then(|| Evidence {
+                    items: window
+                        .iter()
+                        .map(|v| EvidenceItem {
+                            checkin: v.checkin.to_string(),
+                            indicator: None,
+                            value: None,
+                            contact: Some(v.contact),
+                        })
+                        .collect(),
+                    baseline: None,
+                })
+        }
+        RuleKind::Threshold(c) => {
+            let obs = current.observations?;
+            holds(catalog, c, obs).then(|| Evidence {
+                items: vec![item(current, &c.indicator)],
+                baseline: None,
+            })
+        }
+        RuleKind::AllOf(cs) => {
+            let obs = current.observations?;
+            (!cs.is_empty() && cs.iter().all(|c| holds(catalog, c, obs))).then(|| Evidence {
+                items: cs.iter().map(|c| item(current, &c.indicator)).collect(),
+                baseline: None,
+            })
+        }
+        RuleKind::Streak { condition, count } => {
+            current.observations?;
+            let observed: Vec<&Visit> = upto.iter().filter(|v| v.observations.is_some()).collect();
+            if *count == 0 || observed.len() < *count {
+                return None;
+            }
+            let window = &observed[observed.len() - count..];
+            window
+                .iter()
+                .all(|v| v.observations.is_some_and(|o| holds(catalog, condition, o)))
+                .then(|| Evidence {
+                    items: window
+                        .iter()
+                        .map(|v| item(v, &condition.indicator))
+                        .collect(),
+                    baseline: None,
+                })
+        }
+        RuleKind::Worsening {
+            indicator,
+            baseline,
+            n,
+            delta,
+        } => {
+            let ind = catalog.indicators.get(indicator)?;
+            let value_at = |v: &Visit| {
+                v.observations
+                    .and_then(|o| o.get(indicator))
+                    .and_then(|x| ind.kind.badness(x))
+            };
+            let now = value_at(current)?;
+            let series: Vec<(&Visit, f64)> = upto[..upto.len() - 1]
+                .iter()
+                .filter_map(|v| value_at(v).map(|b| (v, b)))
+                .collect();
+            if *n == 0 || series.len() < *n {
+                return None;
+            }
+            let base = match baseline {
+                Baseline::First => &series[..*n],
+                Baseline::Previous => &series[series.len() - n..],
+            };
+            let mean = base.iter().map(|(_, b)| b).sum::<f64>() / base.len() as f64;
+            (now - mean >= *delta).then(|| {
+                // Report the baseline in the indicator's own terms (a scale mean, not badness).
+                let shown = match ind.kind {
+                    IndicatorType::Scale {
+                        better: Better::High,
+                        ..
+                    } => -mean,
+                    _ => mean,
+                };
+                let mut items: Vec<EvidenceItem> =
+                    base.iter().map(|(v, _)| item(v, indicator)).collect();
+                items.push(item(current, indicator));
+                Evidence {
+                    items,
+                    baseline: Some((shown * 100.0).round() / 100.0),
+                }
+            })
+        }
+    }
+}
+
+/// Walks a whole history check-in by check-in the way the service does, with flags that
+/// stay open: returns `(rule, check-in)` for every flag raised. Used by tests and benches.
+pub fn replay(catalog: &Catalog, scope: Scope, history: &[Visit]) -> Vec<(String, String)> {
+    let mut open: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
+    let mut raised = Vec::new();
+    for at in 0..history.len() {
+        for rule in catalog.rules.iter().filter(|r| r.applies_to == scope) {
+            if open.contains(rule.code.as_str()) {
+                continue;
+            }
+            if let RuleKind::OutOfSight { .. } = rule.kind
+                && last_contact_point(&history[..=at]) != Some(at)
+            {
+                continue;
+            }
+            if evaluate(catalog, rule, history, at).is_some() {
+                open.insert(rule.code.as_str());
+                raised.push((rule.code.clone(), history[at].checkin.to_string()));
+            }
+        }
+    }
+    raised
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ind(code: &str, scope: Scope, kind: IndicatorType) -> (String, Indicator) {
+        (
+            code.to_string(),
+            Indicator {
+                code: code.into(),
+                label_nl: code.into(),
+                label_en: code.into(),
+                applies_to: scope,
+                kind,
+            },
+        )
+    }
+
+    fn cond(i: &str, op: Op, v: Value) -> Condition {
+        Condition {
+            indicator: i.into(),
+            op,
+            value: v,
+        }
+    }
+
+    fn catalog(rules: Vec<(&str, RuleKind)>) -> Catalog {
+        let order = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        Catalog {
+            indicators: [
+                ind("new_incident", Scope::Child, IndicatorType::Bool),
+                ind(
+                    "wellbeing",
+                    Scope::Child,
+                    IndicatorType::Scale {
+                        min: 0.0,
+                        max: 10.0,
+                        better: Better::High,
+                    },
+                ),
+                ind(
+                    "school_attendance",
+                    Scope::Child,
+                    IndicatorType::Enum {
+                        values: order(&["normal", "reduced", "absent", "n/a"]),
+                        order: order(&["normal", "reduced", "absent"]),
+                        multiple: false,
+                    },
+                ),
+                ind(
+                    "perpetrator_contact",
+                    Scope::Child,
+                    IndicatorType::Enum {
+                        values: order(&["none", "supervised", "unsupervised"]),
+                        order: order(&["none", "supervised", "unsupervised"]),
+                        multiple: false,
+                    },
+                ),
+                ind(
+                    "stressors",
+                    Scope::Family,
+                    IndicatorType::Enum {
+                        values: order(&["debts", "housing", "work"]),
+                        order: vec![],
+                        multiple: true,
+                    },
+                ),
+            ]
+            .into_iter()
+            .collect(),
+            rules: rules
+                .into_iter()
+                .map(|(code, kind)| Rule {
+                    code: code.into(),
+                    severity: Severity::Amber,
+                    applies_to: Scope::Child,
+                    kind,
+                })
+                .collect(),
+        }
+    }
+
+    /// A history from (contact, observations) pairs; check-ins are named c1, c2, …
+    fn run(cat: &Catalog, steps: &[(Contact, Value)]) -> Vec<(String, String)> {
+        let names: Vec<String> = (1..=steps.len()).map(|i| format!("c{i}")).collect();
+        let obs: Vec<Option<Observations>> = steps
+            .iter()
+            .map(|(_, v)| serde_json::from_value(v.clone()).ok())
+            .collect();
+        let history: Vec<Visit> = steps
+            .iter()
+            .zip(&names)
+            .zip(&obs)
+            .map(|(((c, _), n), o)| Visit {
+                checkin: n,
+                contact: *c,
+                observations: o.as_ref(),
+            })
+            .collect();
+        replay(cat, Scope::Child, &history)
+    }
+
+    fn flags(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    use Contact::*;
+
+    type Steps = Vec<(Contact, Value)>;
+    type Want = Vec<(&'static str, &'static str)>;
+    type Case = (&'static str, Steps, Want);
+
+    #[test]
+    fn threshold_fires_when_the_bound_is_crossed_once_while_it_persists() {
+        let cat = catalog(vec![(
+            "incident",
+            RuleKind::Threshold(cond("new_incident", Op::Eq, json!(true))),
+        )]);
+        let cases: Vec<Case> = vec![
+            (
+                "never",
+                vec![(Reached, json!({"new_incident": false}))],
+                vec![],
+            ),
+            (
+                "at the second",
+                vec![
+                    (Reached, json!({"new_incident": false})),
+                    (Reached, json!({"new_incident": true})),
+                ],
+                vec![("incident", "c2")],
+            ),
+            (
+                "persisting: one flag",
+                vec![
+                    (Reached, json!({"new_incident": true})),
+                    (Reached, json!({"new_incident": true})),
+                ],
+                vec![("incident", "c1")],
+            ),
+            (
+                "missing value",
+                vec![(Reached, json!({"wellbeing": 5}))],
+                vec![],
+            ),
+            ("not reached", vec![(NotReached, Value::Null)], vec![]),
+        ];
+        for (name, steps, want) in cases {
+            assert_eq!(run(&cat, &steps), flags(&want), "{name}");
+        }
+    }
+
+    #[test]
+    fn worsening_against_first_and_previous_baselines() {
+        let first = catalog(vec![(
+            "drop",
+            RuleKind::Worsening {
+                indicator: "wellbeing".into(),
+                baseline: Baseline::First,
+                n: 2,
+                delta: 3.0,
+            },
+        )]);
+        let prev = catalog(vec![(
+            "drop",
+            RuleKind::Worsening {
+                indicator: "wellbeing".into(),
+                baseline: Baseline::Previous,
+                n: 2,
+                delta: 3.0,
+            },
+        )]);
+        let w = |v: i64| (Reached, json!({ "wellbeing": v }));
+        let cases: Vec<(&str, &Catalog, Steps, Want)> = vec![
+            ("too short", &first, vec![w(8), w(2)], vec![]),
+            ("stable", &first, vec![w(8), w(8), w(7), w(6)], vec![]),
+            (
+                "drop of 3 from 8",
+                &first,
+                vec![w(8), w(8), w(5)],
+                vec![("drop", "c3")],
+            ),
+            (
+                "slow slide vs first",
+                &first,
+                vec![w(8), w(8), w(7), w(6), w(5)],
+                vec![("drop", "c5")],
+            ),
+            (
+                "slow slide vs previous",
+                &prev,
+                vec![w(8), w(8), w(7), w(6), w(5)],
+                vec![],
+            ),
+            (
+                "sudden drop vs previous",
+                &prev,
+                vec![w(4), w(4), w(8), w(8), w(4)],
+                vec![("drop", "c5")],
+            ),
+            ("improvement", &first, vec![w(2), w(2), w(9)], vec![]),
+            (
+                "gaps skipped",
+                &first,
+                vec![w(8), (NotReached, Value::Null), w(8), w(4)],
+                vec![("drop", "c4")],
+            ),
+        ];
+        for (name, cat, steps, want) in cases {
+            assert_eq!(run(cat, &steps), flags(&want), "{name}");
+        }
+        let ordinal = catalog(vec![(
+            "school",
+            RuleKind::Worsening {
+                indicator: "school_attendance".into(),
+                baseline: Baseline::Previous,
+                n: 1,
+                delta: 2.0,
+            },
+        )]);
+        let s = |v: &str| (Reached, json!({ "school_attendance": v }));
+        assert_eq!(run(&ordinal, &[s("normal"), s("reduced")]), vec![]);
+        assert_eq!(
+            run(&ordinal, &[s("normal"), s("n/a"), s("absent")]),
+            flags(&[("school", "c3")])
+        );
+    }
+
+    #[test]
+    fn streak_needs_k_consecutive_observed_checkins() {
+        let cat = catalog(vec![(
+            "low",
+            RuleKind::Streak {
+                condition: cond("wellbeing", Op::Le, json!(4)),
+                count: 3,
+            },
+        )]);
+        let w = |v: i64| (Reached, json!({ "wellbeing": v }));
+        let cases: Vec<Case> = vec![
+            ("two", vec![w(3), w(3)], vec![]),
+            ("three", vec![w(3), w(4), w(2)], vec![("low", "c3")]),
+            ("broken", vec![w(3), w(3), w(6), w(3), w(3)], vec![]),
+            (
+                "after a break",
+                vec![w(3), w(6), w(3), w(3), w(3)],
+                vec![("low", "c5")],
+            ),
+            (
+                "missing value breaks",
+                vec![w(3), (Reached, json!({})), w(3), w(3)],
+                vec![],
+            ),
+        ];
+        for (name, steps, want) in cases {
+            assert_eq!(run(&cat, &steps), flags(&want), "{name}");
+        }
+    }
+
+    #[test]
+    fn all_of_needs_every_condition_at_the_same_checkin() {
+        let cat = catalog(vec![(
+            "combo",
+            RuleKind::AllOf(vec![
+                cond("perpetrator_contact", Op::Eq, json!("unsupervised")),
+                cond("school_attendance", Op::Ge, json!("reduced")),
+            ]),
+        )]);
+        let o = |p: &str, s: &str| {
+            (
+                Reached,
+                json!({"perpetrator_contact": p, "school_attendance": s}),
+            )
+        };
+        let cases: Vec<Case> = vec![
+            ("neither", vec![o("none", "normal")], vec![]),
+            ("one", vec![o("unsupervised", "normal")], vec![]),
+            ("other", vec![o("supervised", "absent")], vec![]),
+            (
+                "both",
+                vec![o("unsupervised", "absent")],
+                vec![("combo", "c1")],
+            ),
+            (
+                "n/a does not compare",
+                vec![o("unsupervised", "n/a")],
+                vec![],
+            ),
+            (
+                "spread over two check-ins",
+                vec![o("unsupervised", "normal"), o("none", "absent")],
+                vec![],
+            ),
+        ];
+        for (name, steps, want) in cases {
+            assert_eq!(run(&cat, &steps), flags(&want), "{name}");
+        }
+    }
+
+    #[test]
+    fn out_of_sight_counts_failed_and_overdue_contacts() {
+        let cat = catalog(vec![("gone", RuleKind::OutOfSight { count: 3 })]);
+        let r = (Reached, json!({}));
+        let n = |c: Contact| (c, Value::Null);
+        let cases: Vec<Case> = vec![
+            ("two", vec![r.clone(), n(NotReached), n(Declined)], vec![]),
+            (
+                "three",
+                vec![r.clone(), n(NotReached), n(Overdue), n(Declined)],
+                vec![("gone", "c4")],
+            ),
+            (
+                "overdue only",
+                vec![n(Overdue), n(Overdue), n(Overdue)],
+                vec![("gone", "c3")],
+            ),
+            (
+                "reached breaks",
+                vec![n(Overdue), n(NotReached), r.clone(), n(Overdue), n(Overdue)],
+                vec![],
+            ),
+            (
+                "pending is silent",
+                vec![n(Overdue), n(Overdue), n(Pending)],
+                vec![],
+            ),
+        ];
+        for (name, steps, want) in cases {
+            assert_eq!(run(&cat, &steps), flags(&want), "{name}");
+        }
+    }
+
+    #[test]
+    fn observations_are_checked_against_the_definitions() {
+        let cat = catalog(vec![]);
+        let check = |scope, v: Value| {
+            let obs: Observations = serde_json::from_value(v).unwrap();
+            let mut e = Vec::new();
+            check_observations(&cat, scope, "o", &obs, &mut e);
+            e.into_iter().map(|e| e.field).collect::<Vec<_>>()
+        };
+        assert!(
+            check(
+                Scope::Child,
+                json!({"wellbeing": 0, "new_incident": true, "school_attendance": "n/a"})
+            )
+            .is_empty()
+        );
+        assert_eq!(check(Scope::Child, json!({"mood": 3})), ["o.mood"]);
+        assert_eq!(
+            check(Scope::Child, json!({"wellbeing": 11})),
+            ["o.wellbeing"]
+        );
+        assert_eq!(
+            check(Scope::Child, json!({"wellbeing": "good"})),
+            ["o.wellbeing"]
+        );
+        assert_eq!(
+            check(Scope::Child, json!({"new_incident": 1})),
+            ["o.new_incident"]
+        );
+        assert_eq!(
+            check(Scope::Child, json!({"school_attendance": "sometimes"})),
+            ["o.school_attendance"]
+        );
+        assert_eq!(
+            check(Scope::Child, json!({"stressors": ["debts"]})),
+            ["o.stressors"]
+        );
+        assert!(check(Scope::Family, json!({"stressors": ["debts", "work"]})).is_empty());
+        assert_eq!(
+            check(Scope::Family, json!({"stressors": ["debts", "debts"]})),
+            ["o.stressors"]
+        );
+        assert_eq!(
+            check(Scope::Family, json!({"stressors": "debts"})),
+            ["o.stressors"]
+        );
+    }
+
+    #[test]
+    fn conditions_must_fit_the_indicator_type() {
+        let cat = catalog(vec![]);
+        let i = |c: &str| cat.indicators.get(c).unwrap();
+        assert!(check_condition(i("new_incident"), Op::Eq, &json!(true)).is_ok());
+        assert!(check_condition(i("new_incident"), Op::Ge, &json!(true)).is_err());
+        assert!(check_condition(i("wellbeing"), Op::Le, &json!(4)).is_ok());
+        assert!(check_condition(i("wellbeing"), Op::Le, &json!(40)).is_err());
+        assert!(check_condition(i("wellbeing"), Op::Contains, &json!(4)).is_err());
+        assert!(check_condition(i("school_attendance"), Op::Ge, &json!("reduced")).is_ok());
+        assert!(check_condition(i("school_attendance"), Op::Ge, &json!("n/a")).is_err());
+        assert!(
+            check_condition(
+                i("school_attendance"),
+                Op::In,
+                &json!(["absent", "reduced"])
+            )
+            .is_ok()
+        );
+        assert!(check_condition(i("stressors"), Op::Contains, &json!("debts")).is_ok());
+        assert!(check_condition(i("stressors"), Op::Eq, &json!("debts")).is_err());
+    }
+}
