@@ -406,3 +406,77 @@ pub async fn ack_handover(
         service::handover::ack(&app_for(&s, &p), &id, &municipality, b.by.as_deref()).await?,
     ))
 }
+
+pub async fn flags(
+    State(s): State<ApiState>,
+    Extension(p): Extension<Principal>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Vec<service::signals::FlagView>>, ApiError> {
+    team_only(&p)?;
+    let q = query(raw, &["status", "municipality"])?;
+    let open_only = match q.get("status").map(String::as_str) {
+        None | Some("all") => false,
+        Some("open") => true,
+        Some(_) => return Err(ApiError::bad_request("status", "expected open or all")),
+    };
+    let municipality = match (&p.scope, q.get("municipality")) {
+        (Scope::Municipality(m), _) => Some(m.clone()),
+        (_, m) => m.cloned(),
+    };
+    Ok(Json(
+        service::signals::list(&app_for(&s, &p), municipality.as_deref(), open_only).await?,
+    ))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FlagNoteBody {
+    note: String,
+    #[serde(default)]
+    by: Option<String>,
+}
+
+async fn flag_step(
+    s: &ApiState,
+    p: &Principal,
+    id: &str,
+    step: service::signals::Step,
+    body: &JsonBytes,
+) -> Result<Json<service::signals::FlagView>, ApiError> {
+    team_only(p)?;
+    let Ok(id) = id.parse::<i64>() else {
+        return Err(ApiError::not_found());
+    };
+    let family = {
+        let mut conn = s.app.store.conn().await?;
+        store::flags::by_id(&mut conn, id, s.app.now().timestamp())
+            .await?
+            .map(|f| f.family_ref)
+    };
+    let Some(family) = family else {
+        return Err(ApiError::not_found());
+    };
+    require_family(s, p, &family).await?;
+    let b: FlagNoteBody = body.parse()?;
+    Ok(Json(
+        service::signals::act(&app_for(s, p), id, step, &b.note, b.by.as_deref()).await?,
+    ))
+}
+
+pub async fn ack_flag(
+    State(s): State<ApiState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<String>,
+    body: JsonBytes,
+) -> Result<Json<service::signals::FlagView>, ApiError> {
+    flag_step(&s, &p, &id, service::signals::Step::Acknowledge, &body).await
+}
+
+pub async fn resolve_flag(
+    State(s): State<ApiState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<String>,
+    body: JsonBytes,
+) -> Result<Json<service::signals::FlagView>, ApiError> {
+    flag_step(&s, &p, &id, service::signals::Step::Resolve, &body).await
+}

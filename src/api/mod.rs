@@ -112,6 +112,9 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/families/{ref}/moves", post(handlers::move_family))
         .route("/v1/handovers", get(handlers::handovers))
         .route("/v1/handovers/{id}/ack", post(handlers::ack_handover))
+        .route("/v1/flags", get(handlers::flags))
+        .route("/v1/flags/{id}/ack", post(handlers::ack_flag))
+        .route("/v1/flags/{id}/resolve", post(handlers::resolve_flag))
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize));
     Router::new()
         .route("/healthz", get(handlers::healthz))

@@ -494,6 +494,22 @@ pub async fn list(
         out.push(view(app, &mut tx, fl, &mut deks).await?);
     }
     tx.commit().await?;
+    // Evidence and notes are personal data: each family read is recorded before handing out.
+    let families: std::collections::BTreeSet<&str> =
+        out.iter().map(|f| f.family.as_str()).collect();
+    let mut w = app.store.write().await?;
+    for family in families {
+        app.audit(
+            &mut w,
+            &crate::audit::Entry {
+                action: "flags.read",
+                family: Some(family),
+                ..Default::default()
+            },
+        )
+        .await?;
+    }
+    w.commit().await?;
     Ok(out)
 }
 
@@ -590,6 +606,20 @@ pub async fn act(
     let mut deks = BTreeMap::new();
     deks.insert(f.id, Some(dek));
     let out = view(app, &mut tx, fl, &mut deks).await?;
+    let flag_id = id.to_string();
+    app.audit(
+        &mut tx,
+        &crate::audit::Entry {
+            action: match step {
+                Step::Acknowledge => "flag.ack",
+                Step::Resolve => "flag.resolve",
+            },
+            family: Some(&f.reference),
+            subject: Some(&flag_id),
+            detail: Some(&out.rule),
+        },
+    )
+    .await?;
     tx.commit().await?;
     tracing::info!(flag = id, family = %f.reference, status = %out.status, "flag updated");
     Ok(out)

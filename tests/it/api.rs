@@ -92,7 +92,7 @@ fn full_journey_over_http() {
     );
 
     let rec = json!({"at": "2026-12-19T10:00:00+01:00", "outcome": "reached", "mode": "home_visit",
-                     "children": [{"member": child, "observations": {"wellbeing": 8}}], "notes": "HTTPJ-note"});
+                     "children": [{"member": child, "observations": {"wellbeing": 8, "new_incident": true}}], "notes": "HTTPJ-note"});
     let r = http::post_json(a, &format!("/v1/checkins/{c1}/record"), Some(&ams), &rec);
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["status"], "recorded");
@@ -163,6 +163,17 @@ fn scope_matrix() {
     let fam = env.enrol("2026-12-02T10:00:00+01:00", &enrol_body(AMSTERDAM, "SCOPE"));
     let f = fam["family"].as_str().unwrap().to_string();
     let c = fam["checkins"][0]["id"].as_str().unwrap().to_string();
+    let out = env.record(
+        "2027-01-13T10:00:00+01:00",
+        &json!({"checkin": fam["checkins"][1]["id"], "at": "2027-01-12T10:00:00+01:00", "outcome": "reached", "mode": "phone",
+                "children": [{"member": fam["members"][1]["ref"], "observations": {"new_incident": true}}]}),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let flag = env.json(&["flags", "list"])[0]["id"].as_i64().unwrap();
     let api = start(&env);
     let a = api.addr;
     let before = data_counts(&env);
@@ -188,6 +199,17 @@ fn scope_matrix() {
             Some(json!({"to": ROTTERDAM, "date": "2026-12-20"})),
         ),
         ("GET", "/v1/handovers".to_string(), None),
+        ("GET", "/v1/flags".to_string(), None),
+        (
+            "POST",
+            format!("/v1/flags/{flag}/ack"),
+            Some(json!({"note": "SCOPE-note"})),
+        ),
+        (
+            "POST",
+            format!("/v1/flags/{flag}/resolve"),
+            Some(json!({"note": "SCOPE-note"})),
+        ),
     ];
     for (method, path, body) in &calls {
         let send = |tok: Option<&str>| -> Response {
@@ -219,7 +241,7 @@ fn scope_matrix() {
                 assert_eq!(other.status, 403, "{}", other.text());
                 assert_eq!(researcher.status, 404);
             }
-            "/v1/checkins/due" | "/v1/handovers" => {
+            "/v1/checkins/due" | "/v1/handovers" | "/v1/flags" => {
                 // Another team sees its own (empty) list, never Amsterdam's check-ins.
                 assert_eq!(other.status, 200);
                 assert_eq!(other.json(), json!([]));
@@ -259,6 +281,17 @@ fn hostile_input_is_refused_and_changes_nothing() {
         &enrol_body(AMSTERDAM, "HOSTILE"),
     );
     let c = fam["checkins"][0]["id"].as_str().unwrap().to_string();
+    let out = env.record(
+        "2027-01-13T10:00:00+01:00",
+        &json!({"checkin": fam["checkins"][1]["id"], "at": "2027-01-12T10:00:00+01:00", "outcome": "reached", "mode": "phone",
+                "children": [{"member": fam["members"][1]["ref"], "observations": {"new_incident": true}}]}),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let flag = env.json(&["flags", "list"])[0]["id"].as_i64().unwrap();
     let api = start(&env);
     let a = api.addr;
     let before = data_counts(&env);
