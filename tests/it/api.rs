@@ -318,6 +318,16 @@ fn hostile_input_is_refused_and_changes_nothing() {
         ("unknown query key", http::get(a, "/v1/checkins/due?befor=x", Some(&ams)), 400),
         ("bad instant", http::get(a, "/v1/checkins/due?before=yesterday", Some(&ams)), 400),
         ("unknown route", http::get(a, "/v1/../../etc/passwd", Some(&ams)), 404),
+        (
+            "SQL as a flag id",
+            post("/v1/flags/1%20OR%201=1/ack", "application/json", br#"{"note": "x"}"#),
+            404,
+        ),
+        (
+            "empty flag note",
+            post(&format!("/v1/flags/{flag}/ack"), "application/json", br#"{"note": " "}"#),
+            400,
+        ),
     ];
     for (what, r, want) in cases {
         assert_eq!(r.status, want, "{what}: {}", r.text());
