@@ -73,7 +73,7 @@ fn main() {
                     "outcome": "reached",
                     "mode": "home_visit",
                     "family_observations": {"stressors": ["debts"]},
-                    "children": children.iter().map(|m| json!({"member": m, "observations": {"wellbeing": 7, "school": "normal"}})).collect::<Vec<_>>(),
+                    "children": children.iter().map(|m| json!({"member": m, "observations": {"wellbeing": 7, "school_attendance": "normal"}})).collect::<Vec<_>>(),
                     "notes": "Huisbezoek; moeder en kinderen thuis, afspraken over school besproken."
                 });
                 work.push((c.id.clone(), body.to_string()));

@@ -363,8 +363,7 @@ async fn show_bench(calls: usize) -> ShowResult {
         .collect();
     for c in &enrolled.checkins {
         let mut fam_obs = BTreeMap::new();
-        fam_obs.insert("safety".to_string(), serde_json::json!(4));
-        fam_obs.insert("wellbeing".to_string(), serde_json::json!(3));
+        fam_obs.insert("safety_plan_followed".to_string(), serde_json::json!(true));
         fam_obs.insert("stressors".to_string(), serde_json::json!(["debts"]));
         let r = CheckinRecord {
             checkin: c.id.clone(),
@@ -376,8 +375,8 @@ async fn show_bench(calls: usize) -> ShowResult {
                 .iter()
                 .map(|m| {
                     let mut o = BTreeMap::new();
-                    o.insert("sleep".to_string(), serde_json::json!(true));
-                    o.insert("school".to_string(), serde_json::json!("gaat goed"));
+                    o.insert("behaviour_change".to_string(), serde_json::json!(false));
+                    o.insert("school_attendance".to_string(), serde_json::json!("normal"));
                     o.insert("wellbeing".to_string(), serde_json::json!(4));
                     ChildObservations {
                         member: m.clone(),

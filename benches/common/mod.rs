@@ -67,6 +67,11 @@ max_overdue = 3
              coordinator_email = \"coordinator@vt-{slug}.example.org\"\nregion = \"{region}\"\n"
         ));
     }
+    // The relapse-signal indicators and rules exactly as the example config ships them.
+    let example = include_str!("../../config/nazorg.example.toml");
+    if let Some(i) = example.find("\n[[indicators]]") {
+        s.push_str(&example[i + 1..]);
+    }
     s
 }
 
