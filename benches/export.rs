@@ -95,11 +95,7 @@ async fn synthesise(app: &App, families: usize) {
             let fref = format!("F-{i:08}");
             let dek = Dek::generate();
             let episode = start0 + chrono::Days::new(rng.gen_range(0..365));
-            let start = episode
-                .and_hms_opt(9, 0, 0)
-                .unwrap()
-                .and_utc()
-                .timestamp();
+            let start = episode.and_hms_opt(9, 0, 0).unwrap().and_utc().timestamp();
             let place = |table: &'static str, row: &str| -> (String, String) {
                 (table.to_string(), row.to_string())
             };
@@ -199,7 +195,8 @@ async fn synthesise(app: &App, families: usize) {
                 for (mid, mref) in &kids {
                     let row = format!("{cref}/{mref}");
                     let wellbeing = ["good", "fair", "poor"][rng.gen_range(0..3)];
-                    let obs = serde_json::json!({"wellbeing": wellbeing, "school_attendance": "regular"});
+                    let obs =
+                        serde_json::json!({"wellbeing": wellbeing, "school_attendance": "regular"});
                     let sealed = seal_json(
                         &dek,
                         &obs,
@@ -319,12 +316,18 @@ async fn run(children: usize, full: bool) {
         families * 3,
         rows as f64 / secs,
         hwm as f64 / 1024.0,
-        manifest["generalisation"]["age_band_at_start"]["applied"].as_str().unwrap_or("")
+        manifest["generalisation"]["age_band_at_start"]["applied"]
+            .as_str()
+            .unwrap_or("")
             .to_string()
             + " / "
-            + manifest["generalisation"]["region"]["applied"].as_str().unwrap_or("")
+            + manifest["generalisation"]["region"]["applied"]
+                .as_str()
+                .unwrap_or("")
             + " / "
-            + manifest["generalisation"]["start_period"]["applied"].as_str().unwrap_or("")
+            + manifest["generalisation"]["start_period"]["applied"]
+                .as_str()
+                .unwrap_or("")
     );
     if !full {
         assert!(rows > 0);
@@ -345,7 +348,10 @@ fn main() {
         return;
     }
     let full = std::env::args().any(|a| a == "--bench");
-    let sizes: Vec<usize> = match std::env::var("BENCH_CHILDREN").ok().and_then(|v| v.parse().ok()) {
+    let sizes: Vec<usize> = match std::env::var("BENCH_CHILDREN")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
         Some(n) => vec![n],
         None if full => vec![30_000, 300_000],
         None => vec![300],

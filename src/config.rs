@@ -319,10 +319,7 @@ fn d_family_k() -> u32 {
     2
 }
 fn d_age_bands() -> Vec<Vec<[u32; 2]>> {
-    vec![
-        vec![[0, 3], [4, 11], [12, 17]],
-        vec![[0, 11], [12, 17]],
-    ]
+    vec![vec![[0, 3], [4, 11], [12, 17]], vec![[0, 11], [12, 17]]]
 }
 
 impl Default for RawExport {
@@ -943,7 +940,10 @@ fn validate_export(
         is.push("export.k", "must be at least 1");
     }
     if !(0.0..=1.0).contains(&raw.max_suppression) || raw.max_suppression.is_nan() {
-        is.push("export.max_suppression", "a share between 0.0 and 1.0, e.g. 0.05");
+        is.push(
+            "export.max_suppression",
+            "a share between 0.0 and 1.0, e.g. 0.05",
+        );
     }
     if raw.family_k == 0 {
         is.push("export.family_k", "must be at least 1");
@@ -1016,10 +1016,9 @@ fn validate_export(
                 format!("export.values.{ind}"),
                 "every indicator needs its list of allowed values",
             ),
-            Some(v) if v.is_empty() => is.push(
-                format!("export.values.{ind}"),
-                "at least one allowed value",
-            ),
+            Some(v) if v.is_empty() => {
+                is.push(format!("export.values.{ind}"), "at least one allowed value")
+            }
             Some(v) => {
                 for (j, value) in v.iter().enumerate() {
                     let ok = !value.is_empty()

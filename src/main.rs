@@ -625,17 +625,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             to,
             k,
         } => {
-            let date = |name: &str, v: Option<String>| -> anyhow::Result<Option<chrono::NaiveDate>> {
-                match v {
-                    None => Ok(None),
-                    Some(s) => chrono::NaiveDate::parse_from_str(&s, "%Y-%m-%d")
-                        .map(Some)
-                        .map_err(|_| {
-                            eprintln!("error: {name}: expected a date YYYY-MM-DD");
-                            Exit(exit::DATAERR).into()
-                        }),
-                }
-            };
+            let date =
+                |name: &str, v: Option<String>| -> anyhow::Result<Option<chrono::NaiveDate>> {
+                    match v {
+                        None => Ok(None),
+                        Some(s) => chrono::NaiveDate::parse_from_str(&s, "%Y-%m-%d")
+                            .map(Some)
+                            .map_err(|_| {
+                                eprintln!("error: {name}: expected a date YYYY-MM-DD");
+                                Exit(exit::DATAERR).into()
+                            }),
+                    }
+                };
             let req = nazorg::export::ExportRequest {
                 from: date("from", from)?,
                 to: date("to", to)?,

@@ -52,7 +52,10 @@ fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
         ipad[i] ^= block[i];
         opad[i] ^= block[i];
     }
-    let inner = Sha256::new().chain_update(&ipad[..]).chain_update(message).finalize();
+    let inner = Sha256::new()
+        .chain_update(&ipad[..])
+        .chain_update(message)
+        .finalize();
     Sha256::new()
         .chain_update(&opad[..])
         .chain_update(inner)

@@ -71,12 +71,8 @@ impl Hierarchy {
 
     fn age_span(&self) -> (u32, u32) {
         let first = self.age_bands.first();
-        let lo = first
-            .and_then(|l| l.iter().map(|b| b.0).min())
-            .unwrap_or(0);
-        let hi = first
-            .and_then(|l| l.iter().map(|b| b.1).max())
-            .unwrap_or(0);
+        let lo = first.and_then(|l| l.iter().map(|b| b.0).min()).unwrap_or(0);
+        let hi = first.and_then(|l| l.iter().map(|b| b.1).max()).unwrap_or(0);
         (lo, hi)
     }
 
@@ -370,7 +366,10 @@ fn risk_of(sizes: impl Iterator<Item = u32>) -> Risk {
         highest,
         average: if n == 0 { 0.0 } else { sum / n as f64 },
         smallest_class: if n == 0 { 0 } else { smallest },
-        classes: classes.iter().map(|(size, members)| members / *size as usize).sum(),
+        classes: classes
+            .iter()
+            .map(|(size, members)| members / *size as usize)
+            .sum(),
     }
 }
 
@@ -540,7 +539,9 @@ pub struct NotInCodebook {
 }
 
 fn is_hex32(s: &str) -> bool {
-    s.len() == 32 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 32
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 impl Codebook {
@@ -649,10 +650,7 @@ mod tests {
 
     fn hierarchy() -> Hierarchy {
         Hierarchy {
-            age_bands: vec![
-                vec![(0, 3), (4, 11), (12, 17)],
-                vec![(0, 11), (12, 17)],
-            ],
+            age_bands: vec![vec![(0, 3), (4, 11), (12, 17)], vec![(0, 11), (12, 17)]],
             regions: vec!["VR13".into(), "VR17".into()],
             areas: [("VR13", "noord-west"), ("VR17", "zuid-west")]
                 .iter()

@@ -240,7 +240,10 @@ async fn kek_for(
     Ok(k)
 }
 
-fn family_dek(keks: &HashMap<i64, Arc<Kek>>, f: &xs::ExportFamily) -> Result<Option<Dek>, ExportError> {
+fn family_dek(
+    keks: &HashMap<i64, Arc<Kek>>,
+    f: &xs::ExportFamily,
+) -> Result<Option<Dek>, ExportError> {
     match (f.kek_id, f.wrapped_dek.as_deref()) {
         (Some(id), Some(w)) => match keks.get(&id) {
             Some(k) => Ok(Some(k.unwrap_dek(w, &f.reference)?)),
@@ -308,7 +311,9 @@ async fn pass1(app: &App, conn: &mut Conn, w: &Window) -> Result<Pass1, ExportEr
             };
             let start = NaiveDate::parse_from_str(&f.episode_date, "%Y-%m-%d")
                 .map_err(|_| StoreError::Corrupt("episode date".into()))?;
-            let plan_end = store::from_secs(f.plan_end)?.with_timezone(&tz).date_naive();
+            let plan_end = store::from_secs(f.plan_end)?
+                .with_timezone(&tz)
+                .date_naive();
             let plan_months = months_between(start, plan_end);
             let starts: Vec<i64> = resp_of
                 .get(&f.id)
@@ -341,7 +346,13 @@ async fn pass1(app: &App, conn: &mut Conn, w: &Window) -> Result<Pass1, ExportEr
                     open_json(&dek, sealed, &member_place(&f.reference, &c.reference))?;
                 let age = d
                     .birth_date
-                    .map(|b| if b > start { 0 } else { years_between(b, start) })
+                    .map(|b| {
+                        if b > start {
+                            0
+                        } else {
+                            years_between(b, start)
+                        }
+                    })
                     .unwrap_or(u32::MAX);
                 let sex = match d.sex {
                     Some(Sex::F) => 0,
@@ -404,18 +415,94 @@ fn codebook(app: &App, h: &Hierarchy, p: &Pass1, d: &Decision) -> Codebook {
         kind,
     };
     let mut columns = vec![
-        col("child", "pseudonym of the child: HMAC-SHA256 of its internal reference under this export's key (one-off, or the study's), first 128 bits", ColumnType::Pseudonym),
-        col("family", "pseudonym of the child's family, made the same way", ColumnType::Pseudonym),
-        col("wave", "the check-in's position in the family's plan (1 = first)", ColumnType::Integer { min: 0, max: p.max_wave.max(1) }),
-        col("months_since_start", "whole months from the start of the episode to the check-in, top-coded at the end of the family's plan", ColumnType::Integer { min: 0, max: i64::from(p.max_plan_months) }),
-        col("episode_kind", "why monitoring started", ColumnType::Code { values: strings(EPISODE_CODES) }),
-        col("start_period", "when the episode started, generalised (half-year YYYY-H1/H2, year, or all)", ColumnType::Code { values: periods.into_iter().collect() }),
-        col("age_band_at_start", "the child's age in completed years at the start of the episode, as a band (years, inclusive)", ColumnType::Code { values: h.age_labels(l.age) }),
-        col("sex", "the child's sex as recorded (unknown: not recorded)", ColumnType::Code { values: strings(SEX_CODES) }),
-        col("region", "region of the municipality responsible at the start of the plan, generalised (safety region, larger area, or national); never the municipality", ColumnType::Code { values: regions.into_iter().collect() }),
-        col("moves_so_far", "moves to another municipality by the check-in's due instant, top-coded", ColumnType::Code { values: strings(&["0", "1", "2", "3+"]) }),
-        col("outcome", "the check-in's outcome; not_recorded: due but not (yet) recorded; lapsed: fell due before enrolment", ColumnType::Code { values: strings(&["reached", "not_reached", "declined", "not_recorded", "lapsed"]) }),
-        col("mode", "how contact was made (none: not recorded)", ColumnType::Code { values: strings(&["home_visit", "phone", "video", "office", "walk", "none"]) }),
+        col(
+            "child",
+            "pseudonym of the child: HMAC-SHA256 of its internal reference under this export's key (one-off, or the study's), first 128 bits",
+            ColumnType::Pseudonym,
+        ),
+        col(
+            "family",
+            "pseudonym of the child's family, made the same way",
+            ColumnType::Pseudonym,
+        ),
+        col(
+            "wave",
+            "the check-in's position in the family's plan (1 = first)",
+            ColumnType::Integer {
+                min: 0,
+                max: p.max_wave.max(1),
+            },
+        ),
+        col(
+            "months_since_start",
+            "whole months from the start of the episode to the check-in, top-coded at the end of the family's plan",
+            ColumnType::Integer {
+                min: 0,
+                max: i64::from(p.max_plan_months),
+            },
+        ),
+        col(
+            "episode_kind",
+            "why monitoring started",
+            ColumnType::Code {
+                values: strings(EPISODE_CODES),
+            },
+        ),
+        col(
+            "start_period",
+            "when the episode started, generalised (half-year YYYY-H1/H2, year, or all)",
+            ColumnType::Code {
+                values: periods.into_iter().collect(),
+            },
+        ),
+        col(
+            "age_band_at_start",
+            "the child's age in completed years at the start of the episode, as a band (years, inclusive)",
+            ColumnType::Code {
+                values: h.age_labels(l.age),
+            },
+        ),
+        col(
+            "sex",
+            "the child's sex as recorded (unknown: not recorded)",
+            ColumnType::Code {
+                values: strings(SEX_CODES),
+            },
+        ),
+        col(
+            "region",
+            "region of the municipality responsible at the start of the plan, generalised (safety region, larger area, or national); never the municipality",
+            ColumnType::Code {
+                values: regions.into_iter().collect(),
+            },
+        ),
+        col(
+            "moves_so_far",
+            "moves to another municipality by the check-in's due instant, top-coded",
+            ColumnType::Code {
+                values: strings(&["0", "1", "2", "3+"]),
+            },
+        ),
+        col(
+            "outcome",
+            "the check-in's outcome; not_recorded: due but not (yet) recorded; lapsed: fell due before enrolment",
+            ColumnType::Code {
+                values: strings(&[
+                    "reached",
+                    "not_reached",
+                    "declined",
+                    "not_recorded",
+                    "lapsed",
+                ]),
+            },
+        ),
+        col(
+            "mode",
+            "how contact was made (none: not recorded)",
+            ColumnType::Code {
+                values: strings(&["home_visit", "phone", "video", "office", "walk", "none"]),
+            },
+        ),
     ];
     for ind in &app.config.export.indicators {
         let mut values = app
@@ -428,7 +515,9 @@ fn codebook(app: &App, h: &Hierarchy, p: &Pass1, d: &Decision) -> Codebook {
         values.push(String::new());
         columns.push(col(
             ind,
-            &format!("indicator `{ind}` as observed for the child at the check-in (empty: not observed)"),
+            &format!(
+                "indicator `{ind}` as observed for the child at the check-in (empty: not observed)"
+            ),
             ColumnType::Code { values },
         ));
     }
@@ -527,11 +616,12 @@ async fn pass2(
             starts_of.entry(*fid).or_default().push(*from);
         }
         let checkins = xs::checkins_between(conn, lo, hi, w.from, w.to).await?;
-        let obs: HashMap<(i64, i64), Vec<u8>> = xs::observations_between(conn, lo, hi, w.from, w.to)
-            .await?
-            .into_iter()
-            .map(|(c, m, s)| ((c, m), s))
-            .collect();
+        let obs: HashMap<(i64, i64), Vec<u8>> =
+            xs::observations_between(conn, lo, hi, w.from, w.to)
+                .await?
+                .into_iter()
+                .map(|(c, m, s)| ((c, m), s))
+                .collect();
         let by_id: HashMap<i64, &xs::ExportFamily> = fams.iter().map(|f| (f.id, f)).collect();
         let mut current: Option<(i64, Option<Dek>, String)> = None;
         for c in &checkins {
@@ -593,7 +683,9 @@ async fn pass2(
                 row.push(family_pseudonym.clone());
                 row.push(c.wave.to_string());
                 row.push(months.to_string());
-                row.push(EPISODE_CODES[usize::from(child.episode_kind) % EPISODE_CODES.len()].into());
+                row.push(
+                    EPISODE_CODES[usize::from(child.episode_kind) % EPISODE_CODES.len()].into(),
+                );
                 row.push(Hierarchy::period_label(l.period, child.year, child.half));
                 row.push(
                     h.age_index(l.age, child.age)
@@ -683,7 +775,24 @@ pub async fn export(app: &App, req: &ExportRequest) -> Result<ExportSummary, Exp
         hex(&rand::random::<[u8; 8]>())
     ));
     crate::service::create_private_dir(&tmp).map_err(io(&tmp))?;
-    let result = write_and_record(app, req, &mut tx, &window, &p, &d, &h, &cb, &key, k, params, erased, &tmp, now, new_study_key).await;
+    let result = write_and_record(
+        app,
+        req,
+        &mut tx,
+        &window,
+        &p,
+        &d,
+        &h,
+        &cb,
+        &key,
+        k,
+        params,
+        erased,
+        &tmp,
+        now,
+        new_study_key,
+    )
+    .await;
     if result.is_err() {
         let _ = std::fs::remove_dir_all(&tmp);
     }
@@ -722,7 +831,9 @@ async fn write_and_record(
     let mut buckets = Vec::with_capacity(n_buckets);
     for b in 0..n_buckets {
         let path = bucket_dir.join(format!("{b}"));
-        buckets.push(BufWriter::new(std::fs::File::create(&path).map_err(io(&path))?));
+        buckets.push(BufWriter::new(
+            std::fs::File::create(&path).map_err(io(&path))?,
+        ));
     }
     let (rows_out, families_out) =
         pass2(app, tx, window, p, d, h, cb, key, &mut buckets, &bucket_dir).await?;

@@ -158,7 +158,9 @@ pub async fn rotate(app: &App, req: &RotateRequest) -> Result<Rotation, OpError>
             // Research studies' pseudonym keys are wrapped like data keys: rewrap them
             // too, or retiring the old KEK would make every study's pseudonyms unlinkable.
             let new = app.keyring.kek(&mut tx, target).await?;
-            for (code, kek_id, wrapped) in store::export::study_keys_not_under(&mut tx, target).await? {
+            for (code, kek_id, wrapped) in
+                store::export::study_keys_not_under(&mut tx, target).await?
+            {
                 let label = format!("study:{code}");
                 let old = app.keyring.kek(&mut tx, kek_id).await?;
                 let key = old.unwrap_dek(&wrapped, &label)?;

@@ -191,7 +191,10 @@ pub async fn observations_between(
 
 /// Rule codes of the flags raised at a check-in. Empty until issue 5 (flags per child)
 /// lands: it fills this from the `flags` table.
-pub async fn flags_raised_at(_conn: &mut Conn, _checkin_id: i64) -> Result<Vec<String>, StoreError> {
+pub async fn flags_raised_at(
+    _conn: &mut Conn,
+    _checkin_id: i64,
+) -> Result<Vec<String>, StoreError> {
     Ok(Vec::new())
 }
 

@@ -55,7 +55,9 @@ const EXPORT_AT: &str = "2027-03-01T12:00:00+01:00";
 type Kid<'a> = (&'a str, &'a str, &'a str);
 
 fn body(municipality: &str, episode: &str, marker: &str, kids: &[Kid]) -> Value {
-    let mut members = vec![json!({"role": "adult", "name": format!("{marker}-adult-name"), "birth_date": "1988-03-04", "phone": "+31 6 11112222"})];
+    let mut members = vec![
+        json!({"role": "adult", "name": format!("{marker}-adult-name"), "birth_date": "1988-03-04", "phone": "+31 6 11112222"}),
+    ];
     for (name, birth, sex) in kids {
         members.push(json!({"role": "child", "name": format!("{marker}-{name}"), "birth_date": birth, "sex": sex}));
     }
@@ -127,14 +129,48 @@ async fn cohort(env: &TestEnv) {
         }
     }
     let twins: &[Kid] = &[("twin-a", "2020-01-01", "f"), ("twin-b", "2020-01-01", "f")];
-    enrol(&app, &clock, local(2025, 2, 2), &body(AMSTERDAM, "2025-02-01", "MARKERTWIN", twins)).await;
+    enrol(
+        &app,
+        &clock,
+        local(2025, 2, 2),
+        &body(AMSTERDAM, "2025-02-01", "MARKERTWIN", twins),
+    )
+    .await;
     let late: &[Kid] = &[("late-girl", "2021-01-01", "f")];
-    enrol(&app, &clock, local(2026, 5, 2), &body(AMSTERDAM, "2026-05-01", "MARKERLATE", late)).await;
+    enrol(
+        &app,
+        &clock,
+        local(2026, 5, 2),
+        &body(AMSTERDAM, "2026-05-01", "MARKERLATE", late),
+    )
+    .await;
     let rare: &[Kid] = &[("rare-boy", "2008-05-01", "m")];
-    enrol(&app, &clock, local(2025, 2, 2), &body(ROTTERDAM, "2025-02-01", "MARKERRARE", rare)).await;
+    enrol(
+        &app,
+        &clock,
+        local(2025, 2, 2),
+        &body(ROTTERDAM, "2025-02-01", "MARKERRARE", rare),
+    )
+    .await;
     let first = first.unwrap();
-    record(&app, &clock, "2025-02-17T10:30:00+01:00", &first, 0, json!({"wellbeing": "good", "school_attendance": "regular"})).await;
-    record(&app, &clock, "2025-03-17T11:30:00+01:00", &first, 1, json!({"wellbeing": 3, "comment": "SECRET-OBS-MARKER"})).await;
+    record(
+        &app,
+        &clock,
+        "2025-02-17T10:30:00+01:00",
+        &first,
+        0,
+        json!({"wellbeing": "good", "school_attendance": "regular"}),
+    )
+    .await;
+    record(
+        &app,
+        &clock,
+        "2025-03-17T11:30:00+01:00",
+        &first,
+        1,
+        json!({"wellbeing": 3, "comment": "SECRET-OBS-MARKER"}),
+    )
+    .await;
     app.store.close().await;
 }
 
@@ -189,7 +225,12 @@ fn check_k_anonymity(dir: &Path) -> Vec<usize> {
         .iter()
         .map(|v| v.as_str().unwrap().to_string())
         .collect();
-    let col = |name: &str| header.iter().position(|h| h == name).unwrap_or_else(|| panic!("no column {name}"));
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("no column {name}"))
+    };
     let (child_col, family_col) = (col("child"), col("family"));
     // child → (family, per-QI set of values, rows)
     let mut children: BTreeMap<String, (String, Vec<BTreeSet<String>>, usize)> = BTreeMap::new();
@@ -203,7 +244,13 @@ fn check_k_anonymity(dir: &Path) -> Vec<usize> {
         }
         e.2 += 1;
     }
-    let moves_rank = |v: &str| if v == "3+" { 3 } else { v.parse::<u32>().unwrap() };
+    let moves_rank = |v: &str| {
+        if v == "3+" {
+            3
+        } else {
+            v.parse::<u32>().unwrap()
+        }
+    };
     let signature = |sets: &Vec<BTreeSet<String>>, n: usize| -> Vec<String> {
         let mut s: Vec<String> = qis
             .iter()
@@ -228,7 +275,10 @@ fn check_k_anonymity(dir: &Path) -> Vec<usize> {
         families.entry(family.clone()).or_default().push(sig);
     }
     for (sig, n) in &classes {
-        assert!(*n >= k, "class {sig:?} has {n} children, fewer than k = {k}");
+        assert!(
+            *n >= k,
+            "class {sig:?} has {n} children, fewer than k = {k}"
+        );
     }
     let mut fclasses: BTreeMap<Vec<Vec<String>>, usize> = BTreeMap::new();
     for mut sigs in families.into_values() {
@@ -236,10 +286,19 @@ fn check_k_anonymity(dir: &Path) -> Vec<usize> {
         *fclasses.entry(sigs).or_default() += 1;
     }
     for (sig, n) in &fclasses {
-        assert!(*n >= family_k, "family signature {sig:?} shared by {n} < {family_k} families");
+        assert!(
+            *n >= family_k,
+            "family signature {sig:?} shared by {n} < {family_k} families"
+        );
     }
-    assert_eq!(m["counts"]["children_out"].as_u64().unwrap() as usize, children.len());
-    assert_eq!(m["counts"]["rows_out"].as_u64().unwrap() as usize, rows.len());
+    assert_eq!(
+        m["counts"]["children_out"].as_u64().unwrap() as usize,
+        children.len()
+    );
+    assert_eq!(
+        m["counts"]["rows_out"].as_u64().unwrap() as usize,
+        rows.len()
+    );
     classes.into_values().collect()
 }
 
@@ -277,10 +336,15 @@ async fn export_is_k_anonymous_over_children_and_catches_the_fixtures() {
         .collect();
     assert_eq!(
         files,
-        ["codebook.json", "codebook.md", "followup.csv", "manifest.json"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
+        [
+            "codebook.json",
+            "codebook.md",
+            "followup.csv",
+            "manifest.json"
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
     );
     let sizes = check_k_anonymity(&dir);
     assert!(sizes.iter().all(|n| *n >= 3), "{sizes:?}");
@@ -298,12 +362,31 @@ async fn export_is_k_anonymous_over_children_and_catches_the_fixtures() {
     assert!(m["risk"]["children"]["highest"].as_f64().unwrap() <= 1.0 / 3.0);
     assert!(m["risk"]["families"]["highest"].as_f64().unwrap() <= 0.5);
     let (header, rows) = read_csv(&dir);
-    let rows_col = header.iter().position(|h| h == "age_band_at_start").unwrap();
-    assert!(rows.iter().all(|r| r[rows_col] != "12-17"), "the 16-year-old boy is out");
+    let rows_col = header
+        .iter()
+        .position(|h| h == "age_band_at_start")
+        .unwrap();
+    assert!(
+        rows.iter().all(|r| r[rows_col] != "12-17"),
+        "the 16-year-old boy is out"
+    );
     let expected: Vec<&str> = vec![
-        "child", "family", "wave", "months_since_start", "episode_kind", "start_period",
-        "age_band_at_start", "sex", "region", "moves_so_far", "outcome", "mode", "wellbeing",
-        "school_attendance", "flags", "plan_status",
+        "child",
+        "family",
+        "wave",
+        "months_since_start",
+        "episode_kind",
+        "start_period",
+        "age_band_at_start",
+        "sex",
+        "region",
+        "moves_so_far",
+        "outcome",
+        "mode",
+        "wellbeing",
+        "school_attendance",
+        "flags",
+        "plan_status",
     ];
     assert_eq!(header, expected);
     // Recorded observations come through as codes; free text does not.
@@ -319,7 +402,10 @@ async fn export_is_k_anonymous_over_children_and_catches_the_fixtures() {
     }
     // The export is recorded and audited, without the key.
     assert_eq!(env.sql("SELECT COUNT(*) FROM exports"), "1");
-    assert_eq!(env.sql("SELECT COUNT(*) FROM audit WHERE action = 'export.create'"), "1");
+    assert_eq!(
+        env.sql("SELECT COUNT(*) FROM audit WHERE action = 'export.create'"),
+        "1"
+    );
     assert_eq!(env.sql("SELECT COUNT(*) FROM export_studies"), "0");
 }
 
@@ -342,9 +428,26 @@ async fn export_never_contains_personal_data_or_exact_dates() {
     let dir = export_ok(&env2, "out", &["--study", "cohort2027"]);
     let text = all_output_text(&dir);
     for needle in [
-        "MARKER", "SECRET", "Keizersgracht", "director", "GM0363", "GM0599", "Amsterdam",
-        "2020-01-01", "2016-06-01", "2008-05-01", "2025-02-01", "2025-02-17", "2025-03-17",
-        "2026-05-01", "2026-05-02", "2025-02-02", "housing", "stable", "+31", "1988-03-04",
+        "MARKER",
+        "SECRET",
+        "Keizersgracht",
+        "director",
+        "GM0363",
+        "GM0599",
+        "Amsterdam",
+        "2020-01-01",
+        "2016-06-01",
+        "2008-05-01",
+        "2025-02-01",
+        "2025-02-17",
+        "2025-03-17",
+        "2026-05-01",
+        "2026-05-02",
+        "2025-02-02",
+        "housing",
+        "stable",
+        "+31",
+        "1988-03-04",
     ] {
         assert!(!text.contains(needle), "{needle} appears in the export");
     }
@@ -352,9 +455,13 @@ async fn export_never_contains_personal_data_or_exact_dates() {
     let refs = env2.sql("SELECT ref FROM families UNION ALL SELECT ref FROM members UNION ALL SELECT ref FROM checkins");
     assert!(refs.lines().count() > 200);
     for r in refs.lines() {
-        assert!(!text.contains(r), "internal reference {r} appears in the export");
+        assert!(
+            !text.contains(r),
+            "internal reference {r} appears in the export"
+        );
     }
-    let stderr = String::from_utf8_lossy(&export(&env2, &env2.path("again"), &[]).stderr).to_string();
+    let stderr =
+        String::from_utf8_lossy(&export(&env2, &env2.path("again"), &[]).stderr).to_string();
     assert!(!stderr.contains("MARKER"));
 }
 
@@ -364,16 +471,28 @@ async fn export_pseudonyms_link_only_within_a_study() {
     cohort(&env).await;
     let a = pseudonyms(&export_ok(&env, "a", &[]));
     let b = pseudonyms(&export_ok(&env, "b", &[]));
-    assert!(a.0.is_disjoint(&b.0), "two exports without --study share a pseudonym");
+    assert!(
+        a.0.is_disjoint(&b.0),
+        "two exports without --study share a pseudonym"
+    );
     let s1 = pseudonyms(&export_ok(&env, "s1", &["--study", "cohort2027"]));
     let s1b = pseudonyms(&export_ok(&env, "s1b", &["--study", "cohort2027"]));
-    assert_eq!(s1.1, s1b.1, "the same study must see the same child under the same pseudonym");
+    assert_eq!(
+        s1.1, s1b.1,
+        "the same study must see the same child under the same pseudonym"
+    );
     let s2 = pseudonyms(&export_ok(&env, "s2", &["--study", "othertrial"]));
-    assert!(s1.0.is_disjoint(&s2.0), "different studies share a pseudonym");
+    assert!(
+        s1.0.is_disjoint(&s2.0),
+        "different studies share a pseudonym"
+    );
     assert!(s1.0.is_disjoint(&a.0) && s1.0.is_disjoint(&b.0));
     assert_eq!(env.sql("SELECT COUNT(*) FROM export_studies"), "2");
     // The study key is sealed (73-byte wrapped key), never plain.
-    assert_eq!(env.sql("SELECT length(wrapped_key) FROM export_studies WHERE code = 'cohort2027'"), "73");
+    assert_eq!(
+        env.sql("SELECT length(wrapped_key) FROM export_studies WHERE code = 'cohort2027'"),
+        "73"
+    );
     assert_eq!(env.sql("SELECT COUNT(*) FROM exports"), "5");
 
     // The study's pseudonyms survive a key rotation.
@@ -392,7 +511,10 @@ fn nothing_written(env: &TestEnv, out: &Path) {
     assert!(leftovers.is_empty(), "{leftovers:?}");
     assert_eq!(env.sql("SELECT COUNT(*) FROM exports"), "0");
     assert_eq!(env.sql("SELECT COUNT(*) FROM export_studies"), "0");
-    assert_eq!(env.sql("SELECT COUNT(*) FROM audit WHERE action = 'export.create'"), "0");
+    assert_eq!(
+        env.sql("SELECT COUNT(*) FROM audit WHERE action = 'export.create'"),
+        "0"
+    );
 }
 
 #[tokio::test]
@@ -402,7 +524,13 @@ async fn export_impossible_k_fails_clearly_and_writes_nothing() {
     let app = env.app(Arc::new(clock.clone())).await;
     for i in 0..2 {
         let kids: &[Kid] = &[("girl", "2020-01-01", "f")];
-        enrol(&app, &clock, local(2025, 2, 2), &body(AMSTERDAM, "2025-02-01", &format!("TINY{i}"), kids)).await;
+        enrol(
+            &app,
+            &clock,
+            local(2025, 2, 2),
+            &body(AMSTERDAM, "2025-02-01", &format!("TINY{i}"), kids),
+        )
+        .await;
     }
     app.store.close().await;
     let out = env.path("tiny");
@@ -420,8 +548,14 @@ async fn export_bad_input_is_refused_with_exit_65() {
     let out = env.path("bad");
     for (args, needle) in [
         (vec!["--k", "0"], "k: must be at least 1"),
-        (vec!["--k", "2"], "below the configured minimum export.k = 3"),
-        (vec!["--from", "2026-05-01", "--to", "2026-01-01"], "from: is after --to"),
+        (
+            vec!["--k", "2"],
+            "below the configured minimum export.k = 3",
+        ),
+        (
+            vec!["--from", "2026-05-01", "--to", "2026-01-01"],
+            "from: is after --to",
+        ),
         (vec!["--study", "Bad Study!"], "study: a study code"),
         (vec!["--from", "01-05-2026"], "from: expected a date"),
     ] {
@@ -465,4 +599,30 @@ fn export_checker_catches_a_child_with_five_rows() {
     });
     std::fs::write(dir.path().join("manifest.json"), m.to_string()).unwrap();
     check_k_anonymity(dir.path());
+}
+
+#[test]
+fn export_config_defaults_and_errors_name_their_keys() {
+    let base = config_text("transport = \"file\"\ndir = \"var/outbox\"");
+    let p = Path::new("/tmp/nazorg.toml");
+    let env = BTreeMap::new();
+    let cfg = nazorg::config::Config::parse(&base, p, &env).unwrap();
+    assert_eq!(cfg.export.k, 10);
+    assert_eq!(cfg.export.max_suppression, 0.05);
+    assert_eq!(cfg.export.age_bands[0], vec![(0, 3), (4, 11), (12, 17)]);
+    let bad = base
+        + "[export]\nk = 0\nmax_suppression = 1.5\nage_bands = [[[0, 5], [4, 11]], [[0, 3]]]\nindicators = [\"wellbeing\", \"sex\"]\n[export.areas]\nVR13 = \"noord-west\"\n";
+    let e = nazorg::config::Config::parse(&bad, p, &env).unwrap_err();
+    let keys: BTreeSet<String> = e.issues().into_iter().map(|i| i.key).collect();
+    for k in [
+        "export.k",
+        "export.max_suppression",
+        "export.age_bands[0][1]",
+        "export.age_bands[1]",
+        "export.indicators[1]",
+        "export.values.wellbeing",
+        "export.areas",
+    ] {
+        assert!(keys.contains(k), "{k} not in {keys:?}");
+    }
 }
