@@ -11,6 +11,7 @@ pub mod crypto;
 pub mod daemon;
 pub mod dispatcher;
 pub mod domain;
+pub mod export;
 pub mod keyring;
 pub mod mail;
 pub mod service;

@@ -77,6 +77,24 @@ enum Command {
     /// The tamper-evident audit trail
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Anonymised follow-up export for researchers (k-anonymous over children)
+    Export {
+        /// Folder to create (must not exist); written complete or not at all
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Study code: the study's sealed key makes pseudonyms stable across its exports
+        #[arg(long, value_name = "CODE")]
+        study: Option<String>,
+        /// Only check-ins due on or after this local date (YYYY-MM-DD)
+        #[arg(long, value_name = "DATE")]
+        from: Option<String>,
+        /// Only check-ins due on or before this local date (YYYY-MM-DD)
+        #[arg(long, value_name = "DATE")]
+        to: Option<String>,
+        /// Smallest number of distinct children per signature [default: export.k; never lower]
+        #[arg(long, value_name = "N")]
+        k: Option<u32>,
+    },
     /// Register a family's move to another municipality (a handover to the receiving team)
     Move {
         reference: String,
@@ -267,6 +285,7 @@ mod exit {
     pub const DATAERR: u8 = 65;
     pub const NOINPUT: u8 = 66;
     pub const SOFTWARE: u8 = 70;
+    pub const CANTCREAT: u8 = 73;
     pub const TEMPFAIL: u8 = 75;
     pub const CONFIG: u8 = 78;
 }
@@ -384,6 +403,21 @@ fn op_failed(e: OpError) -> anyhow::Error {
         other => {
             eprintln!("error: {other}");
             Exit(exit::SOFTWARE).into()
+        }
+    }
+}
+
+fn export_failed(e: nazorg::export::ExportError) -> anyhow::Error {
+    use nazorg::export::ExportError;
+    match e {
+        ExportError::Op(op) => op_failed(op),
+        ExportError::Infeasible(_) | ExportError::Codebook(_) => {
+            eprintln!("error: {e}");
+            Exit(exit::DATAERR).into()
+        }
+        ExportError::Io { .. } => {
+            eprintln!("error: {e}");
+            Exit(exit::CANTCREAT).into()
         }
     }
 }
@@ -754,6 +788,50 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         )
                     })
                     .collect()
+            })
+        }
+        Command::Export {
+            out,
+            study,
+            from,
+            to,
+            k,
+        } => {
+            let date =
+                |name: &str, v: Option<String>| -> anyhow::Result<Option<chrono::NaiveDate>> {
+                    match v {
+                        None => Ok(None),
+                        Some(s) => chrono::NaiveDate::parse_from_str(&s, "%Y-%m-%d")
+                            .map(Some)
+                            .map_err(|_| {
+                                eprintln!("error: {name}: expected a date YYYY-MM-DD");
+                                Exit(exit::DATAERR).into()
+                            }),
+                    }
+                };
+            let req = nazorg::export::ExportRequest {
+                from: date("from", from)?,
+                to: date("to", to)?,
+                out,
+                study,
+                k,
+            };
+            let app = open_app(g, OpenMode::Existing, false).await?;
+            let out = nazorg::export::export(&app, &req)
+                .await
+                .map_err(export_failed)?;
+            print(g.json, &out, |o| {
+                format!(
+                    "export {} written to {}: {} rows of {} children in {} families (k {} requested, {} achieved; {} children suppressed)\n",
+                    o.export,
+                    o.out.display(),
+                    o.rows_out,
+                    o.children_out,
+                    o.families_out,
+                    o.k_requested,
+                    o.k_achieved,
+                    o.children_suppressed
+                )
             })
         }
         Command::Checkin(CheckinCommand::Due { municipality }) => {

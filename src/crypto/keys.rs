@@ -38,6 +38,31 @@ const FIELD_V1: u8 = 1;
 const DEK_DOMAIN: &[u8] = b"nazorg/dek";
 const FIELD_DOMAIN: &[u8] = b"nazorg/field";
 
+/// HMAC-SHA256 built from SHA-256 (RFC 2104), 64-byte blocks; pads are zeroized.
+fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    let mut block = Zeroizing::new([0u8; 64]);
+    if key.len() > 64 {
+        block[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let mut ipad = Zeroizing::new([0x36u8; 64]);
+    let mut opad = Zeroizing::new([0x5cu8; 64]);
+    for i in 0..64 {
+        ipad[i] ^= block[i];
+        opad[i] ^= block[i];
+    }
+    let inner = Sha256::new()
+        .chain_update(&ipad[..])
+        .chain_update(message)
+        .finalize();
+    Sha256::new()
+        .chain_update(&opad[..])
+        .chain_update(inner)
+        .finalize()
+        .into()
+}
+
 /// 32 key bytes on the heap, so that moving a key moves only a pointer; zeroized on drop.
 struct KeyBytes(Box<[u8; KEY_LEN]>);
 
@@ -303,6 +328,12 @@ impl Dek {
         open_with(&self.0, FIELD_V1, &place.aad(), sealed).ok_or_else(|| place.open_error())
     }
 
+    /// HMAC-SHA256 (RFC 2104) of `message` under this key: the research export's
+    /// pseudonyms, keyed by a one-off or a per-study key. The key bytes never leave.
+    pub fn hmac_sha256(&self, message: &[u8]) -> [u8; 32] {
+        hmac_sha256(&self.0.0[..], message)
+    }
+
     /// [`Dek::seal`] for a string (its UTF-8 bytes).
     pub fn seal_str(&self, s: &str, place: &FieldPlace) -> Vec<u8> {
         self.seal(s.as_bytes(), place)
@@ -333,6 +364,23 @@ mod tests {
     use age::x25519::Identity;
 
     const MARKER: &str = "PLAINTEXT-MARKER-Jansen-0612345678";
+
+    #[test]
+    fn export_hmac_matches_rfc4231() {
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        // RFC 4231 test case 2 (short key) and 6 (key longer than a block).
+        assert_eq!(
+            hex(&hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        assert_eq!(
+            hex(&hmac_sha256(
+                &[0xaa; 131],
+                b"Test Using Larger Than Block-Size Key - Hash Key First"
+            )),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        );
+    }
 
     fn place<'a>(family: &'a str, table: &'a str, column: &'a str, row: &'a str) -> FieldPlace<'a> {
         FieldPlace {

@@ -1,6 +1,7 @@
 //! Pure types and rules, no I/O: durations, plan schedules, the reminder sequence and the
 //! validation of what teams send in.
 
+pub mod anonymise;
 pub mod duration;
 pub mod enrolment;
 pub mod handover;

@@ -32,6 +32,11 @@ pub fn checkin() -> String {
     random("C-", 10)
 }
 
+/// A research export id such as `X-…`.
+pub fn export() -> String {
+    random("X-", 10)
+}
+
 /// An API token id such as `T-…` (not the secret).
 pub fn token() -> String {
     random("T-", 10)

@@ -155,6 +155,18 @@ pub async fn rotate(app: &App, req: &RotateRequest) -> Result<Rotation, OpError>
         let mut tx = app.store.write().await?;
         let todo = store::keys::deks_not_under(&mut tx, target, batch).await?;
         if todo.is_empty() {
+            // Research studies' pseudonym keys are wrapped like data keys: rewrap them
+            // too, or retiring the old KEK would make every study's pseudonyms unlinkable.
+            let new = app.keyring.kek(&mut tx, target).await?;
+            for (code, kek_id, wrapped) in
+                store::export::study_keys_not_under(&mut tx, target).await?
+            {
+                let label = format!("study:{code}");
+                let old = app.keyring.kek(&mut tx, kek_id).await?;
+                let key = old.unwrap_dek(&wrapped, &label)?;
+                store::export::set_study_key(&mut tx, &code, target, &new.wrap_dek(&key, &label))
+                    .await?;
+            }
             out.keks_retired = store::keys::retire_all_but(&mut tx, target, now).await?;
             app.audit(
                 &mut tx,

@@ -1,0 +1,362 @@
+//! The research export at scale: N children (3 per family) × 8 recorded check-ins, each
+//! with sealed per-child observations. Export time and peak memory (VmHWM of a child
+//! process that only exports), next to `sqlite3 -csv` dumping the same number of rows from
+//! the same database.
+//!
+//! `cargo bench --bench export` runs 30,000 and 300,000 children (`BENCH_CHILDREN=N` for
+//! one size). Without `--bench` (as `cargo test --all-targets` runs it) a smoke run of
+//! 300 children checks the output. The database is synthesised with direct inserts (much
+//! faster than the service's one-transaction-per-family path), but every personal field is
+//! sealed the real way: a fresh data key per family, wrapped under the KEK, JSON sealed at
+//! its place.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use chrono::{TimeZone, Utc};
+use nazorg::clock::{FixedClock, SharedClock};
+use nazorg::config::Config;
+use nazorg::crypto::{Dek, FieldPlace};
+use nazorg::service::{App, seal_json};
+use nazorg::store::{self, OpenMode};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Instant;
+
+const SQLITE3: &str = "/usr/bin/sqlite3";
+const MUNICIPALITIES: &[(&str, &str)] = &[
+    ("GM0363", "VR13"),
+    ("GM0599", "VR17"),
+    ("GM0518", "VR15"),
+    ("GM0344", "VR09"),
+    ("GM0772", "VR22"),
+    ("GM0014", "VR01"),
+];
+const OFFSETS_DAYS: [i64; 8] = [14, 42, 91, 182, 273, 365, 547, 730];
+
+fn config_text() -> String {
+    let mut s = String::from(
+        r#"state_dir = "var"
+[database]
+url = "sqlite://var/nazorg.db"
+[crypto]
+identity_file = "var/nazorg.key"
+create_identity = true
+[mail]
+transport = "file"
+dir = "var/outbox"
+from = "nazorg@example.org"
+[plans.standard]
+checkins = ["P14D", "P6W", "P3M", "P6M", "P9M", "P12M", "P18M", "P24M"]
+[export]
+k = 10
+max_suppression = 0.05
+indicators = ["wellbeing", "school_attendance"]
+[export.values]
+wellbeing = ["good", "fair", "poor"]
+school_attendance = ["regular", "irregular", "none"]
+[export.areas]
+VR13 = "noord-west"
+VR17 = "zuid-west"
+VR15 = "zuid-west"
+VR09 = "midden"
+VR22 = "zuid"
+VR01 = "noord"
+"#,
+    );
+    for (code, region) in MUNICIPALITIES {
+        s.push_str(&format!(
+            "[[municipalities]]\ncode = \"{code}\"\nname = \"M{code}\"\nteam_email = \"t@{code}.example.org\"\ncoordinator_email = \"c@{code}.example.org\"\nregion = \"{region}\"\n"
+        ));
+    }
+    s
+}
+
+fn export_instant() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2028, 1, 15, 12, 0, 0).unwrap()
+}
+
+async fn open(config: &Path, mode: OpenMode) -> App {
+    let cfg = Config::load(config).unwrap();
+    let clock: SharedClock = Arc::new(FixedClock(export_instant()));
+    App::open(cfg, clock, mode).await.unwrap()
+}
+
+/// Inserts `families` families of 1 adult and 3 children, all 8 check-ins recorded.
+async fn synthesise(app: &App, families: usize) {
+    let mut rng = StdRng::seed_from_u64(0x6578706f7274);
+    let start0 = chrono::NaiveDate::from_ymd_opt(2025, 1, 1).unwrap();
+    let mut done = 0;
+    while done < families {
+        let mut tx = app.store.write().await.unwrap();
+        let (kek_id, kek) = app.keyring.current(&mut tx, 0).await.unwrap();
+        for i in done..(done + 2000).min(families) {
+            let fref = format!("F-{i:08}");
+            let dek = Dek::generate();
+            let episode = start0 + chrono::Days::new(rng.gen_range(0..365));
+            let start = episode.and_hms_opt(9, 0, 0).unwrap().and_utc().timestamp();
+            let place = |table: &'static str, row: &str| -> (String, String) {
+                (table.to_string(), row.to_string())
+            };
+            let (t, r) = place("families", &fref);
+            let details = serde_json::json!({"case_director": {"name": format!("Director {i}"), "email": "d@x.example.org"}, "address": format!("Straat {i}"), "notes": "synthetic", "stressors": []});
+            let sealed = seal_json(
+                &dek,
+                &details,
+                &FieldPlace {
+                    family: &fref,
+                    table: &t,
+                    column: "sealed_details",
+                    row: &r,
+                },
+            )
+            .unwrap();
+            let wrapped = kek.wrap_dek(&dek, &fref);
+            let fid = store::families::insert(
+                &mut tx,
+                &store::families::NewFamily {
+                    reference: &fref,
+                    episode_kind: if rng.gen_bool(0.7) {
+                        "shelter_exit"
+                    } else {
+                        "case_closed"
+                    },
+                    episode_date: &episode.to_string(),
+                    plan: "standard",
+                    plan_end: start + 731 * 86400,
+                    language: "nl",
+                    interpreter_needed: false,
+                    enrolled_at: start,
+                    kek_id,
+                    wrapped_dek: &wrapped,
+                    sealed_details: &sealed,
+                },
+            )
+            .await
+            .unwrap();
+            let (m, _) = MUNICIPALITIES[rng.gen_range(0..MUNICIPALITIES.len())];
+            store::families::insert_responsibility(&mut tx, fid, m, start)
+                .await
+                .unwrap();
+            let mut kids = Vec::new();
+            for pos in 0..4i64 {
+                let mref = format!("M-{i:08}{pos}");
+                let child = pos > 0;
+                let birth = if child {
+                    episode - chrono::Days::new(rng.gen_range(0..18 * 365))
+                } else {
+                    chrono::NaiveDate::from_ymd_opt(1990, 1, 1).unwrap()
+                };
+                let d = serde_json::json!({"name": format!("Person {i} {pos}"), "birth_date": birth, "sex": if rng.gen_bool(0.5) {"f"} else {"m"}});
+                let sealed = seal_json(
+                    &dek,
+                    &d,
+                    &FieldPlace {
+                        family: &fref,
+                        table: "members",
+                        column: "sealed_details",
+                        row: &mref,
+                    },
+                )
+                .unwrap();
+                let id = store::families::insert_member(
+                    &mut tx,
+                    fid,
+                    &mref,
+                    if child { "child" } else { "adult" },
+                    pos,
+                    &sealed,
+                )
+                .await
+                .unwrap();
+                if child {
+                    kids.push((id, mref));
+                }
+            }
+            for (w, days) in OFFSETS_DAYS.iter().enumerate() {
+                let cref = format!("C-{i:08}{w}");
+                let due = start + days * 86400;
+                sqlx::query(
+                    "INSERT INTO checkins (ref, family_id, wave, due_at, status, contact_at, recorded_at, outcome, mode) \
+                     VALUES ($1, $2, $3, $4, 'recorded', $4, $4, 'reached', 'phone')",
+                )
+                .bind(&cref)
+                .bind(fid)
+                .bind(w as i64 + 1)
+                .bind(due)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+                let cid: i64 = sqlx::query_scalar("SELECT last_insert_rowid()")
+                    .fetch_one(&mut *tx)
+                    .await
+                    .unwrap();
+                for (mid, mref) in &kids {
+                    let row = format!("{cref}/{mref}");
+                    let wellbeing = ["good", "fair", "poor"][rng.gen_range(0..3)];
+                    let obs =
+                        serde_json::json!({"wellbeing": wellbeing, "school_attendance": "regular"});
+                    let sealed = seal_json(
+                        &dek,
+                        &obs,
+                        &FieldPlace {
+                            family: &fref,
+                            table: "observations",
+                            column: "sealed_values",
+                            row: &row,
+                        },
+                    )
+                    .unwrap();
+                    store::checkins::insert_observation(&mut tx, cid, *mid, &sealed)
+                        .await
+                        .unwrap();
+                }
+            }
+        }
+        tx.commit().await.unwrap();
+        done = (done + 2000).min(families);
+    }
+}
+
+fn vm_hwm_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The child process: one export, then its time and VmHWM on stdout.
+async fn child_export(config: PathBuf, out: PathBuf) {
+    let app = open(&config, OpenMode::Existing).await;
+    let t = Instant::now();
+    let s = nazorg::export::export(
+        &app,
+        &nazorg::export::ExportRequest {
+            out,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    println!(
+        "RESULT {} {} {} {}",
+        t.elapsed().as_secs_f64(),
+        vm_hwm_kib(),
+        s.rows_out,
+        s.children_out
+    );
+}
+
+async fn run(children: usize, full: bool) {
+    let families = children.div_ceil(3);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("nazorg.toml");
+    std::fs::write(&config, config_text()).unwrap();
+    let app = open(&config, OpenMode::CreateAndMigrate).await;
+    let t = Instant::now();
+    synthesise(&app, families).await;
+    app.store.checkpoint().await.unwrap();
+    app.store.close().await;
+    println!(
+        "synthesised {families} families, {} children, {} check-ins in {:.1} s",
+        families * 3,
+        families * 8,
+        t.elapsed().as_secs_f64()
+    );
+    let out = dir.path().join("export");
+    let me = std::env::current_exe().unwrap();
+    let o = Command::new(me)
+        .env("BENCH_EXPORT_CHILD", &config)
+        .env("BENCH_EXPORT_OUT", &out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let line = stdout.lines().find(|l| l.starts_with("RESULT")).unwrap();
+    let f: Vec<&str> = line.split_whitespace().collect();
+    let (secs, hwm, rows, kids): (f64, u64, u64, u64) = (
+        f[1].parse().unwrap(),
+        f[2].parse().unwrap(),
+        f[3].parse().unwrap(),
+        f[4].parse().unwrap(),
+    );
+    // Smoke checks: the files exist and every row has the codebook's columns.
+    let csv = std::fs::read_to_string(out.join("followup.csv")).unwrap();
+    let mut lines = csv.lines();
+    let cols = lines.next().unwrap().split(',').count();
+    assert!(lines.clone().all(|l| l.split(',').count() == cols));
+    assert_eq!(lines.count() as u64, rows);
+    assert!(!csv.contains("Person") && !csv.contains("Straat"));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    assert!(manifest["k"]["achieved"].as_u64().unwrap() >= 10);
+
+    // The baseline: sqlite3 dumping the same number of rows (observations joined to their
+    // check-ins, sealed blobs as hex) from the same database.
+    let db = dir.path().join("var/nazorg.db");
+    let t = Instant::now();
+    let dump = Command::new(SQLITE3)
+        .arg("-csv")
+        .arg(&db)
+        .arg(format!(
+            "SELECT c.ref, c.wave, c.due_at, c.outcome, c.mode, o.member_id, hex(o.sealed_values) \
+             FROM observations o JOIN checkins c ON c.id = o.checkin_id LIMIT {rows}"
+        ))
+        .stdout(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let sqlite_secs = t.elapsed().as_secs_f64();
+    let dumped = dump.stdout.iter().filter(|b| **b == b'\n').count();
+    println!(
+        "| {} children | {rows} rows, {kids} children out | export {secs:.2} s ({:.0} rows/s), peak RSS {:.1} MiB | sqlite3 -csv {dumped} rows {sqlite_secs:.2} s | generalisation {} |",
+        families * 3,
+        rows as f64 / secs,
+        hwm as f64 / 1024.0,
+        manifest["generalisation"]["age_band_at_start"]["applied"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+            + " / "
+            + manifest["generalisation"]["region"]["applied"]
+                .as_str()
+                .unwrap_or("")
+            + " / "
+            + manifest["generalisation"]["start_period"]["applied"]
+                .as_str()
+                .unwrap_or("")
+    );
+    if !full {
+        assert!(rows > 0);
+    }
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    if let (Ok(config), Ok(out)) = (
+        std::env::var("BENCH_EXPORT_CHILD"),
+        std::env::var("BENCH_EXPORT_OUT"),
+    ) {
+        rt.block_on(child_export(config.into(), out.into()));
+        return;
+    }
+    let full = std::env::args().any(|a| a == "--bench");
+    let sizes: Vec<usize> = match std::env::var("BENCH_CHILDREN")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        Some(n) => vec![n],
+        None if full => vec![30_000, 300_000],
+        None => vec![300],
+    };
+    for n in sizes {
+        rt.block_on(run(n, full));
+    }
+}

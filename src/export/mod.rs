@@ -1,0 +1,1024 @@
+//! The research export pipeline (streaming, two passes over the families in id batches).
+//!
+//! Pass 1 opens each child's sealed details once and keeps a few small codes per child
+//! ([`ChildFacts`]); `domain::anonymise::decide` then picks the generalisation and the
+//! children to suppress. Pass 2 reads the families again batch by batch, opens the
+//! observations, checks every value against the codebook and writes each row to one of
+//! several random bucket files; the buckets are shuffled one at a time into
+//! `followup.csv`. Memory grows with the number of children (pass 1), never with the
+//! number of rows. Everything is written into a private temporary folder next to `--out`
+//! and renamed at the end; on any failure the folder is removed and nothing is recorded.
+
+use crate::audit::Entry;
+use crate::crypto::{CryptoError, Dek, FieldPlace, Kek};
+use crate::domain::FieldError;
+use crate::domain::anonymise::{
+    ChildFacts, Codebook, Column, ColumnType, Decision, EPISODE_CODES, Hierarchy, Infeasible,
+    NotInCodebook, Params, SEX_CODES, decide, moves_code, moves_so_far,
+};
+use crate::domain::enrolment::{MemberDetails, Observations, Sex, is_code};
+use crate::keyring::KeyringError;
+use crate::service::family::CLOSE_REASONS;
+use crate::service::{App, OpError, open_json};
+use crate::store::{self, Conn, StoreError, export as xs};
+use chrono::{Datelike, NaiveDate, TimeZone};
+use rand::Rng;
+use rand::seq::SliceRandom;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::{BufRead, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Families read per query batch.
+const BATCH: i64 = 500;
+/// Rows per shuffle bucket (on average): bounds the memory of the shuffle.
+const ROWS_PER_BUCKET: u64 = 50_000;
+
+/// What `nazorg export` asks for.
+#[derive(Clone, Debug, Default)]
+pub struct ExportRequest {
+    pub out: PathBuf,
+    pub study: Option<String>,
+    /// Only check-ins due on or after this local date.
+    pub from: Option<NaiveDate>,
+    /// Only check-ins due on or before this local date.
+    pub to: Option<NaiveDate>,
+    /// At least `export.k`; default `export.k`.
+    pub k: Option<u32>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error(transparent)]
+    Op(#[from] OpError),
+    #[error(transparent)]
+    Infeasible(#[from] Infeasible),
+    #[error(transparent)]
+    Codebook(#[from] NotInCodebook),
+    #[error("cannot write the export next to {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl From<StoreError> for ExportError {
+    fn from(e: StoreError) -> Self {
+        ExportError::Op(e.into())
+    }
+}
+impl From<sqlx::Error> for ExportError {
+    fn from(e: sqlx::Error) -> Self {
+        ExportError::Op(e.into())
+    }
+}
+impl From<CryptoError> for ExportError {
+    fn from(e: CryptoError) -> Self {
+        ExportError::Op(e.into())
+    }
+}
+impl From<KeyringError> for ExportError {
+    fn from(e: KeyringError) -> Self {
+        ExportError::Op(e.into())
+    }
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> ExportError + '_ {
+    move |source| ExportError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// What `nazorg export` answers (also the gist of the manifest).
+#[derive(Debug, Serialize)]
+pub struct ExportSummary {
+    pub export: String,
+    pub out: PathBuf,
+    pub k_requested: u32,
+    pub k_achieved: u32,
+    pub children_out: usize,
+    pub families_out: usize,
+    pub rows_out: u64,
+    pub children_suppressed: usize,
+    pub files: BTreeMap<String, String>,
+}
+
+/// The associated data a study key is wrapped with.
+fn study_label(code: &str) -> String {
+    format!("study:{code}")
+}
+
+struct Window {
+    from: i64,
+    to: i64,
+}
+
+fn validate(app: &App, req: &ExportRequest) -> Result<(u32, Window), OpError> {
+    let cfg = &app.config;
+    let mut e = Vec::new();
+    let k = req.k.unwrap_or(cfg.export.k);
+    if k == 0 {
+        e.push(FieldError::new("k", "must be at least 1"));
+    } else if k < cfg.export.k {
+        e.push(FieldError::new(
+            "k",
+            format!("below the configured minimum export.k = {}", cfg.export.k),
+        ));
+    }
+    if let (Some(f), Some(t)) = (req.from, req.to)
+        && f > t
+    {
+        e.push(FieldError::new("from", "is after --to"));
+    }
+    if let Some(s) = &req.study
+        && !is_code(s)
+    {
+        e.push(FieldError::new(
+            "study",
+            "a study code is a lowercase word such as cohort2027",
+        ));
+    }
+    let name_ok = req
+        .out
+        .file_name()
+        .is_some_and(|n| !n.is_empty() && n != "." && n != "..");
+    if !name_ok {
+        e.push(FieldError::new("out", "needs a folder name to create"));
+    } else if req.out.exists() {
+        e.push(FieldError::new(
+            "out",
+            "already exists; an export never overwrites, give a new folder",
+        ));
+    } else if !parent_of(&req.out).is_dir() {
+        e.push(FieldError::new("out", "its parent folder does not exist"));
+    }
+    if !e.is_empty() {
+        return Err(OpError::Invalid(e));
+    }
+    let tz = cfg.timezone;
+    let now = app.now().timestamp();
+    let midnight = |d: NaiveDate| {
+        d.and_hms_opt(0, 0, 0)
+            .and_then(|t| tz.from_local_datetime(&t).earliest())
+            .map(|t| t.timestamp())
+    };
+    let from = req.from.and_then(midnight).unwrap_or(i64::MIN);
+    let to = req
+        .to
+        .and_then(|d| d.succ_opt())
+        .and_then(midnight)
+        .map(|t| t - 1)
+        .unwrap_or(i64::MAX)
+        .min(now);
+    Ok((k, Window { from, to }))
+}
+
+fn parent_of(p: &Path) -> PathBuf {
+    match p.parent() {
+        Some(par) if !par.as_os_str().is_empty() => par.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Whole months from `a` to `b` (0 when `b` is before `a`).
+fn months_between(a: NaiveDate, b: NaiveDate) -> u32 {
+    let mut m = (b.year() - a.year()) * 12 + b.month() as i32 - a.month() as i32;
+    if b.day() < a.day() {
+        m -= 1;
+    }
+    u32::try_from(m.max(0)).unwrap_or(0)
+}
+
+fn years_between(a: NaiveDate, b: NaiveDate) -> u32 {
+    months_between(a, b) / 12
+}
+
+/// Per family kept between the passes (no personal data: codes and counts).
+struct FamilyState {
+    first_child: usize,
+    children: usize,
+    start: NaiveDate,
+    plan_months: u32,
+    plan_status: String,
+}
+
+struct Pass1 {
+    families: HashMap<i64, FamilyState>,
+    children: Vec<ChildFacts>,
+    /// Member id per child, parallel to `children`.
+    member_ids: Vec<i64>,
+    regions: Vec<String>,
+    keks: HashMap<i64, Arc<Kek>>,
+    rows_in: u64,
+    max_plan_months: u32,
+    max_wave: i64,
+}
+
+fn member_place<'a>(family: &'a str, member: &'a str) -> FieldPlace<'a> {
+    FieldPlace {
+        family,
+        table: "members",
+        column: "sealed_details",
+        row: member,
+    }
+}
+
+async fn kek_for(
+    app: &App,
+    conn: &mut Conn,
+    keks: &mut HashMap<i64, Arc<Kek>>,
+    id: i64,
+) -> Result<Arc<Kek>, ExportError> {
+    if let Some(k) = keks.get(&id) {
+        return Ok(k.clone());
+    }
+    let k = app.keyring.kek(conn, id).await?;
+    keks.insert(id, k.clone());
+    Ok(k)
+}
+
+fn family_dek(
+    keks: &HashMap<i64, Arc<Kek>>,
+    f: &xs::ExportFamily,
+) -> Result<Option<Dek>, ExportError> {
+    match (f.kek_id, f.wrapped_dek.as_deref()) {
+        (Some(id), Some(w)) => match keks.get(&id) {
+            Some(k) => Ok(Some(k.unwrap_dek(w, &f.reference)?)),
+            None => Ok(None),
+        },
+        _ => Ok(None),
+    }
+}
+
+fn plan_status(f: &xs::ExportFamily) -> String {
+    match (f.status.as_str(), &f.close_reason) {
+        ("closed_early", Some(r)) => format!("closed_early:{r}"),
+        (s, _) => s.to_string(),
+    }
+}
+
+async fn pass1(app: &App, conn: &mut Conn, w: &Window) -> Result<Pass1, ExportError> {
+    let tz = app.config.timezone;
+    let mut p = Pass1 {
+        families: HashMap::new(),
+        children: Vec::new(),
+        member_ids: Vec::new(),
+        regions: Vec::new(),
+        keks: HashMap::new(),
+        rows_in: 0,
+        max_plan_months: 0,
+        max_wave: 0,
+    };
+    let mut region_index: HashMap<String, u16> = HashMap::new();
+    let mut after = 0i64;
+    loop {
+        let fams = xs::families_after(conn, after, BATCH).await?;
+        let (Some(first), Some(last)) = (fams.first(), fams.last()) else {
+            break;
+        };
+        let (lo, hi) = (first.id, last.id);
+        after = hi;
+        let kids = xs::children_between(conn, lo, hi).await?;
+        let resp = xs::responsibilities_between(conn, lo, hi).await?;
+        let checkins = xs::checkins_between(conn, lo, hi, w.from, w.to).await?;
+        for f in &fams {
+            if let Some(id) = f.kek_id {
+                kek_for(app, conn, &mut p.keks, id).await?;
+            }
+        }
+        let mut kids_of: HashMap<i64, Vec<&xs::ExportChild>> = HashMap::new();
+        for c in &kids {
+            kids_of.entry(c.family_id).or_default().push(c);
+        }
+        let mut resp_of: HashMap<i64, Vec<(&str, i64)>> = HashMap::new();
+        for (fid, m, from) in &resp {
+            resp_of.entry(*fid).or_default().push((m.as_str(), *from));
+        }
+        let mut due_of: HashMap<i64, Vec<i64>> = HashMap::new();
+        for c in &checkins {
+            due_of.entry(c.family_id).or_default().push(c.due_at);
+            p.max_wave = p.max_wave.max(c.wave);
+        }
+        for f in &fams {
+            let (Some(kids), Some(dues)) = (kids_of.get(&f.id), due_of.get(&f.id)) else {
+                continue;
+            };
+            let Some(dek) = family_dek(&p.keks, f)? else {
+                continue;
+            };
+            let start = NaiveDate::parse_from_str(&f.episode_date, "%Y-%m-%d")
+                .map_err(|_| StoreError::Corrupt("episode date".into()))?;
+            let plan_end = store::from_secs(f.plan_end)?
+                .with_timezone(&tz)
+                .date_naive();
+            let plan_months = months_between(start, plan_end);
+            let starts: Vec<i64> = resp_of
+                .get(&f.id)
+                .map(|v| v.iter().map(|(_, s)| *s).collect())
+                .unwrap_or_default();
+            let municipality = resp_of.get(&f.id).and_then(|v| v.first()).map(|(m, _)| *m);
+            let region = municipality
+                .and_then(|m| app.config.municipality(m))
+                .map(|m| m.region.clone())
+                .unwrap_or_else(|| "unknown".into());
+            let next = u16::try_from(region_index.len()).unwrap_or(u16::MAX);
+            let region = *region_index.entry(region.clone()).or_insert_with(|| {
+                p.regions.push(region);
+                next
+            });
+            let rows = u32::try_from(dues.len()).unwrap_or(u32::MAX);
+            let last_due = dues.iter().copied().max().unwrap_or(i64::MIN);
+            let moves = moves_so_far(&starts, last_due);
+            let episode_kind = EPISODE_CODES
+                .iter()
+                .position(|c| *c == f.episode_kind)
+                .unwrap_or(0) as u8;
+            let family = u32::try_from(p.families.len()).unwrap_or(u32::MAX);
+            let first_child = p.children.len();
+            for c in kids {
+                let Some(sealed) = &c.sealed_details else {
+                    continue;
+                };
+                let d: MemberDetails =
+                    open_json(&dek, sealed, &member_place(&f.reference, &c.reference))?;
+                let age = d
+                    .birth_date
+                    .map(|b| {
+                        if b > start {
+                            0
+                        } else {
+                            years_between(b, start)
+                        }
+                    })
+                    .unwrap_or(u32::MAX);
+                let sex = match d.sex {
+                    Some(Sex::F) => 0,
+                    Some(Sex::M) => 1,
+                    Some(Sex::X) => 2,
+                    None => 3,
+                };
+                p.children.push(ChildFacts {
+                    family,
+                    age,
+                    sex,
+                    region,
+                    episode_kind,
+                    year: start.year(),
+                    half: if start.month() <= 6 { 1 } else { 2 },
+                    rows,
+                    moves,
+                });
+                p.member_ids.push(c.id);
+                p.rows_in += u64::from(rows);
+            }
+            let n = p.children.len() - first_child;
+            if n == 0 {
+                continue;
+            }
+            p.max_plan_months = p.max_plan_months.max(plan_months);
+            p.families.insert(
+                f.id,
+                FamilyState {
+                    first_child,
+                    children: n,
+                    start,
+                    plan_months,
+                    plan_status: plan_status(f),
+                },
+            );
+        }
+    }
+    Ok(p)
+}
+
+fn codebook(app: &App, h: &Hierarchy, p: &Pass1, d: &Decision) -> Codebook {
+    let l = d.levels;
+    let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let regions: BTreeSet<String> = (0..h.regions.len())
+        .map(|r| h.region_label(l.region, r))
+        .collect();
+    let periods: BTreeSet<String> = p
+        .children
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| d.kept(*i))
+        .map(|(_, c)| Hierarchy::period_label(l.period, c.year, c.half))
+        .collect();
+    let mut plan_status = vec!["running".to_string(), "completed".to_string()];
+    plan_status.extend(CLOSE_REASONS.iter().map(|r| format!("closed_early:{r}")));
+    let col = |name: &str, meaning: &str, kind| Column {
+        name: name.into(),
+        meaning: meaning.into(),
+        kind,
+    };
+    let mut columns = vec![
+        col(
+            "child",
+            "pseudonym of the child: HMAC-SHA256 of its internal reference under this export's key (one-off, or the study's), first 128 bits",
+            ColumnType::Pseudonym,
+        ),
+        col(
+            "family",
+            "pseudonym of the child's family, made the same way",
+            ColumnType::Pseudonym,
+        ),
+        col(
+            "wave",
+            "the check-in's position in the family's plan (1 = first)",
+            ColumnType::Integer {
+                min: 0,
+                max: p.max_wave.max(1),
+            },
+        ),
+        col(
+            "months_since_start",
+            "whole months from the start of the episode to the check-in, top-coded at the end of the family's plan",
+            ColumnType::Integer {
+                min: 0,
+                max: i64::from(p.max_plan_months),
+            },
+        ),
+        col(
+            "episode_kind",
+            "why monitoring started",
+            ColumnType::Code {
+                values: strings(EPISODE_CODES),
+            },
+        ),
+        col(
+            "start_period",
+            "when the episode started, generalised (half-year YYYY-H1/H2, year, or all)",
+            ColumnType::Code {
+                values: periods.into_iter().collect(),
+            },
+        ),
+        col(
+            "age_band_at_start",
+            "the child's age in completed years at the start of the episode, as a band (years, inclusive)",
+            ColumnType::Code {
+                values: h.age_labels(l.age),
+            },
+        ),
+        col(
+            "sex",
+            "the child's sex as recorded (unknown: not recorded)",
+            ColumnType::Code {
+                values: strings(SEX_CODES),
+            },
+        ),
+        col(
+            "region",
+            "region of the municipality responsible at the start of the plan, generalised (safety region, larger area, or national); never the municipality",
+            ColumnType::Code {
+                values: regions.into_iter().collect(),
+            },
+        ),
+        col(
+            "moves_so_far",
+            "moves to another municipality by the check-in's due instant, top-coded",
+            ColumnType::Code {
+                values: strings(&["0", "1", "2", "3+"]),
+            },
+        ),
+        col(
+            "outcome",
+            "the check-in's outcome; not_recorded: due but not (yet) recorded; lapsed: fell due before enrolment",
+            ColumnType::Code {
+                values: strings(&[
+                    "reached",
+                    "not_reached",
+                    "declined",
+                    "not_recorded",
+                    "lapsed",
+                ]),
+            },
+        ),
+        col(
+            "mode",
+            "how contact was made (none: not recorded)",
+            ColumnType::Code {
+                values: strings(&["home_visit", "phone", "video", "office", "walk", "none"]),
+            },
+        ),
+    ];
+    for ind in &app.config.export.indicators {
+        let mut values = app
+            .config
+            .export
+            .values
+            .get(ind)
+            .cloned()
+            .unwrap_or_default();
+        values.push(String::new());
+        columns.push(col(
+            ind,
+            &format!(
+                "indicator `{ind}` as observed for the child at the check-in (empty: not observed)"
+            ),
+            ColumnType::Code { values },
+        ));
+    }
+    columns.push(col(
+        "flags",
+        "rule codes of the flags raised at the check-in for this child (its own and the family's), ;-separated",
+        ColumnType::Codes {
+            values: app.config.signals.rules.iter().map(|r| r.code.clone()).collect(),
+        },
+    ));
+    columns.push(col(
+        "plan_status",
+        "the family's plan at the time of the export: running, completed, or closed_early with its reason code",
+        ColumnType::Code { values: plan_status },
+    ));
+    Codebook { columns }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn pseudonym(key: &Dek, kind: &str, reference: &str) -> String {
+    let mut msg = Vec::with_capacity(32 + reference.len());
+    msg.extend_from_slice(b"nazorg/export/v1/");
+    msg.extend_from_slice(kind.as_bytes());
+    msg.push(0);
+    msg.extend_from_slice(reference.as_bytes());
+    hex(&key.hmac_sha256(&msg)[..16])
+}
+
+/// An indicator's value as a code: text as is, true/false, numbers in their shortest form.
+fn indicator_code(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Bool(b) => Some(b.to_string()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+struct HashingWriter<W: Write> {
+    inner: W,
+    hash: Sha256,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<String, ExportError> {
+    std::fs::write(path, bytes).map_err(io(path))?;
+    Ok(hex(&Sha256::digest(bytes)))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn pass2(
+    app: &App,
+    conn: &mut Conn,
+    w: &Window,
+    p: &Pass1,
+    d: &Decision,
+    h: &Hierarchy,
+    cb: &Codebook,
+    key: &Dek,
+    buckets: &mut [BufWriter<std::fs::File>],
+    bucket_dir: &Path,
+) -> Result<(u64, usize), ExportError> {
+    let tz = app.config.timezone;
+    let l = d.levels;
+    let indicators = &app.config.export.indicators;
+    let mut rng = rand::thread_rng();
+    let mut rows_out = 0u64;
+    let mut families_out = 0usize;
+    let mut row: Vec<String> = Vec::with_capacity(cb.columns.len());
+    let mut line = String::with_capacity(256);
+    let mut after = 0i64;
+    loop {
+        let fams = xs::families_after(conn, after, BATCH).await?;
+        let (Some(first), Some(last)) = (fams.first(), fams.last()) else {
+            break;
+        };
+        let (lo, hi) = (first.id, last.id);
+        after = hi;
+        let kids = xs::children_between(conn, lo, hi).await?;
+        let refs: HashMap<i64, &str> = kids.iter().map(|c| (c.id, c.reference.as_str())).collect();
+        let resp = xs::responsibilities_between(conn, lo, hi).await?;
+        let mut starts_of: HashMap<i64, Vec<i64>> = HashMap::new();
+        for (fid, _, from) in &resp {
+            starts_of.entry(*fid).or_default().push(*from);
+        }
+        let checkins = xs::checkins_between(conn, lo, hi, w.from, w.to).await?;
+        let obs: HashMap<(i64, i64), Vec<u8>> =
+            xs::observations_between(conn, lo, hi, w.from, w.to)
+                .await?
+                .into_iter()
+                .map(|(c, m, s)| ((c, m), s))
+                .collect();
+        let by_id: HashMap<i64, &xs::ExportFamily> = fams.iter().map(|f| (f.id, f)).collect();
+        let mut current: Option<(i64, Option<Dek>, String)> = None;
+        for c in &checkins {
+            let Some(fs) = p.families.get(&c.family_id) else {
+                continue;
+            };
+            let Some(f) = by_id.get(&c.family_id) else {
+                continue;
+            };
+            let kept: Vec<usize> = (fs.first_child..fs.first_child + fs.children)
+                .filter(|i| d.kept(*i))
+                .collect();
+            if kept.is_empty() {
+                continue;
+            }
+            if current.as_ref().is_none_or(|(id, _, _)| *id != f.id) {
+                families_out += 1;
+                current = Some((
+                    f.id,
+                    family_dek(&p.keks, f)?,
+                    pseudonym(key, "family", &f.reference),
+                ));
+            }
+            let Some((_, Some(dek), family_pseudonym)) = &current else {
+                continue;
+            };
+            let due_local = store::from_secs(c.due_at)?.with_timezone(&tz).date_naive();
+            let months = months_between(fs.start, due_local).min(fs.plan_months);
+            let moves = moves_so_far(
+                starts_of.get(&f.id).map(Vec::as_slice).unwrap_or(&[]),
+                c.due_at,
+            );
+            let outcome = match (c.status.as_str(), &c.outcome) {
+                ("recorded", Some(o)) => o.clone(),
+                ("lapsed", _) => "lapsed".into(),
+                _ => "not_recorded".into(),
+            };
+            let mode = c.mode.clone().unwrap_or_else(|| "none".into());
+            for i in &kept {
+                let child = &p.children[*i];
+                let member = p.member_ids[*i];
+                let flags = xs::flags_raised_at(conn, c.id, member).await?.join(";");
+                let member_ref = refs.get(&member).copied().unwrap_or("");
+                let values: Observations = match obs.get(&(c.id, member)) {
+                    Some(sealed) => {
+                        let r = format!("{}/{}", c.reference, member_ref);
+                        let place = FieldPlace {
+                            family: &f.reference,
+                            table: "observations",
+                            column: "sealed_values",
+                            row: &r,
+                        };
+                        open_json(dek, sealed, &place)?
+                    }
+                    None => Observations::new(),
+                };
+                row.clear();
+                row.push(pseudonym(key, "child", member_ref));
+                row.push(family_pseudonym.clone());
+                row.push(c.wave.to_string());
+                row.push(months.to_string());
+                row.push(
+                    EPISODE_CODES[usize::from(child.episode_kind) % EPISODE_CODES.len()].into(),
+                );
+                row.push(Hierarchy::period_label(l.period, child.year, child.half));
+                row.push(
+                    h.age_index(l.age, child.age)
+                        .map(|a| h.age_label(l.age, a))
+                        .unwrap_or_default(),
+                );
+                row.push(SEX_CODES[usize::from(child.sex) % SEX_CODES.len()].into());
+                row.push(h.region_label(l.region, usize::from(child.region)));
+                row.push(moves_code(moves));
+                row.push(outcome.clone());
+                row.push(mode.clone());
+                for ind in indicators {
+                    match values.get(ind) {
+                        None => row.push(String::new()),
+                        Some(v) => match indicator_code(v) {
+                            Some(code) => row.push(code),
+                            None => {
+                                return Err(NotInCodebook {
+                                    column: ind.clone(),
+                                    why: "not a single coded value",
+                                }
+                                .into());
+                            }
+                        },
+                    }
+                }
+                row.push(flags.clone());
+                row.push(fs.plan_status.clone());
+                // The gate: nothing reaches a file unless the codebook allows it.
+                cb.check_row(&row)?;
+                line.clear();
+                line.push_str(&row.join(","));
+                line.push('\n');
+                let b = rng.gen_range(0..buckets.len());
+                buckets[b]
+                    .write_all(line.as_bytes())
+                    .map_err(io(bucket_dir))?;
+                rows_out += 1;
+            }
+        }
+    }
+    Ok((rows_out, families_out))
+}
+
+/// Writes an export of the whole installation (or the check-ins in `--from`/`--to`).
+pub async fn export(app: &App, req: &ExportRequest) -> Result<ExportSummary, ExportError> {
+    let (k, window) = validate(app, req)?;
+    let cfg = &app.config;
+    let params = Params {
+        k,
+        family_k: cfg.export.family_k,
+        max_suppression: cfg.export.max_suppression,
+    };
+    let now = app.now();
+    let mut tx = app.store.read().await?;
+
+    // The pseudonym key: the study's (sealed in the database), or a one-off never stored.
+    let mut new_study_key = false;
+    let key = match &req.study {
+        Some(code) => match xs::study_key(&mut tx, code).await? {
+            Some((kek_id, wrapped)) => {
+                let kek = app.keyring.kek(&mut tx, kek_id).await?;
+                kek.unwrap_dek(&wrapped, &study_label(code))?
+            }
+            None => {
+                new_study_key = true;
+                Dek::generate()
+            }
+        },
+        None => Dek::generate(),
+    };
+
+    let p = pass1(app, &mut tx, &window).await?;
+    let h = Hierarchy {
+        age_bands: cfg.export.age_bands.clone(),
+        regions: p.regions.clone(),
+        areas: cfg.export.areas.clone(),
+    };
+    let d = decide(&h, &p.children, params)?;
+    let cb = codebook(app, &h, &p, &d);
+    let erased = xs::erased_families(&mut tx).await?;
+
+    // Everything goes into a private folder next to --out, renamed at the very end.
+    let parent = parent_of(&req.out);
+    let tmp = parent.join(format!(
+        ".nazorg-export-{}.tmp",
+        hex(&rand::random::<[u8; 8]>())
+    ));
+    crate::service::create_private_dir(&tmp).map_err(io(&tmp))?;
+    let result = write_and_record(
+        app,
+        req,
+        &mut tx,
+        &window,
+        &p,
+        &d,
+        &h,
+        &cb,
+        &key,
+        k,
+        params,
+        erased,
+        &tmp,
+        now,
+        new_study_key,
+    )
+    .await;
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn write_and_record(
+    app: &App,
+    req: &ExportRequest,
+    tx: &mut store::Tx,
+    window: &Window,
+    p: &Pass1,
+    d: &Decision,
+    h: &Hierarchy,
+    cb: &Codebook,
+    key: &Dek,
+    k: u32,
+    params: Params,
+    erased: i64,
+    tmp: &Path,
+    now: chrono::DateTime<chrono::Utc>,
+    new_study_key: bool,
+) -> Result<ExportSummary, ExportError> {
+    let cfg = &app.config;
+    let kept_rows: u64 = p
+        .children
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| d.kept(*i))
+        .map(|(_, c)| u64::from(c.rows))
+        .sum();
+    let n_buckets = (kept_rows / ROWS_PER_BUCKET + 1) as usize;
+    let bucket_dir = tmp.join("buckets");
+    std::fs::create_dir(&bucket_dir).map_err(io(&bucket_dir))?;
+    let mut buckets = Vec::with_capacity(n_buckets);
+    for b in 0..n_buckets {
+        let path = bucket_dir.join(format!("{b}"));
+        buckets.push(BufWriter::new(
+            std::fs::File::create(&path).map_err(io(&path))?,
+        ));
+    }
+    let (rows_out, families_out) =
+        pass2(app, tx, window, p, d, h, cb, key, &mut buckets, &bucket_dir).await?;
+    for b in &mut buckets {
+        b.flush().map_err(io(&bucket_dir))?;
+    }
+    drop(buckets);
+
+    // Shuffle each bucket in memory and append it: a uniform random order of all rows.
+    let csv_path = tmp.join("followup.csv");
+    let file = std::fs::File::create(&csv_path).map_err(io(&csv_path))?;
+    let mut out = HashingWriter {
+        inner: BufWriter::new(file),
+        hash: Sha256::new(),
+    };
+    writeln!(out, "{}", cb.header()).map_err(io(&csv_path))?;
+    let mut rng = rand::thread_rng();
+    for b in 0..n_buckets {
+        let path = bucket_dir.join(format!("{b}"));
+        let f = std::fs::File::open(&path).map_err(io(&path))?;
+        let mut lines: Vec<String> = std::io::BufReader::new(f)
+            .lines()
+            .collect::<Result<_, _>>()
+            .map_err(io(&path))?;
+        lines.shuffle(&mut rng);
+        for l in &lines {
+            out.write_all(l.as_bytes()).map_err(io(&csv_path))?;
+            out.write_all(b"\n").map_err(io(&csv_path))?;
+        }
+        std::fs::remove_file(&path).map_err(io(&path))?;
+    }
+    out.flush().map_err(io(&csv_path))?;
+    let csv_hash = hex(&out.hash.finalize());
+    std::fs::remove_dir(&bucket_dir).map_err(io(&bucket_dir))?;
+
+    let mut files = BTreeMap::new();
+    files.insert("followup.csv".to_string(), csv_hash);
+    let cb_json = serde_json::to_vec_pretty(&serde_json::json!({
+        "file": "followup.csv",
+        "columns": cb.columns,
+    }))
+    .map_err(|e| OpError::Conflict(format!("cannot encode the codebook: {e}")))?;
+    files.insert(
+        "codebook.json".into(),
+        write_file(&tmp.join("codebook.json"), &cb_json)?,
+    );
+    files.insert(
+        "codebook.md".into(),
+        write_file(&tmp.join("codebook.md"), cb.markdown().as_bytes())?,
+    );
+
+    let id = crate::domain::reference::export();
+    let children_out = p.children.len() - d.suppressed_count();
+    let families_in = p.families.len();
+    let k_achieved = d.children_risk.smallest_class;
+    let day = |x: Option<NaiveDate>| x.map(|d| d.to_string());
+    let parameters = serde_json::json!({
+        "k": k,
+        "family_k": params.family_k,
+        "max_suppression": params.max_suppression,
+        "study": req.study,
+        "from": day(req.from),
+        "to": day(req.to),
+        "indicators": cfg.export.indicators,
+    });
+    let why: BTreeMap<String, usize> = d
+        .why
+        .iter()
+        .map(|(r, n)| {
+            (
+                serde_json::to_value(r)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                *n,
+            )
+        })
+        .collect();
+    let manifest = serde_json::json!({
+        "export": id,
+        "created_at": now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "software": {"name": env!("CARGO_PKG_NAME"), "version": env!("CARGO_PKG_VERSION")},
+        "parameters": parameters,
+        "pseudonyms": if req.study.is_some() {
+            "HMAC-SHA256 of the internal reference under the study's key (kept sealed in the database): the same child has the same pseudonym in every export of this study, and an unrelated one in any other"
+        } else {
+            "HMAC-SHA256 of the internal reference under a random key made for this export and never stored: no other export can be linked to this one"
+        },
+        "quasi_identifiers": ["age_band_at_start", "sex", "region", "episode_kind", "start_period", "moves_so_far"],
+        "signature": "per child: its values of the quasi_identifiers (moves_so_far: its highest value over the child's rows), plus the number of its rows; k-anonymity holds over distinct children, and every family's combined signature (its children's signatures together) is shared by at least family_k families",
+        "k": {"requested": k, "achieved": k_achieved, "family_k": params.family_k},
+        "counts": {
+            "children_in": p.children.len(),
+            "families_in": families_in,
+            "rows_in": p.rows_in,
+            "children_out": children_out,
+            "families_out": families_out,
+            "rows_out": rows_out,
+            "erased_families_not_exported": erased,
+        },
+        "suppressed": {"children": d.suppressed_count(), "why": why},
+        "generalisation": h.describe(d.levels),
+        "lattice_nodes_evaluated": d.nodes_tried,
+        "risk": {
+            "children": d.children_risk,
+            "families": d.family_risk,
+            "definition": "re-identification risk of a child (family) = 1 / the number of children (families) sharing its signature",
+        },
+        "files": files,
+    });
+    let manifest_bytes = serde_json::to_vec_pretty(&manifest)
+        .map_err(|e| OpError::Conflict(format!("cannot encode the manifest: {e}")))?;
+    let mut recorded = files.clone();
+    recorded.insert(
+        "manifest.json".into(),
+        write_file(&tmp.join("manifest.json"), &manifest_bytes)?,
+    );
+
+    // Record the export (and a new study's sealed key) and rename, in one step.
+    let mut w = app.store.write().await?;
+    if new_study_key && let Some(code) = &req.study {
+        let (kek_id, kek) = app.keyring.current(&mut w, now.timestamp()).await?;
+        let wrapped = kek.wrap_dek(key, &study_label(code));
+        xs::insert_study_key(&mut w, code, kek_id, &wrapped, now.timestamp())
+            .await
+            .map_err(|e| {
+                if e.is_unique_violation() {
+                    ExportError::Op(OpError::Conflict(
+                        "another export created this study's key at the same time; run the export again".into(),
+                    ))
+                } else {
+                    e.into()
+                }
+            })?;
+    }
+    let files_json = serde_json::to_string(&recorded).unwrap_or_default();
+    let params_json = parameters.to_string();
+    xs::insert_export(
+        &mut w,
+        &xs::NewExport {
+            id: &id,
+            created_at: now.timestamp(),
+            actor: &app.actor.label(),
+            study: req.study.as_deref(),
+            parameters: &params_json,
+            k_requested: i64::from(k),
+            k_achieved: i64::from(k_achieved),
+            children_out: children_out as i64,
+            rows_out: rows_out as i64,
+            files: &files_json,
+        },
+    )
+    .await?;
+    let detail = format!(
+        "k={k};study={};from={};to={}",
+        req.study.as_deref().unwrap_or("-"),
+        day(req.from).unwrap_or_else(|| "-".into()),
+        day(req.to).unwrap_or_else(|| "-".into()),
+    );
+    app.audit(
+        &mut w,
+        &Entry {
+            action: "export.create",
+            subject: Some(&id),
+            detail: Some(&detail),
+            ..Default::default()
+        },
+    )
+    .await?;
+    std::fs::rename(tmp, &req.out).map_err(io(&req.out))?;
+    if let Err(e) = w.commit().await {
+        let _ = std::fs::remove_dir_all(&req.out);
+        return Err(e.into());
+    }
+    tracing::info!(export = %id, children = children_out, rows = rows_out, k = k, k_achieved, "export written");
+    Ok(ExportSummary {
+        export: id,
+        out: req.out.clone(),
+        k_requested: k,
+        k_achieved,
+        children_out,
+        families_out,
+        rows_out,
+        children_suppressed: d.suppressed_count(),
+        files: recorded,
+    })
+}

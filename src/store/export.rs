@@ -1,0 +1,301 @@
+//! What the research export reads (families in id batches, so memory stays bounded) and
+//! what it records (the export, the sealed per-study pseudonym key).
+
+use super::{Conn, StoreError};
+use sqlx::Row;
+
+/// A family as the export needs it (sealed columns still sealed).
+#[derive(Clone, Debug)]
+pub struct ExportFamily {
+    pub id: i64,
+    pub reference: String,
+    pub episode_kind: String,
+    pub episode_date: String,
+    pub plan_end: i64,
+    pub status: String,
+    pub close_reason: Option<String>,
+    pub kek_id: Option<i64>,
+    pub wrapped_dek: Option<Vec<u8>>,
+}
+
+/// The next `limit` families after `after_id` that are not erased, by id.
+pub async fn families_after(
+    conn: &mut Conn,
+    after_id: i64,
+    limit: i64,
+) -> Result<Vec<ExportFamily>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, ref, episode_kind, episode_date, plan_end, status, close_reason, kek_id, \
+         wrapped_dek FROM families WHERE id > $1 AND status != 'erased' ORDER BY id LIMIT $2",
+    )
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(ExportFamily {
+                id: r.try_get(0)?,
+                reference: r.try_get(1)?,
+                episode_kind: r.try_get(2)?,
+                episode_date: r.try_get(3)?,
+                plan_end: r.try_get(4)?,
+                status: r.try_get(5)?,
+                close_reason: r.try_get(6)?,
+                kek_id: r.try_get(7)?,
+                wrapped_dek: r.try_get(8)?,
+            })
+        })
+        .collect()
+}
+
+/// Erased families (not exported: nothing is left to export), for the manifest.
+pub async fn erased_families(conn: &mut Conn) -> Result<i64, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT COUNT(*) FROM families WHERE status = 'erased'")
+            .fetch_one(conn)
+            .await?,
+    )
+}
+
+/// A child member (its details still sealed).
+#[derive(Clone, Debug)]
+pub struct ExportChild {
+    pub family_id: i64,
+    pub id: i64,
+    pub reference: String,
+    pub sealed_details: Option<Vec<u8>>,
+}
+
+/// The children of the families with ids in `[lo, hi]`, by family and position.
+pub async fn children_between(
+    conn: &mut Conn,
+    lo: i64,
+    hi: i64,
+) -> Result<Vec<ExportChild>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT family_id, id, ref, sealed_details FROM members \
+         WHERE family_id BETWEEN $1 AND $2 AND role = 'child' ORDER BY family_id, position",
+    )
+    .bind(lo)
+    .bind(hi)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(ExportChild {
+                family_id: r.try_get(0)?,
+                id: r.try_get(1)?,
+                reference: r.try_get(2)?,
+                sealed_details: r.try_get(3)?,
+            })
+        })
+        .collect()
+}
+
+/// `(family_id, municipality, valid_from)` of every responsibility of the families with ids
+/// in `[lo, hi]`, by family and start. The first is where the plan started; every further
+/// one is a move, so `moves_so_far` at an instant is the number that started by then minus
+/// one (see `domain::anonymise::moves_so_far`).
+pub async fn responsibilities_between(
+    conn: &mut Conn,
+    lo: i64,
+    hi: i64,
+) -> Result<Vec<(i64, String, i64)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT family_id, municipality, valid_from FROM responsibilities \
+         WHERE family_id BETWEEN $1 AND $2 ORDER BY family_id, valid_from, id",
+    )
+    .bind(lo)
+    .bind(hi)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+        .collect()
+}
+
+/// A check-in as exported (no sealed record: family notes never leave).
+#[derive(Clone, Debug)]
+pub struct ExportCheckin {
+    pub id: i64,
+    pub reference: String,
+    pub family_id: i64,
+    pub wave: i64,
+    pub due_at: i64,
+    pub status: String,
+    pub outcome: Option<String>,
+    pub mode: Option<String>,
+}
+
+/// The check-ins of the families with ids in `[lo, hi]` that fell due in `[from, to]` and
+/// were not cancelled, by family and due instant.
+pub async fn checkins_between(
+    conn: &mut Conn,
+    lo: i64,
+    hi: i64,
+    from: i64,
+    to: i64,
+) -> Result<Vec<ExportCheckin>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, ref, family_id, wave, due_at, status, outcome, mode FROM checkins \
+         WHERE family_id BETWEEN $1 AND $2 AND due_at >= $3 AND due_at <= $4 \
+         AND status != 'cancelled' ORDER BY family_id, due_at, id",
+    )
+    .bind(lo)
+    .bind(hi)
+    .bind(from)
+    .bind(to)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(ExportCheckin {
+                id: r.try_get(0)?,
+                reference: r.try_get(1)?,
+                family_id: r.try_get(2)?,
+                wave: r.try_get(3)?,
+                due_at: r.try_get(4)?,
+                status: r.try_get(5)?,
+                outcome: r.try_get(6)?,
+                mode: r.try_get(7)?,
+            })
+        })
+        .collect()
+}
+
+/// `(checkin_id, member_id, sealed_values)` of the observations at those check-ins.
+pub async fn observations_between(
+    conn: &mut Conn,
+    lo: i64,
+    hi: i64,
+    from: i64,
+    to: i64,
+) -> Result<Vec<(i64, i64, Vec<u8>)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT o.checkin_id, o.member_id, o.sealed_values FROM observations o \
+         JOIN checkins c ON c.id = o.checkin_id \
+         WHERE c.family_id BETWEEN $1 AND $2 AND c.due_at >= $3 AND c.due_at <= $4 \
+         AND c.status != 'cancelled'",
+    )
+    .bind(lo)
+    .bind(hi)
+    .bind(from)
+    .bind(to)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+        .collect()
+}
+
+/// Rule codes of the flags raised at a check-in for one child: its own flags and the
+/// family-level ones (which concern every child of the family), sorted.
+pub async fn flags_raised_at(
+    conn: &mut Conn,
+    checkin_id: i64,
+    member_id: i64,
+) -> Result<Vec<String>, StoreError> {
+    let codes: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT rule FROM flags WHERE trigger_checkin_id = $1 \
+         AND (member_id = $2 OR member_id IS NULL) ORDER BY rule",
+    )
+    .bind(checkin_id)
+    .bind(member_id)
+    .fetch_all(conn)
+    .await?;
+    Ok(codes)
+}
+
+/// `(kek_id, wrapped_key)` of a study's pseudonym key.
+pub async fn study_key(conn: &mut Conn, code: &str) -> Result<Option<(i64, Vec<u8>)>, StoreError> {
+    let row = sqlx::query("SELECT kek_id, wrapped_key FROM export_studies WHERE code = $1")
+        .bind(code)
+        .fetch_optional(conn)
+        .await?;
+    row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
+}
+
+pub async fn insert_study_key(
+    conn: &mut Conn,
+    code: &str,
+    kek_id: i64,
+    wrapped: &[u8],
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO export_studies (code, kek_id, wrapped_key, created_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(code)
+    .bind(kek_id)
+    .bind(wrapped)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// `(code, kek_id, wrapped_key)` of study keys not wrapped under `kek_id` (for rotation).
+pub async fn study_keys_not_under(
+    conn: &mut Conn,
+    kek_id: i64,
+) -> Result<Vec<(String, i64, Vec<u8>)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT code, kek_id, wrapped_key FROM export_studies WHERE kek_id != $1 ORDER BY code",
+    )
+    .bind(kek_id)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+        .collect()
+}
+
+pub async fn set_study_key(
+    conn: &mut Conn,
+    code: &str,
+    kek_id: i64,
+    wrapped: &[u8],
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE export_studies SET kek_id = $2, wrapped_key = $3 WHERE code = $1")
+        .bind(code)
+        .bind(kek_id)
+        .bind(wrapped)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The record of one export.
+pub struct NewExport<'a> {
+    pub id: &'a str,
+    pub created_at: i64,
+    pub actor: &'a str,
+    pub study: Option<&'a str>,
+    pub parameters: &'a str,
+    pub k_requested: i64,
+    pub k_achieved: i64,
+    pub children_out: i64,
+    pub rows_out: i64,
+    pub files: &'a str,
+}
+
+pub async fn insert_export(conn: &mut Conn, e: &NewExport<'_>) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO exports (id, created_at, actor, study, parameters, k_requested, k_achieved, \
+         children_out, rows_out, files) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(e.id)
+    .bind(e.created_at)
+    .bind(e.actor)
+    .bind(e.study)
+    .bind(e.parameters)
+    .bind(e.k_requested)
+    .bind(e.k_achieved)
+    .bind(e.children_out)
+    .bind(e.rows_out)
+    .bind(e.files)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
