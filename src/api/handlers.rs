@@ -480,3 +480,118 @@ pub async fn resolve_flag(
 ) -> Result<Json<service::signals::FlagView>, ApiError> {
     flag_step(&s, &p, &id, service::signals::Step::Resolve, &body).await
 }
+
+/// The files an export folder holds; nothing else is ever served from it.
+const EXPORT_FILES: &[(&str, &str)] = &[
+    ("followup.csv", "text/csv; charset=utf-8"),
+    ("manifest.json", "application/json"),
+    ("codebook.json", "application/json"),
+    ("codebook.md", "text/markdown; charset=utf-8"),
+];
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExportBody {
+    #[serde(default)]
+    from: Option<chrono::NaiveDate>,
+    #[serde(default)]
+    to: Option<chrono::NaiveDate>,
+    #[serde(default)]
+    k: Option<u32>,
+}
+
+fn exports_dir(s: &ApiState) -> std::path::PathBuf {
+    s.app.config.state_dir.join("exports")
+}
+
+/// A researcher asks for an export of its study; the files stay in the daemon's state
+/// folder under the export's id until fetched.
+pub async fn create_export(
+    State(s): State<ApiState>,
+    Extension(p): Extension<Principal>,
+    body: JsonBytes,
+) -> Result<(StatusCode, Json<crate::export::ExportSummary>), ApiError> {
+    let Scope::Researcher(study) = &p.scope else {
+        return Err(ApiError::not_found());
+    };
+    let b: ExportBody = body.parse()?;
+    let dir = exports_dir(&s);
+    crate::service::create_private_dir(&dir).map_err(|e| {
+        tracing::error!(error = %e, "cannot create the exports folder");
+        ApiError::internal()
+    })?;
+    let staging = dir.join(format!("new-{}", reference::token()));
+    let req = crate::export::ExportRequest {
+        out: staging.clone(),
+        study: Some(study.clone()),
+        from: b.from,
+        to: b.to,
+        k: b.k,
+    };
+    let mut out = match crate::export::export(&app_for(&s, &p), &req).await {
+        Ok(o) => o,
+        Err(crate::export::ExportError::Op(op)) => return Err(op.into()),
+        Err(
+            e @ (crate::export::ExportError::Infeasible(_)
+            | crate::export::ExportError::Codebook(_)),
+        ) => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "export_refused",
+                e.to_string(),
+            ));
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "export failed");
+            return Err(ApiError::internal());
+        }
+    };
+    let final_dir = dir.join(&out.export);
+    std::fs::rename(&staging, &final_dir).map_err(|e| {
+        tracing::error!(error = %e, "cannot move the export into place");
+        ApiError::internal()
+    })?;
+    out.out = final_dir;
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
+pub async fn export_file(
+    State(s): State<ApiState>,
+    Extension(p): Extension<Principal>,
+    Path((id, file)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let Scope::Researcher(study) = &p.scope else {
+        return Err(ApiError::not_found());
+    };
+    // Only the fixed file names, only well-formed ids: no path is ever built from input.
+    let Some((name, ctype)) = EXPORT_FILES.iter().find(|(n, _)| *n == file) else {
+        return Err(ApiError::not_found());
+    };
+    if !reference::looks_like(&id, 'X') {
+        return Err(ApiError::not_found());
+    }
+    let owner = {
+        let mut conn = s.app.store.conn().await?;
+        store::export::study_of(&mut conn, &id).await?
+    };
+    if owner.flatten().as_deref() != Some(study.as_str()) {
+        denied(&s, &p, None).await;
+        return Err(ApiError::not_found());
+    }
+    let path = exports_dir(&s).join(&id).join(name);
+    let bytes = tokio::fs::read(&path)
+        .await
+        .map_err(|_| ApiError::not_found())?;
+    super::record_audit(
+        &s,
+        &p.actor(),
+        &Entry {
+            action: "export.fetch",
+            subject: Some(&id),
+            detail: Some(name),
+            ..Default::default()
+        },
+    )
+    .await;
+    Ok(([(axum::http::header::CONTENT_TYPE, *ctype)], bytes).into_response())
+}

@@ -115,6 +115,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/flags", get(handlers::flags))
         .route("/v1/flags/{id}/ack", post(handlers::ack_flag))
         .route("/v1/flags/{id}/resolve", post(handlers::resolve_flag))
+        .route("/v1/exports", post(handlers::create_export))
+        .route("/v1/exports/{id}/{file}", get(handlers::export_file))
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize));
     Router::new()
         .route("/healthz", get(handlers::healthz))

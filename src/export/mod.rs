@@ -596,7 +596,7 @@ async fn pass2(
     let tz = app.config.timezone;
     let l = d.levels;
     let indicators = &app.config.export.indicators;
-    let mut rng = rand::thread_rng();
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::from_entropy();
     let mut rows_out = 0u64;
     let mut families_out = 0usize;
     let mut row: Vec<String> = Vec::with_capacity(cb.columns.len());
@@ -851,7 +851,7 @@ async fn write_and_record(
         hash: Sha256::new(),
     };
     writeln!(out, "{}", cb.header()).map_err(io(&csv_path))?;
-    let mut rng = rand::thread_rng();
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::from_entropy();
     for b in 0..n_buckets {
         let path = bucket_dir.join(format!("{b}"));
         let f = std::fs::File::open(&path).map_err(io(&path))?;

@@ -299,3 +299,13 @@ pub async fn insert_export(conn: &mut Conn, e: &NewExport<'_>) -> Result<(), Sto
     .await?;
     Ok(())
 }
+
+/// The study an export was made for: `None` if there is no such export, `Some(None)` for a
+/// one-off export without a study.
+pub async fn study_of(conn: &mut Conn, id: &str) -> Result<Option<Option<String>>, StoreError> {
+    let row: Option<Option<String>> = sqlx::query_scalar("SELECT study FROM exports WHERE id = $1")
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(row)
+}

@@ -437,6 +437,7 @@ fn openapi_lists_every_route() {
     assert_eq!(listed, routes);
     for (method, path) in listed {
         let concrete = path
+            .replace("{file}", "manifest.json")
             .replace("{ref}", "F-23456789")
             .replace("{id}", "C-2345678923");
         let r = if method == "POST" {
@@ -461,5 +462,69 @@ fn openapi_lists_every_route() {
     assert_eq!(
         http::get(api.addr, "/v1/nothing", Some(&admin)).json()["error"]["code"],
         "no_route"
+    );
+}
+
+/// A researcher asks for an export of its study over HTTP and fetches its files; nobody else
+/// reaches them, and no path outside the export's fixed files is ever served.
+#[tokio::test]
+async fn researcher_fetches_an_export_of_its_study() {
+    let env = crate::export::export_env();
+    crate::export::cohort(&env).await;
+    let (_, res) = token(&env, &["--researcher", "cohort2027"]);
+    let (_, other) = token(&env, &["--researcher", "otherstudy"]);
+    let (_, ams) = token(&env, &["--municipality", AMSTERDAM]);
+    let api = start(&env);
+    let a = api.addr;
+
+    assert_eq!(
+        http::post_json(a, "/v1/exports", Some(&ams), &json!({})).status,
+        404
+    );
+    let r = http::post_json(a, "/v1/exports", Some(&res), &json!({"k": 3}));
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["export"].as_str().unwrap().to_string();
+    let manifest = http::get(a, &format!("/v1/exports/{id}/manifest.json"), Some(&res));
+    assert_eq!(manifest.status, 200);
+    assert_eq!(manifest.json()["k"]["requested"], 3);
+    let csv = http::get(a, &format!("/v1/exports/{id}/followup.csv"), Some(&res));
+    assert_eq!(csv.status, 200);
+    assert!(csv.header("content-type").unwrap().starts_with("text/csv"));
+    assert!(csv.text().starts_with("child,family,wave"));
+    // The fetched file is the one the manifest's hash names.
+    {
+        use sha2::Digest;
+        let h: String = sha2::Sha256::digest(&csv.body)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(manifest.json()["files"]["followup.csv"], h.as_str());
+    }
+    for (who, tok) in [("other study", &other), ("a team", &ams)] {
+        let r = http::get(a, &format!("/v1/exports/{id}/followup.csv"), Some(tok));
+        assert_eq!(r.status, 404, "{who}");
+    }
+    for path in [
+        format!("/v1/exports/{id}/..%2F..%2Fnazorg.key"),
+        format!("/v1/exports/{id}/nazorg.db"),
+        format!("/v1/exports/..%2F{id}/followup.csv"),
+        "/v1/exports/X-2345678923/followup.csv".to_string(),
+    ] {
+        let r = http::get(a, &path, Some(&res));
+        assert_eq!(r.status, 404, "{path}: {}", r.text());
+        assert!(!r.text().contains("AGE-SECRET-KEY"));
+    }
+    // An impossible k is refused, nothing recorded.
+    let before = env.sql("SELECT COUNT(*) FROM exports");
+    let r = http::post_json(a, "/v1/exports", Some(&res), &json!({"k": 500}));
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert_eq!(env.sql("SELECT COUNT(*) FROM exports"), before);
+    let trail = env.json(&["audit", "list"]);
+    assert!(
+        trail
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "export.fetch")
     );
 }

@@ -27,7 +27,7 @@ VR13 = "noord-west"
 VR17 = "zuid-west"
 "#;
 
-fn export_env() -> TestEnv {
+pub(crate) fn export_env() -> TestEnv {
     let text = config_text("transport = \"file\"\ndir = \"var/outbox\"") + EXPORT_SECTION;
     TestEnv::with_config(&text, |_| String::new())
 }
@@ -111,7 +111,7 @@ async fn record(app: &App, clock: &ManualClock, at: &str, f: &Enrolled, wave: us
 /// The cohort: 20 families with a girl of 5 and a boy of 8 in Amsterdam; plus the three
 /// fixtures that must be caught: twin girls (each child is common, the family is unique),
 /// a girl whose family started late (5 rows, not 8), and one 16-year-old boy in Rotterdam.
-async fn cohort(env: &TestEnv) {
+pub(crate) async fn cohort(env: &TestEnv) {
     let clock = ManualClock::new(local(2025, 2, 2));
     let app = env.app(Arc::new(clock.clone())).await;
     let mut first = None;
@@ -214,7 +214,7 @@ fn manifest(dir: &Path) -> Value {
 /// values, the highest `moves_so_far`, its number of rows), and each family's combined
 /// signature; fails on any class of children smaller than k or of families smaller than
 /// family_k. Returns the class sizes of children.
-fn check_k_anonymity(dir: &Path) -> Vec<usize> {
+pub(crate) fn check_k_anonymity(dir: &Path) -> Vec<usize> {
     let (header, rows) = read_csv(dir);
     let m = manifest(dir);
     let k = m["k"]["requested"].as_u64().unwrap() as usize;
