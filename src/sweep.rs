@@ -185,13 +185,30 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreE
     summary.handover_reminders = reminders;
     summary.handover_escalations = escalations;
     summary.retention_erased = retention(app, now).await?;
-    summary.flags_raised = crate::service::signals::sweep_out_of_sight(app, now)
+    let previous = {
+        let mut conn = app.store.conn().await?;
+        store::sweeps::last_before(&mut conn, to_secs(now)).await?
+    };
+    let previous = previous.map(from_secs).transpose()?;
+    summary.flags_raised = crate::service::signals::sweep_out_of_sight(app, now, previous)
         .await
         .map_err(|e| match e {
             crate::service::OpError::Store(s) => s,
             other => StoreError::Corrupt(other.to_string()),
         })?;
     summary.digests = crate::service::signals::sweep_digest(app, now).await?;
+    // Recorded last, so a sweep that failed halfway is covered again by the next one.
+    {
+        let notices = summary.upcoming + summary.due + summary.overdue + summary.escalation;
+        let mut tx = app.store.write().await?;
+        store::sweeps::record(
+            &mut tx,
+            to_secs(now),
+            i64::try_from(notices).unwrap_or(i64::MAX),
+        )
+        .await?;
+        tx.commit().await?;
+    }
     if summary.examined > 0
         || summary.retention_erased > 0
         || summary.flags_raised > 0

@@ -259,7 +259,15 @@ const BATCH: i64 = 200;
 
 /// The sweep's part: `out_of_sight` for every running family with an open check-in past
 /// due, so the rule fires when nobody records anything. Returns the flags raised.
-pub async fn sweep_out_of_sight(app: &App, now: DateTime<Utc>) -> Result<u64, OpError> {
+///
+/// Only families with a check-in that became overdue since the `previous` sweep are looked
+/// at: out-of-sight changes only when a check-in passes its overdue instant (recording
+/// evaluates its family at once). Without a previous sweep, every family is looked at.
+pub async fn sweep_out_of_sight(
+    app: &App,
+    now: DateTime<Utc>,
+    previous: Option<DateTime<Utc>>,
+) -> Result<u64, OpError> {
     if !app
         .config
         .signals
@@ -275,12 +283,17 @@ pub async fn sweep_out_of_sight(app: &App, now: DateTime<Utc>) -> Result<u64, Op
         .overdue_after
         .sub_from(now)
         .unwrap_or(now);
+    let since = previous
+        .and_then(|p| app.config.reminders.overdue_after.sub_from(p))
+        .map(to_secs)
+        .unwrap_or(i64::MIN);
     let mut after = 0;
     let mut raised = 0;
     loop {
         let mut tx = app.store.write().await?;
         let ids =
-            store::flags::out_of_sight_candidates(&mut tx, to_secs(cutoff), after, BATCH).await?;
+            store::flags::out_of_sight_candidates(&mut tx, since, to_secs(cutoff), after, BATCH)
+                .await?;
         for id in &ids {
             after = *id;
             let Some(f) = store::families::by_id(&mut tx, *id, to_secs(now)).await? else {

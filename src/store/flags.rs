@@ -226,15 +226,20 @@ pub async fn erase_sealed(conn: &mut Conn, family_id: i64) -> Result<(), StoreEr
 /// that fell due before it, or a recorded one that was not reached or declined. Paged by id.
 pub async fn out_of_sight_candidates(
     conn: &mut Conn,
+    overdue_after_due: i64,
     overdue_before: i64,
     after_id: i64,
     limit: i64,
 ) -> Result<Vec<i64>, StoreError> {
+    // Running families with an open check-in due in (overdue_after_due, overdue_before]:
+    // those whose check-in became overdue since the previous sweep.
     let ids: Vec<i64> = sqlx::query_scalar(
-        "SELECT f.id FROM families f WHERE f.status = 'running' AND f.id > $2 AND EXISTS \
-         (SELECT 1 FROM checkins c WHERE c.family_id = f.id AND c.status = 'open' AND c.due_at <= $1) \
-         ORDER BY f.id LIMIT $3",
+        "SELECT DISTINCT c.family_id FROM checkins c JOIN families f ON f.id = c.family_id \
+         WHERE c.status = 'open' AND c.due_at > $1 AND c.due_at <= $2 \
+         AND f.status = 'running' AND c.family_id > $3 \
+         ORDER BY c.family_id LIMIT $4",
     )
+    .bind(overdue_after_due)
     .bind(overdue_before)
     .bind(after_id)
     .bind(limit)

@@ -13,6 +13,7 @@ pub mod handovers;
 pub mod keys;
 pub mod metrics;
 pub mod outbox;
+pub mod sweeps;
 pub mod tokens;
 
 use crate::config::DatabaseConfig;
