@@ -20,6 +20,7 @@ pub const COORD_ROTTERDAM: &str = "coordinator@vt-rotterdam.example.org";
 
 /// The test config: two plans, two municipalities, file transport unless `mail` says else.
 pub fn config_text(mail: &str) -> String {
+    let signals = shipped_signals();
     format!(
         r#"state_dir = "var"
 [database]
@@ -53,117 +54,7 @@ max_attempts = 6
 backoff = "PT1M"
 backoff_max = "PT1H"
 interval = "PT30S"
-[[indicators]]
-code = "new_incident"
-labels = {{ nl = "Nieuw incident (politie of Veilig Thuis) sinds vorig contact", en = "New incident (police or Veilig Thuis report) since the last check-in" }}
-applies_to = "child"
-type = "bool"
-
-[[indicators]]
-code = "perpetrator_contact"
-labels = {{ nl = "Contact met de pleger", en = "Contact with the perpetrator" }}
-applies_to = "child"
-type = "enum"
-values = ["none", "supervised", "unsupervised"]
-order = ["none", "supervised", "unsupervised"]
-
-[[indicators]]
-code = "school_attendance"
-labels = {{ nl = "Schoolbezoek", en = "School attendance" }}
-applies_to = "child"
-type = "enum"
-values = ["normal", "reduced", "absent", "n/a"]
-order = ["normal", "reduced", "absent"]
-
-[[indicators]]
-code = "wellbeing"
-labels = {{ nl = "Welbevinden (0–10)", en = "Wellbeing (0–10)" }}
-applies_to = "child"
-type = "scale"
-min = 0
-max = 10
-better = "high"
-
-[[indicators]]
-code = "behaviour_change"
-labels = {{ nl = "Opvallende gedragsverandering", en = "Marked change in behaviour" }}
-applies_to = "child"
-type = "bool"
-
-[[indicators]]
-code = "safety_plan_followed"
-labels = {{ nl = "Veiligheidsplan wordt gevolgd", en = "Safety plan is followed" }}
-applies_to = "family"
-type = "bool"
-
-[[indicators]]
-code = "stressors"
-labels = {{ nl = "Stressoren in het gezin", en = "Stressors in the family" }}
-applies_to = "family"
-type = "enum"
-values = ["debts", "housing", "work", "mental_health", "addiction"]
-multiple = true
-
-
-[[rules]]
-code = "new_incident"
-severity = "red"
-kind = "threshold"
-indicator = "new_incident"
-op = "eq"
-value = true
-
-[[rules]]
-code = "unsupervised_contact"
-severity = "red"
-kind = "threshold"
-indicator = "perpetrator_contact"
-op = "eq"
-value = "unsupervised"
-
-[[rules]]
-code = "wellbeing_drop"
-severity = "amber"
-kind = "worsening"
-indicator = "wellbeing"
-baseline = "first"
-n = 2
-delta = 3
-
-[[rules]]
-code = "school_slipping"
-severity = "amber"
-kind = "streak"
-indicator = "school_attendance"
-op = "ge"
-value = "reduced"
-count = 2
-
-[[rules]]
-code = "behaviour_and_contact"
-severity = "amber"
-kind = "all_of"
-conditions = [
-  {{ indicator = "behaviour_change", op = "eq", value = true }},
-  {{ indicator = "perpetrator_contact", op = "ge", value = "supervised" }},
-]
-
-[[rules]]
-code = "out_of_sight"
-severity = "red"
-kind = "out_of_sight"
-count = 3
-
-[[rules]]
-code = "safety_plan_dropped"
-severity = "amber"
-kind = "threshold"
-indicator = "safety_plan_followed"
-op = "eq"
-value = false
-
-[digest]
-local_time = "08:00"
+{signals}
 [api]
 listen = "127.0.0.1:0"
 rate_limit = 50
@@ -182,6 +73,16 @@ coordinator_email = "{COORD_ROTTERDAM}"
 region = "VR17"
 "#
     )
+}
+
+/// The relapse-signal indicators, rules and digest exactly as the example config ships them,
+/// so the tests exercise the shipped defaults.
+pub fn shipped_signals() -> &'static str {
+    let example = include_str!("../../../config/nazorg.example.toml");
+    match example.find("\n[[indicators]]") {
+        Some(i) => &example[i + 1..],
+        None => "",
+    }
 }
 
 pub struct TestEnv {
