@@ -10,7 +10,11 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum CryptoError {
     /// The identity file does not exist.
-    #[error("age identity file {} does not exist", .path.display())]
+    #[error(
+        "age identity file {} does not exist; restore it from your backup, or for a new installation create one with `nazorg keygen --out {}` (under systemd, pass it with LoadCredential=nazorg.key:…)",
+        .path.display(),
+        .path.display()
+    )]
     IdentityMissing {
         /// Where the identity was looked for.
         path: PathBuf,

@@ -449,3 +449,22 @@ fn identity_problems_are_clear_errors() {
     assert!(!out.status.success());
     assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
 }
+
+/// Without an identity and without `create_identity` (production), every command and the
+/// daemon refuse to start with a message that says how to fix it, and write nothing.
+#[test]
+fn missing_identity_is_refused_with_a_fix() {
+    let env = TestEnv::with_changes(&[("create_identity = true", "create_identity = false")]);
+    let before = env.counts();
+    for args in [&["checkin", "due"][..], &["serve"][..]] {
+        let out = env.run(args, None);
+        assert!(!out.status.success(), "{args:?}");
+        let err = stderr(&out);
+        assert!(
+            err.contains("does not exist") && err.contains("nazorg keygen"),
+            "{err}"
+        );
+    }
+    assert!(!env.path("var/nazorg.key").exists());
+    assert_eq!(env.counts(), before);
+}
