@@ -212,18 +212,11 @@ pub async fn move_family(app: &App, req: &MoveRequest) -> Result<HandoverCreated
     let previous = store::handovers::open_move(&mut tx, f.id).await?;
     if let Some(p) = &previous {
         // Free the one-open-move slot first; `superseded_by` is filled in below.
-        sqlx::query("UPDATE handovers SET status = 'superseded' WHERE id = $1")
-            .bind(p.id)
-            .execute(&mut *tx)
-            .await?;
+        store::handovers::supersede(&mut tx, p.id).await?;
     }
     let created = create(app, &mut tx, &f, "move", &from_code, to, effective, now).await?;
     if let Some(p) = &previous {
-        sqlx::query("UPDATE handovers SET superseded_by = $2 WHERE id = $1")
-            .bind(p.id)
-            .bind(created.1)
-            .execute(&mut *tx)
-            .await?;
+        store::handovers::set_superseded_by(&mut tx, p.id, created.1).await?;
     }
     app.audit(
         &mut tx,

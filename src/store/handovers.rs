@@ -152,15 +152,26 @@ pub async fn to_chase(conn: &mut Conn, limit: i64) -> Result<Vec<HandoverRow>, S
     rows.iter().map(handover_row).collect()
 }
 
-pub async fn mark_superseded(conn: &mut Conn, id: i64, by: i64) -> Result<(), StoreError> {
+/// Marks an open handover superseded by a further move. Done before the new handover is
+/// inserted (the one-open-move index allows only one), so `by` is set afterwards with
+/// [`set_superseded_by`].
+pub async fn supersede(conn: &mut Conn, id: i64) -> Result<(), StoreError> {
     sqlx::query(
-        "UPDATE handovers SET status = 'superseded', superseded_by = $2 \
+        "UPDATE handovers SET status = 'superseded' \
          WHERE id = $1 AND status IN ('pending', 'escalated')",
     )
     .bind(id)
-    .bind(by)
     .execute(conn)
     .await?;
+    Ok(())
+}
+
+pub async fn set_superseded_by(conn: &mut Conn, id: i64, by: i64) -> Result<(), StoreError> {
+    sqlx::query("UPDATE handovers SET superseded_by = $2 WHERE id = $1")
+        .bind(id)
+        .bind(by)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
