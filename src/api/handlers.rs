@@ -84,6 +84,17 @@ async fn family_of_checkin(s: &ApiState, checkin: &str) -> Result<Option<String>
         .map(|f| f.reference))
 }
 
+/// The municipality a list is for: a team's own, whatever it asks; an admin's choice.
+fn listed_municipality(
+    p: &Principal,
+    q: &std::collections::BTreeMap<String, String>,
+) -> Option<String> {
+    match &p.scope {
+        Scope::Municipality(m) => Some(m.clone()),
+        _ => q.get("municipality").cloned(),
+    }
+}
+
 fn team_only(p: &Principal) -> Result<(), ApiError> {
     match p.scope {
         Scope::Researcher(_) => Err(ApiError::not_found()),
@@ -254,10 +265,7 @@ pub async fn due(
         ),
         None => None,
     };
-    let municipality = match (&p.scope, q.get("municipality")) {
-        (Scope::Municipality(m), _) => Some(m.clone()),
-        (_, m) => m.cloned(),
-    };
+    let municipality = listed_municipality(&p, &q);
     Ok(Json(
         service::checkin::due(&app_for(&s, &p), municipality.as_deref(), before).await?,
     ))
@@ -342,10 +350,7 @@ pub async fn handovers(
             ));
         }
     };
-    let municipality = match (&p.scope, q.get("municipality")) {
-        (Scope::Municipality(m), _) => Some(m.clone()),
-        (_, m) => m.cloned(),
-    };
+    let municipality = listed_municipality(&p, &q);
     let filter = service::handover::ListFilter {
         pending,
         withheld,
@@ -419,10 +424,7 @@ pub async fn flags(
         Some("open") => true,
         Some(_) => return Err(ApiError::bad_request("status", "expected open or all")),
     };
-    let municipality = match (&p.scope, q.get("municipality")) {
-        (Scope::Municipality(m), _) => Some(m.clone()),
-        (_, m) => m.cloned(),
-    };
+    let municipality = listed_municipality(&p, &q);
     Ok(Json(
         service::signals::list(&app_for(&s, &p), municipality.as_deref(), open_only).await?,
     ))
