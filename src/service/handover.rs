@@ -153,9 +153,7 @@ pub async fn move_family(app: &App, req: &MoveRequest) -> Result<HandoverCreated
     }
 
     let mut tx = app.store.write().await?;
-    let f = store::families::by_ref(&mut tx, &req.family, to_secs(now))
-        .await?
-        .ok_or_else(|| not_found("family", &req.family))?;
+    let f = super::family::family_by_ref(&mut tx, &req.family, to_secs(now)).await?;
     if f.status != "running" {
         return Err(OpError::Conflict(format!(
             "family {} is {}, not running",
@@ -254,9 +252,7 @@ pub async fn reassign(
         ));
     }
     let mut tx = app.store.write().await?;
-    let f = store::families::by_ref(&mut tx, family_ref, to_secs(now))
-        .await?
-        .ok_or_else(|| not_found("family", family_ref))?;
+    let f = super::family::family_by_ref(&mut tx, family_ref, to_secs(now)).await?;
     if f.status != "running" {
         return Err(OpError::Conflict(format!(
             "family {} is {}, not running",
