@@ -144,6 +144,8 @@ impl TestEnv {
             .arg(&self.config_path)
             .args(args)
             .env("NAZORG_LOG", "info")
+            // `--at` (the simulated clock) is only accepted in a simulation.
+            .env("NAZORG_SIMULATION", "1")
             .env_remove("NAZORG_CONFIG")
             .env_remove("CREDENTIALS_DIRECTORY")
             .stdin(Stdio::null());
