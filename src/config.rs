@@ -143,6 +143,8 @@ struct RawRule {
     delta: Option<f64>,
     count: Option<u32>,
     conditions: Option<Vec<RawCondition>>,
+    amber_after: Option<String>,
+    red_after: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -246,6 +248,22 @@ struct RawReminders {
     repeat_every: String,
     #[serde(default = "d_max_overdue")]
     max_overdue: u32,
+    #[serde(default = "d_retry_after")]
+    retry_after: String,
+    #[serde(default = "d_max_attempts_contact")]
+    max_attempts: u32,
+    #[serde(default = "d_lead_interpreter")]
+    lead_interpreter: String,
+}
+
+fn d_retry_after() -> String {
+    "P7D".into()
+}
+fn d_max_attempts_contact() -> u32 {
+    3
+}
+fn d_lead_interpreter() -> String {
+    "P5D".into()
 }
 
 fn d_lead() -> String {
@@ -268,6 +286,9 @@ impl Default for RawReminders {
             overdue_after: d_overdue_after(),
             repeat_every: d_repeat_every(),
             max_overdue: d_max_overdue(),
+            retry_after: d_retry_after(),
+            max_attempts: d_max_attempts_contact(),
+            lead_interpreter: d_lead_interpreter(),
         }
     }
 }
@@ -922,7 +943,20 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
             .duration("reminders.repeat_every", &r.repeat_every)
             .unwrap_or(IsoDuration::ZERO),
         max_overdue: r.max_overdue,
+        retry_after: is
+            .duration("reminders.retry_after", &r.retry_after)
+            .unwrap_or(IsoDuration::ZERO),
+        max_attempts: r.max_attempts,
+        lead_interpreter: is
+            .duration("reminders.lead_interpreter", &r.lead_interpreter)
+            .unwrap_or(IsoDuration::ZERO),
     };
+    if !(1..=12).contains(&r.max_attempts) {
+        is.push("reminders.max_attempts", "1 to 12 attempts");
+    }
+    if reminders.retry_after.is_zero() && r.max_attempts > 1 {
+        is.push("reminders.retry_after", "must be longer than zero");
+    }
     if reminders.repeat_every.is_zero() && r.max_overdue > 0 {
         is.push("reminders.repeat_every", "must be longer than zero");
     }
@@ -1483,6 +1517,10 @@ fn validate_rule(
             }
         }
     };
+    if r.kind != "out_of_sight" {
+        unused(is, "amber_after", r.amber_after.is_some());
+        unused(is, "red_after", r.red_after.is_some());
+    }
     let (kind, scopes): (Option<RuleKind>, Vec<Scope>) = match r.kind.as_str() {
         "threshold" => {
             unused(is, "baseline", r.baseline.is_some());
@@ -1624,15 +1662,40 @@ fn validate_rule(
             unused(is, "n", r.n.is_some());
             unused(is, "delta", r.delta.is_some());
             unused(is, "conditions", r.conditions.is_some());
-            let count = match r.count {
-                Some(k) if (1..=52).contains(&k) => k as usize,
-                _ => {
-                    is.push(format!("{key}.count"), "required: 1 to 52 check-ins");
-                    1
-                }
-            };
+            if r.count.is_some() {
+                is.push(
+                    format!("{key}.count"),
+                    "out_of_sight is a time rule: use amber_after (default \"P8W\") and \
+                     red_after (default \"P16W\") instead of count",
+                );
+            }
+            let amber_after = is
+                .duration(
+                    &format!("{key}.amber_after"),
+                    r.amber_after.as_deref().unwrap_or("P8W"),
+                )
+                .unwrap_or(IsoDuration::ZERO);
+            let red_after = is
+                .duration(
+                    &format!("{key}.red_after"),
+                    r.red_after.as_deref().unwrap_or("P16W"),
+                )
+                .unwrap_or(IsoDuration::ZERO);
+            let sample = chrono::NaiveDate::from_ymd_opt(2027, 1, 1);
+            let on = |d: IsoDuration| sample.and_then(|s| d.add_to_date(s));
+            if amber_after.is_zero() {
+                is.push(format!("{key}.amber_after"), "must be longer than zero");
+            } else if on(red_after) <= on(amber_after) {
+                is.push(
+                    format!("{key}.red_after"),
+                    "must be longer than amber_after",
+                );
+            }
             (
-                Some(RuleKind::OutOfSight { count }),
+                Some(RuleKind::OutOfSight {
+                    amber_after,
+                    red_after,
+                }),
                 vec![declared.unwrap_or(Scope::Family)],
             )
         }

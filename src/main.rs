@@ -269,6 +269,11 @@ enum CheckinCommand {
         #[arg(long, value_name = "FILE")]
         file: PathBuf,
     },
+    /// Record one contact attempt (same JSON as `record`; `not_reached` keeps it open)
+    Attempt {
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -850,7 +855,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     .collect()
             })
         }
-        Command::Checkin(CheckinCommand::Record { file }) => {
+        Command::Checkin(CheckinCommand::Record { file } | CheckinCommand::Attempt { file }) => {
             let input = read_input(&file)?;
             let record = nazorg::domain::parse_json(&input).map_err(|e| op_failed(e.into()))?;
             let app = open_app(g, OpenMode::Existing, false).await?;
@@ -863,10 +868,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     .as_ref()
                     .map(|n| format!("; next {} due {}", n.id, n.due.to_rfc3339()))
                     .unwrap_or_default();
-                format!(
-                    "recorded {} for family {} ({}){next}\n",
-                    o.checkin, o.family, o.outcome
-                )
+                match (o.status, o.next_attempt_due) {
+                    ("open", Some(retry)) => format!(
+                        "attempt {} of {} for family {} not reached; next attempt due {}\n",
+                        o.attempt,
+                        o.checkin,
+                        o.family,
+                        retry.to_rfc3339()
+                    ),
+                    _ => format!(
+                        "{} {} for family {} ({}){next}\n",
+                        o.status, o.checkin, o.family, o.outcome
+                    ),
+                }
             })
         }
         Command::Sweep { no_dispatch } => {

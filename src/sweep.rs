@@ -24,6 +24,8 @@ pub struct SweepSummary {
     pub due: u64,
     pub overdue: u64,
     pub escalation: u64,
+    /// Reminders for the next contact attempt after a family was not reached.
+    pub retry: u64,
     /// Notices whose outbox key already existed (a repeat of an earlier sweep).
     pub already_queued: u64,
     /// Check-ins whose municipality is missing from the config: retried in an hour.
@@ -63,7 +65,9 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreE
         let n = batch.len();
         for c in batch {
             summary.examined += 1;
-            let due = from_secs(c.due_at)?;
+            // After a failed attempt the reminders run from the next attempt's due instant.
+            let due_at = c.retry_due_at.unwrap_or(c.due_at);
+            let due = from_secs(due_at)?;
             let last = c.last_notice_at.map(from_secs).transpose()?;
             let stage = Stage::from_code(c.notice_stage, c.overdue_count)
                 .ok_or_else(|| StoreError::Corrupt(format!("notice stage of {}", c.reference)))?;
@@ -117,7 +121,22 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreE
                 interpreter_needed: c.interpreter_needed,
                 overdue_count: count,
             };
-            let (subject, body) = reminder(kind, cfg.mail.language, &facts);
+            let retry = c.attempts > 0 && notice == Notice::Due;
+            let (subject, body) = if retry {
+                use crate::mail::contact::{AttemptFacts, ContactMail, contact};
+                contact(
+                    ContactMail::Retry,
+                    cfg.mail.language,
+                    &AttemptFacts {
+                        reminder: &facts,
+                        attempts: u32::try_from(c.attempts).unwrap_or(u32::MAX),
+                        max_attempts: policy.max_attempts,
+                    },
+                )
+            } else {
+                reminder(kind, cfg.mail.language, &facts)
+            };
+            let kind_code = if retry { "retry" } else { kind.code() };
             let (to, mut cc) = match notice {
                 Notice::Escalation => (
                     vec![muni.coordinator_email.clone()],
@@ -137,12 +156,12 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreE
             {
                 cc.push(sender.team_email.clone());
             }
-            let key = format!("{}:{}:{}:{}", kind.code(), c.reference, count, c.due_at);
+            let key = format!("{kind_code}:{}:{}:{}", c.reference, count, due_at);
             let fresh = store::outbox::enqueue(
                 &mut tx,
                 &store::outbox::NewMessage {
                     key: &key,
-                    kind: kind.code(),
+                    kind: kind_code,
                     family_ref: Some(&c.family_ref),
                     recipients: &to,
                     cc: &cc,
@@ -155,6 +174,7 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreE
             .await?;
             if fresh {
                 match kind {
+                    _ if retry => summary.retry += 1,
                     ReminderKind::Upcoming => summary.upcoming += 1,
                     ReminderKind::Due => summary.due += 1,
                     ReminderKind::Overdue => summary.overdue += 1,
@@ -199,7 +219,8 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreE
     summary.digests = crate::service::signals::sweep_digest(app, now).await?;
     // Recorded last, so a sweep that failed halfway is covered again by the next one.
     {
-        let notices = summary.upcoming + summary.due + summary.overdue + summary.escalation;
+        let notices =
+            summary.upcoming + summary.due + summary.overdue + summary.escalation + summary.retry;
         let mut tx = app.store.write().await?;
         store::sweeps::record(
             &mut tx,

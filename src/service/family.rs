@@ -253,6 +253,23 @@ pub struct CheckinView {
     pub record: Option<RecordDetails>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub children: Vec<ChildObservationView>,
+    /// After a failed attempt: when the next one is due.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_attempt_due: Option<DateTime<Utc>>,
+    /// Every contact attempt, oldest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<AttemptView>,
+}
+
+/// One contact attempt of a check-in; `by` and `notes` are `null` once erased.
+#[derive(Debug, Serialize)]
+pub struct AttemptView {
+    pub number: i64,
+    pub at: DateTime<Utc>,
+    pub outcome: String,
+    pub mode: String,
+    pub by: Option<String>,
+    pub notes: Option<String>,
 }
 
 /// The whole decrypted record of a family, for the operator and the responsible team.
@@ -355,11 +372,38 @@ pub async fn view(
                 });
             }
         }
+        let mut attempts = Vec::new();
+        for (number, at, outcome, mode, sealed) in store::checkins::attempts(tx, c.id).await? {
+            let row = format!("{}/{number}", c.reference);
+            let details: Option<crate::domain::recording::AttemptDetails> = match (&dek, &sealed) {
+                (Some(dek), Some(s)) => Some(open_json(
+                    dek,
+                    s,
+                    &super::checkin::attempt_place(&f.reference, &row),
+                )?),
+                _ => None,
+            };
+            attempts.push(AttemptView {
+                number,
+                at: from_secs(at)?,
+                outcome,
+                mode,
+                by: details.as_ref().and_then(|d| d.by.clone()),
+                notes: details.and_then(|d| d.notes),
+            });
+        }
+        let status = c.shown_status().to_string();
         checkins.push(CheckinView {
+            next_attempt_due: c
+                .retry_due_at
+                .filter(|_| c.status == "open")
+                .map(from_secs)
+                .transpose()?,
+            attempts,
             id: c.reference,
             wave: c.wave,
             due: from_secs(c.due_at)?,
-            status: c.status,
+            status,
             reminders_sent: stage_label(c.notice_stage, c.overdue_count),
             outcome: c.outcome,
             mode: c.mode,

@@ -222,28 +222,53 @@ pub async fn erase_sealed(conn: &mut Conn, family_id: i64) -> Result<(), StoreEr
     Ok(())
 }
 
-/// Running families that may be out of sight at `overdue_before`: with an open check-in
-/// that fell due before it, or a recorded one that was not reached or declined. Paged by id.
+/// Running families whose last reached contact (or enrolment) lies in `(from, upto]`:
+/// those that crossed an `out_of_sight` mark since the previous sweep. Paged by id.
 pub async fn out_of_sight_candidates(
     conn: &mut Conn,
-    overdue_after_due: i64,
-    overdue_before: i64,
+    from: i64,
+    upto: i64,
     after_id: i64,
     limit: i64,
 ) -> Result<Vec<i64>, StoreError> {
-    // Running families with an open check-in due in (overdue_after_due, overdue_before]:
-    // those whose check-in became overdue since the previous sweep.
     let ids: Vec<i64> = sqlx::query_scalar(
-        "SELECT DISTINCT c.family_id FROM checkins c JOIN families f ON f.id = c.family_id \
-         WHERE c.status = 'open' AND c.due_at > $1 AND c.due_at <= $2 \
-         AND f.status = 'running' AND c.family_id > $3 \
-         ORDER BY c.family_id LIMIT $4",
+        "SELECT f.id FROM families f WHERE f.status = 'running' \
+         AND COALESCE(f.last_reached_at, f.enrolled_at) > $1 \
+         AND COALESCE(f.last_reached_at, f.enrolled_at) <= $2 \
+         AND f.id > $3 ORDER BY f.id LIMIT $4",
     )
-    .bind(overdue_after_due)
-    .bind(overdue_before)
+    .bind(from)
+    .bind(upto)
     .bind(after_id)
     .bind(limit)
     .fetch_all(conn)
     .await?;
     Ok(ids)
+}
+
+/// The open or acknowledged flag of a rule for a subject: (id, severity).
+pub async fn active(
+    conn: &mut Conn,
+    rule: &str,
+    subject: &str,
+) -> Result<Option<(i64, String)>, StoreError> {
+    let row = sqlx::query(
+        "SELECT id, severity FROM flags WHERE rule = $1 AND subject = $2 AND status != 'resolved'",
+    )
+    .bind(rule)
+    .bind(subject)
+    .fetch_optional(conn)
+    .await?;
+    row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
+}
+
+/// A flag that became more severe (an amber `out_of_sight` turning red) is open again:
+/// the acknowledgement was for the milder signal.
+pub async fn set_severity(conn: &mut Conn, id: i64, severity: &str) -> Result<(), StoreError> {
+    sqlx::query("UPDATE flags SET severity = $2, status = 'open' WHERE id = $1")
+        .bind(id)
+        .bind(severity)
+        .execute(conn)
+        .await?;
+    Ok(())
 }

@@ -103,7 +103,7 @@ fn sigkill_mid_backlog_loses_and_duplicates_nothing() {
     // At 2026-11-25 five slots per family are overdue (Jan 19, Feb 16, Apr 5, Jul 5, Oct 5).
     let at = "2026-11-25T10:00:00+01:00";
     let reminders = 30 * 5;
-    // Plus one red `out_of_sight` alert per family: three check-ins in a row went unrecorded.
+    // Plus one red `out_of_sight` alert per family: no reached contact for over 16 weeks.
     let expected = reminders + 30;
     let mut d = Daemon::spawn(&env, "crash", &["--at", at, "serve"], None);
     poll("the first .eml", || !env.eml_files().is_empty());

@@ -8,6 +8,7 @@ mod age_interop;
 mod api;
 mod bad_input;
 mod config_check;
+mod contact;
 mod daemon;
 mod export;
 mod handover;

@@ -150,15 +150,6 @@ fn each_rule_kind_raises_exactly_its_flags_per_child() {
             vec![("behaviour_and_contact", "child0", 2)],
         ),
         (
-            "out_of_sight: three failed contacts in a row, a family flag",
-            vec![
-                ("not_reached", None, json!({})),
-                ("declined", None, json!({})),
-                ("not_reached", None, json!({})),
-            ],
-            vec![("out_of_sight", "family", 2)],
-        ),
-        (
             "family threshold: the safety plan is no longer followed",
             vec![
                 ("reached", None, json!({"safety_plan_followed": true})),
@@ -192,9 +183,10 @@ fn each_rule_kind_raises_exactly_its_flags_per_child() {
             .collect();
         assert_eq!(flags_of(&env, &f), want, "{name}");
     }
-    // Red flags (new_incident, out_of_sight) each sent one alert; amber ones none.
+    // The red flag (new_incident) sent one alert; amber ones none. (`out_of_sight` is a
+    // time rule: see `out_of_sight_by_time_amber_at_eight_weeks_red_at_sixteen`.)
     let alerts = alerts(&env);
-    assert_eq!(alerts.len(), 2, "{alerts:?}");
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
 }
 
 /// One child's incident flags that child only, and the alert names only that child.
@@ -225,45 +217,87 @@ fn siblings_are_independent() {
     assert!(!body_text.contains("SIBS"), "no personal data in the alert");
 }
 
-/// Nobody records anything: once the third check-in is overdue the sweep raises the family
-/// flag and sends one red alert, and further sweeps send nothing more.
+/// `out_of_sight` is a time rule: nobody records anything, and 8 weeks after enrolment the
+/// sweep raises an amber family flag (no alert), at 16 weeks it turns red and one red alert
+/// goes to the team; later sweeps send nothing more. A family reached in between counts
+/// from that contact instead.
 #[test]
-fn out_of_sight_fires_from_the_sweep_alone_and_alerts_once() {
+fn out_of_sight_by_time_amber_at_eight_weeks_red_at_sixteen() {
     let env = TestEnv::new();
-    // standard plan from 2027-02-28: due 2027-03-14, 04-11, 05-28 (09:00); overdue after 3 days.
+    // Enrolled 2027-03-01 10:00 CET (09:00 UTC): amber from 2027-04-26 09:00 UTC, red from
+    // 2027-06-21 09:00 UTC. No check-in is ever recorded.
     let f = enrol(&env, ROTTERDAM, "SIGHT");
-    let s = env.sweep("2027-04-20T10:00:00+02:00");
-    assert_eq!(
-        s["sweep"]["flags_raised"], 0,
-        "two overdue check-ins are not enough"
+    // The other family is reached at 2027-03-14 10:00 CET: amber from 2027-05-09 09:00 UTC.
+    let g = enrol(&env, AMSTERDAM, "SEEN");
+    let seen = json!({"checkin": g.checkins[0], "at": "2027-03-14T10:00:00+01:00",
+                      "outcome": "reached", "mode": "walk"});
+    let out = env.record("2027-03-14T12:00:00+01:00", &seen);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
-    assert!(flags_of(&env, &f).is_empty());
-    let at = "2027-06-01T10:00:00+02:00";
+    let sev = |env: &TestEnv, fam: &Family| -> Vec<String> {
+        env.json(&["flags", "list"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|fl| fl["family"] == fam.reference.as_str())
+            .map(|fl| {
+                format!(
+                    "{}:{}",
+                    fl["rule"].as_str().unwrap(),
+                    fl["severity"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    let s = env.sweep("2027-04-26T10:59:00+02:00");
+    assert_eq!(s["sweep"]["flags_raised"], 0, "a minute before eight weeks");
+    assert!(sev(&env, &f).is_empty());
+    let at = "2027-04-26T11:00:00+02:00";
     let s = env.sweep(at);
     assert_eq!(s["sweep"]["flags_raised"], 1, "{s}");
-    assert_eq!(
-        flags_of(&env, &f),
-        vec![("out_of_sight".to_string(), "family".to_string(), 2)]
+    assert_eq!(sev(&env, &f), ["out_of_sight:amber"]);
+    assert!(
+        sev(&env, &g).is_empty(),
+        "reached on 2027-03-14: still in sight"
     );
+    assert!(alerts(&env).is_empty(), "amber sends no alert");
     let flag = &env.json(&["flags", "list", "--municipality", ROTTERDAM, "--open"])[0];
-    assert_eq!(flag["severity"], "red");
     assert_eq!(flag["kind"], "out_of_sight");
     assert!(flag["child"].is_null());
+    // Evidence: the check-ins that fell due meanwhile, overdue without a record.
     let contacts: Vec<&str> = flag["evidence"]["items"]
         .as_array()
         .unwrap()
         .iter()
         .map(|i| i["contact"].as_str().unwrap())
         .collect();
-    assert_eq!(contacts, ["overdue", "overdue", "overdue"]);
-    // Same instant again, and later: nothing new.
+    assert_eq!(contacts, ["overdue", "overdue"]);
+    // Same instant again: nothing changes.
     let before = env.counts();
     let s = env.sweep(at);
     assert_eq!(s["sweep"]["flags_raised"], 0);
     assert_eq!(env.counts(), before, "a repeated sweep changes nothing");
+    // The reached family turns amber eight weeks after its contact.
+    env.sweep("2027-05-09T10:59:00+02:00");
+    assert!(sev(&env, &g).is_empty());
+    env.sweep("2027-05-09T11:00:00+02:00");
+    assert_eq!(sev(&env, &g), ["out_of_sight:amber"]);
+    // Sixteen weeks without contact: the same flag turns red, one alert.
+    let s = env.sweep("2027-06-21T10:59:00+02:00");
+    assert_eq!(s["sweep"]["flags_raised"], 0);
+    assert_eq!(sev(&env, &f), ["out_of_sight:amber"]);
+    let s = env.sweep("2027-06-21T11:00:00+02:00");
+    assert_eq!(s["sweep"]["flags_raised"], 1, "{s}");
+    assert_eq!(sev(&env, &f), ["out_of_sight:red"]);
     env.sweep("2027-09-01T10:00:00+02:00");
     assert_eq!(flags_of(&env, &f).len(), 1);
-    let alerts = alerts(&env);
+    let alerts: Vec<Value> = alerts(&env)
+        .into_iter()
+        .filter(|a| a["family"] == f.reference.as_str())
+        .collect();
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert_eq!(alerts[0]["recipients"][0], TEAM_ROTTERDAM);
     assert_eq!(alerts[0]["status"], "sent");

@@ -122,12 +122,19 @@ async fn twenty_five_months_of_daily_sweeps() {
                 records.entry(at).or_default().push(json!({
                     "checkin": id,
                     "at": rfc(at),
-                    "outcome": if wave % 2 == 0 { "not_reached" } else { "reached" },
                     "mode": "home_visit",
-                    "family_observations": {"stressors": ["debts"]},
-                    "children": children.iter().map(|m| json!({"member": m, "observations": {"wellbeing": wave.min(10)}})).collect::<Vec<_>>(),
                     "notes": "SCEN-note"
                 }));
+                // Even waves: the family declined (which closes the check-in, like
+                // reached; `not_reached` would keep it open for another attempt).
+                let last = records.get_mut(&at).and_then(|v| v.last_mut()).unwrap();
+                if wave % 2 == 0 {
+                    last["outcome"] = json!("declined");
+                } else {
+                    last["outcome"] = json!("reached");
+                    last["family_observations"] = json!({"stressors": ["debts"]});
+                    last["children"] = json!(children.iter().map(|m| json!({"member": m, "observations": {"wellbeing": wave.min(10)}})).collect::<Vec<_>>());
+                }
             }
         }
     }
@@ -192,7 +199,11 @@ fn catch_up_after_ninety_days_down() {
     assert_eq!(first["sweep"]["due"], 1);
     assert_eq!(first["sweep"]["upcoming"], 0);
     assert_eq!(first["sweep"]["escalation"], 0);
-    assert_eq!(first["dispatch"]["sent"], 3);
+    // The three reminders, and the digest with the amber `out_of_sight` flag (13 weeks
+    // without a reached contact).
+    assert_eq!(first["sweep"]["flags_raised"], 1);
+    assert_eq!(first["sweep"]["digests"], 1);
+    assert_eq!(first["dispatch"]["sent"], 4);
     let got = messages(&env);
     assert_eq!(
         got,
@@ -211,7 +222,7 @@ fn catch_up_after_ninety_days_down() {
     assert_eq!(second["sweep"]["examined"], 0);
     assert_eq!(second["dispatch"]["sent"], 0);
     assert_eq!(env.counts(), before);
-    assert_eq!(env.eml_files().len(), 3);
+    assert_eq!(env.eml_files().len(), 4);
 }
 
 /// A family enrolled two months after leaving the shelter: slots long past are `lapsed`
@@ -324,7 +335,7 @@ fn recording_stops_reminders_and_the_schedule_goes_on() {
     let c2 = fam["checkins"][1]["id"].as_str().unwrap();
     let child = fam["members"][1]["ref"].as_str().unwrap();
     env.sweep("2026-12-15T10:00:00+01:00");
-    let body = json!({"checkin": c1, "at": "2026-12-15T11:00:00+01:00", "outcome": "not_reached", "mode": "phone",
+    let body = json!({"checkin": c1, "at": "2026-12-15T11:00:00+01:00", "outcome": "reached", "mode": "phone",
                       "children": [{"member": child, "observations": {"wellbeing": 6}}], "notes": "REC-note"});
     let out = env.record("2026-12-15T12:00:00+01:00", &body);
     assert!(
@@ -349,7 +360,7 @@ fn recording_stops_reminders_and_the_schedule_goes_on() {
     assert_eq!(env.counts(), before);
     // The show command returns the recorded observation, decrypted.
     let shown = env.json(&["family", "show", fam["family"].as_str().unwrap()]);
-    assert_eq!(shown["checkins"][0]["outcome"], "not_reached");
+    assert_eq!(shown["checkins"][0]["outcome"], "reached");
     assert_eq!(
         shown["checkins"][0]["children"][0]["observations"]["wellbeing"],
         6
