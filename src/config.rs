@@ -231,6 +231,12 @@ struct RawPlan {
     local_time: String,
     cron: Option<String>,
     duration: Option<String>,
+    #[serde(default = "d_working_days_only")]
+    working_days_only: bool,
+}
+
+fn d_working_days_only() -> bool {
+    true
 }
 
 fn default_local_time() -> String {
@@ -917,6 +923,13 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
             cron,
             duration,
             local_time,
+            // The configured extra closing days are filled in with `handover.holidays` below.
+            working_days: p
+                .working_days_only
+                .then(|| crate::domain::handover::WorkingDays {
+                    holidays: BTreeSet::new(),
+                    dutch_holidays: true,
+                }),
         };
         // Try the plan on a sample start so runaway cron rules are caught at start-up.
         // Only a plan without other issues: a broken rule would otherwise also be
@@ -1049,8 +1062,17 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
         remind_after: h.remind_after,
         escalate_after: h.escalate_after,
         max_move_ahead,
-        working_days: crate::domain::handover::WorkingDays { holidays },
+        working_days: crate::domain::handover::WorkingDays {
+            holidays: holidays.clone(),
+            dutch_holidays: true,
+        },
     };
+    // The extra closing days apply to due moments too.
+    for plan in plans.values_mut() {
+        if let Some(w) = &mut plan.working_days {
+            w.holidays = holidays.clone();
+        }
+    }
 
     // municipalities
     let mut municipalities = BTreeMap::new();

@@ -26,6 +26,8 @@ pub struct SweepSummary {
     pub escalation: u64,
     /// Reminders for the next contact attempt after a family was not reached.
     pub retry: u64,
+    /// Notices held back because today is no working day (sent on the next one).
+    pub held_for_working_day: u64,
     /// Notices whose outbox key already existed (a repeat of an earlier sweep).
     pub already_queued: u64,
     /// Check-ins whose municipality is missing from the config: retried in an hour.
@@ -59,6 +61,19 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreE
         at: now,
         ..Default::default()
     };
+    // No reminder goes out on a weekend or holiday (for plans on working days): what falls
+    // due then waits for the next working day's first sweep.
+    let working_days = &cfg.handover.working_days;
+    let local_today = now.with_timezone(&cfg.timezone).date_naive();
+    let working_day = working_days.is_working_day(local_today);
+    let next_working_day_start = crate::domain::plan::local_instant(
+        cfg.timezone,
+        working_days
+            .add(local_today, 1)
+            .and_time(chrono::NaiveTime::MIN),
+    )
+    .map_or(to_secs(now) + 3600, to_secs)
+    .max(to_secs(now) + 1);
     loop {
         let mut tx = app.store.write().await?;
         let batch = store::checkins::notice_candidates(&mut tx, to_secs(now), BATCH).await?;
@@ -69,6 +84,24 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreE
             let due_at = c.retry_due_at.unwrap_or(c.due_at);
             let due = from_secs(due_at)?;
             let last = c.last_notice_at.map(from_secs).transpose()?;
+            // A plan on working days sends nothing on a weekend or holiday: the notice waits
+            // for the first sweep of the next working day.
+            let plan_rule = cfg.plans.get(&c.plan);
+            if !working_day && plan_rule.is_some_and(|p| p.working_days.is_some()) {
+                summary.held_for_working_day += 1;
+                store::checkins::set_notice_state(
+                    &mut tx,
+                    c.id,
+                    c.notice_stage,
+                    c.overdue_count,
+                    c.last_notice_at,
+                    Some(next_working_day_start),
+                )
+                .await?;
+                continue;
+            }
+            // A family that needs an interpreter gets its first notice earlier.
+            let policy = &policy.for_family(c.interpreter_needed);
             let stage = Stage::from_code(c.notice_stage, c.overdue_count)
                 .ok_or_else(|| StoreError::Corrupt(format!("notice stage of {}", c.reference)))?;
             let Some(muni) = cfg.municipality(&c.municipality) else {

@@ -5,6 +5,7 @@ pub mod anonymise;
 pub mod duration;
 pub mod enrolment;
 pub mod handover;
+pub mod holidays;
 pub mod plan;
 pub mod recording;
 pub mod reference;

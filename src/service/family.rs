@@ -152,7 +152,13 @@ pub async fn enrol(app: &App, e: &Enrolment) -> Result<Enrolled, OpError> {
         } else {
             (
                 "open",
-                next_notice_at(&cfg.reminders, slot.due, Stage::None, None).map(to_secs),
+                next_notice_at(
+                    &cfg.reminders.for_family(e.interpreter_needed),
+                    slot.due,
+                    Stage::None,
+                    None,
+                )
+                .map(to_secs),
             )
         };
         store::checkins::insert(

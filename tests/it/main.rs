@@ -17,3 +17,4 @@ mod sealing;
 mod signals;
 mod smtp_delivery;
 mod spine;
+mod working_days;
