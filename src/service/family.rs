@@ -180,6 +180,7 @@ pub async fn enrol(app: &App, e: &Enrolment) -> Result<Enrolled, OpError> {
             status,
         });
     }
+    enqueue_new_family(app, &mut tx, &family_ref, e, &checkins, now).await?;
     app.audit(
         &mut tx,
         &Entry {
@@ -197,6 +198,53 @@ pub async fn enrol(app: &App, e: &Enrolment) -> Result<Enrolled, OpError> {
         members,
         checkins,
     })
+}
+
+/// The responsible team hears of a new family at once (same transaction as the enrolment),
+/// so the first contact can follow within days.
+async fn enqueue_new_family(
+    app: &App,
+    tx: &mut crate::store::Conn,
+    family_ref: &str,
+    e: &Enrolment,
+    checkins: &[ScheduledCheckin],
+    now: DateTime<Utc>,
+) -> Result<(), OpError> {
+    use crate::mail::contact::{NewFamilyFacts, new_family};
+    let cfg = &app.config;
+    let Some(muni) = cfg.municipality(&e.municipality) else {
+        return Ok(());
+    };
+    let first = checkins.iter().find(|c| c.status == "open");
+    let first_local = first.map(|c| crate::sweep::local_label(c.due, cfg.timezone));
+    let (subject, body) = new_family(
+        cfg.mail.language,
+        &NewFamilyFacts {
+            family: family_ref,
+            plan: &e.plan,
+            municipality_code: &muni.code,
+            municipality_name: &muni.name,
+            first_checkin: first.map(|c| c.id.as_str()).zip(first_local.as_deref()),
+            contact_language: &e.language,
+            interpreter_needed: e.interpreter_needed,
+        },
+    );
+    store::outbox::enqueue(
+        tx,
+        &store::outbox::NewMessage {
+            key: &format!("new_family:{family_ref}"),
+            kind: "new_family",
+            family_ref: Some(family_ref),
+            recipients: std::slice::from_ref(&muni.team_email),
+            cc: &[],
+            subject: &subject,
+            body: &body,
+            attachments: &[],
+            now: to_secs(now),
+        },
+    )
+    .await?;
+    Ok(())
 }
 
 /// Refuses a reason code that is not in `allowed`, listing the allowed ones.

@@ -125,6 +125,7 @@ fn three_failed_attempts_then_a_reached_one() {
     assert_eq!(
         mails(&env),
         vec![
+            m("new_family", TEAM_AMSTERDAM, "", "-"),
             m("upcoming", TEAM_AMSTERDAM, "", c1),
             m("due", TEAM_AMSTERDAM, "", c1),
             m("retry", TEAM_AMSTERDAM, "", c1),
@@ -139,12 +140,12 @@ fn three_failed_attempts_then_a_reached_one() {
         .iter()
         .map(|m| m["subject"].as_str().unwrap().to_string())
         .collect();
-    assert!(subjects[2].contains("attempt 2 of 3"), "{}", subjects[2]);
-    assert!(subjects[3].contains("attempt 3 of 3"), "{}", subjects[3]);
+    assert!(subjects[3].contains("attempt 2 of 3"), "{}", subjects[3]);
+    assert!(subjects[4].contains("attempt 3 of 3"), "{}", subjects[4]);
     assert!(
-        subjects[4].contains("not reached after 3 attempts"),
+        subjects[5].contains("not reached after 3 attempts"),
         "{}",
-        subjects[4]
+        subjects[5]
     );
     let escalation = env.sql("SELECT body FROM outbox WHERE kind = 'missed'");
     assert!(
@@ -247,5 +248,79 @@ fn observations_are_refused_unless_reached() {
             before,
             "{case}: the database changed"
         );
+    }
+}
+
+/// Enrolment tells the responsible team at once, in the same transaction: one
+/// `new_family` notice with the reference, plan, first contact and contact hints, and no
+/// personal data; a refused enrolment queues nothing.
+#[test]
+fn enrolment_queues_a_new_family_notice_at_once() {
+    let env = TestEnv::new();
+    let fam = env.enrol(
+        "2026-12-01T10:00:00+01:00",
+        &family_body(ROTTERDAM, "standard", "2026-12-01", "NIEUW"),
+    );
+    let family = fam["family"].as_str().unwrap();
+    let c1 = fam["checkins"][0]["id"].as_str().unwrap();
+    let outbox = env.outbox();
+    assert_eq!(outbox.len(), 1, "{outbox:?}");
+    let m = &outbox[0];
+    assert_eq!(m["kind"], "new_family");
+    assert_eq!(m["recipients"], json!([TEAM_ROTTERDAM]));
+    assert_eq!(m["family"], family);
+    assert!(m["subject"].as_str().unwrap().contains(family));
+    let body = env.sql("SELECT body FROM outbox WHERE kind = 'new_family'");
+    assert!(body.contains(c1), "{body}");
+    assert!(body.contains("2026-12-15"), "first contact date: {body}");
+    assert!(body.contains("Interpreter needed:   yes"), "{body}");
+    assert!(!body.contains("NIEUW"), "no personal data: {body}");
+    // The first sweep sends it.
+    let s = env.sweep("2026-12-01T10:05:00+01:00");
+    assert_eq!(s["dispatch"]["sent"], 1);
+    // A refused enrolment queues nothing.
+    let before = env.counts();
+    let mut bad = family_body(ROTTERDAM, "standard", "2026-12-01", "NIEUW");
+    bad["plan"] = json!("nope");
+    let out = env.run(
+        &[
+            "--at",
+            "2026-12-01T10:00:00+01:00",
+            "family",
+            "enroll",
+            "--file",
+            "-",
+        ],
+        Some(bad.to_string().as_bytes()),
+    );
+    assert_eq!(out.status.code(), Some(65));
+    assert_eq!(env.counts(), before);
+}
+
+/// The shipped plans start with a first contact three days after the start.
+#[test]
+fn shipped_plans_start_with_a_first_contact_at_three_days() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for file in [
+        "config/nazorg.example.toml",
+        "config/nazorg.production.toml",
+    ] {
+        let path = root.join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let cfg = nazorg::config::Config::parse(&text, &path, &Default::default()).unwrap();
+        assert!(!cfg.plans.is_empty());
+        let p3d: nazorg::domain::duration::IsoDuration = "P3D".parse().unwrap();
+        for (name, plan) in &cfg.plans {
+            assert!(plan.offsets.contains(&p3d), "{file}: plan {name}");
+            // A Thursday start: the first contact is on Sunday → Monday at the latest
+            // (working days), never the two weeks it used to be.
+            let start = chrono::NaiveDate::from_ymd_opt(2027, 3, 4).unwrap();
+            let first = plan.slots(start, cfg.timezone).unwrap()[0].due;
+            let day = first.with_timezone(&cfg.timezone).date_naive();
+            assert!(
+                day <= chrono::NaiveDate::from_ymd_opt(2027, 3, 8).unwrap(),
+                "{file}: plan {name}: first contact {day}"
+            );
+        }
     }
 }

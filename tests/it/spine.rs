@@ -27,7 +27,7 @@ fn messages(env: &TestEnv) -> Vec<(String, String, String, u32)> {
     let mut v: Vec<_> = env
         .outbox()
         .iter()
-        .filter(|m| !matches!(m["kind"].as_str(), Some("alert" | "digest")))
+        .filter(|m| !matches!(m["kind"].as_str(), Some("alert" | "digest" | "new_family")))
         .map(|m| {
             let key = m["key"].as_str().unwrap();
             let parts: Vec<&str> = key.split(':').collect();
@@ -203,7 +203,8 @@ fn catch_up_after_ninety_days_down() {
     // without a reached contact).
     assert_eq!(first["sweep"]["flags_raised"], 1);
     assert_eq!(first["sweep"]["digests"], 1);
-    assert_eq!(first["dispatch"]["sent"], 4);
+    // And the new-family notice queued at enrolment.
+    assert_eq!(first["dispatch"]["sent"], 5);
     let got = messages(&env);
     assert_eq!(
         got,
@@ -222,7 +223,7 @@ fn catch_up_after_ninety_days_down() {
     assert_eq!(second["sweep"]["examined"], 0);
     assert_eq!(second["dispatch"]["sent"], 0);
     assert_eq!(env.counts(), before);
-    assert_eq!(env.eml_files().len(), 4);
+    assert_eq!(env.eml_files().len(), 5);
 }
 
 /// A family enrolled two months after leaving the shelter: slots long past are `lapsed`
@@ -243,7 +244,9 @@ fn late_enrolment_lapses_old_slots_without_a_storm() {
     assert_eq!(status[..3], ["lapsed", "lapsed", "open"]);
     let s = env.sweep("2026-12-02T10:05:00+01:00");
     assert_eq!(s["sweep"]["examined"], 0);
-    assert!(env.outbox().is_empty());
+    // Only the new-family notice queued at enrolment: no storm of overdue reminders.
+    let kinds: Vec<Value> = env.outbox().iter().map(|m| m["kind"].clone()).collect();
+    assert_eq!(kinds, [json!("new_family")]);
     // A contact that did happen in a lapsed slot can still be recorded.
     let lapsed = fam["checkins"][0]["id"].as_str().unwrap();
     let out = env.record(
@@ -394,7 +397,9 @@ fn closing_early_needs_a_reason_and_stops_reminders() {
     assert_eq!(closed["checkins_cancelled"], 8);
     let s = env.sweep("2027-06-01T10:00:00+02:00");
     assert_eq!(s["sweep"]["examined"], 0);
-    assert!(env.outbox().is_empty());
+    // Nothing but the new-family notice queued at enrolment.
+    let kinds: Vec<Value> = env.outbox().iter().map(|m| m["kind"].clone()).collect();
+    assert_eq!(kinds, [json!("new_family")]);
     let shown = env.json(&["family", "show", r]);
     assert_eq!(shown["status"], "closed_early");
     assert_eq!(shown["close_reason"], "family_moved_abroad");
