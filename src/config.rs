@@ -95,6 +95,27 @@ struct RawConfig {
     rules: Vec<RawRule>,
     #[serde(default)]
     digest: RawDigest,
+    #[serde(default)]
+    flags: RawFlags,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFlags {
+    #[serde(default = "d_red_escalate_after")]
+    red_escalate_after: u32,
+}
+
+fn d_red_escalate_after() -> u32 {
+    1
+}
+
+impl Default for RawFlags {
+    fn default() -> Self {
+        RawFlags {
+            red_escalate_after: d_red_escalate_after(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -535,6 +556,8 @@ pub struct Config {
     pub signals: Catalog,
     /// Local wall time of the daily digest of amber and info flags (working days).
     pub digest_local_time: NaiveTime,
+    /// Working days an unacknowledged red flag waits before the coordinator is told.
+    pub red_escalate_after: u32,
 }
 
 /// How handovers between teams are chased.
@@ -1115,6 +1138,9 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
     }
 
     let signals = validate_signals(&raw.indicators, &raw.rules, &mut is);
+    if !(1..=20).contains(&raw.flags.red_escalate_after) {
+        is.push("flags.red_escalate_after", "1 to 20 working days");
+    }
     let digest_local_time = match NaiveTime::parse_from_str(&raw.digest.local_time, "%H:%M") {
         Ok(t) => t,
         Err(_) => {
@@ -1162,6 +1188,7 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
         municipalities,
         signals,
         digest_local_time,
+        red_escalate_after: raw.flags.red_escalate_after,
     })
 }
 

@@ -40,8 +40,12 @@ pub struct SweepSummary {
     pub handover_escalations: u64,
     /// Flags raised by the sweep (`out_of_sight` while nothing is recorded).
     pub flags_raised: u64,
-    /// Daily digests of amber and info flags enqueued (one per team per working day).
+    /// Daily digests enqueued (at most one per team per working day).
     pub digests: u64,
+    /// Red alerts sent again because nobody acknowledged them yet.
+    pub red_repeats: u64,
+    /// Unacknowledged red flags escalated to the coordinator.
+    pub red_escalations: u64,
 }
 
 /// How due instants are shown to teams: local wall time and the zone's name.
@@ -249,6 +253,9 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreE
             crate::service::OpError::Store(s) => s,
             other => StoreError::Corrupt(other.to_string()),
         })?;
+    let (repeats, escalations) = crate::service::signals::sweep_red_flags(app, now).await?;
+    summary.red_repeats = repeats;
+    summary.red_escalations = escalations;
     summary.digests = crate::service::signals::sweep_digest(app, now).await?;
     // Recorded last, so a sweep that failed halfway is covered again by the next one.
     {

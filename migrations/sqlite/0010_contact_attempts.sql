@@ -27,3 +27,8 @@ UPDATE families SET last_reached_at =
      WHERE c.family_id = families.id AND c.status = 'recorded' AND c.outcome = 'reached');
 CREATE INDEX families_in_sight ON families (COALESCE(last_reached_at, enrolled_at))
     WHERE status = 'running';
+
+-- Red signals followed through: an unacknowledged red flag is alerted again every working
+-- day and escalated to the coordinator after `flags.red_escalate_after` working days.
+ALTER TABLE flags ADD COLUMN alerted_at INTEGER;
+ALTER TABLE flags ADD COLUMN escalated_at INTEGER;

@@ -5,6 +5,7 @@
 //! already-rendered [`OutgoingMessage`]s.
 
 pub mod contact;
+pub mod followup;
 mod message;
 pub mod signals;
 pub mod templates;

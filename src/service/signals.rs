@@ -9,7 +9,7 @@ use crate::domain::enrolment::Observations;
 use crate::domain::recording::RecordDetails;
 use crate::domain::signals::{Contact, Evidence, RuleKind, Scope, Severity, Visit, evaluate};
 use crate::store::{self, Conn, StoreError, families::FamilyRow, from_secs, to_secs};
-use chrono::{DateTime, Datelike, Utc, Weekday};
+use chrono::{DateTime, Datelike, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -363,7 +363,9 @@ async fn enqueue_alert(
         raised_local: &raised_local,
     };
     let (subject, body) = crate::mail::signals::alert(cfg.mail.language, &facts);
+    // (An amber flag that turns red was never alerted: the key is still free.)
     let key = format!("alert:{flag_id}");
+    store::flags::mark_alerted(tx, flag_id, to_secs(now)).await?;
     store::outbox::enqueue(
         tx,
         &store::outbox::NewMessage {
@@ -450,47 +452,77 @@ pub async fn sweep_out_of_sight(
     Ok(raised)
 }
 
-/// The daily digest: on working days from `digest.local_time` on, one mail per team with
-/// its unresolved amber and info flags, keyed by team and local date so it goes once.
-/// Returns the digests enqueued.
+/// The daily digest: on working days from `digest.local_time` on, one mail per team, keyed
+/// by team and local date so it goes once. It lists every unresolved red flag, the amber and
+/// info flags raised or acknowledged since the team's previous digest, and on the first
+/// working day of the week the other unresolved ones (so the same lines do not repeat every
+/// day). A team with nothing to list gets no digest. Returns the digests enqueued.
 pub async fn sweep_digest(app: &App, now: DateTime<Utc>) -> Result<u64, StoreError> {
     let cfg = &app.config;
+    let working = &cfg.handover.working_days;
     let local = now.with_timezone(&cfg.timezone);
-    if matches!(local.weekday(), Weekday::Sat | Weekday::Sun)
-        || local.time() < cfg.digest_local_time
-    {
+    let today = local.date_naive();
+    if !working.is_working_day(today) || local.time() < cfg.digest_local_time {
         return Ok(0);
     }
-    let date = local.date_naive().to_string();
+    // The first working day of the ISO week carries the weekly summary.
+    let monday = today - chrono::Days::new(u64::from(today.weekday().num_days_from_monday()));
+    let weekly_day = working.on_or_after(monday) == today;
+    let date = today.to_string();
     let mut tx = app.store.write().await?;
-    let mut by_team: BTreeMap<String, Vec<crate::mail::signals::DigestLine>> = BTreeMap::new();
+    type Sections = (
+        Vec<crate::mail::signals::DigestLine>,
+        Vec<crate::mail::signals::DigestLine>,
+        Vec<crate::mail::signals::DigestLine>,
+    );
+    let mut by_team: BTreeMap<String, (Option<i64>, Sections)> = BTreeMap::new();
     for fl in store::flags::for_digest(&mut tx, to_secs(now)).await? {
-        by_team.entry(fl.municipality.clone()).or_default().push(
-            crate::mail::signals::DigestLine {
-                flag_id: fl.id,
-                family: fl.family_ref,
-                child: fl.member_ref,
-                rule: fl.rule,
-                severity: fl.severity,
-                status: fl.status,
-                raised_local: crate::sweep::local_label(from_secs(fl.raised_at)?, cfg.timezone),
-            },
-        );
+        if !by_team.contains_key(&fl.municipality) {
+            let prev = store::outbox::last_queued(&mut tx, &format!("digest:{}:", fl.municipality))
+                .await?;
+            by_team.insert(fl.municipality.clone(), (prev, Default::default()));
+        }
+        let Some((prev, (red, changed, weekly))) = by_team.get_mut(&fl.municipality) else {
+            continue;
+        };
+        let since = prev.unwrap_or(i64::MIN);
+        let is_new = fl.raised_at > since || fl.acknowledged_at.is_some_and(|a| a > since);
+        let line = crate::mail::signals::DigestLine {
+            flag_id: fl.id,
+            family: fl.family_ref,
+            child: fl.member_ref,
+            rule: fl.rule,
+            severity: fl.severity,
+            status: fl.status,
+            raised_local: crate::sweep::local_label(from_secs(fl.raised_at)?, cfg.timezone),
+        };
+        if line.severity == "red" {
+            red.push(line);
+        } else if is_new {
+            changed.push(line);
+        } else if weekly_day {
+            weekly.push(line);
+        }
     }
     let mut sent = 0;
-    for (code, lines) in by_team {
+    for (code, (_, (red, changed, weekly))) in by_team {
+        if red.is_empty() && changed.is_empty() && weekly.is_empty() {
+            continue;
+        }
         let Some(muni) = cfg.municipality(&code) else {
             tracing::error!(municipality = %code, "municipality missing from config; digest not sent");
             continue;
         };
         let key = format!("digest:{code}:{date}");
-        let (subject, body) = crate::mail::signals::digest(
+        let (subject, body) = crate::mail::followup::digest_sections(
             cfg.mail.language,
-            &crate::mail::signals::DigestFacts {
+            &crate::mail::followup::DigestSections {
                 municipality_code: &muni.code,
                 municipality_name: &muni.name,
                 date: &date,
-                lines: &lines,
+                red: &red,
+                changed: &changed,
+                weekly: &weekly,
             },
         );
         let fresh = store::outbox::enqueue(
@@ -512,6 +544,102 @@ pub async fn sweep_digest(app: &App, now: DateTime<Utc>) -> Result<u64, StoreErr
     }
     tx.commit().await?;
     Ok(sent)
+}
+
+/// Red flags followed through, on working days: an open (unacknowledged) red flag is
+/// alerted again from `digest.local_time` on each working day after its last alert, and
+/// escalated once to the municipality's coordinator (cc the team) when it is still open
+/// `flags.red_escalate_after` working days after it was raised. Returns (repeats,
+/// escalations) enqueued.
+pub async fn sweep_red_flags(app: &App, now: DateTime<Utc>) -> Result<(u64, u64), StoreError> {
+    let cfg = &app.config;
+    let working = &cfg.handover.working_days;
+    let local = now.with_timezone(&cfg.timezone);
+    let today = local.date_naive();
+    if !working.is_working_day(today) {
+        return Ok((0, 0));
+    }
+    let date = today.to_string();
+    let (mut repeats, mut escalations) = (0, 0);
+    let mut tx = app.store.write().await?;
+    for r in store::flags::red_to_follow(&mut tx, to_secs(now)).await? {
+        let fl = &r.flag;
+        let Some(muni) = cfg.municipality(&fl.municipality) else {
+            continue;
+        };
+        let raised = from_secs(fl.raised_at)?;
+        let raised_local = crate::sweep::local_label(raised, cfg.timezone);
+        let facts = crate::mail::signals::AlertFacts {
+            flag_id: fl.id,
+            family: &fl.family_ref,
+            child: fl.member_ref.as_deref(),
+            rule: &fl.rule,
+            kind: &fl.kind,
+            severity: &fl.severity,
+            checkin: &fl.trigger_checkin,
+            municipality_code: &muni.code,
+            municipality_name: &muni.name,
+            raised_local: &raised_local,
+        };
+        let alerted_day = r
+            .alerted_at
+            .map(from_secs)
+            .transpose()?
+            .map(|t| t.with_timezone(&cfg.timezone).date_naive());
+        if alerted_day.is_some_and(|d| d < today) && local.time() >= cfg.digest_local_time {
+            let (subject, body) =
+                crate::mail::followup::red_repeat(cfg.mail.language, &facts, &date);
+            let fresh = store::outbox::enqueue(
+                &mut tx,
+                &store::outbox::NewMessage {
+                    key: &format!("alert_repeat:{}:{date}", fl.id),
+                    kind: "alert_repeat",
+                    family_ref: Some(&fl.family_ref),
+                    recipients: std::slice::from_ref(&muni.team_email),
+                    cc: &[],
+                    subject: &subject,
+                    body: &body,
+                    attachments: &[],
+                    now: to_secs(now),
+                },
+            )
+            .await?;
+            store::flags::mark_alerted(&mut tx, fl.id, to_secs(now)).await?;
+            repeats += u64::from(fresh);
+        }
+        let escalate_at = working.deadline(raised, cfg.red_escalate_after, cfg.timezone);
+        if r.escalated_at.is_none() && now >= escalate_at {
+            let (subject, body) = crate::mail::followup::red_escalation(
+                cfg.mail.language,
+                &facts,
+                cfg.red_escalate_after,
+            );
+            let cc = if muni.team_email == muni.coordinator_email {
+                vec![]
+            } else {
+                vec![muni.team_email.clone()]
+            };
+            let fresh = store::outbox::enqueue(
+                &mut tx,
+                &store::outbox::NewMessage {
+                    key: &format!("alert_escalation:{}", fl.id),
+                    kind: "alert_escalation",
+                    family_ref: Some(&fl.family_ref),
+                    recipients: std::slice::from_ref(&muni.coordinator_email),
+                    cc: &cc,
+                    subject: &subject,
+                    body: &body,
+                    attachments: &[],
+                    now: to_secs(now),
+                },
+            )
+            .await?;
+            store::flags::mark_red_escalated(&mut tx, fl.id, to_secs(now)).await?;
+            escalations += u64::from(fresh);
+        }
+    }
+    tx.commit().await?;
+    Ok((repeats, escalations))
 }
 
 // ---- listing and the lifecycle ----------------------------------------------------------------

@@ -161,10 +161,10 @@ pub async fn of_family(
     rows.iter().map(flag_row).collect()
 }
 
-/// Unresolved amber and info flags of running families, for the digest.
+/// Unresolved flags of running families (every severity), for the digest.
 pub async fn for_digest(conn: &mut Conn, at: i64) -> Result<Vec<FlagRow>, StoreError> {
     let sql = format!(
-        "{} WHERE fl.status != 'resolved' AND fl.severity IN ('amber', 'info') \
+        "{} WHERE fl.status != 'resolved' \
          AND f.status = 'running' ORDER BY r.municipality, fl.id",
         select_at(1)
     );
@@ -271,4 +271,56 @@ pub async fn set_severity(conn: &mut Conn, id: i64, severity: &str) -> Result<()
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// A red alert went out for this flag (first, repeated, or after turning red).
+pub async fn mark_alerted(conn: &mut Conn, id: i64, now: i64) -> Result<(), StoreError> {
+    sqlx::query("UPDATE flags SET alerted_at = $2 WHERE id = $1")
+        .bind(id)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The coordinator was told about this unacknowledged red flag.
+pub async fn mark_red_escalated(conn: &mut Conn, id: i64, now: i64) -> Result<(), StoreError> {
+    sqlx::query("UPDATE flags SET escalated_at = $2 WHERE id = $1")
+        .bind(id)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// An open (unacknowledged) red flag of a running family, with when it was last alerted
+/// and whether it was escalated.
+pub struct RedToFollow {
+    pub flag: FlagRow,
+    pub alerted_at: Option<i64>,
+    pub escalated_at: Option<i64>,
+}
+
+/// Open red flags of running families, oldest first.
+pub async fn red_to_follow(conn: &mut Conn, at: i64) -> Result<Vec<RedToFollow>, StoreError> {
+    let sql = format!(
+        "{} WHERE fl.status = 'open' AND fl.severity = 'red' AND f.status = 'running' \
+         ORDER BY fl.id",
+        select_at(1)
+    )
+    .replacen(
+        "FROM flags fl",
+        ", fl.alerted_at, fl.escalated_at FROM flags fl",
+        1,
+    );
+    let rows = sqlx::query(&sql).bind(at).fetch_all(conn).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(RedToFollow {
+                flag: flag_row(r)?,
+                alerted_at: r.try_get(16)?,
+                escalated_at: r.try_get(17)?,
+            })
+        })
+        .collect()
 }

@@ -104,8 +104,9 @@ fn sigkill_mid_backlog_loses_and_duplicates_nothing() {
     let at = "2026-11-25T10:00:00+01:00";
     let reminders = 30 * 5;
     // Plus one red `out_of_sight` alert per family: no reached contact for over 16 weeks.
-    // And one new-family notice per family, queued at enrolment.
-    let expected = reminders + 30 + 30;
+    // And one new-family notice per family, queued at enrolment, and the digest of each of
+    // the two teams (it lists red flags too).
+    let expected = reminders + 30 + 30 + 2;
     let mut d = Daemon::spawn(&env, "crash", &["--at", at, "serve"], None);
     poll("the first .eml", || !env.eml_files().is_empty());
     d.signal("-KILL");

@@ -27,7 +27,12 @@ fn messages(env: &TestEnv) -> Vec<(String, String, String, u32)> {
     let mut v: Vec<_> = env
         .outbox()
         .iter()
-        .filter(|m| !matches!(m["kind"].as_str(), Some("alert" | "digest" | "new_family")))
+        .filter(|m| {
+            !matches!(
+                m["kind"].as_str(),
+                Some("alert" | "alert_repeat" | "alert_escalation" | "digest" | "new_family")
+            )
+        })
         .map(|m| {
             let key = m["key"].as_str().unwrap();
             let parts: Vec<&str> = key.split(':').collect();
