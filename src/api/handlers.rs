@@ -190,6 +190,14 @@ pub async fn show_family(
 #[serde(deny_unknown_fields)]
 struct CloseBody {
     reason: String,
+    #[serde(default)]
+    approved_by: Option<String>,
+    #[serde(default)]
+    safety_improved: Option<String>,
+    #[serde(default)]
+    professionals: Option<serde_json::Value>,
+    #[serde(default)]
+    family_view: Option<String>,
 }
 
 pub async fn close_family(
@@ -201,7 +209,20 @@ pub async fn close_family(
     require_family(&s, &p, &family).await?;
     let b: CloseBody = body.parse()?;
     Ok(Json(
-        service::family::close(&app_for(&s, &p), &family, &b.reason).await?,
+        service::family::close(
+            &app_for(&s, &p),
+            &family,
+            &service::family::CloseRequest {
+                reason: b.reason,
+                approved_by: b.approved_by,
+                evaluation: crate::domain::evaluation::EvaluationInput {
+                    safety_improved: b.safety_improved,
+                    professionals: b.professionals,
+                    family_view: b.family_view,
+                },
+            },
+        )
+        .await?,
     ))
 }
 

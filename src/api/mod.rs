@@ -60,7 +60,7 @@ pub const ROUTES: &[(&str, &str, &str, bool)] = &[
     (
         "POST",
         "/v1/families/{ref}/close",
-        "Close a plan before its term: {\"reason\": CODE}",
+        "Close a plan before its term: {\"reason\": CODE, \"safety_improved\": yes|partly|no, \"professionals\": N, \"family_view\"?, \"approved_by\"? (needed while a red flag is open)}",
         true,
     ),
     (

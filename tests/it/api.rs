@@ -103,9 +103,20 @@ fn full_journey_over_http() {
         a,
         &format!("/v1/families/{f}/close"),
         Some(&ams),
-        &json!({"reason": "family_moved_abroad"}),
+        &json!({"reason": "family_moved_abroad", "safety_improved": "yes", "professionals": 2}),
+    );
+    // The recorded incident raised a red flag: closing needs a coordinator's approval.
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert!(r.text().contains("approved_by"), "{}", r.text());
+    let r = http::post_json(
+        a,
+        &format!("/v1/families/{f}/close"),
+        Some(&ams),
+        &json!({"reason": "family_moved_abroad", "safety_improved": "yes", "professionals": 2,
+                "approved_by": "Coordinator Jansen"}),
     );
     assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["approved"], true);
 
     // Health and metrics carry no references.
     assert_eq!(http::get(a, "/healthz", None).status, 200);
@@ -184,7 +195,9 @@ fn scope_matrix() {
         (
             "POST",
             format!("/v1/families/{f}/close"),
-            Some(json!({"reason": "family_moved_abroad"})),
+            Some(
+                json!({"reason": "family_moved_abroad", "safety_improved": "yes", "professionals": 2}),
+            ),
         ),
         ("POST", format!("/v1/checkins/{c}/record"), Some(rec)),
         (
