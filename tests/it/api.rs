@@ -532,6 +532,16 @@ async fn researcher_fetches_an_export_of_its_study() {
     let r = http::post_json(a, "/v1/exports", Some(&res), &json!({"k": 500}));
     assert_eq!(r.status, 422, "{}", r.text());
     assert_eq!(env.sql("SELECT COUNT(*) FROM exports"), before);
+    // The refusal says k cannot be reached, without a count of children (44 in, none 500).
+    let message = r.json()["error"]["message"].as_str().unwrap().to_string();
+    assert!(message.contains("k = 500 cannot be reached"), "{message}");
+    assert!(
+        !message
+            .replace("k = 500", "")
+            .chars()
+            .any(|c| c.is_ascii_digit()),
+        "{message}"
+    );
     let trail = env.json(&["audit", "list"]);
     assert!(
         trail
