@@ -762,28 +762,61 @@ fn union_pass(union: &[UnionChild], suppressed: &mut [Option<Reason>], p: Params
         }
         let fsmall = |s: &[&UnionSig]| fcounts.get(s).is_some_and(|n| *n < p.family_k);
         let mut to_suppress: Vec<usize> = Vec::new();
-        let mut rare = false;
-        for (j, u) in union.iter().enumerate() {
-            let Some(s) = &eff[j] else { continue };
-            let left_small = u.prior.as_ref().is_some_and(|ps| ps != s && small(ps));
-            if small(s) || left_small {
-                rare = true;
-                if let Some((i, _)) = &u.offer
-                    && suppressed[*i].is_none()
-                {
-                    to_suppress.push(*i);
-                }
+        let rare = counts.values().any(|n| *n < p.k) || fcounts.values().any(|n| *n < p.family_k);
+        let offered = |j: usize| match &union[j].offer {
+            Some((i, _)) if suppressed[*i].is_none() => Some(*i),
+            _ => None,
+        };
+        // First: a child whose new rows put it in a too small class goes back to what the
+        // study had of it.
+        for (j, s) in eff.iter().enumerate() {
+            if let Some(s) = s
+                && small(s)
+            {
+                to_suppress.extend(offered(j));
             }
         }
         for v in fams.values() {
-            let left_small = v.1 != v.0 && fsmall(&v.1);
-            if fsmall(&v.0) || left_small {
-                rare = true;
-                for j in &v.2 {
-                    if let Some((i, _)) = &union[*j].offer
-                        && suppressed[*i].is_none()
-                    {
-                        to_suppress.push(*i);
+            if fsmall(&v.0) {
+                to_suppress.extend(v.2.iter().filter_map(|j| offered(*j)));
+            }
+        }
+        // Then: a class left too small by children who moved on takes back as few of
+        // them as it needs (their new rows are withheld).
+        if to_suppress.is_empty() {
+            let mut need: HashMap<&UnionSig, u32> = counts
+                .iter()
+                .filter(|(_, n)| **n < p.k)
+                .map(|(s, n)| (*s, p.k - n))
+                .collect();
+            for (j, u) in union.iter().enumerate() {
+                let (Some(ps), Some(i)) = (&u.prior, offered(j)) else {
+                    continue;
+                };
+                if let Some(n) = need.get_mut(ps)
+                    && *n > 0
+                    && eff[j].as_ref() != Some(ps)
+                {
+                    *n -= 1;
+                    to_suppress.push(i);
+                }
+            }
+            let mut fneed: HashMap<&[&UnionSig], u32> = fcounts
+                .iter()
+                .filter(|(_, n)| **n < p.family_k)
+                .map(|(s, n)| (*s, p.family_k - n))
+                .collect();
+            for v in fams.values() {
+                if v.1 == v.0 {
+                    continue;
+                }
+                if let Some(n) = fneed.get_mut(v.1.as_slice())
+                    && *n > 0
+                {
+                    let back: Vec<usize> = v.2.iter().filter_map(|j| offered(*j)).collect();
+                    if !back.is_empty() {
+                        *n -= 1;
+                        to_suppress.extend(back);
                     }
                 }
             }
@@ -1138,6 +1171,42 @@ mod tests {
         let m = e.to_string();
         assert!(m.contains("nothing was written"));
         assert!(!m.contains('3'), "no count in {m}");
+    }
+
+    #[test]
+    fn export_study_union_keeps_former_classmates_hidden() {
+        let h = hierarchy();
+        let p = Params {
+            k: 3,
+            family_k: 1,
+            max_suppression: 0.5,
+        };
+        let offer = |i: usize, waves: Vec<u32>| Offer {
+            child: format!("c{i}"),
+            family: format!("f{i}"),
+            waves,
+        };
+        // The first export: six alike children with waves 1 and 2.
+        let first: Vec<ChildFacts> = (0..6).map(|i| child(i, 5, 0, 0, 2)).collect();
+        let offers: Vec<Offer> = (0..6).map(|i| offer(i, vec![1, 2])).collect();
+        let d = decide_for_study(&h, &first, &offers, None, p).unwrap();
+        assert_eq!(d.suppressed_count(), 0);
+        let state = released_after(&h, &first, &offers, &d, None);
+        assert_eq!(state.children.len(), 6);
+        // Then four of them get wave 3: a class of 4 and one of 2 former classmates, who
+        // would be singled out. Reverting two of the four leaves classes of 2 + 2... so the
+        // union check keeps reverting until every class holds 3.
+        let later: Vec<ChildFacts> = (0..4).map(|i| child(i, 5, 0, 0, 1)).collect();
+        let offers: Vec<Offer> = (0..4).map(|i| offer(i as usize, vec![3])).collect();
+        let d = decide_for_study(&h, &later, &offers, Some(&state), p).unwrap();
+        assert_eq!(d.suppressed_count(), 1, "{:?}", d.suppressed);
+        assert_eq!(d.why.get(&Reason::StudyUnionTooRare), Some(&1));
+        // All six get wave 3: nothing to hide, nothing suppressed; levels stay frozen.
+        let all: Vec<ChildFacts> = (0..6).map(|i| child(i, 5, 0, 0, 1)).collect();
+        let offers: Vec<Offer> = (0..6).map(|i| offer(i as usize, vec![3])).collect();
+        let d = decide_for_study(&h, &all, &offers, Some(&state), p).unwrap();
+        assert_eq!(d.suppressed_count(), 0);
+        assert_eq!(d.levels, state.levels);
     }
 
     #[test]

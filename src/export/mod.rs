@@ -127,9 +127,11 @@ pub struct ExportSummary {
     pub k_requested: u32,
     pub k_achieved: u32,
     pub children_out: usize,
-    pub families_out: usize,
+    /// A number, or "fewer than k" (no count below k is shown).
+    pub families_out: serde_json::Value,
     pub rows_out: u64,
-    pub children_suppressed: usize,
+    /// A number, or "fewer than k".
+    pub children_suppressed: serde_json::Value,
     pub files: BTreeMap<String, String>,
 }
 
@@ -1184,9 +1186,9 @@ async fn write_and_record(
         k_requested: k,
         k_achieved,
         children_out,
-        families_out,
+        families_out: shown(families_out as u64),
         rows_out,
-        children_suppressed: d.suppressed_count(),
+        children_suppressed: shown(d.suppressed_count() as u64),
         files: recorded,
     })
 }
