@@ -226,6 +226,19 @@ pub async fn close_family(
     ))
 }
 
+pub async fn evaluate_family(
+    State(s): State<ApiState>,
+    Extension(p): Extension<Principal>,
+    Path(family): Path<String>,
+    body: JsonBytes,
+) -> Result<Json<service::family::Evaluated>, ApiError> {
+    require_family(&s, &p, &family).await?;
+    let b: crate::domain::evaluation::EvaluationInput = body.parse()?;
+    Ok(Json(
+        service::family::evaluate(&app_for(&s, &p), &family, &b).await?,
+    ))
+}
+
 /// Decodes `%XX` escapes; `+` stays a plus (RFC 3339 offsets).
 fn percent_decode(s: &str) -> Option<String> {
     let bytes = s.as_bytes();

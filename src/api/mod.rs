@@ -64,6 +64,12 @@ pub const ROUTES: &[(&str, &str, &str, bool)] = &[
         true,
     ),
     (
+        "POST",
+        "/v1/families/{ref}/evaluation",
+        "The closing evaluation of an ended plan: {\"safety_improved\": yes|partly|no, \"professionals\": N, \"family_view\"?}",
+        true,
+    ),
+    (
         "GET",
         "/v1/checkins/due",
         "Open check-ins due before ?before=RFC3339 (default now + lead)",
@@ -107,6 +113,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/families", post(handlers::enrol))
         .route("/v1/families/{ref}", get(handlers::show_family))
         .route("/v1/families/{ref}/close", post(handlers::close_family))
+        .route(
+            "/v1/families/{ref}/evaluation",
+            post(handlers::evaluate_family),
+        )
         .route("/v1/checkins/due", get(handlers::due))
         .route("/v1/checkins/{id}/record", post(handlers::record))
         .route("/v1/families/{ref}/moves", post(handlers::move_family))

@@ -275,6 +275,12 @@ pub struct FamilyView {
     pub checkins: Vec<CheckinView>,
     /// Relapse-signal flags of the family and its children (all statuses).
     pub flags: Vec<super::signals::FlagView>,
+    /// The closing evaluation, once recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evaluation: Option<Evaluation>,
+    /// The coordinator who approved an early closure while a red flag was open.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub close_approved_by: Option<String>,
 }
 
 fn stage_label(stage: i64, overdue: i64) -> String {
@@ -371,6 +377,24 @@ pub async fn view(
         });
     }
     let flags = super::signals::of_family(app, tx, f.id).await?;
+    let evaluation = match store::closure::evaluation_of(tx, f.id).await? {
+        Some((safety_improved, professionals, sealed)) => Some(Evaluation {
+            safety_improved,
+            professionals: u32::try_from(professionals).unwrap_or(0),
+            family_view: match (&dek, sealed) {
+                (Some(dek), Some(s)) => Some(open_json(dek, &s, &evaluation_place(&f.reference))?),
+                _ => None,
+            },
+        }),
+        None => None,
+    };
+    let close_approved_by = match (&dek, store::closure::close_approval(tx, f.id).await?) {
+        (Some(dek), Some(s)) => {
+            let v: serde_json::Value = open_json(dek, &s, &approval_place(&f.reference))?;
+            v["approved_by"].as_str().map(str::to_string)
+        }
+        _ => None,
+    };
     Ok(FamilyView {
         family: f.reference.clone(),
         status: f.status.clone(),
@@ -386,6 +410,8 @@ pub async fn view(
         members,
         checkins,
         flags,
+        evaluation,
+        close_approved_by,
     })
 }
 

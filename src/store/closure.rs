@@ -72,3 +72,31 @@ pub async fn evaluations_between(
         .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
         .collect()
 }
+
+/// `(safety_improved, professionals, sealed_view)` of a family's evaluation.
+pub async fn evaluation_of(
+    conn: &mut Conn,
+    family_id: i64,
+) -> Result<Option<(String, i64, Option<Vec<u8>>)>, StoreError> {
+    let row = sqlx::query(
+        "SELECT safety_improved, professionals, sealed_view FROM evaluations WHERE family_id = $1",
+    )
+    .bind(family_id)
+    .fetch_optional(conn)
+    .await?;
+    row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+        .transpose()
+}
+
+/// The sealed approval of a family's early closure, if any.
+pub async fn close_approval(
+    conn: &mut Conn,
+    family_id: i64,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    let v: Option<Option<Vec<u8>>> =
+        sqlx::query_scalar("SELECT sealed_close_approval FROM families WHERE id = $1")
+            .bind(family_id)
+            .fetch_optional(conn)
+            .await?;
+    Ok(v.flatten())
+}

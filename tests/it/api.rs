@@ -117,6 +117,25 @@ fn full_journey_over_http() {
     );
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["approved"], true);
+    // The evaluation was recorded with the closure; a bad one names its field.
+    let eval = format!("/v1/families/{f}/evaluation");
+    let r = http::post_json(
+        a,
+        &eval,
+        Some(&ams),
+        &json!({"safety_improved": "yes", "professionals": 99}),
+    );
+    assert_eq!(r.json()["error"]["field"], "professionals", "{}", r.text());
+    let r = http::post_json(
+        a,
+        &eval,
+        Some(&ams),
+        &json!({"safety_improved": "no", "professionals": 1}),
+    );
+    assert_eq!(r.status, 409, "{}", r.text());
+    let shown = http::get(a, &format!("/v1/families/{f}"), Some(&ams)).json();
+    assert_eq!(shown["evaluation"]["safety_improved"], "yes");
+    assert_eq!(shown["close_approved_by"], "Coordinator Jansen");
 
     // Health and metrics carry no references.
     assert_eq!(http::get(a, "/healthz", None).status, 200);

@@ -131,6 +131,14 @@ fn early_closure_is_refused_with_a_red_flag_then_approved_and_the_coordinator_to
     let db = bytes_of(&env.db_path());
     let text = String::from_utf8_lossy(&db);
     assert!(!text.contains("CLOSEMARK") && !text.contains("Jansen"));
+    // The operator reads them back from the record.
+    let shown = env.json(&["family", "show", f]);
+    assert_eq!(shown["close_approved_by"], "CLOSEMARK-coordinator Jansen");
+    assert_eq!(shown["evaluation"]["professionals"], 3);
+    assert_eq!(
+        shown["evaluation"]["family_view"],
+        "CLOSEMARK-view: we feel safer now"
+    );
     // Closing twice is a conflict and sends nothing more.
     let o = close(&["--approved-by", "Jansen"]);
     assert_eq!(o.status.code(), Some(65));
