@@ -13,6 +13,7 @@ mod daemon;
 mod export;
 mod handover;
 mod mail_smtp;
+mod operations;
 mod sealing;
 mod shipped_configs;
 mod signals;
