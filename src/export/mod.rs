@@ -323,8 +323,26 @@ async fn pass1(app: &App, conn: &mut Conn, w: &Window, key: &Dek) -> Result<Pass
         max_plan_months: 0,
         max_wave: 0,
     };
+    // Regions and plans are numbered from the config in sorted order, not in the order the
+    // families come, so that a study's quasi-identifier keys mean the same in every export.
     let mut region_index: HashMap<String, u16> = HashMap::new();
+    let regions: BTreeSet<&String> = app
+        .config
+        .municipalities
+        .values()
+        .map(|m| &m.region)
+        .collect();
+    for r in regions {
+        let next = u16::try_from(region_index.len()).unwrap_or(u16::MAX);
+        region_index.insert(r.clone(), next);
+        p.regions.push(r.clone());
+    }
     let mut plan_index: HashMap<String, u8> = HashMap::new();
+    for name in app.config.plans.keys() {
+        let next = u8::try_from(plan_index.len()).unwrap_or(u8::MAX);
+        plan_index.insert(name.clone(), next);
+        p.plans.push(name.clone());
+    }
     let mut after = 0i64;
     loop {
         let fams = xs::families_after(conn, after, BATCH).await?;
