@@ -100,3 +100,16 @@ pub async fn close_approval(
             .await?;
     Ok(v.flatten())
 }
+
+/// Erasure: the evaluation (codes and sealed view) and the sealed approval go.
+pub async fn erase(conn: &mut Conn, family_id: i64) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM evaluations WHERE family_id = $1")
+        .bind(family_id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("UPDATE families SET sealed_close_approval = NULL WHERE id = $1")
+        .bind(family_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

@@ -146,6 +146,19 @@ fn early_closure_is_refused_with_a_red_flag_then_approved_and_the_coordinator_to
         env.sql("SELECT COUNT(*) FROM outbox WHERE kind = 'closure_notice'"),
         "1"
     );
+    // Erasure takes the evaluation and the sealed approval with it.
+    let mut erase = vec!["family", "erase", f, "--reason", "data_subject_request"];
+    if String::from_utf8_lossy(&env.run(&["family", "erase", "--help"], None).stdout)
+        .contains("--yes")
+    {
+        erase.push("--yes");
+    }
+    env.ok(&erase);
+    assert_eq!(evaluations(&env), "0");
+    assert_eq!(
+        env.sql("SELECT COUNT(*) FROM families WHERE sealed_close_approval IS NOT NULL"),
+        "0"
+    );
 }
 
 #[test]
