@@ -341,6 +341,7 @@ pub async fn erase(
     .await?;
     super::flags::erase_sealed(conn, family_id).await?;
     super::checkins::erase_attempts(conn, family_id).await?;
+    super::closure::erase(conn, family_id).await?;
     Ok(())
 }
 

@@ -398,13 +398,18 @@ fn closing_early_needs_a_reason_and_stops_reminders() {
         r,
         "--reason",
         "family_moved_abroad",
+        "--safety-improved",
+        "partly",
+        "--professionals",
+        "2",
     ]);
     assert_eq!(closed["checkins_cancelled"], 8);
     let s = env.sweep("2027-06-01T10:00:00+02:00");
     assert_eq!(s["sweep"]["examined"], 0);
-    // Nothing but the new-family notice queued at enrolment.
+    // Only the new-family notice queued at enrolment and the coordinator's notice of the
+    // early closure.
     let kinds: Vec<Value> = env.outbox().iter().map(|m| m["kind"].clone()).collect();
-    assert_eq!(kinds, [json!("new_family")]);
+    assert_eq!(kinds, [json!("new_family"), json!("closure_notice")]);
     let shown = env.json(&["family", "show", r]);
     assert_eq!(shown["status"], "closed_early");
     assert_eq!(shown["close_reason"], "family_moved_abroad");
