@@ -331,7 +331,11 @@ async fn run(n: usize, full: bool) {
     assert_eq!(summary.unroutable, 0);
     // (The new-family notices were queued at enrolment.)
     assert_eq!(
-        scalar(&app, "SELECT COUNT(*) FROM outbox WHERE kind != 'new_family'").await,
+        scalar(
+            &app,
+            "SELECT COUNT(*) FROM outbox WHERE kind != 'new_family'"
+        )
+        .await,
         owed
     );
     assert_eq!(scalar(&app, &count_sql(t_secs)).await, 0);
