@@ -428,6 +428,8 @@ struct RawHandover {
     max_move_ahead: String,
     #[serde(default)]
     holidays: Vec<String>,
+    #[serde(default)]
+    outside_region_email: Option<String>,
 }
 
 fn d_remind_after() -> u32 {
@@ -447,6 +449,7 @@ impl Default for RawHandover {
             escalate_after: d_escalate_after(),
             max_move_ahead: d_max_move_ahead(),
             holidays: Vec::new(),
+            outside_region_email: None,
         }
     }
 }
@@ -572,6 +575,9 @@ pub struct HandoverConfig {
     pub max_move_ahead: IsoDuration,
     /// Weekends and these dates are not working days.
     pub working_days: crate::domain::handover::WorkingDays,
+    /// Where handovers to a municipality outside the configured region go (an intake desk
+    /// such as Veilig Thuis of the new region). Without it such moves are refused.
+    pub outside_region_email: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -686,6 +692,26 @@ impl Config {
 
     pub fn municipality(&self, code: &str) -> Option<&Municipality> {
         self.municipalities.get(code)
+    }
+
+    /// Where mail about `code` goes: the configured municipality, or, for a well-formed CBS
+    /// code outside the configured region, the `handover.outside_region_email` desk (as
+    /// team and coordinator, without a key: dossiers are withheld). `None` otherwise.
+    pub fn addressee(&self, code: &str) -> Option<std::borrow::Cow<'_, Municipality>> {
+        if let Some(m) = self.municipalities.get(code) {
+            return Some(std::borrow::Cow::Borrowed(m));
+        }
+        let desk = self.handover.outside_region_email.as_ref()?;
+        is_cbs_code(code).then(|| {
+            std::borrow::Cow::Owned(Municipality {
+                code: code.to_string(),
+                name: code.to_string(),
+                team_email: desk.clone(),
+                coordinator_email: desk.clone(),
+                region: "outside".into(),
+                age_recipient: None,
+            })
+        })
     }
 }
 
@@ -1081,7 +1107,13 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
             ),
         }
     }
+    if let Some(e) = &h.outside_region_email
+        && !plausible_email(e)
+    {
+        is.push("handover.outside_region_email", "not an email address");
+    }
     let handover = HandoverConfig {
+        outside_region_email: h.outside_region_email.clone(),
         remind_after: h.remind_after,
         escalate_after: h.escalate_after,
         max_move_ahead,

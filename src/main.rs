@@ -178,6 +178,9 @@ enum HandoverCommand {
         #[arg(long, value_name = "NAME")]
         by: Option<String>,
     },
+    /// Send a handover again: to a municipality configured since (instead of the
+    /// outside-region desk), with a dossier withheld before once the receiver has a key
+    Resend { id: String },
     /// List handovers
     List {
         /// Only those not acknowledged yet
@@ -950,6 +953,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 format!(
                     "handover {} of family {} acknowledged by {}\n",
                     o.handover, o.family, o.municipality
+                )
+            })
+        }
+        Command::Handover(HandoverCommand::Resend { id }) => {
+            let app = open_app(g, OpenMode::Existing, false).await?;
+            let out = service::handover::resend(&app, &id)
+                .await
+                .map_err(op_failed)?;
+            print(g.json, &out, |o| {
+                format!(
+                    "handover {} of family {} resent to {} ({}), dossier {}\n",
+                    o.handover, o.family, o.to, o.sent_to, o.dossier
                 )
             })
         }

@@ -108,7 +108,7 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreE
             let policy = &policy.for_family(c.interpreter_needed);
             let stage = Stage::from_code(c.notice_stage, c.overdue_count)
                 .ok_or_else(|| StoreError::Corrupt(format!("notice stage of {}", c.reference)))?;
-            let Some(muni) = cfg.municipality(&c.municipality) else {
+            let Some(muni) = cfg.addressee(&c.municipality) else {
                 summary.unroutable += 1;
                 tracing::error!(checkin = %c.reference, municipality = %c.municipality, "municipality missing from config; reminder held back");
                 let retry = to_secs(now) + 3600;
@@ -187,7 +187,7 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreE
                 .handover_from
                 .as_deref()
                 .filter(|s| *s != c.municipality)
-                .and_then(|s| cfg.municipality(s))
+                .and_then(|s| cfg.addressee(s))
                 && !cc.contains(&sender.team_email)
                 && !to.contains(&sender.team_email)
             {
@@ -313,7 +313,7 @@ async fn handovers(app: &App, now: DateTime<Utc>) -> Result<(u64, u64), StoreErr
         if !owe_reminder && !owe_escalation {
             continue;
         }
-        let Some(to) = cfg.municipality(&h.to_municipality) else {
+        let Some(to) = cfg.addressee(&h.to_municipality) else {
             tracing::error!(handover = %h.reference, municipality = %h.to_municipality, "municipality missing from config; handover not chased");
             continue;
         };
@@ -327,7 +327,7 @@ async fn handovers(app: &App, now: DateTime<Utc>) -> Result<(u64, u64), StoreErr
         let file = format!("dossier-{}.age", h.family_ref);
         let dossier = (h.dossier == "attached").then_some(file.as_str());
         let send = |kind: HandoverMail, days: u32, to_list: Vec<String>, cc: Vec<String>| {
-            let facts = data.facts(&h, from, to, dossier, days);
+            let facts = data.facts(&h, from, &to, dossier, days);
             let (subject, body) = render(kind, cfg.mail.language, &facts);
             (kind, to_list, cc, subject, body)
         };
@@ -341,7 +341,13 @@ async fn handovers(app: &App, now: DateTime<Utc>) -> Result<(u64, u64), StoreErr
             ));
         }
         if owe_escalation {
-            let mut rcpt = vec![to.coordinator_email.clone()];
+            // Outside the configured region nobody there coordinates with us: the sending
+            // municipality's coordinator follows it up.
+            let outside = cfg.municipality(&h.to_municipality).is_none();
+            let mut rcpt = match (outside, from) {
+                (true, Some(f)) => vec![f.coordinator_email.clone()],
+                _ => vec![to.coordinator_email.clone()],
+            };
             if let Some(f) = from
                 && !rcpt.contains(&f.team_email)
             {

@@ -313,7 +313,7 @@ async fn enqueue_missed(
 ) -> Result<(), OpError> {
     use crate::mail::contact::{AttemptFacts, ContactMail, contact};
     let cfg = &app.config;
-    let Some(muni) = cfg.municipality(&f.municipality) else {
+    let Some(muni) = cfg.addressee(&f.municipality) else {
         tracing::error!(checkin = %c.reference, municipality = %f.municipality, "municipality missing from config; missed check-in not escalated");
         return Ok(());
     };

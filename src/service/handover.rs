@@ -113,13 +113,28 @@ fn local_date(app: &App, secs: i64) -> Result<NaiveDate, OpError> {
         .date_naive())
 }
 
-fn known<'a>(app: &'a App, field: &str, code: &str) -> Result<&'a Municipality, OpError> {
-    app.config.municipality(code).ok_or_else(|| {
+/// A municipality a handover may be addressed to: a configured one, or any well-formed CBS
+/// code when `handover.outside_region_email` is set (the intake desk gets it).
+fn known<'a>(
+    app: &'a App,
+    field: &str,
+    code: &str,
+) -> Result<std::borrow::Cow<'a, Municipality>, OpError> {
+    if !crate::config::is_cbs_code(code) {
+        return Err(OpError::invalid(
+            field,
+            &format!(
+                "`{}` is not a CBS municipality code (GM and four digits, e.g. GM0363)",
+                code.chars().take(12).collect::<String>()
+            ),
+        ));
+    }
+    app.config.addressee(code).ok_or_else(|| {
         OpError::invalid(
             field,
             &format!(
-                "unknown municipality `{}`",
-                code.chars().take(12).collect::<String>()
+                "{code} is outside the configured region; set handover.outside_region_email \
+                 (the intake desk there) to hand families over to it"
             ),
         )
     })
@@ -212,7 +227,7 @@ pub async fn move_family(app: &App, req: &MoveRequest) -> Result<HandoverCreated
         // Free the one-open-move slot first; `superseded_by` is filled in below.
         store::handovers::supersede(&mut tx, p.id).await?;
     }
-    let created = create(app, &mut tx, &f, "move", &from_code, to, effective, now).await?;
+    let created = create(app, &mut tx, &f, "move", &from_code, &to, effective, now).await?;
     if let Some(p) = &previous {
         store::handovers::set_superseded_by(&mut tx, p.id, created.1).await?;
     }
@@ -681,6 +696,133 @@ pub async fn ack(
         family: h.family_ref,
         municipality: municipality.to_string(),
         acknowledged_at: now,
+    })
+}
+
+/// What `handover resend` did.
+#[derive(Debug, Serialize)]
+pub struct Resent {
+    pub handover: String,
+    pub family: String,
+    pub to: String,
+    /// The address the handover went to now.
+    pub sent_to: String,
+    /// `attached` or `withheld`.
+    pub dossier: &'static str,
+}
+
+/// Sends a handover again, to whoever the receiving municipality's address is now: the
+/// team of a municipality configured since (instead of the outside-region desk), with the
+/// dossier when the receiver has an `age_recipient` by now (a withheld dossier is sent after
+/// all). An acknowledged handover is resent only to deliver a withheld dossier.
+pub async fn resend(app: &App, id: &str) -> Result<Resent, OpError> {
+    let cfg = &app.config;
+    let now = app.now();
+    if !reference::looks_like(id, 'H') {
+        return Err(not_found("handover", id));
+    }
+    let mut tx = app.store.write().await?;
+    let h = store::handovers::by_ref(&mut tx, id)
+        .await?
+        .ok_or_else(|| not_found("handover", id))?;
+    let status = Status::from_code(&h.status)
+        .ok_or_else(|| StoreError::Corrupt(format!("status of handover {}", h.reference)))?;
+    if status == Status::Superseded {
+        return Err(OpError::Conflict(format!(
+            "handover {} was superseded by {}; resend that one",
+            h.reference,
+            h.superseded_by.as_deref().unwrap_or("a later move")
+        )));
+    }
+    let to = cfg.addressee(&h.to_municipality).ok_or_else(|| {
+        OpError::Conflict(format!(
+            "{} is not configured and handover.outside_region_email is not set",
+            h.to_municipality
+        ))
+    })?;
+    let f = store::families::by_id(&mut tx, h.family_id, to_secs(now))
+        .await?
+        .ok_or_else(|| not_found("family", &h.family_ref))?;
+    let recipient = to
+        .age_recipient
+        .as_deref()
+        .map(crate::crypto::parse_recipient)
+        .transpose()?;
+    if status == Status::Acknowledged && (h.dossier == "attached" || recipient.is_none()) {
+        return Err(OpError::Conflict(format!(
+            "handover {} is acknowledged and has no withheld dossier that could be sent now",
+            h.reference
+        )));
+    }
+    let mut attachments = Vec::new();
+    if let Some(recipient) = recipient {
+        let plain = dossier(app, &mut tx, &f, &h.reference, now).await?;
+        let bytes =
+            tokio::task::spawn_blocking(move || crate::crypto::encrypt_to(&recipient, &plain))
+                .await
+                .map_err(|e| {
+                    OpError::Conflict(format!("dossier encryption did not finish: {e}"))
+                })??;
+        attachments.push(Attachment {
+            filename: format!("dossier-{}.age", f.reference),
+            content_type: "application/octet-stream".into(),
+            bytes,
+        });
+        if h.dossier == "withheld" {
+            store::handovers::set_dossier_attached(&mut tx, h.id).await?;
+        }
+    }
+    let h = store::handovers::by_ref(&mut tx, id)
+        .await?
+        .ok_or_else(|| not_found("handover", id))?;
+    let data = FactsData::load(app, &mut tx, &h, now).await?;
+    let from = cfg.municipality(&h.from_municipality);
+    let facts = data.facts(
+        &h,
+        from,
+        &to,
+        attachments.first().map(|a| a.filename.as_str()),
+        0,
+    );
+    let (subject, body) = render(HandoverMail::Handover, cfg.mail.language, &facts);
+    store::outbox::enqueue(
+        &mut tx,
+        &store::outbox::NewMessage {
+            key: &format!("handover_resend:{}:{}", h.reference, to_secs(now)),
+            kind: "handover_resend",
+            family_ref: Some(&h.family_ref),
+            recipients: std::slice::from_ref(&to.team_email),
+            cc: &[],
+            subject: &subject,
+            body: &body,
+            attachments: &attachments,
+            now: to_secs(now),
+        },
+    )
+    .await?;
+    let dossier_state = if attachments.is_empty() {
+        "withheld"
+    } else {
+        "attached"
+    };
+    app.audit(
+        &mut tx,
+        &Entry {
+            action: "handover.resend",
+            family: Some(&h.family_ref),
+            subject: Some(&h.reference),
+            detail: Some(dossier_state),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(handover = %h.reference, family = %h.family_ref, municipality = %h.to_municipality, dossier = dossier_state, "handover resent");
+    Ok(Resent {
+        handover: h.reference,
+        family: h.family_ref,
+        to: h.to_municipality,
+        sent_to: to.team_email.clone(),
+        dossier: dossier_state,
     })
 }
 

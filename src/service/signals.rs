@@ -345,7 +345,7 @@ async fn enqueue_alert(
     now: DateTime<Utc>,
 ) -> Result<(), OpError> {
     let cfg = &app.config;
-    let Some(muni) = cfg.municipality(&f.municipality) else {
+    let Some(muni) = cfg.addressee(&f.municipality) else {
         tracing::error!(flag = flag_id, family = %f.reference, municipality = %f.municipality, "municipality missing from config; red alert not sent");
         return Ok(());
     };
@@ -509,7 +509,7 @@ pub async fn sweep_digest(app: &App, now: DateTime<Utc>) -> Result<u64, StoreErr
         if red.is_empty() && changed.is_empty() && weekly.is_empty() {
             continue;
         }
-        let Some(muni) = cfg.municipality(&code) else {
+        let Some(muni) = cfg.addressee(&code) else {
             tracing::error!(municipality = %code, "municipality missing from config; digest not sent");
             continue;
         };
@@ -564,7 +564,7 @@ pub async fn sweep_red_flags(app: &App, now: DateTime<Utc>) -> Result<(u64, u64)
     let mut tx = app.store.write().await?;
     for r in store::flags::red_to_follow(&mut tx, to_secs(now)).await? {
         let fl = &r.flag;
-        let Some(muni) = cfg.municipality(&fl.municipality) else {
+        let Some(muni) = cfg.addressee(&fl.municipality) else {
             continue;
         };
         let raised = from_secs(fl.raised_at)?;

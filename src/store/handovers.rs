@@ -215,3 +215,12 @@ pub async fn acknowledge(
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// A withheld dossier was sent after all (`handover resend` once the receiver has a key).
+pub async fn set_dossier_attached(conn: &mut Conn, id: i64) -> Result<(), StoreError> {
+    sqlx::query("UPDATE handovers SET dossier = 'attached' WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

@@ -14,6 +14,7 @@ mod daemon;
 mod export;
 mod handover;
 mod mail_smtp;
+mod moves;
 mod operations;
 mod sealing;
 mod shipped_configs;
