@@ -177,6 +177,9 @@ enum HandoverCommand {
         /// Who acknowledges (sealed under the family's key)
         #[arg(long, value_name = "NAME")]
         by: Option<String>,
+        /// The family's new case director, JSON {"name", "email"} (sealed)
+        #[arg(long, value_name = "FILE")]
+        case_director_file: Option<PathBuf>,
     },
     /// Send a handover again: to a municipality configured since (instead of the
     /// outside-region desk), with a dossier withheld before once the receiver has a key
@@ -944,11 +947,26 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             id,
             municipality,
             by,
+            case_director_file,
         }) => {
+            let director: Option<nazorg::domain::enrolment::CaseDirector> =
+                match &case_director_file {
+                    Some(file) => {
+                        let input = read_input(file)?;
+                        Some(nazorg::domain::parse_json(&input).map_err(|e| op_failed(e.into()))?)
+                    }
+                    None => None,
+                };
             let app = open_app(g, OpenMode::Existing, false).await?;
-            let out = service::handover::ack(&app, &id, &municipality, by.as_deref())
-                .await
-                .map_err(op_failed)?;
+            let out = service::handover::ack_naming(
+                &app,
+                &id,
+                &municipality,
+                by.as_deref(),
+                director.as_ref(),
+            )
+            .await
+            .map_err(op_failed)?;
             print(g.json, &out, |o| {
                 format!(
                     "handover {} of family {} acknowledged by {}\n",

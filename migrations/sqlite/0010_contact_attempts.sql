@@ -32,3 +32,7 @@ CREATE INDEX families_in_sight ON families (COALESCE(last_reached_at, enrolled_a
 -- day and escalated to the coordinator after `flags.red_escalate_after` working days.
 ALTER TABLE flags ADD COLUMN alerted_at INTEGER;
 ALTER TABLE flags ADD COLUMN escalated_at INTEGER;
+
+-- A move's acknowledgement names the new case director; until then the family has none.
+-- Existing handovers count as named (their families keep the case director they had).
+ALTER TABLE handovers ADD COLUMN director_named INTEGER NOT NULL DEFAULT 1;

@@ -340,8 +340,11 @@ pub struct FamilyView {
     pub language: String,
     pub interpreter_needed: bool,
     pub enrolled_at: DateTime<Utc>,
-    /// `None` once the family was erased.
+    /// `None` once the family was erased. While a move's acknowledgement has not named the
+    /// new case director, `details.case_director` reads "no case director".
     pub details: Option<FamilyDetails>,
+    /// False between a move and the acknowledgement that names the new case director.
+    pub case_director_named: bool,
     pub members: Vec<MemberView>,
     pub checkins: Vec<CheckinView>,
     /// Relapse-signal flags of the family and its children (all statuses).
@@ -392,10 +395,17 @@ pub async fn view(
     f: &store::families::FamilyRow,
 ) -> Result<FamilyView, OpError> {
     let dek = app.family_dek(tx, f).await?;
-    let details = match (&dek, &f.sealed_details) {
+    let mut details: Option<FamilyDetails> = match (&dek, &f.sealed_details) {
         (Some(dek), Some(s)) => Some(open_json(dek, s, &family_place(&f.reference))?),
         _ => None,
     };
+    // After a move the previous case director is no longer the family's: nobody is shown
+    // until the receiving team's acknowledgement names the new one.
+    let case_director_named = !store::handovers::lacks_case_director(tx, f.id).await?;
+    if !case_director_named && let Some(d) = &mut details {
+        d.case_director.name = "no case director".into();
+        d.case_director.email = String::new();
+    }
     let mut members = Vec::new();
     for m in store::families::members(tx, f.id).await? {
         let details = match (&dek, &m.sealed_details) {
@@ -505,6 +515,7 @@ pub async fn view(
         interpreter_needed: f.interpreter_needed,
         enrolled_at: from_secs(f.enrolled_at)?,
         details,
+        case_director_named,
         members,
         checkins,
         flags,

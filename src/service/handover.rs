@@ -231,6 +231,8 @@ pub async fn move_family(app: &App, req: &MoveRequest) -> Result<HandoverCreated
     if let Some(p) = &previous {
         store::handovers::set_superseded_by(&mut tx, p.id, created.1).await?;
     }
+    // The previous case director is no longer theirs: the acknowledgement names the new one.
+    store::handovers::set_director_named(&mut tx, created.1, false).await?;
     app.audit(
         &mut tx,
         &Entry {
@@ -292,6 +294,7 @@ pub async fn reassign(
     details.case_director.email = director.email.clone();
     let resealed = seal_json(&dek, &details, &place)?;
     store::families::set_sealed_details(&mut tx, f.id, &resealed).await?;
+    store::handovers::director_named_for_family(&mut tx, f.id).await?;
     let code = muni.code.clone();
     let (out, _) = create(app, &mut tx, &f, "reassign", &code, muni, to_secs(now), now).await?;
     app.audit(
@@ -621,6 +624,19 @@ pub async fn ack(
     municipality: &str,
     by: Option<&str>,
 ) -> Result<Acknowledged, OpError> {
+    ack_naming(app, id, municipality, by, None).await
+}
+
+/// `ack`, naming the family's new case director (`handover ack --case-director-file`):
+/// sealed into the family's details; until a move's acknowledgement names one, the family
+/// shows "no case director".
+pub async fn ack_naming(
+    app: &App,
+    id: &str,
+    municipality: &str,
+    by: Option<&str>,
+    director: Option<&CaseDirector>,
+) -> Result<Acknowledged, OpError> {
     let now = app.now();
     if !reference::looks_like(id, 'H') {
         return Err(not_found("handover", id));
@@ -628,6 +644,18 @@ pub async fn ack(
     known(app, "municipality", municipality)?;
     if let Some(b) = by {
         check_text("by", b, 200)?;
+    }
+    if let Some(d) = director {
+        check_text("case_director.name", &d.name, 200)?;
+        if d.name.trim().is_empty() {
+            return Err(OpError::invalid("case_director.name", "must not be empty"));
+        }
+        if !crate::config::plausible_email(&d.email) {
+            return Err(OpError::invalid(
+                "case_director.email",
+                "not an email address",
+            ));
+        }
     }
     let mut tx = app.store.write().await?;
     let h = store::handovers::by_ref(&mut tx, id)
@@ -678,6 +706,25 @@ pub async fn ack(
             "handover {} is no longer open",
             h.reference
         )));
+    }
+    if let Some(d) = director {
+        let f = store::families::by_id(&mut tx, h.family_id, to_secs(now))
+            .await?
+            .ok_or_else(|| not_found("family", &h.family_ref))?;
+        let (Some(dek), Some(sealed)) = (app.family_dek(&mut tx, &f).await?, &f.sealed_details)
+        else {
+            return Err(OpError::Conflict(format!(
+                "family {} has no details to update",
+                f.reference
+            )));
+        };
+        let place = super::family::family_place(&f.reference);
+        let mut details: FamilyDetails = open_json(&dek, sealed, &place)?;
+        details.case_director.name = d.name.clone();
+        details.case_director.email = d.email.clone();
+        let resealed = seal_json(&dek, &details, &place)?;
+        store::families::set_sealed_details(&mut tx, f.id, &resealed).await?;
+        store::handovers::director_named_for_family(&mut tx, f.id).await?;
     }
     app.audit(
         &mut tx,

@@ -188,3 +188,107 @@ fn move_to_an_unconfigured_municipality_then_configured_and_resent() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no withheld dossier"));
 }
+
+/// After a move the family shows "no case director" until the receiving team's
+/// acknowledgement names one (`--case-director-file`, sealed); a bad file is refused and
+/// changes nothing.
+#[test]
+fn acknowledging_a_move_names_the_new_case_director() {
+    let env = TestEnv::new();
+    let fam = env.enrol(
+        "2026-12-02T10:00:00+01:00",
+        &family_body(AMSTERDAM, "standard", "2026-12-01", "DIRMARK"),
+    );
+    let family = fam["family"].as_str().unwrap();
+    let at = "2026-12-03T10:00:00+01:00";
+    let show = |env: &TestEnv| env.json(&["--at", at, "family", "show", family]);
+    assert_eq!(show(&env)["case_director_named"], true);
+    assert_eq!(
+        show(&env)["details"]["case_director"]["name"],
+        "DIRMARK-director"
+    );
+    let moved = env.json(&[
+        "--at",
+        at,
+        "move",
+        family,
+        "--to",
+        ROTTERDAM,
+        "--date",
+        "2026-12-03",
+    ]);
+    let h = moved["handover"].as_str().unwrap();
+    let shown = show(&env);
+    assert_eq!(shown["case_director_named"], false);
+    assert_eq!(
+        shown["details"]["case_director"]["name"],
+        "no case director"
+    );
+    // A bad case director file: refused, nothing changes.
+    let before = env.counts();
+    for (case, body, needle) in [
+        (
+            "unknown field",
+            r#"{"name": "X", "email": "x@r.example.org", "phone": "1"}"#,
+            "phone",
+        ),
+        (
+            "bad email",
+            r#"{"name": "X", "email": "not-an-address"}"#,
+            "case_director.email",
+        ),
+    ] {
+        let file = env.path("director.json");
+        std::fs::write(&file, body).unwrap();
+        let out = env.run(
+            &[
+                "--at",
+                at,
+                "handover",
+                "ack",
+                h,
+                "--municipality",
+                ROTTERDAM,
+                "--case-director-file",
+                file.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert_eq!(out.status.code(), Some(65), "{case}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(needle),
+            "{case}"
+        );
+        assert_eq!(env.counts(), before, "{case}: the database changed");
+    }
+    let file = env.path("director.json");
+    std::fs::write(
+        &file,
+        r#"{"name": "DIRMARK-new-director", "email": "regie@rotterdam.example.org"}"#,
+    )
+    .unwrap();
+    env.ok(&[
+        "--at",
+        at,
+        "handover",
+        "ack",
+        h,
+        "--municipality",
+        ROTTERDAM,
+        "--case-director-file",
+        file.to_str().unwrap(),
+    ]);
+    let shown = show(&env);
+    assert_eq!(shown["case_director_named"], true);
+    assert_eq!(
+        shown["details"]["case_director"]["name"],
+        "DIRMARK-new-director"
+    );
+    assert_eq!(
+        shown["details"]["case_director"]["email"],
+        "regie@rotterdam.example.org"
+    );
+    // Sealed: the name is nowhere in the database file in plain text.
+    let db = std::fs::read(env.db_path()).unwrap();
+    assert!(!db.windows(20).any(|w| w == b"DIRMARK-new-director"));
+}
