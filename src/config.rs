@@ -430,6 +430,12 @@ struct RawHandover {
     holidays: Vec<String>,
     #[serde(default)]
     outside_region_email: Option<String>,
+    #[serde(default = "d_intro")]
+    intro: String,
+}
+
+fn d_intro() -> String {
+    "P14D".into()
 }
 
 fn d_remind_after() -> u32 {
@@ -450,6 +456,7 @@ impl Default for RawHandover {
             max_move_ahead: d_max_move_ahead(),
             holidays: Vec::new(),
             outside_region_email: None,
+            intro: d_intro(),
         }
     }
 }
@@ -578,6 +585,9 @@ pub struct HandoverConfig {
     /// Where handovers to a municipality outside the configured region go (an intake desk
     /// such as Veilig Thuis of the new region). Without it such moves are refused.
     pub outside_region_email: Option<String>,
+    /// After a move the receiving team gets an introduction contact (a check-in) this long
+    /// after the move date.
+    pub intro: IsoDuration,
 }
 
 #[derive(Clone, Debug)]
@@ -1112,7 +1122,11 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
     {
         is.push("handover.outside_region_email", "not an email address");
     }
+    let intro = is
+        .duration("handover.intro", &h.intro)
+        .unwrap_or(IsoDuration::ZERO);
     let handover = HandoverConfig {
+        intro,
         outside_region_email: h.outside_region_email.clone(),
         remind_after: h.remind_after,
         escalate_after: h.escalate_after,

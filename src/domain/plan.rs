@@ -10,6 +10,10 @@ use chrono::{
 };
 use chrono_tz::Tz;
 
+/// Introduction contacts after a move are check-ins numbered from here (1001, 1002, …), so
+/// they never collide with the plan's waves and research exports can leave them out.
+pub const INTRO_WAVE_BASE: i64 = 1000;
+
 /// More slots than this from one plan is a configuration mistake (a cron firing every
 /// minute), not aftercare.
 pub const MAX_SLOTS: usize = 400;

@@ -233,6 +233,7 @@ pub async fn move_family(app: &App, req: &MoveRequest) -> Result<HandoverCreated
     }
     // The previous case director is no longer theirs: the acknowledgement names the new one.
     store::handovers::set_director_named(&mut tx, created.1, false).await?;
+    schedule_intro(app, &mut tx, &f, req.date, effective, now).await?;
     app.audit(
         &mut tx,
         &Entry {
@@ -248,6 +249,60 @@ pub async fn move_family(app: &App, req: &MoveRequest) -> Result<HandoverCreated
     out.supersedes = previous.map(|p| p.reference);
     tracing::info!(family = %out.family, handover = %out.handover, from = %out.from, to = %out.to, "move registered");
     Ok(out)
+}
+
+/// The receiving team's introduction contact: a check-in `handover.intro` after the move
+/// date at the plan's local time (moved off weekends and holidays like the plan's own),
+/// unless the plan has ended by then. An earlier move's introduction still ahead goes.
+async fn schedule_intro(
+    app: &App,
+    tx: &mut Conn,
+    f: &store::families::FamilyRow,
+    date: NaiveDate,
+    effective: i64,
+    now: DateTime<Utc>,
+) -> Result<(), OpError> {
+    use crate::domain::reminder::{Stage, next_notice_at};
+    let cfg = &app.config;
+    store::checkins::cancel_intros_after(tx, f.id, effective).await?;
+    let Some(mut day) = cfg.handover.intro.add_to_date(date) else {
+        return Ok(());
+    };
+    let plan = cfg.plans.get(&f.plan);
+    if let Some(w) = plan.and_then(|p| p.working_days.as_ref()) {
+        day = w.on_or_after(day);
+    }
+    let time = plan
+        .map(|p| p.local_time)
+        .unwrap_or_else(|| chrono::NaiveTime::from_hms_opt(9, 0, 0).unwrap_or_default());
+    let Some(due) = crate::domain::plan::local_instant(cfg.timezone, day.and_time(time)) else {
+        return Ok(());
+    };
+    if to_secs(due) > f.plan_end {
+        return Ok(());
+    }
+    let wave = store::checkins::next_intro_wave(tx, f.id).await?;
+    let id = reference::checkin();
+    let next = next_notice_at(
+        &cfg.reminders.for_family(f.interpreter_needed),
+        due,
+        Stage::None,
+        None,
+    )
+    .map(|t| to_secs(t).max(to_secs(now)));
+    store::checkins::insert(
+        tx,
+        &store::checkins::NewCheckin {
+            reference: &id,
+            family_id: f.id,
+            wave,
+            due_at: to_secs(due),
+            status: "open",
+            next_notice_at: next,
+        },
+    )
+    .await?;
+    Ok(())
 }
 
 /// A new case director within the responsible municipality: the sealed details change and

@@ -100,8 +100,11 @@ pub async fn by_ref(conn: &mut Conn, reference: &str) -> Result<Option<CheckinRo
     row.as_ref().map(checkin_row).transpose()
 }
 
+/// A family's check-ins in time order (introduction contacts after a move among them).
 pub async fn of_family(conn: &mut Conn, family_id: i64) -> Result<Vec<CheckinRow>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM checkins c WHERE c.family_id = $1 ORDER BY c.wave");
+    let sql = format!(
+        "SELECT {COLUMNS} FROM checkins c WHERE c.family_id = $1 ORDER BY c.due_at, c.wave"
+    );
     let rows = sqlx::query(&sql).bind(family_id).fetch_all(conn).await?;
     rows.iter().map(checkin_row).collect()
 }
@@ -412,6 +415,36 @@ pub async fn erase_attempts(conn: &mut Conn, family_id: i64) -> Result<(), Store
          WHERE checkin_id IN (SELECT id FROM checkins WHERE family_id = $1)",
     )
     .bind(family_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The next free introduction-contact wave of a family (see `plan::INTRO_WAVE_BASE`).
+pub async fn next_intro_wave(conn: &mut Conn, family_id: i64) -> Result<i64, StoreError> {
+    let base = crate::domain::plan::INTRO_WAVE_BASE;
+    let max: Option<i64> =
+        sqlx::query_scalar("SELECT MAX(wave) FROM checkins WHERE family_id = $1 AND wave > $2")
+            .bind(family_id)
+            .bind(base)
+            .fetch_one(conn)
+            .await?;
+    Ok(max.unwrap_or(base) + 1)
+}
+
+/// A later move replaces an earlier one's introduction contact that is still ahead.
+pub async fn cancel_intros_after(
+    conn: &mut Conn,
+    family_id: i64,
+    after: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE checkins SET status = 'cancelled', next_notice_at = NULL \
+         WHERE family_id = $1 AND wave > $2 AND status = 'open' AND due_at > $3",
+    )
+    .bind(family_id)
+    .bind(crate::domain::plan::INTRO_WAVE_BASE)
+    .bind(after)
     .execute(conn)
     .await?;
     Ok(())

@@ -292,3 +292,54 @@ fn acknowledging_a_move_names_the_new_case_director() {
     let db = std::fs::read(env.db_path()).unwrap();
     assert!(!db.windows(20).any(|w| w == b"DIRMARK-new-director"));
 }
+
+/// The receiving team gets an introduction contact two weeks after the move date
+/// (`handover.intro`): a check-in of its own, reminded to that team, not a plan wave.
+#[test]
+fn the_receiving_team_gets_an_introduction_contact() {
+    let env = TestEnv::new();
+    let fam = env.enrol(
+        "2026-12-02T10:00:00+01:00",
+        &family_body(AMSTERDAM, "standard", "2026-12-01", "INTRO"),
+    );
+    let family = fam["family"].as_str().unwrap();
+    let at = "2026-12-03T10:00:00+01:00";
+    env.json(&[
+        "--at",
+        at,
+        "move",
+        family,
+        "--to",
+        ROTTERDAM,
+        "--date",
+        "2026-12-03",
+    ]);
+    let shown = env.json(&["--at", at, "family", "show", family]);
+    let intro: Vec<&Value> = shown["checkins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["wave"].as_i64().unwrap() > 1000)
+        .collect();
+    assert_eq!(intro.len(), 1, "{shown}");
+    // 2026-12-03 + 14 days, 09:00 local.
+    assert_eq!(intro[0]["due"], "2026-12-17T08:00:00Z");
+    assert_eq!(intro[0]["wave"], 1001);
+    // In time order among the plan's check-ins (after C1 on 12-15, before C2 in January).
+    let order: Vec<i64> = shown["checkins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["wave"].as_i64().unwrap())
+        .collect();
+    assert_eq!(order[..3], [1, 1001, 2]);
+    let id = intro[0]["id"].as_str().unwrap().to_string();
+    env.sweep("2026-12-17T10:00:00+01:00");
+    let due: Vec<Value> = env
+        .outbox()
+        .into_iter()
+        .filter(|m| m["kind"] == "due" && m["key"].as_str().unwrap().contains(&id))
+        .collect();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0]["recipients"][0], TEAM_ROTTERDAM);
+}
