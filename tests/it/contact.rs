@@ -324,3 +324,64 @@ fn shipped_plans_start_with_a_first_contact_at_three_days() {
         }
     }
 }
+
+/// The API's record endpoint is the same service: `not_reached` keeps the check-in open
+/// with the next attempt due a week later; observations on it are refused (400, the field
+/// named) and change nothing.
+#[test]
+fn the_api_records_attempts_the_same_way() {
+    use crate::support::daemon::Daemon;
+    use crate::support::http;
+    use std::time::Duration;
+    let env = TestEnv::new();
+    let fam = env.enrol(
+        "2026-12-01T10:00:00+01:00",
+        &family_body(AMSTERDAM, "standard", "2026-12-01", "APITRY"),
+    );
+    let c1 = fam["checkins"][0]["id"].as_str().unwrap();
+    let child = fam["members"][1]["ref"].as_str().unwrap();
+    let token = env.json(&[
+        "token",
+        "create",
+        "--municipality",
+        AMSTERDAM,
+        "--label",
+        "cs",
+    ]);
+    let token = token["token"].as_str().unwrap().to_string();
+    let mut d = Daemon::spawn(
+        &env,
+        "serve",
+        &["--at", "2026-12-15T12:00:00+01:00", "serve"],
+        None,
+    );
+    d.wait_log("nazorg daemon ready", Duration::from_secs(20));
+    let addr: std::net::SocketAddr = d
+        .log()
+        .lines()
+        .find(|l| l.contains("api listening"))
+        .and_then(|l| l.split("addr=").nth(1))
+        .and_then(|a| a.split_whitespace().next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let path = format!("/v1/checkins/{c1}/record");
+    let before = env.sql("SELECT COUNT(*) FROM checkin_attempts");
+    let bad = json!({"at": "2026-12-15T11:00:00+01:00", "outcome": "not_reached", "mode": "phone",
+                     "children": [{"member": child, "observations": {"wellbeing": 4}}]});
+    let r = http::post_json(addr, &path, Some(&token), &bad);
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(
+        r.text().contains("children[0].observations"),
+        "{}",
+        r.text()
+    );
+    assert_eq!(env.sql("SELECT COUNT(*) FROM checkin_attempts"), before);
+    let ok = json!({"at": "2026-12-15T11:00:00+01:00", "outcome": "not_reached", "mode": "phone"});
+    let r = http::post_json(addr, &path, Some(&token), &ok);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["status"], "open");
+    assert_eq!(r.json()["attempt"], 1);
+    assert_eq!(r.json()["next_attempt_due"], "2026-12-22T10:00:00Z");
+    d.terminate();
+}
