@@ -71,6 +71,19 @@ fn member_place<'a>(family: &'a str, member: &'a str) -> FieldPlace<'a> {
 /// must not start with a storm of overdue mail). A slot that fell due more recently stays
 /// open and gets its "due" notice at the next sweep, so contact follows enrolment soon.
 pub async fn enrol(app: &App, e: &Enrolment) -> Result<Enrolled, OpError> {
+    let mut tx = app.store.write().await?;
+    let out = enrol_in(app, &mut tx, e).await?;
+    tx.commit().await?;
+    tracing::info!(family = %out.family, municipality = %e.municipality, plan = %e.plan, checkins = out.checkins.len(), "family enrolled");
+    Ok(out)
+}
+
+/// [`enrol`] inside the caller's transaction (bulk import commits many at once).
+pub(crate) async fn enrol_in(
+    app: &App,
+    tx: &mut store::Conn,
+    e: &Enrolment,
+) -> Result<Enrolled, OpError> {
     let cfg = &app.config;
     let now = app.now();
     let today = now.with_timezone(&cfg.timezone).date_naive();
@@ -87,7 +100,7 @@ pub async fn enrol(app: &App, e: &Enrolment) -> Result<Enrolled, OpError> {
     let plan_end = rule.end(e.episode.date, cfg.timezone)?;
     let lapse_before = cfg.reminders.overdue_after.sub_from(now).unwrap_or(now);
 
-    let mut tx = app.store.write().await?;
+    let mut tx = tx;
     let mut family_ref = reference::family();
     let mut tries = 0;
     while store::families::reference_taken(&mut tx, &family_ref).await? {
@@ -184,8 +197,6 @@ pub async fn enrol(app: &App, e: &Enrolment) -> Result<Enrolled, OpError> {
         },
     )
     .await?;
-    tx.commit().await?;
-    tracing::info!(family = %family_ref, municipality = %e.municipality, plan = %e.plan, checkins = checkins.len(), "family enrolled");
     Ok(Enrolled {
         family: family_ref,
         members,
