@@ -101,10 +101,9 @@ pub(crate) async fn enrol_in(
     let plan_end = rule.end(e.episode.date, cfg.timezone)?;
     let lapse_before = cfg.reminders.overdue_after.sub_from(now).unwrap_or(now);
 
-    let mut tx = tx;
     let mut family_ref = reference::family();
     let mut tries = 0;
-    while store::families::reference_taken(&mut tx, &family_ref).await? {
+    while store::families::reference_taken(&mut *tx, &family_ref).await? {
         tries += 1;
         if tries > 8 {
             return Err(OpError::Conflict(
@@ -114,12 +113,12 @@ pub(crate) async fn enrol_in(
         family_ref = reference::family();
     }
     let dek = Dek::generate();
-    let (kek_id, kek) = app.keyring.current(&mut tx, to_secs(now)).await?;
+    let (kek_id, kek) = app.keyring.current(&mut *tx, to_secs(now)).await?;
     let wrapped = kek.wrap_dek(&dek, &family_ref);
     let sealed = seal_json(&dek, &e.family_details(), &family_place(&family_ref))?;
     let episode_date = e.episode.date.to_string();
     let family_id = store::families::insert(
-        &mut tx,
+        &mut *tx,
         &store::families::NewFamily {
             reference: &family_ref,
             episode_kind: e.episode.kind.code(),
@@ -135,7 +134,7 @@ pub(crate) async fn enrol_in(
         },
     )
     .await?;
-    store::families::insert_responsibility(&mut tx, family_id, &e.municipality, to_secs(now))
+    store::families::insert_responsibility(&mut *tx, family_id, &e.municipality, to_secs(now))
         .await?;
 
     let mut members = Vec::with_capacity(e.members.len());
@@ -143,7 +142,7 @@ pub(crate) async fn enrol_in(
         let member_ref = reference::member();
         let sealed = seal_json(&dek, &m.details(), &member_place(&family_ref, &member_ref))?;
         store::families::insert_member(
-            &mut tx,
+            &mut *tx,
             family_id,
             &member_ref,
             m.role.code(),
@@ -170,7 +169,7 @@ pub(crate) async fn enrol_in(
             )
         };
         store::checkins::insert(
-            &mut tx,
+            &mut *tx,
             &store::checkins::NewCheckin {
                 reference: &id,
                 family_id,
@@ -189,7 +188,7 @@ pub(crate) async fn enrol_in(
         });
     }
     app.audit(
-        &mut tx,
+        &mut *tx,
         &Entry {
             action: "family.enrol",
             family: Some(&family_ref),

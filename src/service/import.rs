@@ -47,11 +47,12 @@ pub enum ImportError {
     Op(#[from] OpError),
 }
 
+/// The documents that parsed (with their line numbers) and the lines that did not.
+pub type Parsed = (Vec<(usize, Enrolment)>, Vec<RejectedLine>);
+
 /// Reads and parses every line (blank lines are skipped). Lines that do not parse, or are
 /// longer than [`MAX_LINE`], are rejected with the field at fault.
-pub fn parse_lines(
-    input: impl BufRead,
-) -> Result<(Vec<(usize, Enrolment)>, Vec<RejectedLine>), std::io::Error> {
+pub fn parse_lines(input: impl BufRead) -> Result<Parsed, std::io::Error> {
     let mut ok = Vec::new();
     let mut rejected = Vec::new();
     for (i, line) in input.split(b'\n').enumerate() {
@@ -65,7 +66,7 @@ pub fn parse_lines(
                 line: line_no,
                 errors: vec![FieldError::new(
                     "(line)",
-                    &format!("longer than {MAX_LINE} bytes"),
+                    format!("longer than {MAX_LINE} bytes"),
                 )],
             });
             continue;
