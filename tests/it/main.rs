@@ -13,6 +13,7 @@ mod contact;
 mod daemon;
 mod export;
 mod handover;
+mod import;
 mod mail_smtp;
 mod moves;
 mod operations;
