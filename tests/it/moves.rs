@@ -343,3 +343,67 @@ fn the_receiving_team_gets_an_introduction_contact() {
     assert_eq!(due.len(), 1);
     assert_eq!(due[0]["recipients"][0], TEAM_ROTTERDAM);
 }
+
+/// The API's acknowledgement names the case director the same way.
+#[test]
+fn the_api_acknowledgement_names_the_case_director() {
+    use crate::support::daemon::Daemon;
+    use crate::support::http;
+    use std::time::Duration;
+    let env = TestEnv::new();
+    let fam = env.enrol(
+        "2026-12-02T10:00:00+01:00",
+        &family_body(AMSTERDAM, "standard", "2026-12-01", "APIDIR"),
+    );
+    let family = fam["family"].as_str().unwrap();
+    let at = "2026-12-03T10:00:00+01:00";
+    let moved = env.json(&[
+        "--at",
+        at,
+        "move",
+        family,
+        "--to",
+        ROTTERDAM,
+        "--date",
+        "2026-12-03",
+    ]);
+    let h = moved["handover"].as_str().unwrap();
+    let token = env.json(&[
+        "token",
+        "create",
+        "--municipality",
+        ROTTERDAM,
+        "--label",
+        "cs",
+    ]);
+    let token = token["token"].as_str().unwrap().to_string();
+    let mut d = Daemon::spawn(
+        &env,
+        "serve",
+        &["--at", "2026-12-04T10:00:00+01:00", "serve"],
+        None,
+    );
+    d.wait_log("nazorg daemon ready", Duration::from_secs(20));
+    let addr: std::net::SocketAddr = d
+        .log()
+        .lines()
+        .find(|l| l.contains("api listening"))
+        .and_then(|l| l.split("addr=").nth(1))
+        .and_then(|a| a.split_whitespace().next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let body = serde_json::json!({"case_director": {"name": "APIDIR-new", "email": "regie@rotterdam.example.org"}});
+    let r = http::post_json(addr, &format!("/v1/handovers/{h}/ack"), Some(&token), &body);
+    assert_eq!(r.status, 200, "{}", r.text());
+    d.terminate();
+    let shown = env.json(&[
+        "--at",
+        "2026-12-04T11:00:00+01:00",
+        "family",
+        "show",
+        family,
+    ]);
+    assert_eq!(shown["case_director_named"], true);
+    assert_eq!(shown["details"]["case_director"]["name"], "APIDIR-new");
+}
