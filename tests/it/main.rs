@@ -9,6 +9,7 @@ mod api;
 mod bad_input;
 mod config_check;
 mod daemon;
+mod erasure;
 mod export;
 mod handover;
 mod mail_smtp;

@@ -15,11 +15,37 @@ pub struct SmtpServer {
     port: u16,
     maildir: tempfile::TempDir,
     child: Option<Child>,
+    /// Recipients refused at RCPT TO with `550 5.1.1` (a permanent failure).
+    reject: Vec<String>,
 }
+
+/// aiosmtpd's Mailbox handler that refuses the recipients given after the maildir.
+const REJECTING: &str = "import asyncio, sys\n\
+from aiosmtpd.handlers import Mailbox\n\
+from aiosmtpd.smtp import SMTP\n\
+class Rejecting(Mailbox):\n\
+    def __init__(self, d, reject):\n\
+        super().__init__(d)\n\
+        self.reject = set(reject)\n\
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):\n\
+        if address in self.reject:\n\
+            return '550 5.1.1 mailbox unavailable'\n\
+        envelope.rcpt_tos.append(address)\n\
+        return '250 OK'\n\
+host, port, d = sys.argv[1], int(sys.argv[2]), sys.argv[3]\n\
+loop = asyncio.new_event_loop()\n\
+h = Rejecting(d, sys.argv[4:])\n\
+loop.run_until_complete(loop.create_server(lambda: SMTP(h), host, port))\n\
+loop.run_forever()\n";
 
 impl SmtpServer {
     /// Start aiosmtpd on a free loopback port with a fresh maildir.
     pub fn start() -> SmtpServer {
+        Self::start_rejecting(&[])
+    }
+
+    /// Like [`SmtpServer::start`], refusing mail for `reject` with a permanent error.
+    pub fn start_rejecting(reject: &[&str]) -> SmtpServer {
         let port = {
             let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
             l.local_addr().expect("local addr").port()
@@ -33,6 +59,7 @@ impl SmtpServer {
             port,
             maildir,
             child: None,
+            reject: reject.iter().map(|r| r.to_string()).collect(),
         };
         server.spawn();
         server
@@ -103,11 +130,19 @@ impl SmtpServer {
     }
 
     fn spawn(&mut self) {
-        let mut child = Command::new(PYTHON)
-            .args(["-m", "aiosmtpd", "-n", "-l"])
-            .arg(format!("127.0.0.1:{}", self.port))
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(self.maildir.path())
+        let mut cmd = Command::new(PYTHON);
+        if self.reject.is_empty() {
+            cmd.args(["-m", "aiosmtpd", "-n", "-l"])
+                .arg(format!("127.0.0.1:{}", self.port))
+                .args(["-c", "aiosmtpd.handlers.Mailbox"])
+                .arg(self.maildir.path());
+        } else {
+            cmd.args(["-c", REJECTING, "127.0.0.1"])
+                .arg(self.port.to_string())
+                .arg(self.maildir.path())
+                .args(&self.reject);
+        }
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
