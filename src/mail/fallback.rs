@@ -34,8 +34,10 @@ pub fn safety_fallback(lang: Language, f: &FallbackFacts) -> (String, String) {
             format!("[Nazorg] NIET BEZORGD: {}", f.original_subject),
             format!(
                 "Aan: de coördinator\n\n\
-                 Het onderstaande veiligheidsbericht kon niet worden bezorgd aan {to}\n\
-                 (fout: {err}). Zorg vandaag dat het wordt opgepakt.\n\n\
+                 Het onderstaande veiligheidsbericht kon niet worden bezorgd aan:\n\
+                 \x20 {to}\n\
+                 Fout: {err}\n\
+                 Zorg vandaag dat het wordt opgepakt.\n\n\
                  ---- oorspronkelijk bericht ----\n{body}",
                 err = f.error,
                 body = f.original_body,
@@ -46,12 +48,46 @@ pub fn safety_fallback(lang: Language, f: &FallbackFacts) -> (String, String) {
             format!("[Nazorg] NOT DELIVERED: {}", f.original_subject),
             format!(
                 "To: the coordinator\n\n\
-                 The safety notice below could not be delivered to {to}\n\
-                 (error: {err}). Please make sure it is acted on today.\n\n\
+                 The safety notice below could not be delivered to:\n\
+                 \x20 {to}\n\
+                 Error: {err}\n\
+                 Please make sure it is acted on today.\n\n\
                  ---- original message ----\n{body}",
                 err = f.error,
                 body = f.original_body,
             ),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn red_alerts_and_escalations_are_safety_notices_and_the_fallback_is_not() {
+        for k in ["alert", "escalation", "handover_escalation"] {
+            assert!(is_safety_notice(k), "{k}");
+        }
+        for k in ["due", "overdue", "digest", "handover", SAFETY_FALLBACK_KIND] {
+            assert!(!is_safety_notice(k), "{k}");
+        }
+        let to = vec!["wijkteam@example.org".to_string()];
+        for lang in [Language::Nl, Language::En] {
+            let (s, b) = safety_fallback(
+                lang,
+                &FallbackFacts {
+                    original_subject: "[Nazorg] S",
+                    original_recipients: &to,
+                    error: "permanent failure: 550",
+                    original_body: "BODY",
+                },
+            );
+            assert!(
+                s.starts_with("[Nazorg] ") && s.ends_with("[Nazorg] S"),
+                "{s}"
+            );
+            assert!(b.contains("wijkteam@example.org") && b.contains("550") && b.ends_with("BODY"));
+        }
     }
 }

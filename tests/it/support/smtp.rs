@@ -20,23 +20,28 @@ pub struct SmtpServer {
 }
 
 /// aiosmtpd's Mailbox handler that refuses the recipients given after the maildir.
-const REJECTING: &str = "import asyncio, sys\n\
-from aiosmtpd.handlers import Mailbox\n\
-from aiosmtpd.smtp import SMTP\n\
-class Rejecting(Mailbox):\n\
-    def __init__(self, d, reject):\n\
-        super().__init__(d)\n\
-        self.reject = set(reject)\n\
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):\n\
-        if address in self.reject:\n\
-            return '550 5.1.1 mailbox unavailable'\n\
-        envelope.rcpt_tos.append(address)\n\
-        return '250 OK'\n\
-host, port, d = sys.argv[1], int(sys.argv[2]), sys.argv[3]\n\
-loop = asyncio.new_event_loop()\n\
-h = Rejecting(d, sys.argv[4:])\n\
-loop.run_until_complete(loop.create_server(lambda: SMTP(h), host, port))\n\
-loop.run_forever()\n";
+const REJECTING: &str = r#"
+import asyncio, sys
+from aiosmtpd.handlers import Mailbox
+from aiosmtpd.smtp import SMTP
+
+class Rejecting(Mailbox):
+    def __init__(self, d, reject):
+        super().__init__(d)
+        self.reject = set(reject)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.reject:
+            return '550 5.1.1 mailbox unavailable'
+        envelope.rcpt_tos.append(address)
+        return '250 OK'
+
+host, port, d = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+loop = asyncio.new_event_loop()
+h = Rejecting(d, sys.argv[4:])
+loop.run_until_complete(loop.create_server(lambda: SMTP(h), host, port))
+loop.run_forever()
+"#;
 
 impl SmtpServer {
     /// Start aiosmtpd on a free loopback port with a fresh maildir.
