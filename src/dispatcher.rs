@@ -142,10 +142,12 @@ async fn fall_back(
     now: i64,
 ) -> Result<bool, StoreError> {
     let responsible = match &m.family_ref {
-        Some(r) => store::families::by_ref(tx, r, now)
-            .await?
-            .map(|f| f.municipality)
-            .filter(|code| !code.is_empty()),
+        Some(r) => match store::families::by_ref(tx, r, now).await? {
+            // Erased while it was being sent: nothing more goes out for the family.
+            Some(f) if f.status == "erased" => return Ok(false),
+            Some(f) => Some(f.municipality),
+            None => None,
+        },
         None => None,
     };
     let Some(coordinator) = fallback_coordinator(app, responsible.as_deref(), m) else {

@@ -146,10 +146,12 @@ pub async fn load(conn: &mut Conn, id: i64) -> Result<Option<StoredMessage>, Sto
     }))
 }
 
+/// Records a delivery. Only a pending message changes: one cancelled (its family erased)
+/// while it was being sent stays cancelled.
 pub async fn mark_sent(conn: &mut Conn, id: i64, now: i64) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE outbox SET status = 'sent', sent_at = $2, attempts = attempts + 1, \
-         claimed_until = NULL, last_error = NULL WHERE id = $1",
+         claimed_until = NULL, last_error = NULL WHERE id = $1 AND status = 'pending'",
     )
     .bind(id)
     .bind(now)
@@ -169,7 +171,7 @@ pub async fn mark_attempt_failed(
         Some(at) => {
             sqlx::query(
                 "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $2, \
-                 claimed_until = NULL, last_error = $3 WHERE id = $1",
+                 claimed_until = NULL, last_error = $3 WHERE id = $1 AND status = 'pending'",
             )
             .bind(id)
             .bind(at)
@@ -180,7 +182,7 @@ pub async fn mark_attempt_failed(
         None => {
             sqlx::query(
                 "UPDATE outbox SET status = 'failed', attempts = attempts + 1, \
-                 claimed_until = NULL, last_error = $2 WHERE id = $1",
+                 claimed_until = NULL, last_error = $2 WHERE id = $1 AND status = 'pending'",
             )
             .bind(id)
             .bind(error)
