@@ -13,6 +13,7 @@ mod erasure;
 mod export;
 mod handover;
 mod mail_smtp;
+mod operations;
 mod safety;
 mod sealing;
 mod signals;
