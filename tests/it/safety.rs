@@ -245,6 +245,69 @@ fn a_red_alert_that_fails_for_good_falls_back_to_the_coordinator() {
     d.terminate();
 }
 
+/// A handover escalation whose attempts run out (the relay answers 451 for the sending
+/// team, and `dispatch.max_attempts = 1`) falls back to the coordinator of the municipality
+/// now responsible; the escalation stays listed as failed.
+#[test]
+fn an_escalation_whose_attempts_run_out_falls_back_to_the_coordinator() {
+    let server = SmtpServer::start_rejecting(&[&format!("~{TEAM_AMSTERDAM}")]);
+    let text = config_text(&format!("transport = \"smtp\"\nurl = \"{}\"", server.url()))
+        .replace("max_attempts = 6", "max_attempts = 1");
+    let env = TestEnv::with_config(&text, |_| String::new());
+    let fam = env.enrol(
+        "2026-12-02T10:00:00+01:00",
+        &family_body(AMSTERDAM, "standard", "2026-12-01", "ESCMARK"),
+    );
+    let f = fam["family"].as_str().unwrap();
+    env.ok(&[
+        "--at",
+        "2026-12-20T10:00:00+01:00",
+        "move",
+        f,
+        "--to",
+        ROTTERDAM,
+        "--date",
+        "2027-01-04",
+    ]);
+    let s = env.sweep("2026-12-20T10:01:00+01:00");
+    assert_eq!(
+        s["dispatch"]["fallbacks"], 0,
+        "the notice is no safety notice: {s}"
+    );
+    // Unacknowledged for weeks: reminder and escalation; the escalation also goes to the
+    // sending team, whose address the relay keeps refusing.
+    let s = env.sweep("2027-01-12T10:00:00+01:00");
+    assert_eq!(s["dispatch"]["fallbacks"], 1, "{s}");
+    let failed = env.json(&["outbox", "list", "--failed"]);
+    let escalation = failed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["kind"] == "handover_escalation")
+        .expect("the failed escalation is listed");
+    assert_eq!(escalation["attempts"], 1);
+    assert!(
+        escalation["last_error"].as_str().unwrap().contains("451"),
+        "{escalation}"
+    );
+    let fallback: Vec<Value> = env
+        .outbox()
+        .into_iter()
+        .filter(|m| m["kind"] == "safety_fallback")
+        .collect();
+    assert_eq!(fallback.len(), 1);
+    assert_eq!(fallback[0]["recipients"], json!([COORD_ROTTERDAM]));
+    assert_eq!(fallback[0]["status"], "sent");
+    assert!(
+        server
+            .messages()
+            .iter()
+            .any(|m| m.contains(&format!("To: {COORD_ROTTERDAM}"))
+                && m.contains("X-Nazorg-Key: fallback:handover_escalation:")),
+        "the coordinator got the fallback"
+    );
+}
+
 /// Without `--expires` a token lives `api.token_lifetime` (default P90D; configurable);
 /// using it records `last_used_at`.
 #[test]

@@ -15,7 +15,8 @@ pub struct SmtpServer {
     port: u16,
     maildir: tempfile::TempDir,
     child: Option<Child>,
-    /// Recipients refused at RCPT TO with `550 5.1.1` (a permanent failure).
+    /// Recipients refused at RCPT TO with `550 5.1.1` (a permanent failure), or with
+    /// `451 4.3.0` (a temporary one) when written `~address`.
     reject: Vec<String>,
 }
 
@@ -33,6 +34,8 @@ class Rejecting(Mailbox):
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.reject:
             return '550 5.1.1 mailbox unavailable'
+        if '~' + address in self.reject:
+            return '451 4.3.0 try again later'
         envelope.rcpt_tos.append(address)
         return '250 OK'
 
@@ -49,7 +52,8 @@ impl SmtpServer {
         Self::start_rejecting(&[])
     }
 
-    /// Like [`SmtpServer::start`], refusing mail for `reject` with a permanent error.
+    /// Like [`SmtpServer::start`], refusing mail for `reject`: `address` with a permanent
+    /// error (550), `~address` with a temporary one (451).
     pub fn start_rejecting(reject: &[&str]) -> SmtpServer {
         let port = {
             let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
