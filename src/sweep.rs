@@ -223,6 +223,8 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreE
         || summary.retention_erased > 0
         || summary.flags_raised > 0
         || summary.digests > 0
+        || summary.bodies_dropped > 0
+        || summary.exports_expired > 0
     {
         tracing::info!(
             upcoming = summary.upcoming,
@@ -232,6 +234,8 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreE
             retention_erased = summary.retention_erased,
             flags_raised = summary.flags_raised,
             digests = summary.digests,
+            bodies_dropped = summary.bodies_dropped,
+            exports_expired = summary.exports_expired,
             "sweep done"
         );
     }
