@@ -257,11 +257,30 @@ enum FamilyCommand {
     },
     /// The whole decrypted record of a family (for the operator)
     Show { reference: String },
-    /// Close a plan before its term, with a reason code
+    /// Close a plan before its term, with a reason code and the evaluation
     Close {
         reference: String,
         #[arg(long, value_name = "CODE")]
         reason: String,
+        /// Did the family's safety improve: yes, partly or no
+        #[arg(long, value_name = "CODE")]
+        safety_improved: Option<String>,
+        /// Professionals involved with the family now (0 to 50)
+        #[arg(long, value_name = "N")]
+        professionals: Option<String>,
+        /// The family's own view, as text in a file (`-` for stdin); sealed
+        #[arg(long, value_name = "FILE")]
+        family_view_file: Option<PathBuf>,
+        /// The coordinator approving a closure while a red flag is open; sealed
+        #[arg(long, value_name = "NAME")]
+        approved_by: Option<String>,
+    },
+    /// Record the evaluation of an ended plan from a JSON file (`-` for stdin):
+    /// {"safety_improved": "yes|partly|no", "professionals": N, "family_view"?: TEXT}
+    Evaluate {
+        reference: String,
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
     },
     /// Erase a family for good, with a reason code: a tombstone (reference, time, reason)
     /// is all that is left; its messages' bodies and attachments go, pending ones are
@@ -686,15 +705,68 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&view)?);
             Ok(())
         }
-        Command::Family(FamilyCommand::Close { reference, reason }) => {
+        Command::Family(FamilyCommand::Close {
+            reference,
+            reason,
+            safety_improved,
+            professionals,
+            family_view_file,
+            approved_by,
+        }) => {
+            let family_view = match &family_view_file {
+                Some(p) => Some(String::from_utf8(read_input(p)?).map_err(|_| {
+                    eprintln!("error: family_view: the file is not UTF-8 text");
+                    anyhow::Error::from(Exit(exit::DATAERR))
+                })?),
+                None => None,
+            };
+            let req = service::family::CloseRequest {
+                reason,
+                approved_by,
+                evaluation: nazorg::domain::evaluation::EvaluationInput {
+                    safety_improved,
+                    professionals: professionals.map(|p| match p.trim().parse::<u64>() {
+                        Ok(n) => serde_json::Value::from(n),
+                        Err(_) => serde_json::Value::String(p),
+                    }),
+                    family_view,
+                },
+            };
             let app = open_app(g, OpenMode::Existing, false).await?;
-            let out = service::family::close(&app, &reference, &reason)
+            let out = service::family::close(&app, &reference, &req)
                 .await
                 .map_err(op_failed)?;
             print(g.json, &out, |o| {
                 format!(
-                    "closed family {} ({}); {} open check-ins cancelled\n",
-                    o.family, o.reason, o.checkins_cancelled
+                    "closed family {} ({}); {} open check-ins cancelled{}\n",
+                    o.family,
+                    o.reason,
+                    o.checkins_cancelled,
+                    o.coordinator_notified
+                        .as_ref()
+                        .map(|c| format!("; coordinator {c} notified"))
+                        .unwrap_or_default()
+                )
+            })
+        }
+        Command::Family(FamilyCommand::Evaluate { reference, file }) => {
+            let bytes = read_input(&file)?;
+            let input: nazorg::domain::evaluation::EvaluationInput =
+                match serde_json::from_slice(&bytes) {
+                    Ok(i) => i,
+                    Err(e) => {
+                        eprintln!("error: file: not an evaluation ({e})");
+                        return Err(Exit(exit::DATAERR).into());
+                    }
+                };
+            let app = open_app(g, OpenMode::Existing, false).await?;
+            let out = service::family::evaluate(&app, &reference, &input)
+                .await
+                .map_err(op_failed)?;
+            print(g.json, &out, |o| {
+                format!(
+                    "evaluation recorded for family {} (safety improved: {})\n",
+                    o.family, o.safety_improved
                 )
             })
         }

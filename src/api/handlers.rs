@@ -246,6 +246,14 @@ pub async fn show_family(
 #[serde(deny_unknown_fields)]
 struct CloseBody {
     reason: String,
+    #[serde(default)]
+    approved_by: Option<String>,
+    #[serde(default)]
+    safety_improved: Option<String>,
+    #[serde(default)]
+    professionals: Option<serde_json::Value>,
+    #[serde(default)]
+    family_view: Option<String>,
 }
 
 pub async fn close_family(
@@ -257,7 +265,33 @@ pub async fn close_family(
     require_family(&s, &p, &family).await?;
     let b: CloseBody = body.parse()?;
     Ok(Json(
-        service::family::close(&app_for(&s, &p), &family, &b.reason).await?,
+        service::family::close(
+            &app_for(&s, &p),
+            &family,
+            &service::family::CloseRequest {
+                reason: b.reason,
+                approved_by: b.approved_by,
+                evaluation: crate::domain::evaluation::EvaluationInput {
+                    safety_improved: b.safety_improved,
+                    professionals: b.professionals,
+                    family_view: b.family_view,
+                },
+            },
+        )
+        .await?,
+    ))
+}
+
+pub async fn evaluate_family(
+    State(s): State<ApiState>,
+    Extension(p): Extension<Principal>,
+    Path(family): Path<String>,
+    body: JsonBytes,
+) -> Result<Json<service::family::Evaluated>, ApiError> {
+    require_family(&s, &p, &family).await?;
+    let b: crate::domain::evaluation::EvaluationInput = body.parse()?;
+    Ok(Json(
+        service::family::evaluate(&app_for(&s, &p), &family, &b).await?,
     ))
 }
 

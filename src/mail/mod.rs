@@ -4,6 +4,7 @@
 //! pseudonymous references, codes and dates only; the outbox hands the dispatcher
 //! already-rendered [`OutgoingMessage`]s.
 
+pub mod closure;
 pub mod fallback;
 mod message;
 pub mod signals;

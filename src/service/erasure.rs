@@ -206,14 +206,7 @@ pub async fn preview(app: &App, family_ref: &str, reason: &str) -> Result<Previe
 }
 
 fn check_reason(reason: &str) -> Result<(), OpError> {
-    if ERASE_REASONS.contains(&reason) {
-        Ok(())
-    } else {
-        Err(OpError::Invalid(vec![crate::domain::FieldError::new(
-            "reason",
-            format!("expected one of: {}", ERASE_REASONS.join(", ")),
-        )]))
-    }
+    super::family::check_reason(reason, ERASE_REASONS)
 }
 
 /// Erases a family for good (see the module documentation).

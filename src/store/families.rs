@@ -341,6 +341,7 @@ pub async fn erase(
     .bind(now)
     .execute(&mut *conn)
     .await?;
+    super::closure::erase(conn, family_id).await?;
     Ok(())
 }
 

@@ -42,7 +42,7 @@ family_k = 1
 keep = "{export_keep}"
 indicators = ["wellbeing"]
 [export.values]
-wellbeing = ["3", "8"]
+wellbeing = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10"]
 "#
     )
 }
@@ -161,7 +161,8 @@ fn family_rows(env: &TestEnv, f: &str) -> String {
          (SELECT COUNT(*) FROM observations), \
          (SELECT COUNT(*) FROM handovers h JOIN families x ON x.id = h.family_id WHERE x.ref = '{f}'), \
          (SELECT COUNT(*) FROM flags fl JOIN families x ON x.id = fl.family_id WHERE x.ref = '{f}'), \
-         (SELECT COUNT(*) FROM outbox_attachments)"
+         (SELECT COUNT(*) FROM outbox_attachments), \
+         (SELECT COUNT(*) FROM evaluations e JOIN families x ON x.id = e.family_id WHERE x.ref = '{f}')"
     ))
 }
 
@@ -174,12 +175,12 @@ fn assert_tombstone(env: &TestEnv, f: &str, reason: &str) {
              episode_kind = 'shelter_exit' AND episode_date = '' AND plan = '' AND plan_end = 0 \
              AND close_reason IS NULL AND closed_at IS NULL AND language = '' \
              AND interpreter_needed = 0 AND enrolled_at = 0 AND kek_id IS NULL \
-             AND wrapped_dek IS NULL AND sealed_details IS NULL \
+             AND wrapped_dek IS NULL AND sealed_details IS NULL AND sealed_close_approval IS NULL \
              FROM families WHERE ref = '{f}'"
         )),
         format!("erased|{reason}|1|1")
     );
-    assert_eq!(family_rows(env, f), "0|0|0|0|0|0|0");
+    assert_eq!(family_rows(env, f), "0|0|0|0|0|0|0|0");
     // The family's messages keep their metadata only; none is left to send.
     assert_eq!(
         env.sql(&format!(
@@ -395,6 +396,8 @@ fn retention_erasure_leaves_the_same_tombstone() {
         )),
         "1"
     );
+    let view = env.path("view.txt");
+    std::fs::write(&view, format!("{MARK}-family-view")).unwrap();
     env.json(&[
         "--at",
         "2027-01-10T10:00:00+01:00",
@@ -403,7 +406,21 @@ fn retention_erasure_leaves_the_same_tombstone() {
         &f,
         "--reason",
         "family_moved_abroad",
+        "--safety-improved",
+        "partly",
+        "--professionals",
+        "2",
+        "--family-view-file",
+        view.to_str().unwrap(),
+        "--approved-by",
+        &format!("{MARK}-coordinator"),
     ]);
+    assert_eq!(
+        env.sql(&format!(
+            "SELECT COUNT(*) FROM evaluations e JOIN families x ON x.id = e.family_id WHERE x.ref = '{f}'"
+        )),
+        "1"
+    );
     let mails = env.eml_files().len();
     let s: Value = serde_json::from_str(&env.ok(&[
         "--at",
@@ -435,6 +452,7 @@ fn retention_erasure_leaves_the_same_tombstone() {
             ("the episode date", EPISODE.as_bytes().to_vec()),
             ("the language", LANGUAGE.as_bytes().to_vec()),
             ("the dossier", dossier_payload(&dossier)),
+            ("a planted marker", MARK.as_bytes().to_vec()),
         ],
     );
 }

@@ -410,6 +410,10 @@ fn retention_erases_in_the_sweep() {
         r,
         "--reason",
         "family_moved_abroad",
+        "--safety-improved",
+        "partly",
+        "--professionals",
+        "2",
     ]);
     let s = env.sweep("2032-01-09T10:00:00+01:00");
     assert_eq!(s["sweep"]["retention_erased"], 0);
