@@ -6,6 +6,7 @@ pub mod checkin;
 pub mod erasure;
 pub mod family;
 pub mod handover;
+pub mod import;
 pub mod keys;
 pub mod signals;
 

@@ -13,6 +13,7 @@ mod daemon;
 mod erasure;
 mod export;
 mod handover;
+mod import;
 mod mail_smtp;
 mod operations;
 mod safety;
