@@ -28,16 +28,11 @@ pub fn red_repeat(lang: Language, f: &AlertFacts, date: &str) -> (String, String
 
 /// To the coordinator (cc the team): a red flag stayed unacknowledged for `working_days`.
 pub fn red_escalation(lang: Language, f: &AlertFacts, working_days: u32) -> (String, String) {
-    let who = match f.child {
-        Some(c) => c.to_string(),
-        None => f.family.to_string(),
-    };
+    // The subject names the family only: no rule, no child (like the alert's).
+    let fam = f.family;
     match lang {
         Language::Nl => (
-            format!(
-                "[Nazorg] Escalatie: rood signaal {} voor {who} niet bevestigd",
-                f.rule
-            ),
+            format!("[Nazorg] Escalatie: rood signaal voor gezin {fam} niet bevestigd"),
             format!(
                 "Aan: de regiecoördinator nazorg van gemeente {name} (gemeentecode {code})\n\n\
                  Het rode signaal hieronder is na {n} werkdag{pl} nog niet bevestigd door het\n\
@@ -64,10 +59,7 @@ pub fn red_escalation(lang: Language, f: &AlertFacts, working_days: u32) -> (Str
             ),
         ),
         Language::En => (
-            format!(
-                "[Nazorg] Escalation: red flag {} for {who} not acknowledged",
-                f.rule
-            ),
+            format!("[Nazorg] Escalation: red flag for family {fam} not acknowledged"),
             format!(
                 "To: the aftercare coordinator of {name} (municipality code {code})\n\n\
                  The red flag below has not been acknowledged by the municipal team after {n}\n\

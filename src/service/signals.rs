@@ -219,7 +219,9 @@ pub async fn evaluate_family(
                 continue;
             };
             let child = member_id.map(|_| subject.clone());
-            tracing::info!(flag = id, family = %f.reference, rule = %rule.code, severity = rule.severity.code(), "flag raised");
+            // No rule code or severity in the log: together with the reference they are
+            // evidence about the family.
+            tracing::info!(flag = id, family = %f.reference, "flag raised");
             if rule.severity == Severity::Red {
                 enqueue_alert(app, tx, f, id, child.as_deref(), rule, &slot.reference, now).await?;
             }
@@ -269,7 +271,7 @@ async fn raise_out_of_sight(
     if let Some((id, current)) = store::flags::active(tx, &rule.code, sight.subject).await? {
         if current == Severity::Amber.code() && sight.severity == Severity::Red {
             store::flags::set_severity(tx, id, Severity::Red.code()).await?;
-            tracing::info!(flag = id, family = %f.reference, rule = %rule.code, "out of sight: flag turned red");
+            tracing::info!(flag = id, family = %f.reference, "out of sight: flag turned red");
             enqueue_alert(app, tx, f, id, child.as_deref(), rule, &slot.reference, now).await?;
             return Ok(Some(Raised {
                 id,
@@ -321,7 +323,7 @@ async fn raise_out_of_sight(
     else {
         return Ok(None);
     };
-    tracing::info!(flag = id, family = %f.reference, rule = %rule.code, severity = sight.severity.code(), "flag raised");
+    tracing::info!(flag = id, family = %f.reference, "flag raised");
     if sight.severity == Severity::Red {
         enqueue_alert(app, tx, f, id, child.as_deref(), rule, &slot.reference, now).await?;
     }

@@ -408,18 +408,6 @@ pub async fn mark_missed(conn: &mut Conn, id: i64, now: i64) -> Result<(), Store
     Ok(())
 }
 
-/// Part of erasure: who tried and the notes of every attempt go.
-pub async fn erase_attempts(conn: &mut Conn, family_id: i64) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE checkin_attempts SET sealed_details = NULL \
-         WHERE checkin_id IN (SELECT id FROM checkins WHERE family_id = $1)",
-    )
-    .bind(family_id)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
 /// The next free introduction-contact wave of a family (see `plan::INTRO_WAVE_BASE`).
 pub async fn next_intro_wave(conn: &mut Conn, family_id: i64) -> Result<i64, StoreError> {
     let base = crate::domain::plan::INTRO_WAVE_BASE;
