@@ -219,6 +219,39 @@ struct RawMail {
     /// How long a sent message's body is kept before the sweep drops it.
     #[serde(default = "d_keep_sent")]
     keep_sent: String,
+    /// What the reminders ask the team to talk about; default: safety plan, each child,
+    /// stressors, contact with the ex-partner.
+    #[serde(default)]
+    talking_points: Option<RawTalkingPoints>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTalkingPoints {
+    #[serde(default)]
+    nl: Vec<String>,
+    #[serde(default)]
+    en: Vec<String>,
+}
+
+/// `mail.talking_points` when the file has none.
+fn default_talking_points() -> (Vec<String>, Vec<String>) {
+    let nl = [
+        "het veiligheidsplan: wordt het gevolgd, moet het worden bijgesteld?",
+        "elk kind apart: hoe gaat het thuis, op school en met vrienden?",
+        "stressoren in het gezin: geld, werk, huisvesting, gezondheid",
+        "contact met de ex-partner: omgang, afspraken, maatregelen",
+    ];
+    let en = [
+        "the safety plan: is it followed, does it need changing?",
+        "each child on their own: at home, at school, with friends",
+        "stressors in the family: money, work, housing, health",
+        "contact with the ex-partner: access, agreements, court measures",
+    ];
+    (
+        nl.iter().map(|s| s.to_string()).collect(),
+        en.iter().map(|s| s.to_string()).collect(),
+    )
 }
 
 fn d_keep_sent() -> String {
@@ -261,6 +294,8 @@ struct RawPlan {
     duration: Option<String>,
     #[serde(default = "d_working_days_only")]
     working_days_only: bool,
+    /// How the plan is named in mails; default: its name.
+    labels: Option<RawLabels>,
 }
 
 fn d_working_days_only() -> bool {
@@ -563,6 +598,8 @@ struct RawMunicipality {
     coordinator_email: String,
     region: String,
     age_recipient: Option<String>,
+    /// The coordinator's name, for the address line of escalations. Optional.
+    coordinator_name: Option<String>,
 }
 
 // ---- the validated config -------------------------------------------------------------------
@@ -645,6 +682,29 @@ pub struct MailConfig {
     pub language: Language,
     /// How long a sent message's body (and attachments) is kept; then only metadata stays.
     pub keep_sent: IsoDuration,
+    /// `mail.talking_points`: Dutch and English lists.
+    pub talking_points: (Vec<String>, Vec<String>),
+    /// `plans.NAME.labels` (Dutch, English) of plans that have one.
+    pub plan_labels: BTreeMap<String, (String, String)>,
+}
+
+impl MailConfig {
+    /// What reminders ask the team to talk about, in `lang`.
+    pub fn talking_points(&self, lang: Language) -> &[String] {
+        match lang {
+            Language::Nl => &self.talking_points.0,
+            Language::En => &self.talking_points.1,
+        }
+    }
+
+    /// How a plan is named in mails: its label in `lang`, else its name.
+    pub fn plan_label<'a>(&'a self, plan: &'a str, lang: Language) -> &'a str {
+        match (self.plan_labels.get(plan), lang) {
+            (Some((nl, _)), Language::Nl) => nl,
+            (Some((_, en)), Language::En) => en,
+            (None, _) => plan,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -664,6 +724,8 @@ pub struct Municipality {
     pub coordinator_email: String,
     pub region: String,
     pub age_recipient: Option<String>,
+    /// `coordinator_name`: how escalations address the coordinator (optional).
+    pub coordinator_name: Option<String>,
 }
 
 /// The config path from `--config`, else `$NAZORG_CONFIG`, else the system default.
@@ -747,6 +809,7 @@ impl Config {
                 coordinator_email: desk.clone(),
                 region: "outside".into(),
                 age_recipient: None,
+                coordinator_name: None,
             })
         })
     }
@@ -1262,6 +1325,19 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
             from: raw.mail.from,
             language,
             keep_sent,
+            talking_points: match raw.mail.talking_points {
+                Some(t) => (t.nl, t.en),
+                None => default_talking_points(),
+            },
+            plan_labels: raw
+                .plans
+                .iter()
+                .filter_map(|(name, p)| {
+                    p.labels
+                        .as_ref()
+                        .map(|l| (name.clone(), (l.nl.clone(), l.en.clone())))
+                })
+                .collect(),
         },
         timezone,
         sweep_cron: raw.schedule.sweep,
@@ -1512,6 +1588,7 @@ fn m_into(m: RawMunicipality) -> Municipality {
         coordinator_email: m.coordinator_email,
         region: m.region,
         age_recipient: m.age_recipient,
+        coordinator_name: m.coordinator_name.filter(|n| !n.trim().is_empty()),
     }
 }
 

@@ -150,19 +150,26 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreE
                 Notice::Overdue(k) => (ReminderKind::Overdue, k),
                 Notice::Escalation => (ReminderKind::Escalation, stage.overdue_count()),
             };
-            let due_local = local_label(due, cfg.timezone);
             let wave = u32::try_from(c.wave).unwrap_or(0);
+            let lang = cfg.mail.language;
+            let deadline = policy.overdue_after.add_to(due).unwrap_or(due);
             let facts = ReminderFacts {
                 family: &c.family_ref,
                 checkin: &c.reference,
                 wave,
-                plan: &c.plan,
+                plan: cfg.mail.plan_label(&c.plan, lang),
                 municipality_code: &muni.code,
                 municipality_name: &muni.name,
-                due_local: &due_local,
+                due,
+                deadline,
+                timezone: cfg.timezone,
                 contact_language: &c.language,
                 interpreter_needed: c.interpreter_needed,
                 overdue_count: count,
+                coordinator_name: muni.coordinator_name.as_deref(),
+                coordinator_email: &muni.coordinator_email,
+                talking_points: cfg.mail.talking_points(lang),
+                link: None,
             };
             let retry = c.attempts > 0 && notice == Notice::Due;
             let (subject, body) = if retry {
@@ -199,6 +206,28 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreE
             {
                 cc.push(sender.team_email.clone());
             }
+            // Upcoming, due and retry reminders carry the calendar invitation; each failed
+            // attempt moved the moment, so its SEQUENCE is the number of attempts so far.
+            let invite = match kind {
+                ReminderKind::Upcoming | ReminderKind::Due => {
+                    use crate::mail::ics::{Invite, Method, attachment};
+                    vec![attachment(
+                        Method::Request,
+                        &Invite {
+                            checkin: &c.reference,
+                            family: &c.family_ref,
+                            sequence: u32::try_from(c.attempts).unwrap_or(0),
+                            start: due,
+                            stamp: now,
+                            organizer: &cfg.mail.from,
+                            attendee: &muni.team_email,
+                            link: facts.link,
+                            language: lang,
+                        },
+                    )]
+                }
+                _ => vec![],
+            };
             let key = format!("{kind_code}:{}:{}:{}", c.reference, count, due_at);
             let fresh = store::outbox::enqueue(
                 &mut tx,
@@ -210,7 +239,7 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreE
                     cc: &cc,
                     subject: &subject,
                     body: &body,
-                    attachments: &[],
+                    attachments: &invite,
                     now: to_secs(now),
                 },
             )

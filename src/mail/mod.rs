@@ -8,10 +8,12 @@ pub mod closure;
 pub mod contact;
 pub mod fallback;
 pub mod followup;
+pub mod ics;
 mod message;
 pub mod signals;
 pub mod templates;
 mod transport;
+pub mod words;
 
 pub use fallback::{SAFETY_FALLBACK_KIND, is_safety_notice};
 pub use message::{Attachment, OutgoingMessage, build, message_id};

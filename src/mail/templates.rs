@@ -1,9 +1,18 @@
-//! Plain-text reminder templates, Dutch (default) and English.
+//! Reminder and handover texts, Dutch (default) and English.
 //!
-//! Templates only ever see pseudonymous references, codes and dates
-//! ([`ReminderFacts`] has no field that could hold a name or address).
+//! The reminder texts live in template files under `templates/mail/` (one per message kind
+//! and language, compiled into the binary by askama, the engine of the workspace pages), so
+//! a text can be edited without touching Rust. The first line of a file is the subject, the
+//! text after the blank line the body. Templates only ever see pseudonymous references,
+//! labels, team addresses and dates ([`ReminderFacts`] has no field that could hold a name
+//! or address of the family).
+
+use askama::Template;
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 
 use super::Language;
+use super::words;
 
 /// Which reminder to render.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,237 +47,152 @@ pub struct ReminderFacts<'a> {
     pub checkin: &'a str,
     /// 1-based index of the check-in in the plan.
     pub wave: u32,
+    /// The plan's label in the mail's language (`plans.NAME.labels`), else its name.
     pub plan: &'a str,
     pub municipality_code: &'a str,
     pub municipality_name: &'a str,
-    /// Preformatted, e.g. `2027-01-15 09:00 (Europe/Amsterdam)`.
-    pub due_local: &'a str,
-    /// Language to use when contacting the family, e.g. `nl`, `ar`.
+    /// The due instant (target date) of the check-in or of its next attempt.
+    pub due: DateTime<Utc>,
+    /// After this instant it counts as overdue: due + `reminders.overdue_after`.
+    pub deadline: DateTime<Utc>,
+    /// The zone dates are shown in (`schedule.timezone`).
+    pub timezone: Tz,
+    /// ISO 639-1 code of the language for contacting the family, e.g. `nl`, `ar`.
     pub contact_language: &'a str,
     pub interpreter_needed: bool,
     /// Which overdue reminder this is (1..) for `Overdue`; total sent for `Escalation`.
     pub overdue_count: u32,
+    /// The coordinator escalations go to (`municipalities.coordinator_name`, optional).
+    pub coordinator_name: Option<&'a str>,
+    pub coordinator_email: &'a str,
+    /// What to talk about (`mail.talking_points` in the mail's language).
+    pub talking_points: &'a [String],
+    /// The workspace page of the check-in, when `web.base_url` is set.
+    pub link: Option<&'a str>,
 }
 
-impl ReminderFacts<'_> {
-    /// The date part of `due_local` (everything before the first space).
-    fn due_date(&self) -> &str {
-        self.due_local
-            .split_whitespace()
-            .next()
-            .unwrap_or(self.due_local)
+/// What the reminder templates see: the facts in words of the mail's language.
+pub(crate) struct ReminderView<'a> {
+    pub family: &'a str,
+    pub checkin: &'a str,
+    pub wave: u32,
+    pub plan: &'a str,
+    pub team_name: &'a str,
+    pub team_code: &'a str,
+    /// "dinsdag 15 december 2026, 09:00".
+    pub due: String,
+    /// "dinsdag 15 december 2026".
+    pub due_day: String,
+    pub deadline: String,
+    pub deadline_day: String,
+    /// "Arabisch".
+    pub language: String,
+    pub interpreter: bool,
+    pub overdue_count: u32,
+    /// Who an escalation is addressed to.
+    pub coordinator: String,
+    pub talking_points: &'a [String],
+    pub link: Option<&'a str>,
+    pub attempts: u32,
+    pub max_attempts: u32,
+}
+
+impl<'a> ReminderView<'a> {
+    pub(crate) fn new(lang: Language, f: &ReminderFacts<'a>) -> Self {
+        let coordinator = match (lang, f.coordinator_name) {
+            (Language::Nl, Some(name)) => {
+                format!("{name}, regiecoördinator nazorg ({})", f.coordinator_email)
+            }
+            (Language::En, Some(name)) => {
+                format!("{name}, aftercare coordinator ({})", f.coordinator_email)
+            }
+            (Language::Nl, None) => format!(
+                "de regiecoördinator nazorg van gemeente {} ({})",
+                f.municipality_name, f.coordinator_email
+            ),
+            (Language::En, None) => format!(
+                "the aftercare coordinator of {} ({})",
+                f.municipality_name, f.coordinator_email
+            ),
+        };
+        ReminderView {
+            family: f.family,
+            checkin: f.checkin,
+            wave: f.wave,
+            plan: f.plan,
+            team_name: f.municipality_name,
+            team_code: f.municipality_code,
+            due: words::when(f.due, f.timezone, lang),
+            due_day: words::day(f.due, f.timezone, lang),
+            deadline: words::when(f.deadline, f.timezone, lang),
+            deadline_day: words::day(f.deadline, f.timezone, lang),
+            language: words::language_name(f.contact_language, lang),
+            interpreter: f.interpreter_needed,
+            overdue_count: f.overdue_count,
+            coordinator,
+            talking_points: f.talking_points,
+            link: f.link,
+            attempts: 0,
+            max_attempts: 0,
+        }
+    }
+}
+
+/// One template struct per file: `$name` renders `$path` with the view `v`.
+macro_rules! mail_template {
+    ($name:ident, $path:tt, $view:ident) => {
+        #[derive(askama::Template)]
+        #[template(path = $path, escape = "none")]
+        pub(crate) struct $name<'a> {
+            pub v: &'a $view<'a>,
+        }
+    };
+}
+pub(crate) use mail_template;
+
+mail_template!(UpcomingNl, "mail/reminder_upcoming.nl.txt", ReminderView);
+mail_template!(UpcomingEn, "mail/reminder_upcoming.en.txt", ReminderView);
+mail_template!(DueNl, "mail/reminder_due.nl.txt", ReminderView);
+mail_template!(DueEn, "mail/reminder_due.en.txt", ReminderView);
+mail_template!(OverdueNl, "mail/reminder_overdue.nl.txt", ReminderView);
+mail_template!(OverdueEn, "mail/reminder_overdue.en.txt", ReminderView);
+mail_template!(
+    EscalationNl,
+    "mail/reminder_escalation.nl.txt",
+    ReminderView
+);
+mail_template!(
+    EscalationEn,
+    "mail/reminder_escalation.en.txt",
+    ReminderView
+);
+
+/// Renders a template into `(subject, body)`. A template that fails to render (it cannot
+/// for these fixed views, but askama's API is fallible) yields its error text as the body,
+/// so a reminder is never silently lost.
+pub(crate) fn finish(rendered: Result<String, askama::Error>) -> (String, String) {
+    match rendered {
+        Ok(text) => words::split(&text),
+        Err(e) => {
+            tracing::error!(error = %e, "mail template failed to render");
+            ("[Nazorg]".to_string(), format!("{e}\n"))
+        }
     }
 }
 
 /// Render a reminder: `(subject, body)`.
 pub fn reminder(kind: ReminderKind, lang: Language, f: &ReminderFacts) -> (String, String) {
-    match lang {
-        Language::Nl => nl(kind, f),
-        Language::En => en(kind, f),
-    }
-}
-
-fn nl(kind: ReminderKind, f: &ReminderFacts) -> (String, String) {
-    let fam = f.family;
-    let date = f.due_date();
-    let subject = match kind {
-        ReminderKind::Upcoming => format!("[Nazorg] Contactmoment {fam} gepland op {date}"),
-        ReminderKind::Due => {
-            format!("[Nazorg] Contactmoment {fam} staat nu open (gepland op {date})")
-        }
-        ReminderKind::Overdue => format!(
-            "[Nazorg] Herinnering {n}: contactmoment {fam} van {date} nog niet vastgelegd",
-            n = f.overdue_count
-        ),
-        ReminderKind::Escalation => {
-            format!("[Nazorg] Escalatie: contactmoment {fam} van {date} niet vastgelegd")
-        }
-    };
-
-    let team = format!(
-        "het wijkteam van gemeente {} (gemeentecode {})",
-        f.municipality_name, f.municipality_code
-    );
-    let addressee = match kind {
-        ReminderKind::Escalation => "de regiecoördinator nazorg, Veilig Thuis".to_owned(),
-        _ => team.clone(),
-    };
-    let intro = match kind {
-        ReminderKind::Upcoming => {
-            "Binnenkort staat er een contactmoment in het kader van de nazorg gepland.\n\
-             Wilt u dit contact alvast inplannen?"
-                .to_owned()
-        }
-        ReminderKind::Due => {
-            "Het onderstaande contactmoment in het kader van de nazorg staat nu open.\n\
-             Wilt u contact opnemen met het gezin?"
-                .to_owned()
-        }
-        ReminderKind::Overdue => format!(
-            "De geplande datum van het onderstaande contactmoment is verstreken en er is nog\n\
-             geen uitkomst vastgelegd in Nazorg. Dit is herinnering {n} na de geplande datum.",
-            n = f.overdue_count
-        ),
-        ReminderKind::Escalation => format!(
-            "Het wijkteam van gemeente {name} (gemeentecode {code}) heeft het onderstaande\n\
-             contactmoment na {n} keer herinneren nog niet vastgelegd in Nazorg.\n\
-             Wilt u dit opvolgen met het wijkteam?",
-            name = f.municipality_name,
-            code = f.municipality_code,
-            n = f.overdue_count,
-        ),
-    };
-    let tolk = if f.interpreter_needed { "ja" } else { "nee" };
-    let mut facts = format!(
-        "Gezin (referentie):   {fam}\n\
-         Contactmoment:        {checkin} (ronde {wave} van plan {plan})\n\
-         Gepland op:           {due}\n\
-         Taal voor contact:    {taal}\n\
-         Tolk nodig:           {tolk}\n",
-        checkin = f.checkin,
-        wave = f.wave,
-        plan = f.plan,
-        due = f.due_local,
-        taal = f.contact_language,
-    );
-    if kind == ReminderKind::Escalation {
-        facts.push_str(&format!(
-            "Verantwoordelijk:     {team}\n\
-             Herinneringen:        {n} verstuurd\n",
-            n = f.overdue_count
-        ));
-    }
-    let steps = match kind {
-        ReminderKind::Escalation => format!(
-            "Wat vragen wij van u?\n\
-             1. Neem contact op met het verantwoordelijke wijkteam (zie hierboven) en ga na\n\
-             \x20  of het contactmoment heeft plaatsgevonden en of het gezin bereikt is.\n\
-             2. Zorg dat de uitkomst alsnog wordt vastgelegd, ook als het gezin niet\n\
-             \x20  bereikt is: niet bereikt is ook informatie. Het wijkteam gebruikt hiervoor:\n\
-             \n\
-             \x20      nazorg checkin record --file FILE.json\n\
-             \x20      (met \"checkin\": \"{checkin}\")\n\
-             \n\
-             3. Beoordeel of er aanleiding is voor verdere actie vanuit Veilig Thuis.\n",
-            checkin = f.checkin
-        ),
-        _ => format!(
-            "Wat vragen wij van u?\n\
-             1. Neem contact op met het gezin: een huisbezoek, telefonisch, via\n\
-             \x20  beeldbellen of op een andere passende manier.\n\
-             2. Leg de uitkomst vast in Nazorg, ook als het gezin niet bereikt is:\n\
-             \x20  niet bereikt is ook informatie. Gebruik hiervoor:\n\
-             \n\
-             \x20      nazorg checkin record --file FILE.json\n\
-             \x20      (met \"checkin\": \"{checkin}\")\n",
-            checkin = f.checkin
-        ),
-    };
-    let footer = "-- \n\
-                  Dit bericht bevat bewust geen persoonsgegevens. Alle gegevens van het gezin\n\
-                  vindt u in Nazorg onder de referentie hierboven.\n\
-                  Dit is een automatisch bericht van Nazorg.\n";
-    let body = format!("Aan: {addressee}\n\n{intro}\n\n{facts}\n{steps}\n{footer}");
-    (subject, body)
-}
-
-fn en(kind: ReminderKind, f: &ReminderFacts) -> (String, String) {
-    let fam = f.family;
-    let date = f.due_date();
-    let subject = match kind {
-        ReminderKind::Upcoming => format!("[Nazorg] Check-in {fam} coming up on {date}"),
-        ReminderKind::Due => format!("[Nazorg] Check-in {fam} due {date}"),
-        ReminderKind::Overdue => format!(
-            "[Nazorg] Reminder {n}: check-in {fam} due {date} not yet recorded",
-            n = f.overdue_count
-        ),
-        ReminderKind::Escalation => {
-            format!("[Nazorg] Escalation: check-in {fam} due {date} not recorded")
-        }
-    };
-
-    let team = format!(
-        "the municipal team (wijkteam) of {} (municipality code {})",
-        f.municipality_name, f.municipality_code
-    );
-    let addressee = match kind {
-        ReminderKind::Escalation => "the regional aftercare coordinator, Veilig Thuis".to_owned(),
-        _ => team.clone(),
-    };
-    let plural = if f.overdue_count == 1 { "" } else { "s" };
-    let intro = match kind {
-        ReminderKind::Upcoming => "An aftercare check-in is coming up soon.\n\
-             Please schedule the contact in advance."
-            .to_owned(),
-        ReminderKind::Due => "The aftercare check-in below is due now.\n\
-             Please contact the family."
-            .to_owned(),
-        ReminderKind::Overdue => format!(
-            "The due date of the check-in below has passed and no outcome has been\n\
-             recorded in Nazorg yet. This is reminder {n} after the due date.",
-            n = f.overdue_count
-        ),
-        ReminderKind::Escalation => format!(
-            "The municipal team of {name} (municipality code {code}) has not recorded\n\
-             the check-in below in Nazorg after {n} reminder{plural}.\n\
-             Please follow this up with the team.",
-            name = f.municipality_name,
-            code = f.municipality_code,
-            n = f.overdue_count,
-        ),
-    };
-    let interpreter = if f.interpreter_needed { "yes" } else { "no" };
-    let mut facts = format!(
-        "Family (reference):   {fam}\n\
-         Check-in:             {checkin} (wave {wave} of plan {plan})\n\
-         Due:                  {due}\n\
-         Contact language:     {lang}\n\
-         Interpreter needed:   {interpreter}\n",
-        checkin = f.checkin,
-        wave = f.wave,
-        plan = f.plan,
-        due = f.due_local,
-        lang = f.contact_language,
-    );
-    if kind == ReminderKind::Escalation {
-        facts.push_str(&format!(
-            "Responsible:          {team}\n\
-             Reminders sent:       {n}\n",
-            n = f.overdue_count
-        ));
-    }
-    let steps = match kind {
-        ReminderKind::Escalation => format!(
-            "What we ask of you\n\
-             1. Contact the responsible municipal team (see above) and find out whether\n\
-             \x20  the check-in took place and whether the family was reached.\n\
-             2. Make sure the outcome is recorded, even if the family was not reached:\n\
-             \x20  not reaching the family is information too. The team uses:\n\
-             \n\
-             \x20      nazorg checkin record --file FILE.json\n\
-             \x20      (with \"checkin\": \"{checkin}\")\n\
-             \n\
-             3. Assess whether further action by Veilig Thuis is needed.\n",
-            checkin = f.checkin
-        ),
-        _ => format!(
-            "What we ask of you\n\
-             1. Contact the family: a home visit, by phone, by video call or in\n\
-             \x20  another suitable way.\n\
-             2. Record the outcome in Nazorg, even if the family was not reached:\n\
-             \x20  not reaching the family is information too. Use:\n\
-             \n\
-             \x20      nazorg checkin record --file FILE.json\n\
-             \x20      (with \"checkin\": \"{checkin}\")\n",
-            checkin = f.checkin
-        ),
-    };
-    let footer = "-- \n\
-                  This message deliberately contains no personal data. All details about\n\
-                  the family are in Nazorg under the reference above.\n\
-                  This is an automated message from Nazorg.\n";
-    let body = format!("To: {addressee}\n\n{intro}\n\n{facts}\n{steps}\n{footer}");
-    (subject, body)
+    let v = &ReminderView::new(lang, f);
+    finish(match (kind, lang) {
+        (ReminderKind::Upcoming, Language::Nl) => UpcomingNl { v }.render(),
+        (ReminderKind::Upcoming, Language::En) => UpcomingEn { v }.render(),
+        (ReminderKind::Due, Language::Nl) => DueNl { v }.render(),
+        (ReminderKind::Due, Language::En) => DueEn { v }.render(),
+        (ReminderKind::Overdue, Language::Nl) => OverdueNl { v }.render(),
+        (ReminderKind::Overdue, Language::En) => OverdueEn { v }.render(),
+        (ReminderKind::Escalation, Language::Nl) => EscalationNl { v }.render(),
+        (ReminderKind::Escalation, Language::En) => EscalationEn { v }.render(),
+    })
 }
 
 // ---- handovers -----------------------------------------------------------------------------
@@ -597,18 +521,29 @@ mod tests {
         ReminderKind::Escalation,
     ];
 
+    fn points() -> &'static [String] {
+        static P: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+        P.get_or_init(|| vec!["het veiligheidsplan".into(), "elk kind apart".into()])
+    }
+
     fn facts() -> ReminderFacts<'static> {
         ReminderFacts {
             family: "F-7Q2K9X",
             checkin: "C-3H8M2P",
             wave: 2,
-            plan: "standaard-12m",
+            plan: "Standaardplan",
             municipality_code: "GM0363",
             municipality_name: "Amsterdam",
-            due_local: "2027-01-15 09:00 (Europe/Amsterdam)",
+            due: "2026-12-15T08:00:00Z".parse().unwrap(),
+            deadline: "2026-12-18T08:00:00Z".parse().unwrap(),
+            timezone: chrono_tz::Europe::Amsterdam,
             contact_language: "ar",
             interpreter_needed: true,
             overdue_count: 3,
+            coordinator_name: Some("J. de Vries"),
+            coordinator_email: "coordinator@vt.example.org",
+            talking_points: points(),
+            link: Some("https://nazorg.example.org/team/checkins/C-3H8M2P"),
         }
     }
 
@@ -619,78 +554,82 @@ mod tests {
     }
 
     #[test]
-    fn all_templates_have_the_facts_and_no_placeholders() {
-        let f = facts();
-        for lang in [Language::Nl, Language::En] {
-            for kind in KINDS {
-                let (subject, body) = reminder(kind, lang, &f);
-                let ctx = format!("{lang:?}/{kind:?}:\n{subject}\n{body}");
-                assert!(subject.starts_with("[Nazorg] "), "{ctx}");
-                assert!(subject.contains("F-7Q2K9X"), "{ctx}");
-                assert!(subject.contains("2027-01-15"), "{ctx}");
-                assert!(!subject.contains('\n'), "{ctx}");
-                assert!(body.contains("F-7Q2K9X"), "{ctx}");
-                assert!(body.contains("C-3H8M2P"), "{ctx}");
-                assert!(
-                    body.contains("2027-01-15 09:00 (Europe/Amsterdam)"),
-                    "{ctx}"
-                );
-                assert!(body.contains("\"checkin\": \"C-3H8M2P\""), "{ctx}");
-                assert!(body.contains("standaard-12m"), "{ctx}");
-                assert!(
-                    body.contains("Amsterdam") && body.contains("GM0363"),
-                    "{ctx}"
-                );
-                for s in [&subject, &body] {
-                    assert!(!s.contains('{') && !s.contains('}'), "{ctx}");
-                }
-            }
-        }
-    }
-
-    #[test]
     fn dutch_wording() {
         let f = facts();
         let (subject, body) = reminder(ReminderKind::Upcoming, Language::Nl, &f);
         assert_eq!(
             subject,
-            "[Nazorg] Contactmoment F-7Q2K9X gepland op 2027-01-15"
+            "[Nazorg] Contactmoment F-7Q2K9X rond dinsdag 15 december 2026"
         );
         assert!(
-            body.contains("Aan: het wijkteam van gemeente Amsterdam"),
+            body.starts_with("Aan: het wijkteam van gemeente Amsterdam (gemeentecode GM0363)\n\n"),
             "{body}"
         );
-        assert!(body.contains("Tolk nodig:           ja"), "{body}");
-        assert!(body.contains("Taal voor contact:    ar"), "{body}");
-        assert!(body.contains("ronde 2 van plan standaard-12m"), "{body}");
+        assert!(body.contains("Tolk nodig:           ja\n"), "{body}");
+        assert!(body.contains("Taal voor contact:    Arabisch\n"), "{body}");
+        assert!(
+            body.contains("Contact gewenst rond: dinsdag 15 december 2026, 09:00\n"),
+            "{body}"
+        );
+        assert!(
+            body.contains("Uiterlijk:            vrijdag 18 december 2026, 09:00\n"),
+            "{body}"
+        );
+        assert!(body.contains("ronde 2, Standaardplan"), "{body}");
+        assert!(
+            body.contains("Bespreek in elk geval:\n- het veiligheidsplan\n- elk kind apart\n"),
+            "{body}"
+        );
         assert!(body.contains("niet bereikt is ook informatie"), "{body}");
         assert!(body.contains("huisbezoek"), "{body}");
         assert!(body.contains("bewust geen persoonsgegevens"), "{body}");
+        assert!(body.contains("\n-- \n"), "signature separator: {body}");
 
         let (subject, body) = reminder(ReminderKind::Overdue, Language::Nl, &f);
         assert!(subject.contains("Herinnering 3"), "{subject}");
-        assert!(
-            body.contains("herinnering 3 na de geplande datum"),
-            "{body}"
-        );
+        assert!(body.contains("Dit is herinnering 3."), "{body}");
 
         let (subject, body) = reminder(ReminderKind::Escalation, Language::Nl, &f);
         assert!(subject.starts_with("[Nazorg] Escalatie"), "{subject}");
         assert!(
-            body.contains("Aan: de regiecoördinator nazorg, Veilig Thuis"),
+            body.starts_with(
+                "Aan: J. de Vries, regiecoördinator nazorg (coordinator@vt.example.org)\n"
+            ),
             "{body}"
         );
         assert!(body.contains("na 3 keer herinneren"), "{body}");
+        let mut f = facts();
+        f.coordinator_name = None;
+        let (_, body) = reminder(ReminderKind::Escalation, Language::Nl, &f);
+        assert!(
+            body.starts_with(
+                "Aan: de regiecoördinator nazorg van gemeente Amsterdam (coordinator@vt.example.org)\n"
+            ),
+            "{body}"
+        );
     }
 
     #[test]
     fn english_wording() {
         let mut f = facts();
         f.interpreter_needed = false;
+        f.link = None;
         let (subject, body) = reminder(ReminderKind::Due, Language::En, &f);
-        assert_eq!(subject, "[Nazorg] Check-in F-7Q2K9X due 2027-01-15");
+        assert_eq!(
+            subject,
+            "[Nazorg] Check-in F-7Q2K9X due, at the latest Friday 18 December 2026"
+        );
         assert!(body.contains("Interpreter needed:   no"), "{body}");
-        assert!(body.contains("wave 2 of plan standaard-12m"), "{body}");
+        assert!(body.contains("Contact language:     Arabic"), "{body}");
+        assert!(
+            body.contains("Target date:          Tuesday 15 December 2026, 09:00"),
+            "{body}"
+        );
+        assert!(body.contains("wave 2, Standaardplan"), "{body}");
+        assert!(
+            body.contains("\"checkin\": \"C-3H8M2P\""),
+            "without a link, the command: {body}"
+        );
         assert!(
             body.contains("deliberately contains no personal data"),
             "{body}"
@@ -698,6 +637,112 @@ mod tests {
         f.overdue_count = 1;
         let (_, body) = reminder(ReminderKind::Escalation, Language::En, &f);
         assert!(body.contains("after 1 reminder.\n"), "{body}");
+    }
+
+    /// Every message kind rendered from `templates/mail/` in both languages, with and
+    /// without a workspace link: no template syntax left, no codes or ISO dates in the
+    /// text, the link where there is one, body lines of at most 78 characters.
+    #[test]
+    fn every_mail_template_renders_in_both_languages() {
+        use crate::mail::contact::{AttemptFacts, ContactMail, contact};
+        use crate::mail::ics::{Why, cancel_mail};
+        const LINK: &str = "https://nazorg.example.org/team/checkins/C-3H8M2P";
+        let mut rendered = 0;
+        for lang in [Language::Nl, Language::En] {
+            for link in [Some(LINK), None] {
+                let mut f = facts();
+                f.link = link;
+                let mut mails: Vec<(String, (String, String), bool)> = Vec::new();
+                for kind in KINDS {
+                    let linked = link.is_some();
+                    mails.push((kind.code().into(), reminder(kind, lang, &f), linked));
+                }
+                for kind in [ContactMail::Retry, ContactMail::Missed] {
+                    let a = AttemptFacts {
+                        reminder: &f,
+                        attempts: 2,
+                        max_attempts: 3,
+                    };
+                    // The missed escalation is for the coordinator: no record link.
+                    let linked = link.is_some() && kind == ContactMail::Retry;
+                    mails.push((kind.code().into(), contact(kind, lang, &a), linked));
+                }
+                for why in [
+                    Why::Recorded,
+                    Why::Missed,
+                    Why::Moved,
+                    Why::Closed,
+                    Why::Erased,
+                ] {
+                    let m = cancel_mail(lang, "F-7Q2K9X", "C-3H8M2P", "Amsterdam", "GM0363", why);
+                    mails.push((format!("cancel {why:?}"), m, false));
+                }
+                for (name, (subject, body), linked) in mails {
+                    rendered += 1;
+                    let ctx = format!("{lang:?} {name} link={link:?}:\n{subject}\n{body}");
+                    check_mail(lang, &subject, &body, &ctx);
+                    if linked {
+                        assert!(body.contains(LINK), "deep link missing: {ctx}");
+                    }
+                }
+            }
+        }
+        assert_eq!(rendered, 2 * 2 * (4 + 2 + 5));
+    }
+
+    /// What every rendered mail must hold to.
+    pub(crate) fn check_mail(lang: Language, subject: &str, body: &str, ctx: &str) {
+        assert!(subject.starts_with("[Nazorg] "), "{ctx}");
+        assert!(
+            subject.contains("F-7Q2K9X"),
+            "family reference in the subject: {ctx}"
+        );
+        assert!(!subject.contains('\n'), "{ctx}");
+        for s in [subject, body] {
+            for bad in ["{{", "}}", "{%", "%}", "Europe/Amsterdam"] {
+                assert!(!s.contains(bad), "{bad:?} in {ctx}");
+            }
+            assert!(!has_iso_date(s), "ISO date in {ctx}");
+        }
+        if lang == Language::Nl {
+            let words: Vec<&str> = format!("{subject}\n{body}")
+                .split(|c: char| !c.is_alphanumeric() && c != '_')
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+                .leak()
+                .iter()
+                .map(String::as_str)
+                .collect();
+            for code in [
+                "unsupervised_contact",
+                "threshold",
+                "red",
+                "amber",
+                "high",
+                "standard",
+                "ar",
+            ] {
+                assert!(!words.contains(&code), "code {code:?} in Dutch text: {ctx}");
+            }
+        }
+        for line in body.lines() {
+            assert!(
+                line.chars().count() <= 78,
+                "line over 78 characters ({}): {line:?} in {ctx}",
+                line.chars().count()
+            );
+        }
+    }
+
+    fn has_iso_date(s: &str) -> bool {
+        let b = s.as_bytes();
+        b.windows(10).any(|w| {
+            w[..4].iter().all(u8::is_ascii_digit)
+                && w[4] == b'-'
+                && w[5..7].iter().all(u8::is_ascii_digit)
+                && w[7] == b'-'
+                && w[8..].iter().all(u8::is_ascii_digit)
+        })
     }
 
     #[test]

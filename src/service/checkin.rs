@@ -235,6 +235,26 @@ pub async fn record(app: &App, r: &CheckinRecord) -> Result<RecordedCheckin, OpE
             c.reference
         )));
     }
+    if c.last_notice_at.is_some() || c.attempts > 0 {
+        super::invites::cancel(
+            app,
+            &mut tx,
+            &super::invites::Cancel {
+                family: &f.reference,
+                municipality: &f.municipality,
+                checkin: &c.reference,
+                sequence: u32::try_from(number).unwrap_or(u32::MAX),
+                due: from_secs(c.retry_due_at.unwrap_or(c.due_at))?,
+                why: if missed {
+                    crate::mail::ics::Why::Missed
+                } else {
+                    crate::mail::ics::Why::Recorded
+                },
+            },
+            now,
+        )
+        .await?;
+    }
     if missed {
         store::checkins::mark_missed(&mut tx, c.id, to_secs(now)).await?;
         enqueue_missed(app, &mut tx, &f, &c, number, now).await?;
@@ -318,18 +338,24 @@ async fn enqueue_missed(
         return Ok(());
     };
     let due = from_secs(c.retry_due_at.unwrap_or(c.due_at))?;
-    let due_local = crate::sweep::local_label(due, cfg.timezone);
+    let lang = cfg.mail.language;
     let facts = crate::mail::ReminderFacts {
         family: &f.reference,
         checkin: &c.reference,
         wave: u32::try_from(c.wave).unwrap_or(0),
-        plan: &f.plan,
+        plan: cfg.mail.plan_label(&f.plan, lang),
         municipality_code: &muni.code,
         municipality_name: &muni.name,
-        due_local: &due_local,
+        due,
+        deadline: cfg.reminders.overdue_after.add_to(due).unwrap_or(due),
+        timezone: cfg.timezone,
         contact_language: &f.language,
         interpreter_needed: f.interpreter_needed,
         overdue_count: 0,
+        coordinator_name: muni.coordinator_name.as_deref(),
+        coordinator_email: &muni.coordinator_email,
+        talking_points: cfg.mail.talking_points(lang),
+        link: None,
     };
     let attempts = u32::try_from(attempts).unwrap_or(u32::MAX);
     let (subject, body) = contact(

@@ -668,6 +668,16 @@ pub async fn close(app: &App, family_ref: &str, req: &CloseRequest) -> Result<Cl
             f.reference
         )));
     }
+    super::invites::cancel_family(
+        app,
+        &mut tx,
+        f.id,
+        &f.reference,
+        &f.municipality,
+        crate::mail::ics::Why::Closed,
+        now_at,
+    )
+    .await?;
     let cancelled = store::families::close_early(&mut tx, f.id, reason, now).await?;
     if let Some(name) = &approver {
         let Some(dek) = app.family_dek(&mut tx, &f).await? else {

@@ -227,6 +227,18 @@ pub async fn move_family(app: &App, req: &MoveRequest) -> Result<HandoverCreated
         // Free the one-open-move slot first; `superseded_by` is filled in below.
         store::handovers::supersede(&mut tx, p.id).await?;
     }
+    // The sending team's calendar drops the family's check-ins; the receiving team's
+    // reminders bring their own invitations.
+    super::invites::cancel_family(
+        app,
+        &mut tx,
+        f.id,
+        &f.reference,
+        &from_code,
+        crate::mail::ics::Why::Moved,
+        now,
+    )
+    .await?;
     let created = create(app, &mut tx, &f, "move", &from_code, &to, effective, now).await?;
     if let Some(p) = &previous {
         store::handovers::set_superseded_by(&mut tx, p.id, created.1).await?;

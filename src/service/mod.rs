@@ -7,6 +7,7 @@ pub mod erasure;
 pub mod family;
 pub mod handover;
 pub mod import;
+pub mod invites;
 pub mod keys;
 pub mod signals;
 

@@ -437,3 +437,34 @@ pub async fn cancel_intros_after(
     .await?;
     Ok(())
 }
+
+/// A check-in whose reminders carried a calendar invitation, still open.
+#[derive(Debug)]
+pub struct Invited {
+    pub reference: String,
+    pub attempts: i64,
+    /// The instant the last invitation named (the next attempt's, after a failed one).
+    pub due_at: i64,
+}
+
+/// The family's open check-ins that had an invitation (a reminder went out, or an attempt
+/// failed and the retry reminder carries one), so closing, erasing or moving can cancel them.
+pub async fn invited_open(conn: &mut Conn, family_id: i64) -> Result<Vec<Invited>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT ref, attempts, COALESCE(retry_due_at, due_at) FROM checkins \
+         WHERE family_id = $1 AND status IN ('open', 'lapsed') \
+         AND (last_notice_at IS NOT NULL OR attempts > 0) ORDER BY due_at",
+    )
+    .bind(family_id)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Invited {
+                reference: r.try_get(0)?,
+                attempts: r.try_get(1)?,
+                due_at: r.try_get(2)?,
+            })
+        })
+        .collect()
+}

@@ -15,6 +15,7 @@ mod erasure;
 mod export;
 mod handover;
 mod import;
+mod invites;
 mod mail_smtp;
 mod moves;
 mod operations;

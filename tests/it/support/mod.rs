@@ -4,4 +4,5 @@
 pub mod daemon;
 pub mod env;
 pub mod http;
+pub mod ical;
 pub mod smtp;
