@@ -243,7 +243,7 @@ pub struct HandoverFacts<'a> {
     pub children: usize,
     /// Preformatted local due time of the next open check-in.
     pub next_checkin_due: Option<&'a str>,
-    /// Open flags counted per severity, e.g. `[("high", 1)]`.
+    /// Open flags counted per severity, e.g. `[("red", 1)]`.
     pub flags_by_severity: &'a [(String, usize)],
     /// `Some(file name)` when the dossier is attached; `None` when it was withheld.
     pub dossier_file: Option<&'a str>,
@@ -251,262 +251,73 @@ pub struct HandoverFacts<'a> {
     pub registered: &'a str,
     /// Working days waited, for reminders and escalations.
     pub working_days: u32,
+    /// The receiving municipality's `coordinator_name`, for escalations (optional).
+    pub to_coordinator_name: Option<&'a str>,
 }
 
-/// Render a handover message: `(subject, body)`.
+/// What the handover templates see: the facts and the open flags in words.
+pub(crate) struct HandoverView<'a> {
+    pub f: &'a HandoverFacts<'a>,
+    /// "rood: 1, oranje: 2", or "geen".
+    pub flags: String,
+}
+
+macro_rules! handover_template {
+    ($name:ident, $path:tt) => {
+        #[derive(askama::Template)]
+        #[template(path = $path, escape = "none")]
+        struct $name<'a> {
+            f: &'a HandoverFacts<'a>,
+            flags: &'a str,
+        }
+    };
+}
+
+handover_template!(HandoverNl, "mail/handover.nl.txt");
+handover_template!(HandoverEn, "mail/handover.en.txt");
+handover_template!(NoticeNl, "mail/handover_notice.nl.txt");
+handover_template!(NoticeEn, "mail/handover_notice.en.txt");
+handover_template!(HandoverReminderNl, "mail/handover_reminder.nl.txt");
+handover_template!(HandoverReminderEn, "mail/handover_reminder.en.txt");
+handover_template!(HandoverEscalationNl, "mail/handover_escalation.nl.txt");
+handover_template!(HandoverEscalationEn, "mail/handover_escalation.en.txt");
+
+/// A flag severity in words: "rood", "oranje", "info" (English: red, amber, info).
+pub fn severity_name(code: &str, lang: Language) -> &str {
+    match (lang, code) {
+        (Language::Nl, "red") => "rood",
+        (Language::Nl, "amber") => "oranje",
+        (Language::Nl, "info") => "ter informatie",
+        (_, other) => other,
+    }
+}
+
+/// Render a handover message: `(subject, body)`, from `templates/mail/handover*.txt`.
 pub fn handover(kind: HandoverMail, lang: Language, f: &HandoverFacts) -> (String, String) {
-    match lang {
-        Language::Nl => handover_nl(kind, f),
-        Language::En => handover_en(kind, f),
-    }
-}
-
-fn flags_line(f: &HandoverFacts, none: &str) -> String {
-    if f.flags_by_severity.is_empty() {
-        return none.to_owned();
-    }
-    f.flags_by_severity
-        .iter()
-        .map(|(sev, n)| format!("{sev}: {n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn handover_nl(kind: HandoverMail, f: &HandoverFacts) -> (String, String) {
-    let fam = f.family;
-    let what = if f.reassign {
-        "Nieuwe regievoerder"
+    let flags = if f.flags_by_severity.is_empty() {
+        match lang {
+            Language::Nl => "geen".to_string(),
+            Language::En => "none".to_string(),
+        }
     } else {
-        "Overdracht"
+        f.flags_by_severity
+            .iter()
+            .map(|(sev, n)| format!("{}: {n}", severity_name(sev, lang)))
+            .collect::<Vec<_>>()
+            .join(", ")
     };
-    let subject = match kind {
-        HandoverMail::Handover => format!(
-            "[Nazorg] {what} gezin {fam}: {to} verantwoordelijk per {d}",
-            to = f.to_name,
-            d = f.effective_date
-        ),
-        HandoverMail::Notice => format!(
-            "[Nazorg] {what} gezin {fam} naar {to} geregistreerd",
-            to = f.to_name
-        ),
-        HandoverMail::Reminder => {
-            format!("[Nazorg] Herinnering: {what} gezin {fam} nog niet bevestigd")
-        }
-        HandoverMail::Escalation => {
-            format!("[Nazorg] Escalatie: {what} gezin {fam} niet bevestigd")
-        }
-    };
-    let addressee = match kind {
-        HandoverMail::Handover | HandoverMail::Reminder => format!(
-            "het wijkteam van gemeente {} (gemeentecode {})",
-            f.to_name, f.to_code
-        ),
-        HandoverMail::Notice => format!(
-            "het wijkteam van gemeente {} (gemeentecode {})",
-            f.from_name, f.from_code
-        ),
-        HandoverMail::Escalation => format!(
-            "de regiecoördinator nazorg van gemeente {} en het wijkteam van gemeente {}",
-            f.to_name, f.from_name
-        ),
-    };
-    let intro = match (kind, f.reassign) {
-        (HandoverMail::Handover, false) => format!(
-            "Een gezin in nazorg verhuist naar uw gemeente. Vanaf {d} is uw team\n\
-             verantwoordelijk voor het hele gezin: alle gezinsleden, het plan, de\n\
-             contactmomenten en de open signalen.",
-            d = f.effective_date
-        ),
-        (HandoverMail::Handover, true) => {
-            "Het gezin hieronder heeft een nieuwe regievoerder binnen uw team.\n\
-             Het dossier gaat mee, zodat wat bekend is niet verloren gaat."
-                .to_owned()
-        }
-        (HandoverMail::Notice, _) => format!(
-            "De overdracht hieronder is geregistreerd. Tot het ontvangende team de\n\
-             overdracht bevestigt, ontvangt u een kopie van de herinneringen voor dit gezin.\n\
-             Het ontvangende team kan u bereiken op {}.",
-            f.from_team_email
-        ),
-        (HandoverMail::Reminder, _) => format!(
-            "De overdracht hieronder is na {n} werkdagen nog niet bevestigd.\n\
-             Wilt u de overdracht bevestigen?",
-            n = f.working_days
-        ),
-        (HandoverMail::Escalation, _) => format!(
-            "De overdracht hieronder is na {n} werkdagen nog niet bevestigd door het\n\
-             ontvangende wijkteam. Wilt u zorgen dat het gezin niet tussen twee teams valt?",
-            n = f.working_days
-        ),
-    };
-    let next = f.next_checkin_due.unwrap_or("geen");
-    let dossier = match f.dossier_file {
-        Some(file) => format!(
-            "bijgevoegd als {file} (versleuteld met age voor het ontvangende team;\n\
-             \x20                     openen met: age -d -i TEAMSLEUTEL {file})"
-        ),
-        None => "ACHTERGEHOUDEN: voor de ontvangende gemeente is geen age-sleutel\n\
-                 \x20                     ingesteld. De beheerder is gewaarschuwd; vraag het dossier bij hem op."
-            .to_owned(),
-    };
-    let facts = format!(
-        "Overdracht:           {h}\n\
-         Gezin (referentie):   {fam}\n\
-         Van:                  gemeente {fname} ({fcode}), contact {fmail}\n\
-         Naar:                 gemeente {tname} ({tcode})\n\
-         Verantwoordelijk per: {d}\n\
-         Geregistreerd op:     {reg}\n\
-         Aantal kinderen:      {kids}\n\
-         Volgend contact:      {next}\n\
-         Open signalen:        {flags}\n\
-         Dossier:              {dossier}\n",
-        h = f.handover,
-        fname = f.from_name,
-        fcode = f.from_code,
-        fmail = f.from_team_email,
-        tname = f.to_name,
-        tcode = f.to_code,
-        d = f.effective_date,
-        reg = f.registered,
-        kids = f.children,
-        flags = flags_line(f, "geen"),
-    );
-    let steps = format!(
-        "Bevestigen doet het ontvangende team met:\n\
-         \n\
-         \x20      nazorg handover ack {h} --municipality {tcode}\n\
-         \n\
-         Zonder bevestiging volgt na enkele werkdagen een herinnering en daarna een\n\
-         escalatie naar de regiecoördinator.\n",
-        h = f.handover,
-        tcode = f.to_code
-    );
-    let footer = "-- \n\
-                  Dit bericht bevat bewust geen persoonsgegevens. De gegevens van het gezin\n\
-                  staan alleen in het versleutelde dossier en in Nazorg.\n\
-                  Dit is een automatisch bericht van Nazorg.\n";
-    let body = format!("Aan: {addressee}\n\n{intro}\n\n{facts}\n{steps}\n{footer}");
-    (subject, body)
-}
-
-fn handover_en(kind: HandoverMail, f: &HandoverFacts) -> (String, String) {
-    let fam = f.family;
-    let what = if f.reassign {
-        "new case director for family"
-    } else {
-        "handover of family"
-    };
-    let subject = match kind {
-        HandoverMail::Handover if f.reassign => {
-            format!("[Nazorg] New case director for family {fam}")
-        }
-        HandoverMail::Handover => format!(
-            "[Nazorg] Handover of family {fam}: {to} responsible from {d}",
-            to = f.to_name,
-            d = f.effective_date
-        ),
-        HandoverMail::Notice => format!(
-            "[Nazorg] Handover of family {fam} to {to} registered",
-            to = f.to_name
-        ),
-        HandoverMail::Reminder => {
-            format!("[Nazorg] Reminder: {what} {fam} not yet acknowledged")
-        }
-        HandoverMail::Escalation => {
-            format!("[Nazorg] Escalation: {what} {fam} not acknowledged")
-        }
-    };
-    let addressee = match kind {
-        HandoverMail::Handover | HandoverMail::Reminder => format!(
-            "the municipal team (wijkteam) of {} (municipality code {})",
-            f.to_name, f.to_code
-        ),
-        HandoverMail::Notice => format!(
-            "the municipal team (wijkteam) of {} (municipality code {})",
-            f.from_name, f.from_code
-        ),
-        HandoverMail::Escalation => format!(
-            "the regional aftercare coordinator for {} and the municipal team of {}",
-            f.to_name, f.from_name
-        ),
-    };
-    let intro = match (kind, f.reassign) {
-        (HandoverMail::Handover, false) => format!(
-            "A family in aftercare is moving to your municipality. From {d} your team is\n\
-             responsible for the whole family: all members, the plan, the check-ins and\n\
-             the open flags.",
-            d = f.effective_date
-        ),
-        (HandoverMail::Handover, true) => {
-            "The family below has a new case director within your team.\n\
-             The dossier goes along, so what is known is not lost."
-                .to_owned()
-        }
-        (HandoverMail::Notice, _) => format!(
-            "The handover below has been registered. Until the receiving team acknowledges\n\
-             it, you receive copies of the reminders for this family.\n\
-             The receiving team can reach you at {}.",
-            f.from_team_email
-        ),
-        (HandoverMail::Reminder, _) => format!(
-            "The handover below has not been acknowledged after {n} working days.\n\
-             Please acknowledge it.",
-            n = f.working_days
-        ),
-        (HandoverMail::Escalation, _) => format!(
-            "The handover below has not been acknowledged by the receiving team after\n\
-             {n} working days. Please make sure the family does not fall between two teams.",
-            n = f.working_days
-        ),
-    };
-    let next = f.next_checkin_due.unwrap_or("none");
-    let dossier = match f.dossier_file {
-        Some(file) => format!(
-            "attached as {file} (encrypted with age for the receiving team;\n\
-             \x20                     open with: age -d -i TEAM_IDENTITY {file})"
-        ),
-        None => "WITHHELD: the receiving municipality has no age recipient configured.\n\
-                 \x20                     The operator has been alerted; ask them for the dossier."
-            .to_owned(),
-    };
-    let facts = format!(
-        "Handover:             {h}\n\
-         Family (reference):   {fam}\n\
-         From:                 {fname} ({fcode}), contact {fmail}\n\
-         To:                   {tname} ({tcode})\n\
-         Responsible from:     {d}\n\
-         Registered:           {reg}\n\
-         Children:             {kids}\n\
-         Next check-in due:    {next}\n\
-         Open flags:           {flags}\n\
-         Dossier:              {dossier}\n",
-        h = f.handover,
-        fname = f.from_name,
-        fcode = f.from_code,
-        fmail = f.from_team_email,
-        tname = f.to_name,
-        tcode = f.to_code,
-        d = f.effective_date,
-        reg = f.registered,
-        kids = f.children,
-        flags = flags_line(f, "none"),
-    );
-    let steps = format!(
-        "The receiving team acknowledges with:\n\
-         \n\
-         \x20      nazorg handover ack {h} --municipality {tcode}\n\
-         \n\
-         Without acknowledgement a reminder follows after a few working days, then an\n\
-         escalation to the regional coordinator.\n",
-        h = f.handover,
-        tcode = f.to_code
-    );
-    let footer = "-- \n\
-                  This message deliberately contains no personal data. The family's details\n\
-                  are only in the encrypted dossier and in Nazorg.\n\
-                  This is an automated message from Nazorg.\n";
-    let body = format!("To: {addressee}\n\n{intro}\n\n{facts}\n{steps}\n{footer}");
-    (subject, body)
+    let view = HandoverView { f, flags };
+    let (f, flags) = (view.f, view.flags.as_str());
+    finish(match (kind, lang) {
+        (HandoverMail::Handover, Language::Nl) => HandoverNl { f, flags }.render(),
+        (HandoverMail::Handover, Language::En) => HandoverEn { f, flags }.render(),
+        (HandoverMail::Notice, Language::Nl) => NoticeNl { f, flags }.render(),
+        (HandoverMail::Notice, Language::En) => NoticeEn { f, flags }.render(),
+        (HandoverMail::Reminder, Language::Nl) => HandoverReminderNl { f, flags }.render(),
+        (HandoverMail::Reminder, Language::En) => HandoverReminderEn { f, flags }.render(),
+        (HandoverMail::Escalation, Language::Nl) => HandoverEscalationNl { f, flags }.render(),
+        (HandoverMail::Escalation, Language::En) => HandoverEscalationEn { f, flags }.render(),
+    })
 }
 
 #[cfg(test)]
@@ -757,7 +568,7 @@ mod tests {
 
     #[test]
     fn handover_templates_have_the_facts_and_no_placeholders() {
-        let flags = vec![("high".to_string(), 1usize)];
+        let flags = vec![("red".to_string(), 1usize)];
         for dossier in [Some("dossier-F-7Q2K9X.age"), None] {
             let f = HandoverFacts {
                 handover: "H-ABCDEFGH",
@@ -768,13 +579,14 @@ mod tests {
                 from_team_email: "wijkteam@amsterdam.example.org",
                 to_code: "GM0599",
                 to_name: "Rotterdam",
-                effective_date: "2027-03-01",
+                effective_date: "maandag 1 maart 2027",
                 children: 2,
-                next_checkin_due: Some("2027-03-15 09:00 (Europe/Amsterdam)"),
+                next_checkin_due: Some("maandag 15 maart 2027, 09:00"),
                 flags_by_severity: &flags,
                 dossier_file: dossier,
-                registered: "2027-02-20",
+                registered: "zaterdag 20 februari 2027",
                 working_days: 2,
+                to_coordinator_name: Some("J. de Vries"),
             };
             for lang in [Language::Nl, Language::En] {
                 for kind in [
@@ -789,11 +601,10 @@ mod tests {
                     assert!(!subject.contains('\n'), "{ctx}");
                     for needle in [
                         "H-ABCDEFGH",
-                        "2027-03-01",
+                        "1 maart 2027",
                         "GM0599",
                         "wijkteam@amsterdam.example.org",
-                        "2027-03-15 09:00",
-                        "high: 1",
+                        "15 maart 2027, 09:00",
                         "nazorg handover ack H-ABCDEFGH --municipality GM0599",
                     ] {
                         assert!(body.contains(needle), "{needle} missing in {ctx}");
@@ -804,6 +615,17 @@ mod tests {
                         "{ctx}"
                     );
                     assert!(!body.contains('{') && !body.contains('}'), "{ctx}");
+                    let flags = if lang == Language::Nl {
+                        "rood: 1"
+                    } else {
+                        "red: 1"
+                    };
+                    assert!(body.contains(flags), "{ctx}");
+                    assert!(!body.contains(" hem"), "no gendered pronoun: {ctx}");
+                    if kind == HandoverMail::Escalation {
+                        assert!(body.contains("J. de Vries"), "{ctx}");
+                    }
+                    check_mail(lang, &subject, &body, &ctx);
                 }
             }
         }

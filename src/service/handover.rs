@@ -626,7 +626,7 @@ impl FactsData {
             .min()
             .map(from_secs)
             .transpose()?
-            .map(|t| crate::sweep::local_label(t, tz));
+            .map(|t| crate::mail::words::when(t, tz, app.config.mail.language));
         let mut flags: Vec<(String, usize)> = Vec::new();
         for fl in open_flags_for(conn, h.family_id).await? {
             match flags.iter_mut().find(|(s, _)| *s == fl.severity) {
@@ -639,8 +639,16 @@ impl FactsData {
             children,
             next_due,
             flags,
-            effective_date: local_date(app, h.effective_at)?.to_string(),
-            registered: local_date(app, h.created_at)?.to_string(),
+            effective_date: crate::mail::words::day(
+                from_secs(h.effective_at)?,
+                tz,
+                app.config.mail.language,
+            ),
+            registered: crate::mail::words::day(
+                from_secs(h.created_at)?,
+                tz,
+                app.config.mail.language,
+            ),
         })
     }
 
@@ -670,6 +678,7 @@ impl FactsData {
             dossier_file,
             registered: &self.registered,
             working_days,
+            to_coordinator_name: to.coordinator_name.as_deref(),
         }
     }
 }
