@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use nazorg::clock::{FixedClock, OffsetClock, SharedClock, SystemClock};
 use nazorg::config::{self, Config};
 use nazorg::service::{self, App, OpError};
@@ -32,7 +32,8 @@ struct Global {
     /// Config file [default: $NAZORG_CONFIG, else /etc/nazorg/nazorg.toml]
     #[arg(long, global = true, value_name = "PATH")]
     config: Option<PathBuf>,
-    /// Act as if the clock showed this instant (RFC 3339), to simulate months in tests
+    /// Act as if the clock showed this instant (RFC 3339), to simulate months in tests;
+    /// only with NAZORG_SIMULATION=1 (hidden from --help otherwise)
     #[arg(long, global = true, value_name = "T")]
     at: Option<DateTime<chrono::FixedOffset>>,
     /// Print data as JSON
@@ -282,6 +283,7 @@ enum OutboxCommand {
 
 /// Exit codes from sysexits.h, so scripts can tell input errors from outages.
 mod exit {
+    pub const USAGE: u8 = 64;
     pub const DATAERR: u8 = 65;
     pub const NOINPUT: u8 = 66;
     pub const SOFTWARE: u8 = 70;
@@ -302,8 +304,36 @@ impl std::fmt::Display for Exit {
 
 impl std::error::Error for Exit {}
 
+/// The environment variable that allows the simulated clock (`--at`).
+const SIMULATION_VAR: &str = "NAZORG_SIMULATION";
+
+/// True when `NAZORG_SIMULATION=1`: tests and simulations may set the clock with `--at`.
+/// A production daemon never runs on a clock someone else chose, so it is off by default.
+fn simulation_enabled() -> bool {
+    std::env::var_os(SIMULATION_VAR).is_some_and(|v| v == "1")
+}
+
+/// Parses the command line; `--at` is hidden from `--help` outside a simulation.
+fn parse_cli(simulation: bool) -> Cli {
+    let matches = Cli::command()
+        .mut_arg("at", |a| a.hide(!simulation))
+        .get_matches();
+    match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let simulation = simulation_enabled();
+    let cli = parse_cli(simulation);
+    if cli.global.at.is_some() && !simulation {
+        eprintln!(
+            "error: --at (the simulated clock) is only accepted when {SIMULATION_VAR}=1 is set; \
+             production runs on the real clock"
+        );
+        return ExitCode::from(exit::USAGE);
+    }
     init_tracing();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -14,5 +14,6 @@ mod handover;
 mod mail_smtp;
 mod sealing;
 mod signals;
+mod simulation_clock;
 mod smtp_delivery;
 mod spine;
