@@ -196,8 +196,14 @@ enum TokenCommand {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Check the hash chain; names every edited, deleted or reordered entry (exit 65 if any)
-    Verify,
+    /// Check the MAC chain; names the first forged entry and every edited, deleted or
+    /// reordered one (exit 65 if any)
+    Verify {
+        /// A head recorded earlier (the sweep logs it): `SEQ:MAC`; that entry must still
+        /// exist with that MAC, so a removed tail or a rewritten chain is found
+        #[arg(long, value_name = "SEQ:MAC")]
+        head: Option<nazorg::audit::Head>,
+    },
     /// List entries, optionally for one family
     List {
         #[arg(long, value_name = "REF")]
@@ -684,14 +690,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 format!("revoked {id}\n")
             })
         }
-        Command::Audit(AuditCommand::Verify) => {
+        Command::Audit(AuditCommand::Verify { head }) => {
             let app = open_app(g, OpenMode::Existing, false).await?;
             let mut conn = app.store.conn().await?;
-            let v = nazorg::audit::verify(&mut conn)
+            let v = nazorg::audit::verify(&mut conn, &app.keyring, head.as_ref())
                 .await
                 .map_err(|e| op_failed(e.into()))?;
             print(g.json, &v, |v| {
                 let mut s = format!("{} entries, head {}\n", v.entries, v.head);
+                if let Some(f) = v.first_forged {
+                    s.push_str(&format!("TAMPERED: the first forged entry is {f}\n"));
+                }
                 for p in &v.problems {
                     s.push_str(&format!("TAMPERED: {p}\n"));
                 }

@@ -158,7 +158,7 @@ pub(crate) async fn record_audit(state: &ApiState, actor: &Actor, entry: &Entry<
     let at = state.app.now().timestamp();
     let result = async {
         let mut tx = state.app.store.write().await?;
-        audit::append(&mut tx, actor, at, entry).await?;
+        audit::append(&mut tx, &state.app.keyring, actor, at, entry).await?;
         tx.commit().await?;
         Ok::<_, crate::store::StoreError>(())
     }

@@ -108,7 +108,14 @@ impl App {
         conn: &mut crate::store::Conn,
         entry: &Entry<'_>,
     ) -> Result<(), OpError> {
-        crate::audit::append(conn, &self.actor, self.now().timestamp(), entry).await?;
+        crate::audit::append(
+            conn,
+            &self.keyring,
+            &self.actor,
+            self.now().timestamp(),
+            entry,
+        )
+        .await?;
         Ok(())
     }
 
