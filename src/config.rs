@@ -318,6 +318,10 @@ struct RawApi {
     rate_limit: u32,
     #[serde(default = "d_burst")]
     burst: u32,
+    #[serde(default = "d_max_connections")]
+    max_connections: u32,
+    #[serde(default = "d_header_timeout")]
+    header_timeout: String,
 }
 
 fn d_listen() -> String {
@@ -329,6 +333,12 @@ fn d_rate() -> u32 {
 fn d_burst() -> u32 {
     40
 }
+fn d_max_connections() -> u32 {
+    256
+}
+fn d_header_timeout() -> String {
+    "PT10S".into()
+}
 
 impl Default for RawApi {
     fn default() -> Self {
@@ -336,6 +346,8 @@ impl Default for RawApi {
             listen: d_listen(),
             rate_limit: d_rate(),
             burst: d_burst(),
+            max_connections: d_max_connections(),
+            header_timeout: d_header_timeout(),
         }
     }
 }
@@ -348,6 +360,11 @@ pub struct ApiConfig {
     pub rate_limit: u32,
     /// Requests a token may make at once before the rate applies.
     pub burst: u32,
+    /// Open connections served at once; further clients wait in the listen backlog.
+    pub max_connections: u32,
+    /// How long a client may take to send a request's headers (slow clients hold a
+    /// connection slot otherwise).
+    pub header_timeout: std::time::Duration,
 }
 
 #[derive(Debug, Deserialize)]
@@ -973,10 +990,28 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
     if raw.api.burst == 0 {
         is.push("api.burst", "must be at least 1");
     }
+    if raw.api.max_connections == 0 {
+        is.push("api.max_connections", "must be at least 1");
+    }
+    let header_timeout = match is.duration("api.header_timeout", &raw.api.header_timeout) {
+        Some(d) if d.nominal_seconds() >= 1 && d.nominal_seconds() <= 300 => {
+            std::time::Duration::from_secs(d.nominal_seconds().unsigned_abs())
+        }
+        Some(_) => {
+            is.push(
+                "api.header_timeout",
+                "must be between PT1S and PT5M, e.g. \"PT10S\"",
+            );
+            std::time::Duration::from_secs(10)
+        }
+        None => std::time::Duration::from_secs(10),
+    };
     let api = ApiConfig {
         listen,
         rate_limit: raw.api.rate_limit,
         burst: raw.api.burst,
+        max_connections: raw.api.max_connections,
+        header_timeout,
     };
 
     // handover

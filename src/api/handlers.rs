@@ -146,6 +146,11 @@ pub async fn metrics(State(s): State<ApiState>) -> Result<Response, ApiError> {
             c.load(std::sync::atomic::Ordering::Relaxed)
         );
     }
+    let _ = writeln!(
+        out,
+        "# HELP nazorg_api_denied_total Requests without a valid token (401, or 429 once a client's allowance is used up)\n# TYPE nazorg_api_denied_total counter\nnazorg_api_denied_total {}",
+        s.strangers.denied_total()
+    );
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,

@@ -6,6 +6,7 @@ mod support;
 
 mod age_interop;
 mod api;
+mod api_abuse;
 mod audit_chain;
 mod bad_input;
 mod config_check;
