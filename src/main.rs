@@ -424,7 +424,7 @@ fn op_failed(e: OpError) -> anyhow::Error {
             eprintln!("error: {e}");
             Exit(exit::NOINPUT).into()
         }
-        OpError::Conflict(_) => {
+        OpError::Conflict(_) | OpError::NotResponsible(_) => {
             eprintln!("error: {e}");
             Exit(exit::DATAERR).into()
         }

@@ -15,8 +15,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+/// The app acting for the token: its actor for the audit trail, and for a team token the
+/// municipality whose changes `App::require_responsible` limits.
 fn app_for(s: &ApiState, p: &Principal) -> App {
-    s.app.acting_as(p.actor())
+    let team = match &p.scope {
+        Scope::Municipality(m) => Some(m.clone()),
+        _ => None,
+    };
+    s.app.acting_as(p.actor()).for_team(team)
 }
 
 /// Records a request that reached a family or check-in outside the token's scope.

@@ -402,6 +402,7 @@ pub async fn close(app: &App, family_ref: &str, reason: &str) -> Result<Closed, 
     let now = to_secs(app.now());
     let mut tx = app.store.write().await?;
     let f = family_by_ref(&mut tx, family_ref, now).await?;
+    app.require_responsible(&f)?;
     if f.status != "running" {
         return Err(OpError::Conflict(format!(
             "family {} is {}, not running",
@@ -451,6 +452,7 @@ pub async fn erase(app: &App, family_ref: &str, reason: &str) -> Result<Erased, 
     let now = to_secs(app.now());
     let mut tx = app.store.write().await?;
     let f = family_by_ref(&mut tx, family_ref, now).await?;
+    app.require_responsible(&f)?;
     if f.status == "erased" {
         return Err(OpError::Conflict(format!(
             "family {} is already erased",

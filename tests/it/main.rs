@@ -14,6 +14,7 @@ mod daemon;
 mod export;
 mod handover;
 mod mail_smtp;
+mod responsibility;
 mod sealing;
 mod signals;
 mod simulation_clock;
