@@ -102,6 +102,8 @@ pub async fn dispatch(
 pub fn transport(cfg: &crate::config::MailConfig) -> Result<Transport, crate::mail::MailError> {
     match &cfg.transport {
         crate::config::MailTransport::File { dir } => Transport::file(dir.clone()),
-        crate::config::MailTransport::Smtp { url } => Transport::smtp(url),
+        crate::config::MailTransport::Smtp { url, password } => {
+            Transport::smtp_with(url, password.as_ref())
+        }
     }
 }

@@ -11,7 +11,7 @@ mod transport;
 
 pub use message::{Attachment, OutgoingMessage, build, message_id};
 pub use templates::{HandoverFacts, HandoverMail, ReminderFacts, ReminderKind, handover, reminder};
-pub use transport::Transport;
+pub use transport::{Password, Transport};
 
 /// Language of a rendered mail. Dutch is the default.
 #[derive(

@@ -193,7 +193,8 @@ fn production_template_parses() {
     assert_eq!(
         cfg.mail.transport,
         MailTransport::Smtp {
-            url: "smtps://mail.example.org".into()
+            url: "smtps://mail.example.org".into(),
+            password: None
         }
     );
     assert!(cfg.plans.contains_key("standard"));
@@ -645,7 +646,8 @@ fn env_switches_the_transport_to_smtp() {
     assert_eq!(
         cfg.mail.transport,
         MailTransport::Smtp {
-            url: "smtp://127.0.0.1:2525?tls=none".into()
+            url: "smtp://127.0.0.1:2525?tls=none".into(),
+            password: None
         }
     );
     assert_eq!(cfg.state_dir, Path::new("/tmp/nazorg-ci"));

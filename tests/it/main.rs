@@ -18,5 +18,6 @@ mod responsibility;
 mod sealing;
 mod signals;
 mod simulation_clock;
+mod smtp_credentials;
 mod smtp_delivery;
 mod spine;
