@@ -510,7 +510,7 @@ fn smtp_transport_needs_a_valid_url() {
     single_issue(&text, "mail.url");
     let text = edit(
         &text,
-        "# url = \"smtps://nazorg:secret@mail.example.org\"",
+        "# url = \"smtps://nazorg@mail.example.org\"",
         "url = \"smtp://mail.example.org?tls=none\"",
     );
     single_issue(&text, "mail.url");
