@@ -1177,7 +1177,7 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
             NaiveTime::MIN
         }
     };
-    let export = validate_export(&mut is, raw.export, &municipalities);
+    let export = validate_export(&mut is, raw.export, &municipalities, &signals);
 
     if !is.0.is_empty() {
         return Err(is.0);
@@ -1235,13 +1235,17 @@ pub const EXPORT_FIXED_COLUMNS: &[&str] = &[
     "outcome",
     "mode",
     "flags",
+    "plan",
     "plan_status",
+    "safety_improved",
+    "professionals",
 ];
 
 fn validate_export(
     is: &mut Issues,
     raw: RawExport,
     municipalities: &BTreeMap<String, Municipality>,
+    signals: &Catalog,
 ) -> ExportConfig {
     if raw.k == 0 {
         is.push("export.k", "must be at least 1");
@@ -1327,6 +1331,9 @@ fn validate_export(
                 is.push(format!("export.values.{ind}"), "at least one allowed value")
             }
             Some(v) => {
+                if let Err(m) = export_values_match(signals, ind, v) {
+                    is.push(format!("export.values.{ind}"), m);
+                }
                 for (j, value) in v.iter().enumerate() {
                     let ok = !value.is_empty()
                         && value.len() <= 40
@@ -1360,6 +1367,75 @@ fn validate_export(
         indicators: raw.indicators,
         values: raw.values,
     }
+}
+
+/// The codes an indicator can take in `followup.csv`: its enum values, `true`/`false`, or
+/// every whole number of its scale (values are rounded to whole numbers on export). `Err`
+/// says why the indicator cannot be an export column.
+pub fn export_codes_of(signals: &Catalog, indicator: &str) -> Result<Vec<String>, String> {
+    let Some(ind) = signals.indicators.get(indicator) else {
+        return Err(format!("`{indicator}` is not one of the [[indicators]]"));
+    };
+    if ind.applies_to != Scope::Child {
+        return Err(format!(
+            "`{indicator}` applies to {}; the export has one row per child, so only child indicators can be columns",
+            ind.applies_to.code()
+        ));
+    }
+    match &ind.kind {
+        IndicatorType::Bool => Ok(vec!["true".into(), "false".into()]),
+        IndicatorType::Scale { min, max, .. } => {
+            if min.fract() != 0.0 || max.fract() != 0.0 || max - min > 100.0 {
+                return Err(format!(
+                    "`{indicator}` is a scale from {min} to {max}; an exported scale needs whole-number bounds at most 100 apart"
+                ));
+            }
+            let (lo, hi) = (*min as i64, *max as i64);
+            Ok((lo..=hi).map(|n| n.to_string()).collect())
+        }
+        IndicatorType::Count => Err(format!(
+            "`{indicator}` is a count without a fixed list of values; it cannot be an export column"
+        )),
+        IndicatorType::Enum {
+            values, multiple, ..
+        } => {
+            if *multiple {
+                Err(format!(
+                    "`{indicator}` takes several values at once; it cannot be an export column"
+                ))
+            } else {
+                Ok(values.clone())
+            }
+        }
+    }
+}
+
+/// The codebook of an indicator must list exactly the values the indicator can take, so
+/// that no recorded observation can stop an export.
+fn export_values_match(
+    signals: &Catalog,
+    indicator: &str,
+    listed: &[String],
+) -> Result<(), String> {
+    let codes = export_codes_of(signals, indicator)?;
+    let want: BTreeSet<&str> = codes.iter().map(String::as_str).collect();
+    let have: BTreeSet<&str> = listed.iter().map(String::as_str).collect();
+    let missing: Vec<&str> = want.difference(&have).copied().collect();
+    let unknown: Vec<&str> = have.difference(&want).copied().collect();
+    if missing.is_empty() && unknown.is_empty() {
+        return Ok(());
+    }
+    let mut m = format!(
+        "does not match the indicator `{indicator}` (its values: {})",
+        codes.join(", ")
+    );
+    if !unknown.is_empty() {
+        m.push_str(&format!("; not values of it: {}", unknown.join(", ")));
+    }
+    if !missing.is_empty() {
+        m.push_str(&format!("; missing: {}", missing.join(", ")));
+    }
+    Err(m)
 }
 
 fn m_into(m: RawMunicipality) -> Municipality {

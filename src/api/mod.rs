@@ -42,6 +42,12 @@ pub const ROUTES: &[(&str, &str, &str, bool)] = &[
     ),
     (
         "GET",
+        "/readyz",
+        "Readiness: 200 when the database answers, the last sweep is recent and no message waits over an hour; else 503 with the reasons (no data)",
+        false,
+    ),
+    (
+        "GET",
         "/metrics",
         "Prometheus counters (counts only, no references)",
         false,
@@ -62,7 +68,13 @@ pub const ROUTES: &[(&str, &str, &str, bool)] = &[
     (
         "POST",
         "/v1/families/{ref}/close",
-        "Close a plan before its term: {\"reason\": CODE}",
+        "Close a plan before its term: {\"reason\": CODE, \"safety_improved\": yes|partly|no, \"professionals\": N, \"family_view\"?, \"approved_by\"? (needed while a red flag is open)}",
+        true,
+    ),
+    (
+        "POST",
+        "/v1/families/{ref}/evaluation",
+        "The closing evaluation of an ended plan: {\"safety_improved\": yes|partly|no, \"professionals\": N, \"family_view\"?}",
         true,
     ),
     (
@@ -111,6 +123,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/families", post(handlers::enrol))
         .route("/v1/families/{ref}", get(handlers::show_family))
         .route("/v1/families/{ref}/close", post(handlers::close_family))
+        .route(
+            "/v1/families/{ref}/evaluation",
+            post(handlers::evaluate_family),
+        )
         .route("/v1/checkins/due", get(handlers::due))
         .route("/v1/checkins/{id}/record", post(handlers::record))
         .route("/v1/families/{ref}/moves", post(handlers::move_family))
@@ -124,6 +140,7 @@ pub fn router(state: ApiState) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize));
     Router::new()
         .route("/healthz", get(handlers::healthz))
+        .route("/readyz", get(handlers::readyz))
         .route("/metrics", get(handlers::metrics))
         .route("/v1/openapi.json", get(handlers::openapi))
         .merge(protected)

@@ -4,6 +4,7 @@
 pub mod anonymise;
 pub mod duration;
 pub mod enrolment;
+pub mod evaluation;
 pub mod handover;
 pub mod plan;
 pub mod recording;

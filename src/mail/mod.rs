@@ -4,6 +4,7 @@
 //! pseudonymous references, codes and dates only; the outbox hands the dispatcher
 //! already-rendered [`OutgoingMessage`]s.
 
+pub mod closure;
 mod message;
 pub mod signals;
 pub mod templates;

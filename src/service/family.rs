@@ -4,6 +4,7 @@ use super::{App, OpError, open_json, seal_json};
 use crate::audit::Entry;
 use crate::crypto::{Dek, FieldPlace};
 use crate::domain::enrolment::{Enrolment, FamilyDetails, MemberDetails};
+use crate::domain::evaluation::{Evaluation, EvaluationInput};
 use crate::domain::recording::RecordDetails;
 use crate::domain::reminder::{Stage, next_notice_at};
 use crate::domain::{FieldError, reference};
@@ -274,6 +275,12 @@ pub struct FamilyView {
     pub checkins: Vec<CheckinView>,
     /// Relapse-signal flags of the family and its children (all statuses).
     pub flags: Vec<super::signals::FlagView>,
+    /// The closing evaluation, once recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evaluation: Option<Evaluation>,
+    /// The coordinator who approved an early closure while a red flag was open.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub close_approved_by: Option<String>,
 }
 
 fn stage_label(stage: i64, overdue: i64) -> String {
@@ -370,6 +377,24 @@ pub async fn view(
         });
     }
     let flags = super::signals::of_family(app, tx, f.id).await?;
+    let evaluation = match store::closure::evaluation_of(tx, f.id).await? {
+        Some((safety_improved, professionals, sealed)) => Some(Evaluation {
+            safety_improved,
+            professionals: u32::try_from(professionals).unwrap_or(0),
+            family_view: match (&dek, sealed) {
+                (Some(dek), Some(s)) => Some(open_json(dek, &s, &evaluation_place(&f.reference))?),
+                _ => None,
+            },
+        }),
+        None => None,
+    };
+    let close_approved_by = match (&dek, store::closure::close_approval(tx, f.id).await?) {
+        (Some(dek), Some(s)) => {
+            let v: serde_json::Value = open_json(dek, &s, &approval_place(&f.reference))?;
+            v["approved_by"].as_str().map(str::to_string)
+        }
+        _ => None,
+    };
     Ok(FamilyView {
         family: f.reference.clone(),
         status: f.status.clone(),
@@ -385,6 +410,8 @@ pub async fn view(
         members,
         checkins,
         flags,
+        evaluation,
+        close_approved_by,
     })
 }
 
@@ -394,12 +421,114 @@ pub struct Closed {
     pub status: &'static str,
     pub reason: String,
     pub checkins_cancelled: u64,
+    /// A coordinator approved the closure although a red flag was open.
+    pub approved: bool,
+    /// The evaluation was recorded (not for `enrolled_in_error`).
+    pub evaluated: bool,
+    /// The coordinator who was notified.
+    pub coordinator_notified: Option<String>,
 }
 
-/// Closes a plan before its term; only with one of [`CLOSE_REASONS`].
-pub async fn close(app: &App, family_ref: &str, reason: &str) -> Result<Closed, OpError> {
-    check_reason(reason, CLOSE_REASONS)?;
-    let now = to_secs(app.now());
+/// What closing a plan early needs: a reason, the evaluation (except for a family enrolled
+/// in error), and a coordinator's name while a red flag is open.
+#[derive(Clone, Debug, Default)]
+pub struct CloseRequest {
+    pub reason: String,
+    pub approved_by: Option<String>,
+    pub evaluation: EvaluationInput,
+}
+
+/// The associated data of a sealed early-closure approval.
+fn approval_place<'a>(family: &'a str) -> FieldPlace<'a> {
+    FieldPlace {
+        family,
+        table: "families",
+        column: "sealed_close_approval",
+        row: family,
+    }
+}
+
+fn evaluation_place<'a>(family: &'a str) -> FieldPlace<'a> {
+    FieldPlace {
+        family,
+        table: "evaluations",
+        column: "sealed_view",
+        row: family,
+    }
+}
+
+fn check_approver(approved_by: Option<&str>, e: &mut Vec<FieldError>) -> Option<String> {
+    let name = approved_by.map(str::trim)?;
+    if name.is_empty() || name.chars().count() > 120 || name.chars().any(char::is_control) {
+        e.push(FieldError::new(
+            "approved_by",
+            "the approving coordinator's name, 1 to 120 characters",
+        ));
+        return None;
+    }
+    Some(name.to_string())
+}
+
+async fn store_evaluation(
+    app: &App,
+    tx: &mut store::Tx,
+    f: &store::families::FamilyRow,
+    ev: &Evaluation,
+    now: i64,
+) -> Result<bool, OpError> {
+    let sealed = match (&ev.family_view, app.family_dek(tx, f).await?) {
+        (Some(view), Some(dek)) => Some(seal_json(&dek, view, &evaluation_place(&f.reference))?),
+        (Some(_), None) => {
+            return Err(OpError::Conflict(format!(
+                "family {} has no data key left; its view cannot be sealed",
+                f.reference
+            )));
+        }
+        (None, _) => None,
+    };
+    Ok(store::closure::insert_evaluation(
+        tx,
+        &store::closure::NewEvaluation {
+            family_id: f.id,
+            recorded_at: now,
+            safety_improved: &ev.safety_improved,
+            professionals: i64::from(ev.professionals),
+            sealed_view: sealed.as_deref(),
+        },
+    )
+    .await?)
+}
+
+/// Closes a plan before its term; only with one of [`CLOSE_REASONS`] and the evaluation.
+/// Refused while a red flag is open unless a coordinator approves (`approved_by`, sealed);
+/// the responsible municipality's coordinator is notified in the same transaction.
+pub async fn close(app: &App, family_ref: &str, req: &CloseRequest) -> Result<Closed, OpError> {
+    let reason = req.reason.as_str();
+    let mut errors = Vec::new();
+    if !CLOSE_REASONS.contains(&reason) {
+        errors.push(FieldError::new(
+            "reason",
+            format!("expected one of: {}", CLOSE_REASONS.join(", ")),
+        ));
+    }
+    let approver = check_approver(req.approved_by.as_deref(), &mut errors);
+    // A family enrolled in error has nothing to evaluate.
+    let evaluation = if reason == "enrolled_in_error" {
+        None
+    } else {
+        match crate::domain::evaluation::validate(&req.evaluation) {
+            Ok(ev) => Some(ev),
+            Err(e) => {
+                errors.extend(e);
+                None
+            }
+        }
+    };
+    if !errors.is_empty() {
+        return Err(OpError::Invalid(errors));
+    }
+    let now_at = app.now();
+    let now = to_secs(now_at);
     let mut tx = app.store.write().await?;
     let f = family_by_ref(&mut tx, family_ref, now).await?;
     app.require_responsible(&f)?;
@@ -409,24 +538,151 @@ pub async fn close(app: &App, family_ref: &str, reason: &str) -> Result<Closed, 
             f.reference, f.status
         )));
     }
+    let red = store::closure::unresolved_red_flags(&mut tx, f.id).await?;
+    if red > 0 && approver.is_none() {
+        return Err(OpError::Conflict(format!(
+            "family {} has a red flag that is not resolved: closing early needs a coordinator's approval (--approved-by NAME; API: approved_by)",
+            f.reference
+        )));
+    }
     let cancelled = store::families::close_early(&mut tx, f.id, reason, now).await?;
+    if let Some(name) = &approver {
+        let Some(dek) = app.family_dek(&mut tx, &f).await? else {
+            return Err(OpError::Conflict(format!(
+                "family {} has no data key left; the approval cannot be sealed",
+                f.reference
+            )));
+        };
+        let sealed = seal_json(
+            &dek,
+            &serde_json::json!({"approved_by": name, "at": now_at}),
+            &approval_place(&f.reference),
+        )?;
+        store::closure::set_close_approval(&mut tx, f.id, &sealed).await?;
+    }
+    let evaluated = match &evaluation {
+        Some(ev) => store_evaluation(app, &mut tx, &f, ev, now).await?,
+        None => false,
+    };
+    let coordinator = match app.config.municipality(&f.municipality) {
+        Some(m) => {
+            let lang = app.config.mail.language;
+            let closed_on = now_at
+                .with_timezone(&app.config.timezone)
+                .date_naive()
+                .to_string();
+            let (subject, body) = crate::mail::closure::closure_notice(
+                lang,
+                &crate::mail::closure::ClosureFacts {
+                    family: &f.reference,
+                    municipality_code: &m.code,
+                    municipality_name: &m.name,
+                    reason,
+                    closed_on: &closed_on,
+                    approved_over_red_flag: red > 0,
+                    checkins_cancelled: cancelled,
+                },
+            );
+            store::outbox::enqueue(
+                &mut tx,
+                &store::outbox::NewMessage {
+                    key: &format!("{}:{}", crate::mail::closure::KIND, f.reference),
+                    kind: crate::mail::closure::KIND,
+                    family_ref: Some(&f.reference),
+                    recipients: std::slice::from_ref(&m.coordinator_email),
+                    cc: &[],
+                    subject: &subject,
+                    body: &body,
+                    attachments: &[],
+                    now,
+                },
+            )
+            .await?;
+            Some(m.coordinator_email.clone())
+        }
+        None => None,
+    };
+    let detail = format!(
+        "{reason};approved={};evaluated={evaluated}",
+        approver.is_some()
+    );
     app.audit(
         &mut tx,
         &Entry {
             action: "family.close",
             family: Some(&f.reference),
-            detail: Some(reason),
+            detail: Some(&detail),
             ..Default::default()
         },
     )
     .await?;
     tx.commit().await?;
-    tracing::info!(family = %f.reference, reason, cancelled, "plan closed early");
+    tracing::info!(family = %f.reference, reason, cancelled, approved = approver.is_some(), "plan closed early");
     Ok(Closed {
         family: f.reference,
         status: "closed_early",
         reason: reason.to_string(),
         checkins_cancelled: cancelled,
+        approved: approver.is_some(),
+        evaluated,
+        coordinator_notified: coordinator,
+    })
+}
+
+/// What `family evaluate` answers.
+#[derive(Debug, Serialize)]
+pub struct Evaluated {
+    pub family: String,
+    pub status: String,
+    pub safety_improved: String,
+    pub professionals: u32,
+}
+
+/// Records the evaluation of a plan that ended (at its term, or early without one yet).
+pub async fn evaluate(
+    app: &App,
+    family_ref: &str,
+    input: &EvaluationInput,
+) -> Result<Evaluated, OpError> {
+    let ev = crate::domain::evaluation::validate(input).map_err(OpError::Invalid)?;
+    let now = to_secs(app.now());
+    let mut tx = app.store.write().await?;
+    let f = family_by_ref(&mut tx, family_ref, now).await?;
+    app.require_responsible(&f)?;
+    if f.status != "completed" && f.status != "closed_early" {
+        return Err(OpError::Conflict(format!(
+            "family {} is {}; an evaluation is recorded when the plan has ended",
+            f.reference, f.status
+        )));
+    }
+    if f.close_reason.as_deref() == Some("enrolled_in_error") {
+        return Err(OpError::Conflict(format!(
+            "family {} was enrolled in error; there is nothing to evaluate",
+            f.reference
+        )));
+    }
+    if !store_evaluation(app, &mut tx, &f, &ev, now).await? {
+        return Err(OpError::Conflict(format!(
+            "family {} has an evaluation already",
+            f.reference
+        )));
+    }
+    app.audit(
+        &mut tx,
+        &Entry {
+            action: "family.evaluate",
+            family: Some(&f.reference),
+            detail: Some(&ev.safety_improved),
+            ..Default::default()
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Evaluated {
+        family: f.reference,
+        status: f.status,
+        safety_improved: ev.safety_improved,
+        professionals: ev.professionals,
     })
 }
 

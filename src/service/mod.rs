@@ -71,6 +71,8 @@ pub struct App {
     /// The municipality whose team acts (an API team token): it changes only the families
     /// it is responsible for now. `None` for the operator, the system and administrators.
     pub team: Option<String>,
+    /// The daemon's own condition (sweep, dispatch), for readiness and status.
+    pub health: Arc<crate::health::Health>,
 }
 
 impl App {
@@ -98,6 +100,7 @@ impl App {
             keyring: Arc::new(keyring),
             actor: Actor::Operator,
             team: None,
+            health: Arc::default(),
         })
     }
 
@@ -120,8 +123,8 @@ impl App {
     /// The one rule for changing a family: only the team responsible for it now. Before a
     /// move's date that is the sending team (the receiving one may read); from the date on
     /// the receiving team (the sending one may still read until it acknowledges). Checked
-    /// by every operation that changes a family (close, erase, move, reassign, record,
-    /// flag ack/resolve) inside its transaction, so the API and every other caller get it.
+    /// by every operation that changes a family (close, evaluate, erase, move, reassign,
+    /// record, flag ack/resolve) inside its transaction, so the API and every other caller get it.
     pub fn require_responsible(
         &self,
         f: &crate::store::families::FamilyRow,

@@ -11,6 +11,7 @@ pub struct ExportFamily {
     pub reference: String,
     pub episode_kind: String,
     pub episode_date: String,
+    pub plan: String,
     pub plan_end: i64,
     pub status: String,
     pub close_reason: Option<String>,
@@ -18,7 +19,8 @@ pub struct ExportFamily {
     pub wrapped_dek: Option<Vec<u8>>,
 }
 
-/// The next `limit` families after `after_id` that are not erased, by id.
+/// The next `limit` families after `after_id` that are not erased and were not enrolled in
+/// error (such a family was never really followed: it is never exported), by id.
 pub async fn families_after(
     conn: &mut Conn,
     after_id: i64,
@@ -26,7 +28,8 @@ pub async fn families_after(
 ) -> Result<Vec<ExportFamily>, StoreError> {
     let rows = sqlx::query(
         "SELECT id, ref, episode_kind, episode_date, plan_end, status, close_reason, kek_id, \
-         wrapped_dek FROM families WHERE id > $1 AND status != 'erased' ORDER BY id LIMIT $2",
+         wrapped_dek, plan FROM families WHERE id > $1 AND status != 'erased' \
+         AND COALESCE(close_reason, '') != 'enrolled_in_error' ORDER BY id LIMIT $2",
     )
     .bind(after_id)
     .bind(limit)
@@ -44,6 +47,7 @@ pub async fn families_after(
                 close_reason: r.try_get(6)?,
                 kek_id: r.try_get(7)?,
                 wrapped_dek: r.try_get(8)?,
+                plan: r.try_get(9)?,
             })
         })
         .collect()
@@ -308,4 +312,33 @@ pub async fn study_of(conn: &mut Conn, id: &str) -> Result<Option<Option<String>
         .fetch_optional(conn)
         .await?;
     Ok(row)
+}
+
+/// A study's sealed state (see `export` module docs): `None` before its first export.
+pub async fn study_state(conn: &mut Conn, code: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT sealed_state FROM export_study_releases WHERE study = $1")
+            .bind(code)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
+pub async fn set_study_state(
+    conn: &mut Conn,
+    code: &str,
+    sealed: &[u8],
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO export_study_releases (study, sealed_state, updated_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (study) DO UPDATE SET sealed_state = excluded.sealed_state, \
+         updated_at = excluded.updated_at",
+    )
+    .bind(code)
+    .bind(sealed)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
 }

@@ -340,6 +340,7 @@ pub async fn erase(
     .execute(&mut *conn)
     .await?;
     super::flags::erase_sealed(conn, family_id).await?;
+    super::closure::erase(conn, family_id).await?;
     Ok(())
 }
 

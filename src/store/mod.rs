@@ -6,6 +6,7 @@
 //! callers decide what commits together (a state change and its outbox message).
 
 pub mod checkins;
+pub mod closure;
 pub mod export;
 pub mod families;
 pub mod flags;

@@ -582,7 +582,9 @@ fn empty_plans_and_municipalities_are_rejected() {
     let resume = EXAMPLE.find("[reminders]").unwrap();
     let tail = &EXAMPLE[resume..];
     let tail = &tail[..tail.find("[[municipalities]]").unwrap()];
-    let text = format!("{}{}", &EXAMPLE[..cut], tail);
+    // The indicators stay: the export's codebook refers to them.
+    let signals = &EXAMPLE[EXAMPLE.find("\n[[indicators]]").unwrap()..];
+    let text = format!("{}{}{}", &EXAMPLE[..cut], tail, signals);
     let found = issues(&text);
     let mut got = keys(&found);
     got.sort();

@@ -2,7 +2,8 @@
 //! sending team is responsible (the receiving team may read, not change); from the date on
 //! the receiving team is (the sending team may read until it acknowledges, not change).
 //! A team that may read the family but is not responsible gets 403 `not_responsible`; a
-//! team that may not see it at all keeps getting 404.
+//! team that may not see it at all keeps getting 404. One case per API route that changes a
+//! family: close, record, move, flag ack, flag resolve, evaluation (erase is CLI only).
 
 use crate::support::daemon::Daemon;
 use crate::support::env::{AMSTERDAM, ROTTERDAM, TestEnv, family_body};
@@ -83,6 +84,49 @@ fn moving_family(env: &TestEnv, marker: &str, move_date: &str) -> Family {
     }
 }
 
+/// A `daily3` family of Amsterdam moving to Rotterdam on `move_date` (registered on
+/// 2026-12-01), whose plan then ended (every check-in recorded): ready for an evaluation.
+fn ended_family(env: &TestEnv, marker: &str, move_date: &str) -> Family {
+    let fam = env.enrol(
+        "2026-12-01T08:00:00+01:00",
+        &family_body(AMSTERDAM, "daily3", "2026-11-30", marker),
+    );
+    let reference = fam["family"].as_str().unwrap().to_string();
+    env.ok(&[
+        "--at",
+        "2026-12-01T08:30:00+01:00",
+        "move",
+        &reference,
+        "--to",
+        ROTTERDAM,
+        "--date",
+        move_date,
+    ]);
+    for c in fam["checkins"].as_array().unwrap() {
+        let out = env.record(
+            "2026-12-06T11:00:00+01:00",
+            &json!({"checkin": c["id"], "at": "2026-12-06T10:00:00+01:00",
+                    "outcome": "reached", "mode": "phone"}),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(
+        env.sql(&format!(
+            "SELECT status FROM families WHERE ref = '{reference}'"
+        )),
+        "completed"
+    );
+    Family {
+        reference,
+        checkin: String::new(),
+        flag: 0,
+    }
+}
+
 type Call = fn(&Family) -> (&'static str, String, Value, u16);
 
 /// Every API route that changes a family: method, path, body, status on success.
@@ -91,7 +135,9 @@ const ROUTES: &[(&str, Call)] = &[
         (
             "POST",
             format!("/v1/families/{}/close", f.reference),
-            json!({"reason": "family_moved_abroad"}),
+            // The open red flag needs a coordinator's approval to close early.
+            json!({"reason": "family_moved_abroad", "safety_improved": "yes",
+                   "professionals": 2, "approved_by": "Coordinator"}),
             200,
         )
     }),
@@ -127,6 +173,14 @@ const ROUTES: &[(&str, Call)] = &[
             200,
         )
     }),
+    ("evaluation", |f| {
+        (
+            "POST",
+            format!("/v1/families/{}/evaluation", f.reference),
+            json!({"safety_improved": "partly", "professionals": 1}),
+            200,
+        )
+    }),
 ];
 
 fn send(addr: SocketAddr, token: &str, call: &(&'static str, String, Value, u16)) -> Response {
@@ -154,8 +208,17 @@ fn only_the_responsible_team_changes_a_family() {
     let mut cases = Vec::new();
     for (i, (name, call)) in ROUTES.iter().enumerate() {
         // Before the date: Amsterdam (sending) is responsible. After: Rotterdam.
-        let before = moving_family(&env, &format!("Bef{i}"), "2026-12-28");
-        let after = moving_family(&env, &format!("Aft{i}"), "2026-12-15");
+        let (before, after) = if *name == "evaluation" {
+            (
+                ended_family(&env, &format!("Bef{i}"), "2026-12-28"),
+                ended_family(&env, &format!("Aft{i}"), "2026-12-02"),
+            )
+        } else {
+            (
+                moving_family(&env, &format!("Bef{i}"), "2026-12-28"),
+                moving_family(&env, &format!("Aft{i}"), "2026-12-15"),
+            )
+        };
         cases.push((*name, call, before, &rot, &ams, "before the move date"));
         cases.push((*name, call, after, &ams, &rot, "after the move date"));
     }

@@ -379,11 +379,18 @@ fn closing_early_needs_a_reason_and_stops_reminders() {
         r,
         "--reason",
         "family_moved_abroad",
+        "--safety-improved",
+        "partly",
+        "--professionals",
+        "2",
     ]);
     assert_eq!(closed["checkins_cancelled"], 8);
     let s = env.sweep("2027-06-01T10:00:00+02:00");
     assert_eq!(s["sweep"]["examined"], 0);
-    assert!(env.outbox().is_empty());
+    // Only the coordinator's notice of the early closure.
+    let outbox = env.outbox();
+    assert_eq!(outbox.len(), 1, "{outbox:?}");
+    assert_eq!(outbox[0]["kind"], "closure_notice");
     let shown = env.json(&["family", "show", r]);
     assert_eq!(shown["status"], "closed_early");
     assert_eq!(shown["close_reason"], "family_moved_abroad");
