@@ -261,6 +261,13 @@ enum FamilyCommand {
         #[arg(long, value_name = "FILE")]
         file: PathBuf,
     },
+    /// Enrol many families from JSON Lines: one `family enroll` document per line (`-` for
+    /// stdin). Valid lines are enrolled, each family whole or not at all; rejected lines
+    /// are listed with their line number and fields (exit 65 if any)
+    Import {
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+    },
     /// The whole decrypted record of a family (for the operator)
     Show { reference: String },
     /// Close a plan before its term, with a reason code and the evaluation
@@ -699,6 +706,44 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 s
             })
+        }
+        Command::Family(FamilyCommand::Import { file }) => {
+            let app = open_app(g, OpenMode::Existing, false).await?;
+            let input: Box<dyn std::io::BufRead> = if file.as_os_str() == "-" {
+                Box::new(std::io::BufReader::new(std::io::stdin()))
+            } else {
+                Box::new(std::io::BufReader::new(
+                    std::fs::File::open(&file)
+                        .with_context(|| format!("cannot open {}", file.display()))?,
+                ))
+            };
+            let out = service::import::import(&app, input)
+                .await
+                .map_err(|e| match e {
+                    service::import::ImportError::Op(op) => op_failed(op),
+                    read => {
+                        eprintln!("error: {read}");
+                        Exit(exit::NOINPUT).into()
+                    }
+                })?;
+            print(g.json, &out, |o| {
+                let mut s = format!(
+                    "enrolled {} families; rejected {} lines\n",
+                    o.enrolled.len(),
+                    o.rejected.len()
+                );
+                for r in &o.rejected {
+                    for e in &r.errors {
+                        s.push_str(&format!("  line {}: {}: {}\n", r.line, e.field, e.message));
+                    }
+                }
+                s
+            })?;
+            if out.rejected.is_empty() {
+                Ok(())
+            } else {
+                Err(Exit(exit::DATAERR).into())
+            }
         }
         Command::Family(FamilyCommand::Show { reference }) => {
             let app = open_app(g, OpenMode::Existing, false).await?;

@@ -5,6 +5,7 @@
 pub mod checkin;
 pub mod family;
 pub mod handover;
+pub mod import;
 pub mod keys;
 pub mod signals;
 

@@ -14,6 +14,7 @@ mod config_check;
 mod daemon;
 mod export;
 mod handover;
+mod import;
 mod mail_smtp;
 mod operations;
 mod responsibility;
