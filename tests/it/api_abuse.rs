@@ -88,6 +88,7 @@ fn a_flood_of_bad_tokens_writes_a_handful_of_audit_rows_and_the_sweep_completes(
     assert_eq!(statuses.len(), REQUESTS);
     let unauthorized = statuses.iter().filter(|s| **s == 401).count();
     let limited = statuses.iter().filter(|s| **s == 429).count();
+    eprintln!("flood: {unauthorized} x 401, {limited} x 429 in {elapsed:?}");
     assert_eq!(unauthorized + limited, REQUESTS, "only 401 and 429");
     // burst 100, then 50 per second (the test config), plus what was in flight.
     let allowed = 100 + 50 * (elapsed.as_secs() as usize + 1) + CLIENTS;
@@ -134,6 +135,11 @@ fn a_flood_of_bad_tokens_writes_a_handful_of_audit_rows_and_the_sweep_completes(
     );
     assert_eq!(entries.iter().map(|(_, n)| n).sum::<u64>(), REQUESTS as u64);
     let audit_after: u64 = env.sql("SELECT COUNT(*) FROM audit").parse().unwrap();
+    eprintln!(
+        "flood: {} api.denied rows, {} audit rows in all",
+        entries.len(),
+        audit_after - audit_before
+    );
     // The denials, the sweep's own entries and the one good request: a handful, not 2,000.
     assert!(
         audit_after - audit_before <= 10,
