@@ -197,6 +197,13 @@ struct RawMail {
     from: String,
     #[serde(default)]
     language: Option<String>,
+    /// How long a sent message's body is kept before the sweep drops it.
+    #[serde(default = "d_keep_sent")]
+    keep_sent: String,
+}
+
+fn d_keep_sent() -> String {
+    "P30D".into()
 }
 
 #[derive(Debug, Deserialize)]
@@ -326,6 +333,12 @@ struct RawApi {
     max_connections: u32,
     #[serde(default = "d_header_timeout")]
     header_timeout: String,
+    #[serde(default = "d_token_lifetime")]
+    token_lifetime: String,
+}
+
+fn d_token_lifetime() -> String {
+    "P90D".into()
 }
 
 fn d_listen() -> String {
@@ -352,6 +365,7 @@ impl Default for RawApi {
             burst: d_burst(),
             max_connections: d_max_connections(),
             header_timeout: d_header_timeout(),
+            token_lifetime: d_token_lifetime(),
         }
     }
 }
@@ -369,6 +383,8 @@ pub struct ApiConfig {
     /// How long a client may take to send a request's headers (slow clients hold a
     /// connection slot otherwise).
     pub header_timeout: std::time::Duration,
+    /// How long a token lives when `token create` is given no `--expires`.
+    pub token_lifetime: IsoDuration,
 }
 
 #[derive(Debug, Deserialize)]
@@ -441,6 +457,12 @@ struct RawExport {
     indicators: Vec<String>,
     #[serde(default)]
     values: BTreeMap<String, Vec<String>>,
+    #[serde(default = "d_export_keep")]
+    keep: String,
+}
+
+fn d_export_keep() -> String {
+    "P30D".into()
 }
 
 fn d_export_k() -> u32 {
@@ -466,6 +488,7 @@ impl Default for RawExport {
             areas: BTreeMap::new(),
             indicators: Vec::new(),
             values: BTreeMap::new(),
+            keep: d_export_keep(),
         }
     }
 }
@@ -490,6 +513,8 @@ pub struct ExportConfig {
     pub indicators: Vec<String>,
     /// The allowed (coded) values of each indicator.
     pub values: BTreeMap<String, Vec<String>>,
+    /// How long export folders in `state_dir/exports` are kept before the sweep deletes them.
+    pub keep: IsoDuration,
 }
 
 #[derive(Debug, Deserialize)]
@@ -602,6 +627,8 @@ pub struct MailConfig {
     pub transport: MailTransport,
     pub from: String,
     pub language: Language,
+    /// How long a sent message's body (and attachments) is kept; then only metadata stays.
+    pub keep_sent: IsoDuration,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -911,6 +938,12 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
             Language::Nl
         }
     };
+    let keep_sent = is
+        .duration("mail.keep_sent", &raw.mail.keep_sent)
+        .unwrap_or(IsoDuration::days(30));
+    if keep_sent.is_zero() {
+        is.push("mail.keep_sent", "must be longer than zero");
+    }
 
     // schedule
     let timezone = match raw.schedule.timezone.parse::<Tz>() {
@@ -1082,12 +1115,19 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
         }
         None => std::time::Duration::from_secs(10),
     };
+    let token_lifetime = is
+        .duration("api.token_lifetime", &raw.api.token_lifetime)
+        .unwrap_or(IsoDuration::days(90));
+    if token_lifetime.is_zero() {
+        is.push("api.token_lifetime", "must be longer than zero");
+    }
     let api = ApiConfig {
         listen,
         rate_limit: raw.api.rate_limit,
         burst: raw.api.burst,
         max_connections: raw.api.max_connections,
         header_timeout,
+        token_lifetime,
     };
 
     // handover
@@ -1204,6 +1244,7 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
             transport,
             from: raw.mail.from,
             language,
+            keep_sent,
         },
         timezone,
         sweep_cron: raw.schedule.sweep,
@@ -1358,7 +1399,14 @@ fn validate_export(
             );
         }
     }
+    let keep = is
+        .duration("export.keep", &raw.keep)
+        .unwrap_or(IsoDuration::days(30));
+    if keep.is_zero() {
+        is.push("export.keep", "must be longer than zero");
+    }
     ExportConfig {
+        keep,
         k: raw.k,
         max_suppression: raw.max_suppression,
         family_k: raw.family_k,

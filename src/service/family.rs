@@ -205,7 +205,7 @@ pub(crate) async fn enrol_in(
 }
 
 /// Refuses a reason code that is not in `allowed`, listing the allowed ones.
-fn check_reason(reason: &str, allowed: &[&str]) -> Result<(), OpError> {
+pub(crate) fn check_reason(reason: &str, allowed: &[&str]) -> Result<(), OpError> {
     if allowed.contains(&reason) {
         Ok(())
     } else {
@@ -409,7 +409,12 @@ pub async fn view(
         family: f.reference.clone(),
         status: f.status.clone(),
         close_reason: f.close_reason.clone(),
-        episode: serde_json::json!({"kind": f.episode_kind, "date": f.episode_date}),
+        // An erased family is a tombstone: no episode to show.
+        episode: if f.status == "erased" {
+            serde_json::Value::Null
+        } else {
+            serde_json::json!({"kind": f.episode_kind, "date": f.episode_date})
+        },
         plan: f.plan.clone(),
         plan_end: from_secs(f.plan_end)?,
         municipality: f.municipality.clone(),
@@ -703,45 +708,3 @@ pub const ERASE_REASONS: &[&str] = &[
     "enrolled_in_error",
     "legal_obligation",
 ];
-
-#[derive(Debug, Serialize)]
-pub struct Erased {
-    pub family: String,
-    pub status: &'static str,
-    pub reason: String,
-}
-
-/// Erases a family for good: deleting its data key makes every sealed value unreadable
-/// (crypto-shredding), and the sealed values themselves are removed and overwritten.
-pub async fn erase(app: &App, family_ref: &str, reason: &str) -> Result<Erased, OpError> {
-    check_reason(reason, ERASE_REASONS)?;
-    let now = to_secs(app.now());
-    let mut tx = app.store.write().await?;
-    let f = family_by_ref(&mut tx, family_ref, now).await?;
-    app.require_responsible(&f)?;
-    if f.status == "erased" {
-        return Err(OpError::Conflict(format!(
-            "family {} is already erased",
-            f.reference
-        )));
-    }
-    store::families::erase(&mut tx, f.id, reason, now).await?;
-    app.audit(
-        &mut tx,
-        &Entry {
-            action: "family.erase",
-            family: Some(&f.reference),
-            detail: Some(reason),
-            ..Default::default()
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    app.store.checkpoint().await?;
-    tracing::info!(family = %f.reference, reason, "family erased");
-    Ok(Erased {
-        family: f.reference,
-        status: "erased",
-        reason: reason.to_string(),
-    })
-}

@@ -3,6 +3,7 @@
 //! the HTTP API.
 
 pub mod checkin;
+pub mod erasure;
 pub mod family;
 pub mod handover;
 pub mod import;
