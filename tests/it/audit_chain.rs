@@ -261,14 +261,6 @@ fn triggers_refuse_update_and_delete() {
         ],
         None,
     );
-    let out = if out.status.success() {
-        out
-    } else {
-        env.run(
-            &["family", "erase", &fam, "--reason", "data_subject_request"],
-            None,
-        )
-    };
     assert!(
         out.status.success(),
         "{}",
