@@ -92,9 +92,12 @@ fn main() {
         .unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    // No reloads in the benchmark: the sender stays alive and silent.
+    let (_reload_tx, reloads) = tokio::sync::watch::channel(app.clone());
     let server = rt.spawn(api::serve(
         listener,
         ApiState::new(app.clone()),
+        reloads,
         async move {
             let _ = stop_rx.await;
         },

@@ -106,6 +106,14 @@ struct HttpMetrics {
 }
 
 impl ApiState {
+    /// The same limits and counters over another app (a reloaded config).
+    pub fn with_app(&self, app: App) -> ApiState {
+        ApiState {
+            app,
+            ..self.clone()
+        }
+    }
+
     pub fn new(app: App) -> ApiState {
         let cfg = app.config.api;
         ApiState {
@@ -294,9 +302,23 @@ const DENIALS_FLUSH: Duration = Duration::from_secs(5);
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: ApiState,
+    mut reloads: tokio::sync::watch::Receiver<App>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let cfg = state.app.config.api;
+    // A reloaded config (SIGHUP) becomes a new router over the same limiter, counters
+    // and stranger accounting; requests in flight finish on the old one.
+    let (router_tx, routers) = tokio::sync::watch::channel(router(state.clone()));
+    let swapper = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            while reloads.changed().await.is_ok() {
+                let app = reloads.borrow_and_update().clone();
+                let actor = state.app.actor.clone();
+                let _ = router_tx.send(router(state.with_app(app.acting_as(actor))));
+            }
+        })
+    };
     let flusher = {
         let state = state.clone();
         tokio::spawn(async move {
@@ -313,8 +335,9 @@ pub async fn serve(
         max_connections: cfg.max_connections,
         header_timeout: cfg.header_timeout,
     };
-    let result = server::run(listener, router(state.clone()), limits, shutdown).await;
+    let result = server::run(listener, routers, limits, shutdown).await;
     flusher.abort();
+    swapper.abort();
     strangers::flush(&state, true).await;
     result
 }
