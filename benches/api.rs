@@ -93,15 +93,11 @@ fn main() {
     let addr = listener.local_addr().unwrap();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     // No reloads in the benchmark: the sender stays alive and silent.
-    let (_reload_tx, reloads) = tokio::sync::watch::channel(app.clone());
-    let server = rt.spawn(api::serve(
-        listener,
-        ApiState::new(app.clone()),
-        reloads,
-        async move {
-            let _ = stop_rx.await;
-        },
-    ));
+    let state = ApiState::new(app.clone());
+    let (_reload_tx, routers) = tokio::sync::watch::channel(api::router(state.clone()));
+    let server = rt.spawn(api::serve(listener, state, routers, async move {
+        let _ = stop_rx.await;
+    }));
 
     let queue = Arc::new(Mutex::new(work));
     let latencies = Arc::new(Mutex::new(Vec::with_capacity(requests)));

@@ -147,8 +147,9 @@ pub async fn serve(app: App, mut shutdown: watch::Receiver<bool>) -> Result<(), 
         store: api_store.clone(),
         ..app.acting_as(crate::audit::Actor::System)
     };
-    let (reload_tx, reload_rx) = watch::channel(api_app.clone());
     let api_state = crate::api::ApiState::new(api_app);
+    let (router_tx, routers) = watch::channel(crate::api::router(api_state.clone()));
+    let reload_state = api_state.clone();
     let mut api_shutdown = shutdown.clone();
     let api = tokio::spawn(async move {
         let stop = async move {
@@ -158,7 +159,7 @@ pub async fn serve(app: App, mut shutdown: watch::Receiver<bool>) -> Result<(), 
                 }
             }
         };
-        if let Err(e) = crate::api::serve(listener, api_state, reload_rx, stop).await {
+        if let Err(e) = crate::api::serve(listener, api_state, routers, stop).await {
             tracing::error!(error = %e, "api server stopped");
         }
     });
@@ -209,10 +210,14 @@ pub async fn serve(app: App, mut shutdown: watch::Receiver<bool>) -> Result<(), 
                         h.sweep_every_secs =
                             crate::health::sweep_allowance(&app.config.sweep_cron, app.now());
                     });
-                    let _ = reload_tx.send(crate::service::App {
+                    // The API's next request already sees the new config.
+                    let api_app = crate::service::App {
                         store: api_store.clone(),
                         ..app.acting_as(crate::audit::Actor::System)
-                    });
+                    };
+                    let _ = router_tx.send(crate::api::router(reload_state.with_app(api_app)));
+                    tracing::info!(config = %app.config.path.display(), mail = %transport.describe(), "config reloaded");
+                    status("config reloaded");
                 }
             }
             _ = watchdog_tick.tick(), if watchdog => {
@@ -350,7 +355,5 @@ fn reload(app: &App) -> Option<(App, crate::mail::Transport)> {
             "changed settings that take effect only after a restart"
         );
     }
-    tracing::info!(config = %path.display(), mail = %transport.describe(), "config reloaded");
-    status("config reloaded");
     Some((app.with_config(cfg), transport))
 }

@@ -298,27 +298,16 @@ pub async fn bind(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::Tcp
 const DENIALS_FLUSH: Duration = Duration::from_secs(5);
 
 /// Serves until `shutdown` resolves; in-flight requests are finished and the denials
-/// counted so far are audited.
+/// counted so far are audited. Each request goes to the router `routers` holds then: a
+/// reload (SIGHUP) sends a router built with [`ApiState::with_app`] over the same limiter,
+/// counters and stranger accounting.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: ApiState,
-    mut reloads: tokio::sync::watch::Receiver<App>,
+    routers: tokio::sync::watch::Receiver<Router>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let cfg = state.app.config.api;
-    // A reloaded config (SIGHUP) becomes a new router over the same limiter, counters
-    // and stranger accounting; requests in flight finish on the old one.
-    let (router_tx, routers) = tokio::sync::watch::channel(router(state.clone()));
-    let swapper = {
-        let state = state.clone();
-        tokio::spawn(async move {
-            while reloads.changed().await.is_ok() {
-                let app = reloads.borrow_and_update().clone();
-                let actor = state.app.actor.clone();
-                let _ = router_tx.send(router(state.with_app(app.acting_as(actor))));
-            }
-        })
-    };
     let flusher = {
         let state = state.clone();
         tokio::spawn(async move {
@@ -337,7 +326,6 @@ pub async fn serve(
     };
     let result = server::run(listener, routers, limits, shutdown).await;
     flusher.abort();
-    swapper.abort();
     strangers::flush(&state, true).await;
     result
 }
