@@ -153,6 +153,9 @@ struct RawCondition {
 #[serde(deny_unknown_fields)]
 struct RawRule {
     code: String,
+    /// How the rule is named in mails; default: its code.
+    #[serde(default)]
+    labels: Option<RawLabels>,
     severity: String,
     applies_to: Option<String>,
     kind: String,
@@ -736,6 +739,8 @@ pub struct MailConfig {
     pub talking_points: (Vec<String>, Vec<String>),
     /// `plans.NAME.labels` (Dutch, English) of plans that have one.
     pub plan_labels: BTreeMap<String, (String, String)>,
+    /// `rules.labels` (Dutch, English) by rule code, of rules that have one.
+    pub rule_labels: BTreeMap<String, (String, String)>,
 }
 
 impl MailConfig {
@@ -744,6 +749,15 @@ impl MailConfig {
         match lang {
             Language::Nl => &self.talking_points.0,
             Language::En => &self.talking_points.1,
+        }
+    }
+
+    /// How a relapse-signal rule is named in mails: its label in `lang`, else its code.
+    pub fn rule_label<'a>(&'a self, rule: &'a str, lang: Language) -> &'a str {
+        match (self.rule_labels.get(rule), lang) {
+            (Some((nl, _)), Language::Nl) => nl,
+            (Some((_, en)), Language::En) => en,
+            (None, _) => rule,
         }
     }
 
@@ -1447,6 +1461,15 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
                     p.labels
                         .as_ref()
                         .map(|l| (name.clone(), (l.nl.clone(), l.en.clone())))
+                })
+                .collect(),
+            rule_labels: raw
+                .rules
+                .iter()
+                .filter_map(|r| {
+                    r.labels
+                        .as_ref()
+                        .map(|l| (r.code.clone(), (l.nl.clone(), l.en.clone())))
                 })
                 .collect(),
         },

@@ -37,7 +37,7 @@ pub fn red_escalation(lang: Language, f: &AlertFacts, working_days: u32) -> (Str
                 "Aan: de regiecoördinator nazorg van gemeente {name} (gemeentecode {code})\n\n\
                  Het rode signaal hieronder is na {n} werkdag{pl} nog niet bevestigd door het\n\
                  wijkteam. Wilt u zorgen dat iemand vandaag actie onderneemt?\n\n\
-                 Signaal:              #{id} {rule} ({kind})\n\
+                 Signaal:              #{id} {rule}\n\
                  Gezin (referentie):   {fam}\n\
                  Kind:                 {child}\n\
                  Afgegeven:            {raised}\n\n\
@@ -52,7 +52,6 @@ pub fn red_escalation(lang: Language, f: &AlertFacts, working_days: u32) -> (Str
                 pl = if working_days == 1 { "" } else { "en" },
                 id = f.flag_id,
                 rule = f.rule,
-                kind = f.kind,
                 fam = f.family,
                 child = f.child.unwrap_or("-"),
                 raised = f.raised_local,
@@ -64,7 +63,7 @@ pub fn red_escalation(lang: Language, f: &AlertFacts, working_days: u32) -> (Str
                 "To: the aftercare coordinator of {name} (municipality code {code})\n\n\
                  The red flag below has not been acknowledged by the municipal team after {n}\n\
                  working day{pl}. Please make sure someone acts on it today.\n\n\
-                 Flag:                 #{id} {rule} ({kind})\n\
+                 Flag:                 #{id} {rule}\n\
                  Family (reference):   {fam}\n\
                  Child:                {child}\n\
                  Raised:               {raised}\n\n\
@@ -79,7 +78,6 @@ pub fn red_escalation(lang: Language, f: &AlertFacts, working_days: u32) -> (Str
                 pl = if working_days == 1 { "" } else { "s" },
                 id = f.flag_id,
                 rule = f.rule,
-                kind = f.kind,
                 fam = f.family,
                 child = f.child.unwrap_or("-"),
                 raised = f.raised_local,

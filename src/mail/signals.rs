@@ -11,6 +11,7 @@ pub struct AlertFacts<'a> {
     pub family: &'a str,
     /// The child's member reference; `None` for a family-level flag.
     pub child: Option<&'a str>,
+    /// The rule's label in the mail's language (`[[rules]] labels`), else its code.
     pub rule: &'a str,
     pub kind: &'a str,
     pub severity: &'a str,
@@ -18,7 +19,7 @@ pub struct AlertFacts<'a> {
     pub checkin: &'a str,
     pub municipality_code: &'a str,
     pub municipality_name: &'a str,
-    /// Preformatted, e.g. `2027-01-15 09:00 (Europe/Amsterdam)`.
+    /// In words, e.g. `dinsdag 15 december 2026, 09:00`.
     pub raised_local: &'a str,
 }
 
@@ -43,78 +44,29 @@ pub struct DigestFacts<'a> {
     pub lines: &'a [DigestLine],
 }
 
-/// Render a red alert: `(subject, body)`.
+#[derive(askama::Template)]
+#[template(path = "mail/alert.nl.txt", escape = "none")]
+struct AlertNl<'a> {
+    f: &'a AlertFacts<'a>,
+    severity: &'a str,
+}
+
+#[derive(askama::Template)]
+#[template(path = "mail/alert.en.txt", escape = "none")]
+struct AlertEn<'a> {
+    f: &'a AlertFacts<'a>,
+    severity: &'a str,
+}
+
+/// Render a red alert: `(subject, body)`, from `templates/mail/alert.*.txt`. The subject
+/// names the family only: no rule, no child, nothing of the evidence.
 pub fn alert(lang: Language, f: &AlertFacts) -> (String, String) {
-    let nl = lang == Language::Nl;
-    let child_line = f.child.unwrap_or("-");
-    if nl {
-        // The subject names the family only: no rule, no child, nothing of the evidence.
-        let subject = format!("[Nazorg] Signaal vraagt actie vandaag: gezin {}", f.family);
-        let body = format!(
-            "Aan: het wijkteam van gemeente {name} (gemeentecode {code})\n\n\
-             Nazorg heeft een rood signaal van terugval afgegeven. Dit vraagt om actie vandaag.\n\n\
-             Signaal:              {id} (regel {rule}, soort {kind}, ernst {severity})\n\
-             Gezin (referentie):   {family}\n\
-             Kind (referentie):    {child_line}\n\
-             Bij contactmoment:    {checkin}\n\
-             Afgegeven op:         {raised}\n\n\
-             Wat vragen wij van u?\n\
-             1. Bekijk het signaal en de onderbouwing in Nazorg:\n\
-             \x20      nazorg flags list --municipality {code} --open\n\
-             2. Beoordeel vandaag de veiligheid van het kind en het gezin; neem zo nodig\n\
-             \x20  contact op met het gezin en met Veilig Thuis.\n\
-             3. Bevestig dat u het signaal oppakt, en sluit het af als het is opgelost:\n\
-             \x20      nazorg flags ack {id} --note TEKST\n\
-             \x20      nazorg flags resolve {id} --note TEKST\n\n\
-             -- \n\
-             Dit bericht bevat bewust geen persoonsgegevens. Alle gegevens van het gezin\n\
-             vindt u in Nazorg onder de referenties hierboven.\n\
-             Dit is een automatisch bericht van Nazorg.\n",
-            name = f.municipality_name,
-            code = f.municipality_code,
-            id = f.flag_id,
-            rule = f.rule,
-            kind = f.kind,
-            severity = f.severity,
-            family = f.family,
-            checkin = f.checkin,
-            raised = f.raised_local,
-        );
-        (subject, body)
-    } else {
-        let subject = format!("[Nazorg] Signal needs action today: family {}", f.family);
-        let body = format!(
-            "To: the municipal team (wijkteam) of {name} (municipality code {code})\n\n\
-             Nazorg raised a red relapse signal. This needs action today.\n\n\
-             Flag:                 {id} (rule {rule}, kind {kind}, severity {severity})\n\
-             Family (reference):   {family}\n\
-             Child (reference):    {child_line}\n\
-             At check-in:          {checkin}\n\
-             Raised:               {raised}\n\n\
-             What we ask of you\n\
-             1. Look at the flag and its evidence in Nazorg:\n\
-             \x20      nazorg flags list --municipality {code} --open\n\
-             2. Assess the safety of the child and the family today; contact the family\n\
-             \x20  and Veilig Thuis where needed.\n\
-             3. Acknowledge that you are acting on it, and resolve it once it is dealt with:\n\
-             \x20      nazorg flags ack {id} --note TEXT\n\
-             \x20      nazorg flags resolve {id} --note TEXT\n\n\
-             -- \n\
-             This message deliberately contains no personal data. All details about\n\
-             the family are in Nazorg under the references above.\n\
-             This is an automated message from Nazorg.\n",
-            name = f.municipality_name,
-            code = f.municipality_code,
-            id = f.flag_id,
-            rule = f.rule,
-            kind = f.kind,
-            severity = f.severity,
-            family = f.family,
-            checkin = f.checkin,
-            raised = f.raised_local,
-        );
-        (subject, body)
-    }
+    use askama::Template;
+    let severity = super::templates::severity_name(f.severity, lang);
+    super::templates::finish(match lang {
+        Language::Nl => AlertNl { f, severity }.render(),
+        Language::En => AlertEn { f, severity }.render(),
+    })
 }
 
 /// Render the daily digest: `(subject, body)`.
@@ -240,12 +192,40 @@ mod tests {
             );
             assert!(b.contains("flags ack 7"), "{b}");
             assert!(!s.contains('\n'));
+            if lang == Language::Nl {
+                assert!(b.contains("zorgsignaal") && b.contains("herhaling"), "{b}");
+                assert!(b.contains("Ernst:                rood\n"), "{b}");
+            }
             let (s, b) = digest(lang, &d);
             assert!(s.contains("GM0363 2027-01-15"), "{s}");
             assert!(b.contains("#8") && b.contains("wellbeing_drop"), "{b}");
             for t in [&s, &b] {
                 assert!(!t.contains('{') && !t.contains('}'), "{t}");
             }
+        }
+    }
+
+    /// The red alert from its template: the rule's label and the date in words, no codes,
+    /// lines within 78 characters.
+    #[test]
+    fn alert_template_reads_in_words() {
+        for lang in [Language::Nl, Language::En] {
+            let a = AlertFacts {
+                flag_id: 7,
+                family: "F-7Q2K9X",
+                child: None,
+                rule: "Onbegeleid contact met de pleger",
+                kind: "threshold",
+                severity: "red",
+                checkin: "C-3H8M2P9Q2K",
+                municipality_code: "GM0363",
+                municipality_name: "Amsterdam",
+                raised_local: "dinsdag 15 december 2026, 09:00",
+            };
+            let (s, b) = alert(lang, &a);
+            let ctx = format!("{s}\n{b}");
+            crate::mail::templates::tests::check_mail(lang, &s, &b, &ctx);
+            assert!(b.contains("#7 Onbegeleid contact met de pleger\n"), "{ctx}");
         }
     }
 }

@@ -322,7 +322,7 @@ pub fn handover(kind: HandoverMail, lang: Language, f: &HandoverFacts) -> (Strin
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     const KINDS: [ReminderKind; 4] = [

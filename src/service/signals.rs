@@ -351,12 +351,12 @@ async fn enqueue_alert(
         tracing::error!(flag = flag_id, family = %f.reference, municipality = %f.municipality, "municipality missing from config; red alert not sent");
         return Ok(());
     };
-    let raised_local = crate::sweep::local_label(now, cfg.timezone);
+    let raised_local = crate::mail::words::when(now, cfg.timezone, cfg.mail.language);
     let facts = crate::mail::signals::AlertFacts {
         flag_id,
         family: &f.reference,
         child,
-        rule: &rule.code,
+        rule: cfg.mail.rule_label(&rule.code, cfg.mail.language),
         kind: rule.kind.code(),
         severity: rule.severity.code(),
         checkin,
@@ -570,12 +570,12 @@ pub async fn sweep_red_flags(app: &App, now: DateTime<Utc>) -> Result<(u64, u64)
             continue;
         };
         let raised = from_secs(fl.raised_at)?;
-        let raised_local = crate::sweep::local_label(raised, cfg.timezone);
+        let raised_local = crate::mail::words::when(raised, cfg.timezone, cfg.mail.language);
         let facts = crate::mail::signals::AlertFacts {
             flag_id: fl.id,
             family: &fl.family_ref,
             child: fl.member_ref.as_deref(),
-            rule: &fl.rule,
+            rule: cfg.mail.rule_label(&fl.rule, cfg.mail.language),
             kind: &fl.kind,
             severity: &fl.severity,
             checkin: &fl.trigger_checkin,
