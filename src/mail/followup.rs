@@ -91,7 +91,7 @@ pub fn red_escalation(lang: Language, f: &AlertFacts, working_days: u32) -> (Str
 pub struct DigestSections<'a> {
     pub municipality_code: &'a str,
     pub municipality_name: &'a str,
-    /// `YYYY-MM-DD`.
+    /// The day of the digest in words ("dinsdag 15 december 2026").
     pub date: &'a str,
     /// Every unresolved red flag.
     pub red: &'a [DigestLine],
@@ -101,39 +101,56 @@ pub struct DigestSections<'a> {
     pub weekly: &'a [DigestLine],
 }
 
-/// One line, short enough not to wrap (under 80 characters for usual codes).
-fn line(l: &DigestLine) -> String {
-    let raised = l.raised_local.split_whitespace().next().unwrap_or("");
-    format!(
-        "  #{} {} {} {} {} {} {}\n",
-        l.flag_id,
-        l.severity,
-        l.status,
-        l.family,
-        l.child.as_deref().unwrap_or("-"),
-        l.rule,
-        raised
-    )
+/// A digest line as the template shows it: words, not codes.
+struct LineView<'a> {
+    id: i64,
+    severity: &'a str,
+    status: &'a str,
+    raised: &'a str,
+    family: &'a str,
+    child: Option<&'a str>,
+    rule: &'a str,
 }
 
-/// Render the sectioned digest: `(subject, body)`.
+struct SectionView<'a> {
+    title: &'static str,
+    lines: Vec<LineView<'a>>,
+}
+
+struct DigestView<'a> {
+    team_name: &'a str,
+    team_code: &'a str,
+    date: &'a str,
+    red: usize,
+    total: usize,
+    sections: Vec<SectionView<'a>>,
+}
+
+#[derive(askama::Template)]
+#[template(path = "mail/digest.nl.txt", escape = "none")]
+struct DigestNl<'a> {
+    v: &'a DigestView<'a>,
+}
+
+#[derive(askama::Template)]
+#[template(path = "mail/digest.en.txt", escape = "none")]
+struct DigestEn<'a> {
+    v: &'a DigestView<'a>,
+}
+
+/// A flag status in words.
+fn status_name(code: &str, lang: Language) -> &str {
+    match (lang, code) {
+        (Language::Nl, "acknowledged") => "bevestigd",
+        (Language::Nl, "resolved") => "afgesloten",
+        (_, other) => other,
+    }
+}
+
+/// Render the sectioned digest: `(subject, body)`, from `templates/mail/digest.*.txt`;
+/// three short lines per flag, so nothing wraps.
 pub fn digest_sections(lang: Language, f: &DigestSections) -> (String, String) {
-    let nl = lang == Language::Nl;
-    let mut body = if nl {
-        format!(
-            "Aan: het wijkteam van gemeente {} (gemeentecode {})\n\n\
-             Signalen van gezinnen waarvoor u verantwoordelijk bent, {}.\n\
-             Per regel: nummer, ernst, status, gezin, kind, regel, datum.\n",
-            f.municipality_name, f.municipality_code, f.date
-        )
-    } else {
-        format!(
-            "To: the municipal team of {} (municipality code {})\n\n\
-             Flags of families you are responsible for, {}.\n\
-             Each line: number, severity, status, family, child, rule, date.\n",
-            f.municipality_name, f.municipality_code, f.date
-        )
-    };
+    use askama::Template;
     let sections = [
         (
             f.red,
@@ -151,47 +168,93 @@ pub fn digest_sections(lang: Language, f: &DigestSections) -> (String, String) {
             "Weekly summary: still open",
         ),
     ];
-    for (lines, title_nl, title_en) in sections {
-        if lines.is_empty() {
-            continue;
-        }
-        body.push_str(&format!("\n{}:\n", if nl { title_nl } else { title_en }));
-        for l in lines {
-            body.push_str(&line(l));
+    let v = DigestView {
+        team_name: f.municipality_name,
+        team_code: f.municipality_code,
+        date: f.date,
+        red: f.red.len(),
+        total: f.red.len() + f.changed.len() + f.weekly.len(),
+        sections: sections
+            .into_iter()
+            .filter(|(lines, ..)| !lines.is_empty())
+            .map(|(lines, nl, en)| SectionView {
+                title: if lang == Language::Nl { nl } else { en },
+                lines: lines
+                    .iter()
+                    .map(|l| LineView {
+                        id: l.flag_id,
+                        severity: super::templates::severity_name(&l.severity, lang),
+                        status: status_name(&l.status, lang),
+                        raised: &l.raised_local,
+                        family: &l.family,
+                        child: l.child.as_deref(),
+                        rule: &l.rule,
+                    })
+                    .collect(),
+            })
+            .collect(),
+    };
+    super::templates::finish(match lang {
+        Language::Nl => DigestNl { v: &v }.render(),
+        Language::En => DigestEn { v: &v }.render(),
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    /// The digest from its template: every section, words instead of codes, no ISO dates,
+    /// no line over 78 characters (three short lines per flag).
+    #[test]
+    fn digest_template_lines_fit_and_read_in_words() {
+        let line = |id: i64, severity: &str, status: &str, child: Option<&str>| DigestLine {
+            flag_id: id,
+            family: "F-7Q2K9XM4".into(),
+            child: child.map(String::from),
+            rule: "Gedragsverandering en contact met de pleger".into(),
+            severity: severity.into(),
+            status: status.into(),
+            raised_local: "woensdag 29 september 2027".into(),
+        };
+        let red = vec![line(123456, "red", "acknowledged", Some("M-3H8M2P9Q2K"))];
+        let changed = vec![line(8, "amber", "open", None)];
+        let weekly = vec![line(9, "info", "open", None)];
+        for lang in [Language::Nl, Language::En] {
+            let (subject, body) = digest_sections(
+                lang,
+                &DigestSections {
+                    municipality_code: "GM0363",
+                    municipality_name: "Amsterdam",
+                    date: "woensdag 29 september 2027",
+                    red: &red,
+                    changed: &changed,
+                    weekly: &weekly,
+                },
+            );
+            let ctx = format!("{subject}\n{body}");
+            for id in [123456, 8, 9] {
+                assert!(body.contains(&format!("#{id} ")), "{ctx}");
+            }
+            for s in [&subject, &body] {
+                assert!(!s.contains("{{") && !s.contains("{%"), "{ctx}");
+                assert!(!crate::mail::templates::tests::has_iso_date(s), "{ctx}");
+            }
+            for l in body.lines() {
+                assert!(l.chars().count() <= 78, "{l:?} in {ctx}");
+            }
+            if lang == Language::Nl {
+                assert!(body.contains("#123456 rood, bevestigd,"), "{ctx}");
+                assert!(body.contains("#8 oranje, open,"), "{ctx}");
+                for code in [" red", " amber", "acknowledged"] {
+                    assert!(!body.contains(code), "{code} in {ctx}");
+                }
+                assert!(subject.contains("1 rood, 3 in totaal"), "{subject}");
+            } else {
+                assert!(body.contains("Red flags") && body.contains("New or changed"));
+                assert!(body.contains("Weekly summary"), "{ctx}");
+            }
         }
     }
-    body.push_str(if nl {
-        "\nWat vragen wij van u?\n\
-         Bespreek de signalen in het team, bevestig wat u oppakt en sluit af wat is opgelost:\n\
-         \x20      nazorg flags ack NR --note TEKST\n\
-         \x20      nazorg flags resolve NR --note TEKST\n\n\
-         -- \n\
-         Dit bericht bevat bewust geen persoonsgegevens.\n\
-         Dit is een automatisch bericht van Nazorg.\n"
-    } else {
-        "\nWhat we ask of you\n\
-         Discuss the flags in the team, acknowledge what you act on, resolve what is dealt with:\n\
-         \x20      nazorg flags ack NO --note TEXT\n\
-         \x20      nazorg flags resolve NO --note TEXT\n\n\
-         -- \n\
-         This message deliberately contains no personal data.\n\
-         This is an automated message from Nazorg.\n"
-    });
-    let n = f.red.len() + f.changed.len() + f.weekly.len();
-    let subject = if nl {
-        format!(
-            "[Nazorg] Overzicht signalen {} {}: {} rood, {n} in totaal",
-            f.municipality_code,
-            f.date,
-            f.red.len()
-        )
-    } else {
-        format!(
-            "[Nazorg] Digest of flags {} {}: {} red, {n} in all",
-            f.municipality_code,
-            f.date,
-            f.red.len()
-        )
-    };
-    (subject, body)
 }

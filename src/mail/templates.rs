@@ -545,7 +545,7 @@ pub(crate) mod tests {
         }
     }
 
-    fn has_iso_date(s: &str) -> bool {
+    pub(crate) fn has_iso_date(s: &str) -> bool {
         let b = s.as_bytes();
         b.windows(10).any(|w| {
             w[..4].iter().all(u8::is_ascii_digit)

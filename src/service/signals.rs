@@ -493,10 +493,14 @@ pub async fn sweep_digest(app: &App, now: DateTime<Utc>) -> Result<u64, StoreErr
             flag_id: fl.id,
             family: fl.family_ref,
             child: fl.member_ref,
-            rule: fl.rule,
+            rule: cfg.mail.rule_label(&fl.rule, cfg.mail.language).to_string(),
             severity: fl.severity,
             status: fl.status,
-            raised_local: crate::sweep::local_label(from_secs(fl.raised_at)?, cfg.timezone),
+            raised_local: crate::mail::words::day(
+                from_secs(fl.raised_at)?,
+                cfg.timezone,
+                cfg.mail.language,
+            ),
         };
         if line.severity == "red" {
             red.push(line);
@@ -507,6 +511,7 @@ pub async fn sweep_digest(app: &App, now: DateTime<Utc>) -> Result<u64, StoreErr
         }
     }
     let mut sent = 0;
+    let date_words = crate::mail::words::day(now, cfg.timezone, cfg.mail.language);
     for (code, (_, (red, changed, weekly))) in by_team {
         if red.is_empty() && changed.is_empty() && weekly.is_empty() {
             continue;
@@ -521,7 +526,7 @@ pub async fn sweep_digest(app: &App, now: DateTime<Utc>) -> Result<u64, StoreErr
             &crate::mail::followup::DigestSections {
                 municipality_code: &muni.code,
                 municipality_name: &muni.name,
-                date: &date,
+                date: &date_words,
                 red: &red,
                 changed: &changed,
                 weekly: &weekly,
