@@ -34,9 +34,6 @@ pub struct AttemptFacts<'a> {
 
 use super::templates::{ReminderView, finish, mail_template};
 
-fn date(local: &str) -> &str {
-    local.split_whitespace().next().unwrap_or(local)
-}
 use askama::Template;
 
 mail_template!(RetryNl, "mail/reminder_retry.nl.txt", ReminderView);
@@ -63,88 +60,38 @@ pub fn contact(kind: ContactMail, lang: Language, a: &AttemptFacts) -> (String, 
 #[derive(Clone, Copy, Debug)]
 pub struct NewFamilyFacts<'a> {
     pub family: &'a str,
+    /// The plan's label in the mail's language.
     pub plan: &'a str,
     pub municipality_code: &'a str,
     pub municipality_name: &'a str,
-    /// The first open check-in and its preformatted local due time, if any.
+    /// The first open check-in and its due day in words, if any.
     pub first_checkin: Option<(&'a str, &'a str)>,
     /// Contact hints, as in the reminders.
     pub contact_language: &'a str,
     pub interpreter_needed: bool,
 }
 
+#[derive(askama::Template)]
+#[template(path = "mail/new_family.nl.txt", escape = "none")]
+struct NewFamilyNl<'a> {
+    f: &'a NewFamilyFacts<'a>,
+    language: &'a str,
+}
+
+#[derive(askama::Template)]
+#[template(path = "mail/new_family.en.txt", escape = "none")]
+struct NewFamilyEn<'a> {
+    f: &'a NewFamilyFacts<'a>,
+    language: &'a str,
+}
+
 /// Render the notice the responsible team gets at once when a family is enrolled:
-/// `(subject, body)`. Help accepted soonest after a crisis works best.
+/// `(subject, body)`, from `templates/mail/new_family.*.txt`. Help accepted soonest after a
+/// crisis works best.
 pub fn new_family(lang: Language, f: &NewFamilyFacts) -> (String, String) {
-    let fam = f.family;
-    match lang {
-        Language::Nl => {
-            let first = f
-                .first_checkin
-                .map(|(c, due)| format!("{c}, uiterlijk {}", date(due)))
-                .unwrap_or_else(|| "geen gepland".to_owned());
-            let subject =
-                format!("[Nazorg] Nieuw gezin {fam} in nazorg: eerste contact binnen enkele dagen");
-            let body = format!(
-                "Aan: het wijkteam van gemeente {name} (gemeentecode {code})\n\n\
-                 Een gezin is zojuist aangemeld voor nazorg en uw team is verantwoordelijk.\n\
-                 Hulp die snel na een crisis komt, wordt het vaakst aanvaard: neem binnen enkele\n\
-                 dagen contact op.\n\n\
-                 Gezin (referentie):   {fam}\n\
-                 Plan:                 {plan}\n\
-                 Eerste contact:       {first}\n\
-                 Taal voor contact:    {taal}\n\
-                 Tolk nodig:           {tolk}\n\n\
-                 Wat vragen wij van u?\n\
-                 1. Wijs een regievoerder aan en plan het eerste contact.\n\
-                 2. Leg elke poging vast, ook als het gezin niet bereikt is:\n\
-                 \n\
-                 \x20      nazorg checkin attempt --file FILE.json\n\
-                 \n\
-                 -- \n\
-                 Dit bericht bevat bewust geen persoonsgegevens.\n\
-                 Dit is een automatisch bericht van Nazorg.\n",
-                name = f.municipality_name,
-                code = f.municipality_code,
-                plan = f.plan,
-                taal = f.contact_language,
-                tolk = if f.interpreter_needed { "ja" } else { "nee" },
-            );
-            (subject, body)
-        }
-        Language::En => {
-            let first = f
-                .first_checkin
-                .map(|(c, due)| format!("{c}, by {}", date(due)))
-                .unwrap_or_else(|| "none scheduled".to_owned());
-            let subject =
-                format!("[Nazorg] New family {fam} in aftercare: first contact within days");
-            let body = format!(
-                "To: the municipal team of {name} (municipality code {code})\n\n\
-                 A family has just been enrolled in aftercare and your team is responsible.\n\
-                 Help offered soon after a crisis is accepted most often: please make contact\n\
-                 within a few days.\n\n\
-                 Family (reference):   {fam}\n\
-                 Plan:                 {plan}\n\
-                 First contact:        {first}\n\
-                 Contact language:     {lang}\n\
-                 Interpreter needed:   {interpreter}\n\n\
-                 What we ask of you\n\
-                 1. Name a case director and plan the first contact.\n\
-                 2. Record every attempt, even if the family is not reached:\n\
-                 \n\
-                 \x20      nazorg checkin attempt --file FILE.json\n\
-                 \n\
-                 -- \n\
-                 This message deliberately contains no personal data.\n\
-                 This is an automated message from Nazorg.\n",
-                name = f.municipality_name,
-                code = f.municipality_code,
-                plan = f.plan,
-                lang = f.contact_language,
-                interpreter = if f.interpreter_needed { "yes" } else { "no" },
-            );
-            (subject, body)
-        }
-    }
+    let language = &super::words::language_name(f.contact_language, lang);
+    finish(match lang {
+        Language::Nl => NewFamilyNl { f, language }.render(),
+        Language::En => NewFamilyEn { f, language }.render(),
+    })
 }

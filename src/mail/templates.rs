@@ -488,6 +488,17 @@ pub(crate) mod tests {
                     let m = cancel_mail(lang, "F-7Q2K9X", "C-3H8M2P", "Amsterdam", "GM0363", why);
                     mails.push((format!("cancel {why:?}"), m, false));
                 }
+                let nf = crate::mail::contact::NewFamilyFacts {
+                    family: "F-7Q2K9X",
+                    plan: "Standaardplan",
+                    municipality_code: "GM0363",
+                    municipality_name: "Amsterdam",
+                    first_checkin: Some(("C-3H8M2P", "woensdag 29 september 2027")),
+                    contact_language: "ar",
+                    interpreter_needed: true,
+                };
+                let m = crate::mail::contact::new_family(lang, &nf);
+                mails.push(("new_family".into(), m, false));
                 for (name, (subject, body), linked) in mails {
                     rendered += 1;
                     let ctx = format!("{lang:?} {name} link={link:?}:\n{subject}\n{body}");
@@ -498,7 +509,7 @@ pub(crate) mod tests {
                 }
             }
         }
-        assert_eq!(rendered, 2 * 2 * (4 + 2 + 5));
+        assert_eq!(rendered, 2 * 2 * (4 + 2 + 5 + 1));
     }
 
     /// What every rendered mail must hold to.

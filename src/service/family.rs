@@ -227,12 +227,13 @@ async fn enqueue_new_family(
         return Ok(());
     };
     let first = checkins.iter().find(|c| c.status == "open");
-    let first_local = first.map(|c| crate::sweep::local_label(c.due, cfg.timezone));
+    let first_local =
+        first.map(|c| crate::mail::words::day(c.due, cfg.timezone, cfg.mail.language));
     let (subject, body) = new_family(
         cfg.mail.language,
         &NewFamilyFacts {
             family: family_ref,
-            plan: &e.plan,
+            plan: cfg.mail.plan_label(&e.plan, cfg.mail.language),
             municipality_code: &muni.code,
             municipality_name: &muni.name,
             first_checkin: first.map(|c| c.id.as_str()).zip(first_local.as_deref()),

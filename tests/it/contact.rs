@@ -275,7 +275,11 @@ fn enrolment_queues_a_new_family_notice_at_once() {
     assert!(m["subject"].as_str().unwrap().contains(family));
     let body = env.sql("SELECT body FROM outbox WHERE kind = 'new_family'");
     assert!(body.contains(c1), "{body}");
-    assert!(body.contains("2026-12-15"), "first contact date: {body}");
+    assert!(
+        body.contains("around Tuesday 15 December 2026"),
+        "first contact date: {body}"
+    );
+    assert!(body.contains("Contact language:     Arabic"), "{body}");
     assert!(body.contains("Interpreter needed:   yes"), "{body}");
     assert!(!body.contains("NIEUW"), "no personal data: {body}");
     // The first sweep sends it.
