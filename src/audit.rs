@@ -20,6 +20,8 @@ pub enum Actor {
     Token(String),
     /// An API request without a valid token.
     Anonymous,
+    /// A team member signed in to the workspace, by their member reference.
+    Member(String),
 }
 
 impl Actor {
@@ -29,6 +31,7 @@ impl Actor {
             Actor::System => "system".into(),
             Actor::Token(id) => id.clone(),
             Actor::Anonymous => "anonymous".into(),
+            Actor::Member(m) => m.clone(),
         }
     }
 }

@@ -74,6 +74,7 @@ pub async fn serve(app: App, mut shutdown: watch::Receiver<bool>) -> Result<(), 
         .map_err(|source| DaemonError::Listen { addr, source })?;
     tracing::info!(addr = %bound, "api listening");
     let api_state = crate::api::ApiState::new(app.acting_as(crate::audit::Actor::System));
+    let dispatch_wanted = api_state.dispatch.clone();
     let mut api_shutdown = shutdown.clone();
     let api = tokio::spawn(async move {
         let stop = async move {
@@ -106,6 +107,11 @@ pub async fn serve(app: App, mut shutdown: watch::Receiver<bool>) -> Result<(), 
                 }
             }
             Some(()) = tick_rx.recv() => run_round(&app, &transport).await,
+            () = dispatch_wanted.notified() => {
+                if let Err(e) = dispatcher::dispatch(&app, &transport, app.now()).await {
+                    tracing::error!(error = %e, "dispatch failed; will retry");
+                }
+            }
             _ = dispatch_tick.tick() => {
                 if let Err(e) = dispatcher::dispatch(&app, &transport, app.now()).await {
                     tracing::error!(error = %e, "dispatch failed; will retry");

@@ -118,6 +118,14 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreE
                 overdue_count: count,
             };
             let (subject, body) = reminder(kind, cfg.mail.language, &facts);
+            let body = crate::mail::workspace::with_link(
+                cfg.mail.language,
+                &body,
+                &crate::mail::workspace::url(
+                    &cfg.web.base_url,
+                    &format!("/team/checkins/{}", c.reference),
+                ),
+            );
             let (to, mut cc) = match notice {
                 Notice::Escalation => (
                     vec![muni.coordinator_email.clone()],
@@ -268,6 +276,14 @@ async fn handovers(app: &App, now: DateTime<Utc>) -> Result<(u64, u64), StoreErr
         let send = |kind: HandoverMail, days: u32, to_list: Vec<String>, cc: Vec<String>| {
             let facts = data.facts(&h, from, to, dossier, days);
             let (subject, body) = render(kind, cfg.mail.language, &facts);
+            let body = crate::mail::workspace::with_link(
+                cfg.mail.language,
+                &body,
+                &crate::mail::workspace::url(
+                    &cfg.web.base_url,
+                    &format!("/team/handovers/{}", h.reference),
+                ),
+            );
             (kind, to_list, cc, subject, body)
         };
         let mut out = Vec::new();

@@ -8,6 +8,7 @@ mod message;
 pub mod signals;
 pub mod templates;
 mod transport;
+pub mod workspace;
 
 pub use message::{Attachment, OutgoingMessage, build, message_id};
 pub use templates::{HandoverFacts, HandoverMail, ReminderFacts, ReminderKind, handover, reminder};

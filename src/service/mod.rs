@@ -6,6 +6,7 @@ pub mod checkin;
 pub mod family;
 pub mod handover;
 pub mod keys;
+pub mod members;
 pub mod signals;
 
 use crate::audit::{Actor, Entry};

@@ -235,6 +235,11 @@ async fn enqueue_alert(
         raised_local: &raised_local,
     };
     let (subject, body) = crate::mail::signals::alert(cfg.mail.language, &facts);
+    let body = crate::mail::workspace::with_link(
+        cfg.mail.language,
+        &body,
+        &crate::mail::workspace::url(&cfg.web.base_url, &format!("/team/flags/{flag_id}")),
+    );
     let key = format!("alert:{flag_id}");
     store::outbox::enqueue(
         tx,
@@ -357,6 +362,19 @@ pub async fn sweep_digest(app: &App, now: DateTime<Utc>) -> Result<u64, StoreErr
                 lines: &lines,
             },
         );
+        let links: Vec<(String, String)> = lines
+            .iter()
+            .map(|l| {
+                (
+                    format!("#{}", l.flag_id),
+                    crate::mail::workspace::url(
+                        &cfg.web.base_url,
+                        &format!("/team/flags/{}", l.flag_id),
+                    ),
+                )
+            })
+            .collect();
+        let body = crate::mail::workspace::with_links(cfg.mail.language, &body, &links);
         let fresh = store::outbox::enqueue(
             &mut tx,
             &store::outbox::NewMessage {
