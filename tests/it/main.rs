@@ -16,3 +16,4 @@ mod sealing;
 mod signals;
 mod smtp_delivery;
 mod spine;
+mod workspace;
