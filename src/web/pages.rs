@@ -705,7 +705,10 @@ async fn family_vm(app: &App, t: T, v: &service::family::FamilyView) -> Result<F
                     .as_ref()
                     .map(|o| t.code("outcome", o))
                     .unwrap_or_default(),
-                reminders: c.reminders_sent.clone(),
+                reminders: match c.reminders_sent.split_once(' ') {
+                    Some((k, n)) => format!("{} {n}", t.code("reminder", k)),
+                    None => t.code("reminder", &c.reminders_sent),
+                },
                 open: c.status == "open" || c.status == "lapsed",
             })
             .collect(),

@@ -328,6 +328,10 @@ async fn journey(axe: String) {
     ]);
     let listed = env.json(&["member", "list"]);
     assert_eq!(listed.as_array().unwrap().len(), 2);
+    let admin = env.json(&["token", "create", "--admin"])["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     let fam = env.enrol(
         "2027-01-04T09:00:00+01:00",
@@ -602,15 +606,60 @@ async fn journey(axe: String) {
         "handover not acknowledged"
     );
 
+    // Members on the admin API: add, list, remove (a team token gets the 404 of no route).
+    let r = http::post_json(
+        addr,
+        "/v1/members",
+        Some(&admin),
+        &json!({"municipality": AMSTERDAM, "email": "carla@amsterdam.example.org", "name": "Carla"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let carla = r.json()["id"].as_str().unwrap().to_string();
+    let r = http::get(addr, "/v1/members?municipality=GM0363", Some(&admin));
+    assert_eq!(r.json().as_array().unwrap().len(), 2);
+    let r = http::post_json(
+        addr,
+        &format!("/v1/members/{carla}/remove"),
+        Some(&admin),
+        &json!({}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = http::get(addr, "/v1/members", Some(&admin));
+    let removed = r
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| !m["removed_at"].is_null())
+        .count();
+    assert_eq!(removed, 1);
+    assert!(
+        !env.sql("SELECT group_concat(detail) FROM audit")
+            .contains("carla@"),
+        "address audited"
+    );
+
     // A link left unused for more than 15 minutes has expired.
     c.goto(&format!("{base}/team/signin")).await.unwrap();
     ask_link(&c, ROB).await;
     let late_link = new_signin_link(&env, &base, &mut seen);
-    daemon.terminate();
+    let log = daemon.terminate();
+    for secret in [
+        ANNA,
+        ROB,
+        "Anna de Vries",
+        "Rob Jansen",
+        "WEB-",
+        "/team/signin/",
+    ] {
+        assert!(!log.contains(secret), "{secret} in the daemon's log");
+    }
     let _later = start_daemon(&env, "2027-01-18T11:00:00+01:00", addr);
     c.goto(&late_link).await.unwrap();
     assert!(h1(&c).await.contains("verlopen"), "{}", h1(&c).await);
     check_page(&c, &axe, "18-link-expired").await;
+    // An hour later Rob's session has been idle longer than web.session_idle.
+    assert_eq!(page_get(addr, "/team/", &rob_cookie).status, 303);
 
     // Every sign-in, failed sign-in, view and change left an audit entry.
     let audit = env.sql("SELECT group_concat(DISTINCT action) FROM audit");
