@@ -1,7 +1,7 @@
 //! `serve`: the daemon. tokio-cron-scheduler only wakes the sweep (UTC, `schedule.sweep`);
-//! the sweep and the dispatcher run in one worker task that finishes the work in flight
-//! before it honours shutdown. systemd hears READY=1 once the job is scheduled and the
-//! first catch-up sweep has run.
+//! the sweep and the dispatcher run in one worker loop whose rounds are bounded in time and
+//! cut short by shutdown. systemd hears READY=1 once the database is migrated, the job is
+//! scheduled and the API listens; the catch-up round runs after that.
 
 use crate::dispatcher::{self, DispatchSummary};
 use crate::service::App;
@@ -26,6 +26,10 @@ pub enum DaemonError {
     },
 }
 
+/// Real time one round of work may spend sending mail before it yields to the loop (so
+/// shutdown, the watchdog and the next tick are never held up by an SMTP relay).
+const ROUND_BUDGET: Duration = Duration::from_secs(20);
+
 /// One round of work: a sweep at the clock's instant, then dispatch of what is due.
 pub async fn sweep_and_dispatch(
     app: &App,
@@ -37,7 +41,48 @@ pub async fn sweep_and_dispatch(
     Ok((swept, sent))
 }
 
+/// Tells systemd what the daemon is doing (`STATUS=`), and logs it at debug level.
+fn status(text: &str) {
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Status(text)]);
+    tracing::debug!(status = text, "status");
+}
+
+/// The relay's recent record: after a round that ended in relay trouble the dispatcher
+/// waits `dispatch.backoff`, doubling up to `dispatch.backoff_max`, before it tries again.
+struct RelayBackoff {
+    failures: u32,
+    next_try: Option<tokio::time::Instant>,
+}
+
+impl RelayBackoff {
+    fn ready(&self) -> bool {
+        self.next_try
+            .is_none_or(|t| tokio::time::Instant::now() >= t)
+    }
+
+    fn record(&mut self, app: &App, sent: &DispatchSummary) {
+        if sent.relay_trouble {
+            let wait = dispatcher::backoff_secs(&app.config.dispatch, i64::from(self.failures));
+            self.failures = self.failures.saturating_add(1);
+            self.next_try =
+                Some(tokio::time::Instant::now() + Duration::from_secs(wait.unsigned_abs()));
+            app.health.update(|h| h.relay_trouble = true);
+            status(&format!(
+                "mail relay failing; next dispatch in {wait} s (messages wait in the outbox)"
+            ));
+        } else if self.failures > 0 || self.next_try.is_some() {
+            self.failures = 0;
+            self.next_try = None;
+            app.health.update(|h| h.relay_trouble = false);
+        }
+    }
+}
+
 /// Runs until `shutdown` turns true. Holds the SQLite daemon lock for its whole life.
+///
+/// Start-up order, so that systemd never waits on the network: lock, release claims left
+/// by a killed predecessor, schedule, bind the API, READY=1; only then the catch-up round,
+/// whose sending is bounded by [`ROUND_BUDGET`] and cut short by SIGTERM.
 pub async fn serve(app: App, mut shutdown: watch::Receiver<bool>) -> Result<(), DaemonError> {
     let _lock = app.store.lock_daemon()?;
     let transport = dispatcher::transport(&app.config.mail)?;
@@ -47,6 +92,22 @@ pub async fn serve(app: App, mut shutdown: watch::Receiver<bool>) -> Result<(), 
         sweep = %app.config.sweep_cron,
         "nazorg daemon starting"
     );
+    // The lock proves no other daemon works on this database: claims are stale.
+    {
+        let mut tx = app.store.write().await?;
+        let released = crate::store::outbox::release_all_claims(&mut tx).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        if released > 0 {
+            tracing::info!(
+                messages = released,
+                "released claims left by a previous daemon"
+            );
+        }
+    }
+    app.health.update(|h| {
+        h.serving = true;
+        h.sweep_every_secs = crate::health::sweep_allowance(&app.config.sweep_cron, app.now());
+    });
 
     let (tick_tx, mut tick_rx) = mpsc::channel::<()>(1);
     let mut scheduler = JobScheduler::new().await?;
@@ -89,15 +150,31 @@ pub async fn serve(app: App, mut shutdown: watch::Receiver<bool>) -> Result<(), 
         }
     });
 
-    // Catch up at once on whatever fell due while the daemon was down.
-    run_round(&app, &transport).await;
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
     tracing::info!("nazorg daemon ready");
+
+    // Catch up at once on whatever fell due while the daemon was down.
+    let mut relay = RelayBackoff {
+        failures: 0,
+        next_try: None,
+    };
+    status("catching up: sweeping what fell due while the daemon was down");
+    run_round(&app, &transport, &shutdown, &mut relay).await;
 
     let interval_secs = app.config.dispatch.interval.nominal_seconds().max(1);
     let mut dispatch_tick =
         tokio::time::interval(Duration::from_secs(interval_secs.unsigned_abs()));
     dispatch_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // systemd's watchdog: pinged from this loop, so a stuck sweep or dispatcher (both run
+    // here, each bounded) stops the pings and systemd restarts the daemon.
+    let mut watchdog_usec = 0u64;
+    let watchdog = sd_notify::watchdog_enabled(false, &mut watchdog_usec);
+    let mut watchdog_tick = tokio::time::interval(Duration::from_micros(if watchdog {
+        (watchdog_usec / 2).max(1_000_000)
+    } else {
+        3_600_000_000
+    }));
+    watchdog_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             biased;
@@ -106,20 +183,24 @@ pub async fn serve(app: App, mut shutdown: watch::Receiver<bool>) -> Result<(), 
                     break;
                 }
             }
-            Some(()) = tick_rx.recv() => run_round(&app, &transport).await,
+            _ = watchdog_tick.tick(), if watchdog => {
+                let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
+            }
+            Some(()) = tick_rx.recv() => run_round(&app, &transport, &shutdown, &mut relay).await,
             () = dispatch_wanted.notified() => {
-                if let Err(e) = dispatcher::dispatch(&app, &transport, app.now()).await {
-                    tracing::error!(error = %e, "dispatch failed; will retry");
+                if relay.ready() {
+                    dispatch_round(&app, &transport, &shutdown, &mut relay).await;
                 }
             }
             _ = dispatch_tick.tick() => {
-                if let Err(e) = dispatcher::dispatch(&app, &transport, app.now()).await {
-                    tracing::error!(error = %e, "dispatch failed; will retry");
+                if relay.ready() {
+                    dispatch_round(&app, &transport, &shutdown, &mut relay).await;
                 }
             }
         }
     }
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    status("stopping");
     tracing::info!("nazorg daemon stopping");
     scheduler.shutdown().await?;
     if let Err(e) = api.await {
@@ -129,9 +210,56 @@ pub async fn serve(app: App, mut shutdown: watch::Receiver<bool>) -> Result<(), 
     Ok(())
 }
 
-async fn run_round(app: &App, transport: &crate::mail::Transport) {
-    match sweep_and_dispatch(app, transport).await {
-        Ok((s, d)) => tracing::debug!(examined = s.examined, sent = d.sent, "sweep done"),
-        Err(e) => tracing::error!(error = %e, "sweep failed; the next tick retries"),
+async fn run_round(
+    app: &App,
+    transport: &crate::mail::Transport,
+    shutdown: &watch::Receiver<bool>,
+    relay: &mut RelayBackoff,
+) {
+    let now = app.now();
+    match sweep::sweep(app, now).await {
+        Ok(s) => {
+            app.health.update(|h| {
+                h.last_sweep = Some(now);
+                h.last_sweep_failed = false;
+            });
+            tracing::debug!(examined = s.examined, "sweep done");
+        }
+        Err(e) => {
+            app.health.update(|h| h.last_sweep_failed = true);
+            tracing::error!(error = %e, "sweep failed; the next tick retries");
+            status("the last sweep failed; the next tick retries");
+        }
+    }
+    if relay.ready() {
+        dispatch_round(app, transport, shutdown, relay).await;
+    }
+}
+
+async fn dispatch_round(
+    app: &App,
+    transport: &crate::mail::Transport,
+    shutdown: &watch::Receiver<bool>,
+    relay: &mut RelayBackoff,
+) {
+    let mut budget = dispatcher::Budget::new(ROUND_BUDGET, shutdown.clone());
+    match dispatcher::dispatch_within(app, transport, app.now(), &mut budget).await {
+        Ok(sent) => {
+            app.health.update(|h| h.last_dispatch = Some(app.now()));
+            relay.record(app, &sent);
+            if !sent.relay_trouble {
+                let last = app
+                    .health
+                    .snapshot()
+                    .last_sweep
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_else(|| "never".into());
+                status(&format!(
+                    "ready; last sweep {last}; this round sent {}, retrying {}, failed {}",
+                    sent.sent, sent.retrying, sent.failed
+                ));
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "dispatch failed; will retry"),
     }
 }

@@ -19,6 +19,12 @@ pub struct DispatchSummary {
     pub sent: u64,
     pub retrying: u64,
     pub failed: u64,
+    /// The round stopped before the queue was empty (shutdown, time budget, relay trouble).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub stopped_early: bool,
+    /// The relay failed several times in a row; the daemon waits before the next round.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub relay_trouble: bool,
 }
 
 /// Seconds to wait before attempt `attempts + 1`: `backoff · 2^attempts`, at most `backoff_max`.
@@ -35,23 +41,118 @@ pub fn backoff_secs(cfg: &DispatchConfig, attempts: i64) -> i64 {
     base.saturating_mul(1i64 << shift).min(max)
 }
 
+/// When a dispatch round has to stop: the daemon is shutting down, or the round has used
+/// its time budget (so an SMTP relay that accepts connections but never answers cannot
+/// hold the daemon's start, its watchdog or its stop).
+pub struct Budget {
+    deadline: Option<tokio::time::Instant>,
+    stop: Option<tokio::sync::watch::Receiver<bool>>,
+}
+
+impl Budget {
+    /// No limit: one-shot commands (`nazorg sweep`) send everything that is due.
+    pub fn unlimited() -> Budget {
+        Budget {
+            deadline: None,
+            stop: None,
+        }
+    }
+
+    /// At most `limit` of real time, and not past a shutdown request.
+    pub fn new(limit: std::time::Duration, stop: tokio::sync::watch::Receiver<bool>) -> Budget {
+        Budget {
+            deadline: Some(tokio::time::Instant::now() + limit),
+            stop: Some(stop),
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.as_ref().is_some_and(|s| *s.borrow())
+    }
+
+    fn spent(&self) -> bool {
+        self.stopping()
+            || self
+                .deadline
+                .is_some_and(|d| tokio::time::Instant::now() >= d)
+    }
+
+    /// Resolves when the round must stop; never for an unlimited budget.
+    async fn interrupted(&mut self) -> Interruption {
+        let deadline = async {
+            match self.deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        let stop = async {
+            match self.stop.as_mut() {
+                Some(s) => {
+                    while !*s.borrow() {
+                        if s.changed().await.is_err() {
+                            std::future::pending::<()>().await;
+                        }
+                    }
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = deadline => Interruption::Budget,
+            () = stop => Interruption::Shutdown,
+        }
+    }
+}
+
+enum Interruption {
+    Budget,
+    Shutdown,
+}
+
+/// Consecutive transient failures after which a round stops: the relay is in trouble, and
+/// hammering it only delays the daemon.
+const RELAY_TROUBLE_AFTER: u32 = 3;
+
 /// Sends every message whose attempt is due at `now`.
 pub async fn dispatch(
     app: &App,
     transport: &Transport,
     now: DateTime<Utc>,
 ) -> Result<DispatchSummary, StoreError> {
+    dispatch_within(app, transport, now, &mut Budget::unlimited()).await
+}
+
+/// Sends what is due at `now` until the budget is spent. Messages claimed but not sent when
+/// the round stops are released at once, so the next round (or the next start) takes them
+/// without waiting out the claim. A send cut off by shutdown may have reached the relay: it
+/// is sent again later with the same `Message-ID`, so receivers can tell the duplicate.
+pub async fn dispatch_within(
+    app: &App,
+    transport: &Transport,
+    now: DateTime<Utc>,
+    budget: &mut Budget,
+) -> Result<DispatchSummary, StoreError> {
     let cfg = &app.config;
     let mut summary = DispatchSummary::default();
     let now_s = to_secs(now);
-    loop {
+    let mut transient_in_a_row = 0u32;
+    'rounds: loop {
+        if budget.spent() {
+            summary.stopped_early = true;
+            break;
+        }
         let mut tx = app.store.write().await?;
         let ids = store::outbox::claim(&mut tx, now_s, CLAIM_SECS, BATCH).await?;
         tx.commit().await?;
         if ids.is_empty() {
             break;
         }
-        for id in ids {
+        for (i, &id) in ids.iter().enumerate() {
+            if budget.spent() || transient_in_a_row >= RELAY_TROUBLE_AFTER {
+                release(app, &ids[i..]).await?;
+                summary.stopped_early = true;
+                break 'rounds;
+            }
             let mut conn = app.store.conn().await?;
             let Some(m) = store::outbox::load(&mut conn, id).await? else {
                 continue;
@@ -66,12 +167,25 @@ pub async fn dispatch(
                 body_text: m.body,
                 attachments: m.attachments,
             };
-            let result = transport.send(&msg, now).await;
+            let result = tokio::select! {
+                r = transport.send(&msg, now) => r,
+                why = budget.interrupted() => match why {
+                    Interruption::Shutdown => {
+                        release(app, &ids[i..]).await?;
+                        summary.stopped_early = true;
+                        break 'rounds;
+                    }
+                    Interruption::Budget => Err(SendError::Transient(
+                        "no answer from the mail relay within the dispatch round".into(),
+                    )),
+                },
+            };
             let mut tx = app.store.write().await?;
             match result {
                 Ok(()) => {
                     store::outbox::mark_sent(&mut tx, id, now_s).await?;
                     summary.sent += 1;
+                    transient_in_a_row = 0;
                 }
                 Err(e) => {
                     let exhausted = m.attempts + 1 >= i64::from(cfg.dispatch.max_attempts);
@@ -81,6 +195,9 @@ pub async fn dispatch(
                         }
                         _ => None,
                     };
+                    if matches!(e, SendError::Transient(_)) {
+                        transient_in_a_row += 1;
+                    }
                     store::outbox::mark_attempt_failed(&mut tx, id, &e.to_string(), retry_at)
                         .await?;
                     if retry_at.is_some() {
@@ -95,7 +212,15 @@ pub async fn dispatch(
             tx.commit().await?;
         }
     }
+    summary.relay_trouble = transient_in_a_row >= RELAY_TROUBLE_AFTER;
     Ok(summary)
+}
+
+async fn release(app: &App, ids: &[i64]) -> Result<(), StoreError> {
+    let mut tx = app.store.write().await?;
+    store::outbox::release_claims(&mut tx, ids).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// The transport the config asks for.

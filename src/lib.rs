@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod audit;
+pub mod backup;
 pub mod clock;
 pub mod config;
 pub mod crypto;
@@ -12,9 +13,12 @@ pub mod daemon;
 pub mod dispatcher;
 pub mod domain;
 pub mod export;
+pub mod health;
 pub mod keyring;
+pub mod logging;
 pub mod mail;
 pub mod service;
+pub mod status;
 pub mod store;
 pub mod sweep;
 pub mod tokens;

@@ -114,6 +114,26 @@ enum Command {
     /// Relapse-signal flags: list, acknowledge, resolve
     #[command(subcommand)]
     Flags(FlagsCommand),
+    /// A consistent copy of the database while the daemon runs, checked on the copy
+    Backup {
+        /// The file to write (mode 0600; must not exist)
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Ask the running daemon whether it is ready (exit 0) or not (exit 1)
+    Healthcheck,
+    /// Send one test message straight through the configured transport (not the outbox)
+    SendTestEmail {
+        /// The address to send to (e.g. your own)
+        #[arg(long, value_name = "ADDR")]
+        to: String,
+    },
+    /// Print the documented example config (a working embedded default)
+    DefaultConfig,
+    /// Print the version
+    Version,
+    /// Queue depth, last sweep, pending handovers, open flags (counts only)
+    Status,
     /// Team members who sign in to the workspace (/team/): add, list, remove
     #[command(subcommand)]
     Member(MemberCommand),
@@ -308,6 +328,7 @@ enum OutboxCommand {
 mod exit {
     pub const DATAERR: u8 = 65;
     pub const NOINPUT: u8 = 66;
+    pub const UNAVAILABLE: u8 = 69;
     pub const SOFTWARE: u8 = 70;
     pub const CANTCREAT: u8 = 73;
     pub const TEMPFAIL: u8 = 75;
@@ -328,7 +349,7 @@ impl std::error::Error for Exit {}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    nazorg::logging::init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -349,17 +370,6 @@ fn main() -> ExitCode {
             }
         },
     }
-}
-
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("NAZORG_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tokio_cron_scheduler=warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .init();
 }
 
 fn clock(global: &Global, running: bool) -> SharedClock {
@@ -420,6 +430,16 @@ fn op_failed(e: OpError) -> anyhow::Error {
             eprintln!("error: {e}");
             Exit(exit::CONFIG).into()
         }
+        // A missing or unusable identity is a configuration problem (EX_CONFIG), like a
+        // missing database: the fix is in the installation, not in the input.
+        OpError::Keyring(nazorg::keyring::KeyringError::Crypto(
+            nazorg::crypto::CryptoError::IdentityMissing { .. }
+            | nazorg::crypto::CryptoError::IdentityPermissions { .. }
+            | nazorg::crypto::CryptoError::IdentityUnreadable { .. },
+        )) => {
+            eprintln!("error: {e}");
+            Exit(exit::CONFIG).into()
+        }
         OpError::Store(StoreError::Locked(_)) => {
             eprintln!("error: {e}");
             Exit(exit::TEMPFAIL).into()
@@ -476,6 +496,108 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 &serde_json::json!({"config": cfg.path, "ok": true}),
                 |_| format!("config {} is valid\n", cfg.path.display()),
             )
+        }
+        Command::DefaultConfig => {
+            print!("{}", include_str!("../config/nazorg.example.toml"));
+            Ok(())
+        }
+        Command::Version => print(
+            g.json,
+            &serde_json::json!({"name": "nazorg", "version": env!("CARGO_PKG_VERSION")}),
+            |_| format!("nazorg {}\n", env!("CARGO_PKG_VERSION")),
+        ),
+        Command::Healthcheck => {
+            let cfg = load_config(g)?;
+            match nazorg::health::probe(cfg.api.listen).await {
+                Ok((200, body)) => {
+                    println!("{}", body.trim());
+                    Ok(())
+                }
+                Ok((code, body)) => {
+                    eprintln!("not ready (HTTP {code}): {}", body.trim());
+                    Err(Exit(1).into())
+                }
+                Err(e) => {
+                    eprintln!("no daemon answers on {}: {e}", cfg.api.listen);
+                    Err(Exit(1).into())
+                }
+            }
+        }
+        Command::SendTestEmail { to } => {
+            let cfg = load_config(g)?;
+            let transport = nazorg::dispatcher::transport(&cfg.mail)?;
+            let now = clock(g, false).now();
+            let msg = nazorg::mail::OutgoingMessage {
+                outbox_key: format!("test:{}", now.timestamp()),
+                from: cfg.mail.from.clone(),
+                to: vec![to.clone()],
+                cc: vec![],
+                subject: "Nazorg: testbericht / test message".into(),
+                body_text: "Dit is een testbericht van Nazorg: de verbinding met de mailserver werkt.\n\nThis is a test message from Nazorg: the connection to the mail server works.\n".into(),
+                attachments: vec![],
+            };
+            match transport.send(&msg, now).await {
+                Ok(()) => print(
+                    g.json,
+                    &serde_json::json!({"sent": true, "via": transport.describe()}),
+                    |_| format!("test message sent via {}\n", transport.describe()),
+                ),
+                Err(e) => {
+                    eprintln!("error: sending via {} failed: {e}", transport.describe());
+                    Err(Exit(exit::UNAVAILABLE).into())
+                }
+            }
+        }
+        Command::Backup { out } => {
+            let app = open_app(g, OpenMode::Existing, false).await?;
+            let report = nazorg::backup::backup(&app.store, &out)
+                .await
+                .map_err(|e| {
+                    eprintln!("error: {e}");
+                    anyhow::Error::from(Exit(match e {
+                        nazorg::backup::BackupError::Exists(_)
+                        | nazorg::backup::BackupError::Create { .. } => exit::CANTCREAT,
+                        _ => exit::SOFTWARE,
+                    }))
+                })?;
+            print(g.json, &report, |r| {
+                format!(
+                    "backup written to {} ({} bytes): integrity {}, {} families, {} audit entries\n",
+                    r.out.display(),
+                    r.bytes,
+                    r.integrity,
+                    r.families,
+                    r.audit_entries
+                )
+            })
+        }
+        Command::Status => {
+            let app = open_app(g, OpenMode::Existing, false).await?;
+            let mut conn = app.store.conn().await?;
+            let st = nazorg::status::status(&mut conn, app.now().timestamp())
+                .await
+                .map_err(|e| op_failed(e.into()))?;
+            print(g.json, &st, |s| {
+                let flags = if s.flags_open.is_empty() {
+                    "none".to_string()
+                } else {
+                    s.flags_open
+                        .iter()
+                        .map(|(sev, n)| format!("{sev} {n}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                format!(
+                    "outbox: {} pending (oldest {} s), {} failed for good\nlast sweep: {}\nfamilies running: {}\nhandovers not acknowledged: {}\nopen flags: {}\n",
+                    s.outbox_pending,
+                    s.outbox_oldest_pending_secs,
+                    s.outbox_failed,
+                    s.last_sweep.as_deref().unwrap_or("never"),
+                    s.families_running,
+                    s.handovers_pending,
+                    flags
+                )
+            })
         }
         Command::Keygen { out } => {
             let recipient = nazorg::crypto::keygen(&out)?;
@@ -647,28 +769,26 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let app = open_app(g, OpenMode::Existing, false).await?;
             let list = nazorg::tokens::list(&app).await.map_err(op_failed)?;
             print(g.json, &list, |l| {
-                l.iter()
-                    .map(|t| {
-                        let scope = t
-                            .municipality
-                            .clone()
-                            .or(t.study.clone())
-                            .unwrap_or_default();
-                        let state = if t.revoked_at.is_some() {
-                            "revoked"
-                        } else {
-                            "active"
-                        };
-                        format!(
-                            "{}  {:<12} {:<12} {:<8} {}\n",
-                            t.id,
-                            t.role,
-                            scope,
-                            state,
-                            t.label.clone().unwrap_or_default()
-                        )
-                    })
-                    .collect()
+                lines_or(l, "no API tokens", |t| {
+                    let scope = t
+                        .municipality
+                        .clone()
+                        .or(t.study.clone())
+                        .unwrap_or_default();
+                    let state = if t.revoked_at.is_some() {
+                        "revoked"
+                    } else {
+                        "active"
+                    };
+                    format!(
+                        "{}  {:<12} {:<12} {:<8} {}\n",
+                        t.id,
+                        t.role,
+                        scope,
+                        state,
+                        t.label.clone().unwrap_or_default()
+                    )
+                })
             })
         }
         Command::Token(TokenCommand::Revoke { id }) => {
@@ -707,20 +827,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .map_err(|e| op_failed(e.into()))?;
             print(g.json, &lines, |ls| {
-                ls.iter()
-                    .map(|l| {
-                        format!(
-                            "{:>6} {} {:<12} {:<16} {} {} {}\n",
-                            l.seq,
-                            l.at,
-                            l.actor,
-                            l.action,
-                            l.family.clone().unwrap_or_default(),
-                            l.subject.clone().unwrap_or_default(),
-                            l.detail.clone().unwrap_or_default()
-                        )
-                    })
-                    .collect()
+                lines_or(ls, "no audit entries", |l| {
+                    format!(
+                        "{:>6} {} {:<12} {:<16} {} {} {}\n",
+                        l.seq,
+                        l.at,
+                        l.actor,
+                        l.action,
+                        l.family.clone().unwrap_or_default(),
+                        l.subject.clone().unwrap_or_default(),
+                        l.detail.clone().unwrap_or_default()
+                    )
+                })
             })
         }
         Command::Move {
@@ -797,21 +915,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .map_err(op_failed)?;
             print(g.json, &out, |l| {
-                l.iter()
-                    .map(|h| {
-                        format!(
-                            "{}  {}  {:<8} {} -> {}  from {}  {:<12} dossier {}\n",
-                            h.id,
-                            h.family,
-                            h.kind,
-                            h.from,
-                            h.to,
-                            h.effective_at.to_rfc3339(),
-                            h.status,
-                            h.dossier
-                        )
-                    })
-                    .collect()
+                lines_or(l, "no handovers", |h| {
+                    format!(
+                        "{}  {}  {:<8} {} -> {}  from {}  {:<12} dossier {}\n",
+                        h.id,
+                        h.family,
+                        h.kind,
+                        h.from,
+                        h.to,
+                        h.effective_at.to_rfc3339(),
+                        h.status,
+                        h.dossier
+                    )
+                })
             })
         }
         Command::Export {
@@ -864,14 +980,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .map_err(op_failed)?;
             print(g.json, &lines, |ls| {
-                ls.iter()
-                    .map(|l| {
-                        format!(
-                            "{}  {}  wave {}  {}  {}  {}\n",
-                            l.checkin, l.family, l.wave, l.due_local, l.municipality, l.state
-                        )
-                    })
-                    .collect()
+                lines_or(ls, "nothing is due", |l| {
+                    format!(
+                        "{}  {}  wave {}  {}  {}  {}\n",
+                        l.checkin, l.family, l.wave, l.due_local, l.municipality, l.state
+                    )
+                })
             })
         }
         Command::Checkin(CheckinCommand::Record { file }) => {
@@ -922,20 +1036,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .map_err(op_failed)?;
             print(g.json, &flags, |fs| {
-                fs.iter()
-                    .map(|f| {
-                        format!(
-                            "{:>6}  {:<6} {:<12} {:<12} {:<14} {:<24} {}\n",
-                            f.id,
-                            f.severity,
-                            f.status,
-                            f.family,
-                            f.child.as_deref().unwrap_or("-"),
-                            f.rule,
-                            f.raised_at.to_rfc3339()
-                        )
-                    })
-                    .collect()
+                lines_or(fs, "no flags", |f| {
+                    format!(
+                        "{:>6}  {:<6} {:<12} {:<12} {:<14} {:<24} {}\n",
+                        f.id,
+                        f.severity,
+                        f.status,
+                        f.family,
+                        f.child.as_deref().unwrap_or("-"),
+                        f.rule,
+                        f.raised_at.to_rfc3339()
+                    )
+                })
             })
         }
         Command::Member(MemberCommand::Add {
@@ -997,24 +1109,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .map_err(|e| op_failed(e.into()))?;
             print(g.json, &list, |l| {
-                l.iter()
-                    .map(|m| {
-                        format!(
-                            "{:>6}  {:<8} {:<11} {:<40} attempts {}{}\n",
-                            m.id,
-                            m.status,
-                            m.kind,
-                            m.recipients.join(","),
-                            m.attempts,
-                            m.last_error
-                                .as_ref()
-                                .map(|e| format!("  last error: {e}"))
-                                .unwrap_or_default()
-                        )
-                    })
-                    .collect()
+                lines_or(l, "no messages", |m| {
+                    format!(
+                        "{:>6}  {:<8} {:<11} {:<40} attempts {}{}\n",
+                        m.id,
+                        m.status,
+                        m.kind,
+                        m.recipients.join(","),
+                        m.attempts,
+                        m.last_error
+                            .as_ref()
+                            .map(|e| format!("  last error: {e}"))
+                            .unwrap_or_default()
+                    )
+                })
             })
         }
+    }
+}
+
+/// The lines of a list, or one sentence saying it is empty: silence reads like a failure.
+fn lines_or<T>(items: &[T], empty: &str, line: impl Fn(&T) -> String) -> String {
+    if items.is_empty() {
+        format!("{empty}\n")
+    } else {
+        items.iter().map(line).collect()
     }
 }
 

@@ -106,6 +106,57 @@ pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
+/// Longest a message may wait in the outbox before the daemon counts as not ready.
+const READY_OUTBOX_AGE_SECS: i64 = 3600;
+
+/// Readiness, unlike liveness: the database answers, the last sweep is recent, and the
+/// oldest unsent message has not waited over an hour. Reasons only, never data.
+pub async fn readyz(State(s): State<ApiState>) -> (StatusCode, Json<Value>) {
+    let now = s.app.now();
+    let mut problems: Vec<String> = Vec::new();
+    let db = tokio::time::timeout(std::time::Duration::from_secs(3), async {
+        let mut conn = s.app.store.conn().await?;
+        store::outbox::oldest_pending_age(&mut conn, now.timestamp()).await
+    })
+    .await;
+    let oldest = match db {
+        Ok(Ok(age)) => Some(age),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness: database unavailable");
+            problems.push("the database is unavailable".into());
+            None
+        }
+        Err(_) => {
+            problems.push("the database does not answer".into());
+            None
+        }
+    };
+    if let Some(age) = oldest
+        && age > READY_OUTBOX_AGE_SECS
+    {
+        problems.push(format!("a message has waited {age} s in the outbox"));
+    }
+    let health = s.app.health.snapshot();
+    if let Some(p) = health.sweep_problem(now) {
+        problems.push(p.into());
+    }
+    if health.relay_trouble {
+        problems.push("the mail relay is failing".into());
+    }
+    let body = json!({
+        "status": if problems.is_empty() { "ready" } else { "not_ready" },
+        "problems": problems,
+        "last_sweep": health.last_sweep.map(|t| t.to_rfc3339()),
+        "oldest_pending_secs": oldest,
+    });
+    let code = if problems.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(body))
+}
+
 pub async fn no_route() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "no_route", "no such route")
 }

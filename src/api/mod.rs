@@ -40,6 +40,12 @@ pub const ROUTES: &[(&str, &str, &str, bool)] = &[
     ),
     (
         "GET",
+        "/readyz",
+        "Readiness: 200 when the database answers, the last sweep is recent and no message waits over an hour; else 503 with the reasons (no data)",
+        false,
+    ),
+    (
+        "GET",
         "/metrics",
         "Prometheus counters (counts only, no references)",
         false,
@@ -151,6 +157,7 @@ pub fn router(state: ApiState) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize));
     Router::new()
         .route("/healthz", get(handlers::healthz))
+        .route("/readyz", get(handlers::readyz))
         .route("/metrics", get(handlers::metrics))
         .route("/v1/openapi.json", get(handlers::openapi))
         .merge(protected)

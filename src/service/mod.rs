@@ -66,6 +66,8 @@ pub struct App {
     pub keyring: Arc<Keyring>,
     /// Who the operations are performed for; recorded in the audit trail.
     pub actor: Actor,
+    /// The daemon's own condition (sweep, dispatch), for readiness and status.
+    pub health: Arc<crate::health::Health>,
 }
 
 impl App {
@@ -92,6 +94,7 @@ impl App {
             store,
             keyring: Arc::new(keyring),
             actor: Actor::Operator,
+            health: Arc::default(),
         })
     }
 

@@ -233,3 +233,37 @@ pub async fn list(conn: &mut Conn, failed_only: bool) -> Result<Vec<OutboxEntry>
         })
         .collect()
 }
+
+/// Gives claims back without counting an attempt: a dispatch round that stopped early
+/// (shutdown, time budget) leaves the rest for the next round instead of waiting out the
+/// claim.
+pub async fn release_claims(conn: &mut Conn, ids: &[i64]) -> Result<(), StoreError> {
+    for id in ids {
+        sqlx::query("UPDATE outbox SET claimed_until = NULL WHERE id = $1 AND status = 'pending'")
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Releases every claim at once. Only for a daemon starting on SQLite: the daemon lock
+/// proves no other daemon holds a claim, so claims left by a killed process are stale.
+pub async fn release_all_claims(conn: &mut Conn) -> Result<u64, StoreError> {
+    let done = sqlx::query(
+        "UPDATE outbox SET claimed_until = NULL WHERE status = 'pending' AND claimed_until IS NOT NULL",
+    )
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Seconds since the oldest pending message was created (0 when none is pending), for
+/// readiness and metrics.
+pub async fn oldest_pending_age(conn: &mut Conn, now: i64) -> Result<i64, StoreError> {
+    let oldest: Option<i64> =
+        sqlx::query_scalar("SELECT MIN(created_at) FROM outbox WHERE status = 'pending'")
+            .fetch_one(conn)
+            .await?;
+    Ok(oldest.map(|t| (now - t).max(0)).unwrap_or(0))
+}

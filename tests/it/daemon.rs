@@ -195,7 +195,9 @@ fn serve_notifies_systemd_ready_and_stopping() {
         }
     };
     recv_until("READY=1");
-    // READY comes after the catch-up sweep has sent what was owed.
+    // READY comes once the database is migrated and the API listens; the catch-up round
+    // runs after it (so systemd never waits on the mail relay) and sends what was owed.
+    poll("two .eml files", || env.eml_files().len() >= 2);
     assert_eq!(env.eml_files().len(), 2);
     d.signal("-TERM");
     recv_until("STOPPING=1");

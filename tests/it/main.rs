@@ -12,6 +12,7 @@ mod daemon;
 mod export;
 mod handover;
 mod mail_smtp;
+mod operations;
 mod sealing;
 mod signals;
 mod smtp_delivery;
