@@ -342,7 +342,7 @@ impl Default for RawApi {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawWeb {
     #[serde(default)]
@@ -353,6 +353,15 @@ struct RawWeb {
 
 fn d_session_idle() -> String {
     "PT30M".into()
+}
+
+impl Default for RawWeb {
+    fn default() -> Self {
+        RawWeb {
+            base_url: None,
+            session_idle: d_session_idle(),
+        }
+    }
 }
 
 /// The team workspace under `/team/` (served on the API listener).

@@ -130,6 +130,18 @@ pub async fn insert_link(conn: &mut Conn, l: &NewLink<'_>) -> Result<(), StoreEr
     Ok(())
 }
 
+/// How many links were made for a member since `since` (a flood guard).
+pub async fn links_since(conn: &mut Conn, member_id: i64, since: i64) -> Result<i64, StoreError> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM signin_links WHERE member_id = $1 AND created_at >= $2",
+    )
+    .bind(member_id)
+    .bind(since)
+    .fetch_one(conn)
+    .await?;
+    Ok(n)
+}
+
 #[derive(Clone, Debug)]
 pub struct LinkRow {
     pub member_id: i64,

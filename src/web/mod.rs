@@ -16,6 +16,8 @@ pub mod signin;
 mod svg;
 mod views;
 
+pub use pages::caseload_html;
+
 use crate::api::ApiState;
 use axum::Router;
 use axum::extract::{Request, State};

@@ -455,17 +455,31 @@ pub async fn caseload(
         Err(r) => return r,
     };
     let app = member_app(&st, &s);
-    let mut rows = match caseload_rows(&app, h.t, &s.member.municipality).await {
-        Ok(r) => r,
-        Err(e) => return op_failed(&h, Some(&s), e),
-    };
+    let l = layout(&h, h.t.s("caseload.title"), Some(&s));
     let action_only = q.get("filter").map(String::as_str) == Some("action");
+    let sort = q.get("sort").map(String::as_str).unwrap_or("due");
+    match caseload_page(&app, l, &s.member.municipality, action_only, sort).await {
+        Ok(page) => render(StatusCode::OK, page),
+        Err(e) => op_failed(&h, Some(&s), e),
+    }
+}
+
+/// The caseload page of a municipality, filtered and sorted.
+async fn caseload_page(
+    app: &App,
+    l: Layout,
+    municipality: &str,
+    action_only: bool,
+    sort: &str,
+) -> Result<CaseloadPage, OpError> {
+    let t = l.t;
+    let mut rows = caseload_rows(app, t, municipality).await?;
     if action_only {
         rows.retain(|r| r.needs_action);
     }
-    let sort = match q.get("sort").map(String::as_str) {
-        Some("family") => "family",
-        Some("flags") => "flags",
+    let sort = match sort {
+        "family" => "family",
+        "flags" => "flags",
         _ => "due",
     };
     match sort {
@@ -477,21 +491,35 @@ pub async fn caseload(
         }),
         _ => rows.sort_by(|a, b| a.due_at.cmp(&b.due_at).then(a.family.cmp(&b.family))),
     }
-    let t = h.t;
-    render(
-        StatusCode::OK,
-        CaseloadPage {
-            l: layout(&h, t.s("caseload.title"), Some(&s)),
-            rows,
-            action_only,
-            sort: sort.to_string(),
-            sorts: vec![
-                ("due", t.s("sort.due")),
-                ("family", t.s("sort.family")),
-                ("flags", t.s("sort.flags")),
-            ],
-        },
-    )
+    Ok(CaseloadPage {
+        l,
+        rows,
+        action_only,
+        sort: sort.to_string(),
+        sorts: vec![
+            ("due", t.s("sort.due")),
+            ("family", t.s("sort.family")),
+            ("flags", t.s("sort.flags")),
+        ],
+    })
+}
+
+/// The caseload page's HTML as a member of `municipality` sees it (the benchmark's entry:
+/// the same query, decryption, audit entry and template as `GET /team/`).
+pub async fn caseload_html(app: &App, t: T, municipality: &str) -> Result<String, OpError> {
+    let l = Layout {
+        t,
+        title: t.s("caseload.title").to_string(),
+        signed_in: true,
+        csrf: String::new(),
+        member_name: String::new(),
+        municipality: municipality.to_string(),
+        switch_href: "/team/".into(),
+        refresh: None,
+    };
+    let page = caseload_page(app, l, municipality, false, "due").await?;
+    page.render()
+        .map_err(|e| OpError::Conflict(format!("caseload page: {e}")))
 }
 
 // ---- the family --------------------------------------------------------------------------

@@ -24,6 +24,10 @@ pub enum Method {
 /// How long a mailed link stays valid.
 pub const LINK_VALID_SECS: i64 = 15 * 60;
 
+/// At most this many links are mailed to one member within [`LINK_VALID_SECS`], so a
+/// stranger cannot flood a team worker's mailbox.
+pub const MAX_LINKS_PER_WINDOW: i64 = 5;
+
 /// What became of a link that was opened.
 #[derive(Debug)]
 pub enum Redeemed {
@@ -78,6 +82,24 @@ pub async fn request_link(
         tx.commit().await?;
         return Ok(());
     };
+    let recent = store::members::links_since(&mut tx, m.id, now - LINK_VALID_SECS).await?;
+    if recent >= MAX_LINKS_PER_WINDOW {
+        // Someone keeps asking: no more mail this quarter of an hour, the same answer.
+        crate::audit::append(
+            &mut tx,
+            &Actor::Anonymous,
+            now,
+            &Entry {
+                action: "web.signin.request",
+                subject: Some(&m.reference),
+                detail: Some("too many links; none mailed"),
+                ..Default::default()
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        return Ok(());
+    }
     let token = session::secret();
     let token_hash = sha256(&token);
     let next = safe_next(next);

@@ -680,3 +680,24 @@ async fn journey(axe: String) {
     }
     c.close().await.unwrap();
 }
+
+/// `[web]` is optional; a base_url with a path or another scheme, or a zero idle time, is
+/// refused with the key named.
+#[test]
+fn web_config_is_checked() {
+    let env = TestEnv::new();
+    env.ok(&["check-config"]);
+    let mut text = std::fs::read_to_string(&env.config_path).unwrap();
+    text.push_str(
+        "\n[web]\nbase_url = \"ftp://nazorg.example.nl/team\"\nsession_idle = \"PT0M\"\n",
+    );
+    std::fs::write(&env.config_path, text).unwrap();
+    let out = env.run(&["check-config"], None);
+    assert_eq!(out.status.code(), Some(78));
+    let err =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("web.base_url") && err.contains("web.session_idle"),
+        "{err}"
+    );
+}
