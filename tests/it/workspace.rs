@@ -8,6 +8,7 @@ use crate::support::http;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -33,10 +34,12 @@ struct Driver {
 impl Driver {
     fn start() -> Driver {
         let port = free_port();
+        // Its own process group, so the browsers it starts go with it on drop.
         let child = Command::new("/usr/bin/chromedriver")
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .process_group(0)
             .spawn()
             .expect("chromedriver (Debian's chromium-driver) must be installed: run scripts/test");
         let start = Instant::now();
@@ -90,6 +93,9 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", &format!("-{}", self.child.id())])
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -387,6 +393,13 @@ async fn journey(axe: String) {
 
     // The link is single use.
     let anna_cookie = session_cookie(&c).await;
+    let jar = c.get_named_cookie("nz_session").await.unwrap();
+    assert_eq!(jar.http_only(), Some(true), "session cookie not HttpOnly");
+    assert_eq!(
+        format!("{:?}", jar.same_site()),
+        "Some(Strict)",
+        "session cookie not SameSite=Strict"
+    );
     c.goto(&link).await.unwrap();
     assert!(h1(&c).await.contains("al gebruikt"), "{}", h1(&c).await);
     check_page(&c, &axe, "05-link-used").await;
