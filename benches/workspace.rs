@@ -70,6 +70,20 @@ fn main() {
             assert!(html.len() > 1000);
         }
         took.sort();
+        // The caseload query alone, to see where the time goes.
+        let mut query: Vec<Duration> = Vec::with_capacity(renders);
+        for _ in 0..renders {
+            let s = Instant::now();
+            let mut tx = app.store.read().await.unwrap();
+            let rows =
+                nazorg::store::caseload::of_municipality(&mut tx, "GM0363", app.now().timestamp())
+                    .await
+                    .unwrap();
+            tx.commit().await.unwrap();
+            query.push(s.elapsed());
+            assert_eq!(rows.len(), families);
+        }
+        query.sort();
         table(
             &format!("Caseload page, {families} families of one municipality, {renders} renders"),
             &[
@@ -85,6 +99,14 @@ fn main() {
                 ("p95".into(), ms(percentile(&took, 0.95))),
                 ("p99".into(), ms(percentile(&took, 0.99))),
                 ("max".into(), ms(*took.last().unwrap())),
+                (
+                    "of which the query, p50".into(),
+                    ms(percentile(&query, 0.50)),
+                ),
+                (
+                    "of which the query, p99".into(),
+                    ms(percentile(&query, 0.99)),
+                ),
             ],
         );
     });
