@@ -34,3 +34,6 @@ CREATE TABLE web_sessions (
     last_seen_at INTEGER NOT NULL,
     ended_at INTEGER
 );
+
+-- The caseload looks up each family's next open check-in.
+CREATE INDEX checkins_family_open ON checkins (family_id, due_at) WHERE status = 'open';

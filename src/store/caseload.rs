@@ -28,9 +28,9 @@ pub async fn of_municipality(
     municipality: &str,
     at: i64,
 ) -> Result<Vec<CaseloadRow>, StoreError> {
-    // Set-based, one pass per table: the responsibility in force at $2 per family (the
-    // latest that began by then, else the first: the rule of `families::by_ref`), open
-    // moves, the next open check-in and the unresolved flags counted by severity.
+    // The responsibility in force at $2 per family (the latest that began by then, else
+    // the first: the rule of `families::by_ref`) in one window, open moves, each family's
+    // next open check-in by index, the unresolved flags counted by severity in one pass.
     let rows = sqlx::query(
         "WITH ranked AS ( \
            SELECT r.family_id, r.municipality, ROW_NUMBER() OVER ( \
@@ -38,34 +38,27 @@ pub async fn of_municipality(
              ORDER BY CASE WHEN r.valid_from <= $2 THEN 0 ELSE 1 END, \
                       CASE WHEN r.valid_from <= $2 THEN -r.valid_from ELSE r.valid_from END) AS n \
            FROM responsibilities r), \
-         resp AS (SELECT family_id, municipality FROM ranked WHERE n = 1), \
          moving AS ( \
            SELECT h.family_id, h.ref, h.to_municipality FROM handovers h \
            WHERE h.kind = 'move' AND h.status IN ('pending', 'escalated')), \
-         mine AS ( \
-           SELECT resp.family_id FROM resp WHERE resp.municipality = $1 \
-           UNION SELECT moving.family_id FROM moving WHERE moving.to_municipality = $1), \
-         nextc AS ( \
-           SELECT c.family_id, c.ref, c.due_at, c.notice_stage, c.overdue_count, \
-             ROW_NUMBER() OVER (PARTITION BY c.family_id ORDER BY c.due_at) AS n \
-           FROM checkins c JOIN mine ON mine.family_id = c.family_id WHERE c.status = 'open'), \
          fl AS ( \
            SELECT fl.family_id, \
              SUM(CASE WHEN fl.severity = 'red' THEN 1 ELSE 0 END) AS red, \
              SUM(CASE WHEN fl.severity = 'amber' THEN 1 ELSE 0 END) AS amber, \
              SUM(CASE WHEN fl.severity = 'info' THEN 1 ELSE 0 END) AS info \
-           FROM flags fl JOIN mine ON mine.family_id = fl.family_id \
-           WHERE fl.status != 'resolved' GROUP BY fl.family_id) \
+           FROM flags fl WHERE fl.status != 'resolved' GROUP BY fl.family_id) \
          SELECT f.id, f.ref, f.kek_id, f.wrapped_dek, f.sealed_details, \
            CASE WHEN resp.municipality = $1 THEN 1 ELSE 0 END, \
-           nextc.ref, nextc.due_at, COALESCE(nextc.notice_stage, 0), COALESCE(nextc.overdue_count, 0), \
+           nc.ref, nc.due_at, COALESCE(nc.notice_stage, 0), COALESCE(nc.overdue_count, 0), \
            COALESCE(fl.red, 0), COALESCE(fl.amber, 0), COALESCE(fl.info, 0), moving.ref \
-         FROM mine \
-         JOIN families f ON f.id = mine.family_id AND f.status = 'running' \
-         JOIN resp ON resp.family_id = f.id \
+         FROM families f \
+         JOIN ranked resp ON resp.family_id = f.id AND resp.n = 1 \
          LEFT JOIN moving ON moving.family_id = f.id \
-         LEFT JOIN nextc ON nextc.family_id = f.id AND nextc.n = 1 \
+         LEFT JOIN checkins nc ON nc.id = ( \
+           SELECT c.id FROM checkins c WHERE c.family_id = f.id AND c.status = 'open' \
+           ORDER BY c.due_at LIMIT 1) \
          LEFT JOIN fl ON fl.family_id = f.id \
+         WHERE f.status = 'running' AND (resp.municipality = $1 OR moving.to_municipality = $1) \
          ORDER BY f.ref",
     )
     .bind(municipality)
