@@ -70,6 +70,22 @@ VR01 = "noord"
             "[[municipalities]]\ncode = \"{code}\"\nname = \"M{code}\"\nteam_email = \"t@{code}.example.org\"\ncoordinator_email = \"c@{code}.example.org\"\nregion = \"{region}\"\n"
         ));
     }
+    // The indicators the codebook is checked against (check-config insists they match).
+    s.push_str(
+        r#"[[indicators]]
+code = "wellbeing"
+labels = { nl = "Welbevinden", en = "Wellbeing" }
+applies_to = "child"
+type = "enum"
+values = ["good", "fair", "poor"]
+[[indicators]]
+code = "school_attendance"
+labels = { nl = "Schoolbezoek", en = "School attendance" }
+applies_to = "child"
+type = "enum"
+values = ["regular", "irregular", "none"]
+"#,
+    );
     s
 }
 

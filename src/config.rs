@@ -97,6 +97,27 @@ struct RawConfig {
     rules: Vec<RawRule>,
     #[serde(default)]
     digest: RawDigest,
+    #[serde(default)]
+    flags: RawFlags,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFlags {
+    #[serde(default = "d_red_escalate_after")]
+    red_escalate_after: u32,
+}
+
+fn d_red_escalate_after() -> u32 {
+    1
+}
+
+impl Default for RawFlags {
+    fn default() -> Self {
+        RawFlags {
+            red_escalate_after: d_red_escalate_after(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -145,6 +166,8 @@ struct RawRule {
     delta: Option<f64>,
     count: Option<u32>,
     conditions: Option<Vec<RawCondition>>,
+    amber_after: Option<String>,
+    red_after: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -195,6 +218,13 @@ struct RawMail {
     from: String,
     #[serde(default)]
     language: Option<String>,
+    /// How long a sent message's body is kept before the sweep drops it.
+    #[serde(default = "d_keep_sent")]
+    keep_sent: String,
+}
+
+fn d_keep_sent() -> String {
+    "P30D".into()
 }
 
 #[derive(Debug, Deserialize)]
@@ -231,6 +261,12 @@ struct RawPlan {
     local_time: String,
     cron: Option<String>,
     duration: Option<String>,
+    #[serde(default = "d_working_days_only")]
+    working_days_only: bool,
+}
+
+fn d_working_days_only() -> bool {
+    true
 }
 
 fn default_local_time() -> String {
@@ -248,6 +284,22 @@ struct RawReminders {
     repeat_every: String,
     #[serde(default = "d_max_overdue")]
     max_overdue: u32,
+    #[serde(default = "d_retry_after")]
+    retry_after: String,
+    #[serde(default = "d_max_attempts_contact")]
+    max_attempts: u32,
+    #[serde(default = "d_lead_interpreter")]
+    lead_interpreter: String,
+}
+
+fn d_retry_after() -> String {
+    "P7D".into()
+}
+fn d_max_attempts_contact() -> u32 {
+    3
+}
+fn d_lead_interpreter() -> String {
+    "P5D".into()
 }
 
 fn d_lead() -> String {
@@ -270,6 +322,9 @@ impl Default for RawReminders {
             overdue_after: d_overdue_after(),
             repeat_every: d_repeat_every(),
             max_overdue: d_max_overdue(),
+            retry_after: d_retry_after(),
+            max_attempts: d_max_attempts_contact(),
+            lead_interpreter: d_lead_interpreter(),
         }
     }
 }
@@ -320,6 +375,12 @@ struct RawApi {
     rate_limit: u32,
     #[serde(default = "d_burst")]
     burst: u32,
+    #[serde(default = "d_token_lifetime")]
+    token_lifetime: String,
+}
+
+fn d_token_lifetime() -> String {
+    "P90D".into()
 }
 
 fn d_listen() -> String {
@@ -338,6 +399,7 @@ impl Default for RawApi {
             listen: d_listen(),
             rate_limit: d_rate(),
             burst: d_burst(),
+            token_lifetime: d_token_lifetime(),
         }
     }
 }
@@ -389,6 +451,8 @@ pub struct ApiConfig {
     pub rate_limit: u32,
     /// Requests a token may make at once before the rate applies.
     pub burst: u32,
+    /// How long a token lives when `token create` is given no `--expires`.
+    pub token_lifetime: IsoDuration,
 }
 
 #[derive(Debug, Deserialize)]
@@ -421,6 +485,14 @@ struct RawHandover {
     max_move_ahead: String,
     #[serde(default)]
     holidays: Vec<String>,
+    #[serde(default)]
+    outside_region_email: Option<String>,
+    #[serde(default = "d_intro")]
+    intro: String,
+}
+
+fn d_intro() -> String {
+    "P14D".into()
 }
 
 fn d_remind_after() -> u32 {
@@ -440,6 +512,8 @@ impl Default for RawHandover {
             escalate_after: d_escalate_after(),
             max_move_ahead: d_max_move_ahead(),
             holidays: Vec::new(),
+            outside_region_email: None,
+            intro: d_intro(),
         }
     }
 }
@@ -461,6 +535,12 @@ struct RawExport {
     indicators: Vec<String>,
     #[serde(default)]
     values: BTreeMap<String, Vec<String>>,
+    #[serde(default = "d_export_keep")]
+    keep: String,
+}
+
+fn d_export_keep() -> String {
+    "P30D".into()
 }
 
 fn d_export_k() -> u32 {
@@ -486,6 +566,7 @@ impl Default for RawExport {
             areas: BTreeMap::new(),
             indicators: Vec::new(),
             values: BTreeMap::new(),
+            keep: d_export_keep(),
         }
     }
 }
@@ -510,6 +591,8 @@ pub struct ExportConfig {
     pub indicators: Vec<String>,
     /// The allowed (coded) values of each indicator.
     pub values: BTreeMap<String, Vec<String>>,
+    /// How long export folders in `state_dir/exports` are kept before the sweep deletes them.
+    pub keep: IsoDuration,
 }
 
 #[derive(Debug, Deserialize)]
@@ -550,6 +633,8 @@ pub struct Config {
     pub signals: Catalog,
     /// Local wall time of the daily digest of amber and info flags (working days).
     pub digest_local_time: NaiveTime,
+    /// Working days an unacknowledged red flag waits before the coordinator is told.
+    pub red_escalate_after: u32,
 }
 
 /// How handovers between teams are chased.
@@ -564,6 +649,12 @@ pub struct HandoverConfig {
     pub max_move_ahead: IsoDuration,
     /// Weekends and these dates are not working days.
     pub working_days: crate::domain::handover::WorkingDays,
+    /// Where handovers to a municipality outside the configured region go (an intake desk
+    /// such as Veilig Thuis of the new region). Without it such moves are refused.
+    pub outside_region_email: Option<String>,
+    /// After a move the receiving team gets an introduction contact (a check-in) this long
+    /// after the move date.
+    pub intro: IsoDuration,
 }
 
 #[derive(Clone, Debug)]
@@ -594,6 +685,8 @@ pub struct MailConfig {
     pub transport: MailTransport,
     pub from: String,
     pub language: Language,
+    /// How long a sent message's body (and attachments) is kept; then only metadata stays.
+    pub keep_sent: IsoDuration,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -678,6 +771,26 @@ impl Config {
 
     pub fn municipality(&self, code: &str) -> Option<&Municipality> {
         self.municipalities.get(code)
+    }
+
+    /// Where mail about `code` goes: the configured municipality, or, for a well-formed CBS
+    /// code outside the configured region, the `handover.outside_region_email` desk (as
+    /// team and coordinator, without a key: dossiers are withheld). `None` otherwise.
+    pub fn addressee(&self, code: &str) -> Option<std::borrow::Cow<'_, Municipality>> {
+        if let Some(m) = self.municipalities.get(code) {
+            return Some(std::borrow::Cow::Borrowed(m));
+        }
+        let desk = self.handover.outside_region_email.as_ref()?;
+        is_cbs_code(code).then(|| {
+            std::borrow::Cow::Owned(Municipality {
+                code: code.to_string(),
+                name: code.to_string(),
+                team_email: desk.clone(),
+                coordinator_email: desk.clone(),
+                region: "outside".into(),
+                age_recipient: None,
+            })
+        })
     }
 }
 
@@ -860,6 +973,12 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
             Language::Nl
         }
     };
+    let keep_sent = is
+        .duration("mail.keep_sent", &raw.mail.keep_sent)
+        .unwrap_or(IsoDuration::days(30));
+    if keep_sent.is_zero() {
+        is.push("mail.keep_sent", "must be longer than zero");
+    }
 
     // schedule
     let timezone = match raw.schedule.timezone.parse::<Tz>() {
@@ -938,6 +1057,13 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
             cron,
             duration,
             local_time,
+            // The configured extra closing days are filled in with `handover.holidays` below.
+            working_days: p
+                .working_days_only
+                .then(|| crate::domain::handover::WorkingDays {
+                    holidays: BTreeSet::new(),
+                    dutch_holidays: true,
+                }),
         };
         // Try the plan on a sample start so runaway cron rules are caught at start-up.
         // Only a plan without other issues: a broken rule would otherwise also be
@@ -964,7 +1090,20 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
             .duration("reminders.repeat_every", &r.repeat_every)
             .unwrap_or(IsoDuration::ZERO),
         max_overdue: r.max_overdue,
+        retry_after: is
+            .duration("reminders.retry_after", &r.retry_after)
+            .unwrap_or(IsoDuration::ZERO),
+        max_attempts: r.max_attempts,
+        lead_interpreter: is
+            .duration("reminders.lead_interpreter", &r.lead_interpreter)
+            .unwrap_or(IsoDuration::ZERO),
     };
+    if !(1..=12).contains(&r.max_attempts) {
+        is.push("reminders.max_attempts", "1 to 12 attempts");
+    }
+    if reminders.retry_after.is_zero() && r.max_attempts > 1 {
+        is.push("reminders.retry_after", "must be longer than zero");
+    }
     if reminders.repeat_every.is_zero() && r.max_overdue > 0 {
         is.push("reminders.repeat_every", "must be longer than zero");
     }
@@ -1015,10 +1154,17 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
     if raw.api.burst == 0 {
         is.push("api.burst", "must be at least 1");
     }
+    let token_lifetime = is
+        .duration("api.token_lifetime", &raw.api.token_lifetime)
+        .unwrap_or(IsoDuration::days(90));
+    if token_lifetime.is_zero() {
+        is.push("api.token_lifetime", "must be longer than zero");
+    }
     let api = ApiConfig {
         listen,
         rate_limit: raw.api.rate_limit,
         burst: raw.api.burst,
+        token_lifetime,
     };
 
     // web
@@ -1082,12 +1228,31 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
             ),
         }
     }
+    if let Some(e) = &h.outside_region_email
+        && !plausible_email(e)
+    {
+        is.push("handover.outside_region_email", "not an email address");
+    }
+    let intro = is
+        .duration("handover.intro", &h.intro)
+        .unwrap_or(IsoDuration::ZERO);
     let handover = HandoverConfig {
+        intro,
+        outside_region_email: h.outside_region_email.clone(),
         remind_after: h.remind_after,
         escalate_after: h.escalate_after,
         max_move_ahead,
-        working_days: crate::domain::handover::WorkingDays { holidays },
+        working_days: crate::domain::handover::WorkingDays {
+            holidays: holidays.clone(),
+            dutch_holidays: true,
+        },
     };
+    // The extra closing days apply to due moments too.
+    for plan in plans.values_mut() {
+        if let Some(w) = &mut plan.working_days {
+            w.holidays = holidays.clone();
+        }
+    }
 
     // municipalities
     let mut municipalities = BTreeMap::new();
@@ -1130,6 +1295,9 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
     }
 
     let signals = validate_signals(&raw.indicators, &raw.rules, &mut is);
+    if !(1..=20).contains(&raw.flags.red_escalate_after) {
+        is.push("flags.red_escalate_after", "1 to 20 working days");
+    }
     let digest_local_time = match NaiveTime::parse_from_str(&raw.digest.local_time, "%H:%M") {
         Ok(t) => t,
         Err(_) => {
@@ -1137,7 +1305,7 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
             NaiveTime::MIN
         }
     };
-    let export = validate_export(&mut is, raw.export, &municipalities);
+    let export = validate_export(&mut is, raw.export, &municipalities, &signals);
 
     if !is.0.is_empty() {
         return Err(is.0);
@@ -1164,6 +1332,7 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
             transport,
             from: raw.mail.from,
             language,
+            keep_sent,
         },
         timezone,
         sweep_cron: raw.schedule.sweep,
@@ -1178,6 +1347,7 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
         municipalities,
         signals,
         digest_local_time,
+        red_escalate_after: raw.flags.red_escalate_after,
     })
 }
 
@@ -1196,13 +1366,17 @@ pub const EXPORT_FIXED_COLUMNS: &[&str] = &[
     "outcome",
     "mode",
     "flags",
+    "plan",
     "plan_status",
+    "safety_improved",
+    "professionals",
 ];
 
 fn validate_export(
     is: &mut Issues,
     raw: RawExport,
     municipalities: &BTreeMap<String, Municipality>,
+    signals: &Catalog,
 ) -> ExportConfig {
     if raw.k == 0 {
         is.push("export.k", "must be at least 1");
@@ -1288,6 +1462,9 @@ fn validate_export(
                 is.push(format!("export.values.{ind}"), "at least one allowed value")
             }
             Some(v) => {
+                if let Err(m) = export_values_match(signals, ind, v) {
+                    is.push(format!("export.values.{ind}"), m);
+                }
                 for (j, value) in v.iter().enumerate() {
                     let ok = !value.is_empty()
                         && value.len() <= 40
@@ -1312,7 +1489,14 @@ fn validate_export(
             );
         }
     }
+    let keep = is
+        .duration("export.keep", &raw.keep)
+        .unwrap_or(IsoDuration::days(30));
+    if keep.is_zero() {
+        is.push("export.keep", "must be longer than zero");
+    }
     ExportConfig {
+        keep,
         k: raw.k,
         max_suppression: raw.max_suppression,
         family_k: raw.family_k,
@@ -1321,6 +1505,75 @@ fn validate_export(
         indicators: raw.indicators,
         values: raw.values,
     }
+}
+
+/// The codes an indicator can take in `followup.csv`: its enum values, `true`/`false`, or
+/// every whole number of its scale (values are rounded to whole numbers on export). `Err`
+/// says why the indicator cannot be an export column.
+pub fn export_codes_of(signals: &Catalog, indicator: &str) -> Result<Vec<String>, String> {
+    let Some(ind) = signals.indicators.get(indicator) else {
+        return Err(format!("`{indicator}` is not one of the [[indicators]]"));
+    };
+    if ind.applies_to != Scope::Child {
+        return Err(format!(
+            "`{indicator}` applies to {}; the export has one row per child, so only child indicators can be columns",
+            ind.applies_to.code()
+        ));
+    }
+    match &ind.kind {
+        IndicatorType::Bool => Ok(vec!["true".into(), "false".into()]),
+        IndicatorType::Scale { min, max, .. } => {
+            if min.fract() != 0.0 || max.fract() != 0.0 || max - min > 100.0 {
+                return Err(format!(
+                    "`{indicator}` is a scale from {min} to {max}; an exported scale needs whole-number bounds at most 100 apart"
+                ));
+            }
+            let (lo, hi) = (*min as i64, *max as i64);
+            Ok((lo..=hi).map(|n| n.to_string()).collect())
+        }
+        IndicatorType::Count => Err(format!(
+            "`{indicator}` is a count without a fixed list of values; it cannot be an export column"
+        )),
+        IndicatorType::Enum {
+            values, multiple, ..
+        } => {
+            if *multiple {
+                Err(format!(
+                    "`{indicator}` takes several values at once; it cannot be an export column"
+                ))
+            } else {
+                Ok(values.clone())
+            }
+        }
+    }
+}
+
+/// The codebook of an indicator must list exactly the values the indicator can take, so
+/// that no recorded observation can stop an export.
+fn export_values_match(
+    signals: &Catalog,
+    indicator: &str,
+    listed: &[String],
+) -> Result<(), String> {
+    let codes = export_codes_of(signals, indicator)?;
+    let want: BTreeSet<&str> = codes.iter().map(String::as_str).collect();
+    let have: BTreeSet<&str> = listed.iter().map(String::as_str).collect();
+    let missing: Vec<&str> = want.difference(&have).copied().collect();
+    let unknown: Vec<&str> = have.difference(&want).copied().collect();
+    if missing.is_empty() && unknown.is_empty() {
+        return Ok(());
+    }
+    let mut m = format!(
+        "does not match the indicator `{indicator}` (its values: {})",
+        codes.join(", ")
+    );
+    if !unknown.is_empty() {
+        m.push_str(&format!("; not values of it: {}", unknown.join(", ")));
+    }
+    if !missing.is_empty() {
+        m.push_str(&format!("; missing: {}", missing.join(", ")));
+    }
+    Err(m)
 }
 
 fn m_into(m: RawMunicipality) -> Municipality {
@@ -1555,6 +1808,10 @@ fn validate_rule(
             }
         }
     };
+    if r.kind != "out_of_sight" {
+        unused(is, "amber_after", r.amber_after.is_some());
+        unused(is, "red_after", r.red_after.is_some());
+    }
     let (kind, scopes): (Option<RuleKind>, Vec<Scope>) = match r.kind.as_str() {
         "threshold" => {
             unused(is, "baseline", r.baseline.is_some());
@@ -1696,15 +1953,40 @@ fn validate_rule(
             unused(is, "n", r.n.is_some());
             unused(is, "delta", r.delta.is_some());
             unused(is, "conditions", r.conditions.is_some());
-            let count = match r.count {
-                Some(k) if (1..=52).contains(&k) => k as usize,
-                _ => {
-                    is.push(format!("{key}.count"), "required: 1 to 52 check-ins");
-                    1
-                }
-            };
+            if r.count.is_some() {
+                is.push(
+                    format!("{key}.count"),
+                    "out_of_sight is a time rule: use amber_after (default \"P8W\") and \
+                     red_after (default \"P16W\") instead of count",
+                );
+            }
+            let amber_after = is
+                .duration(
+                    &format!("{key}.amber_after"),
+                    r.amber_after.as_deref().unwrap_or("P8W"),
+                )
+                .unwrap_or(IsoDuration::ZERO);
+            let red_after = is
+                .duration(
+                    &format!("{key}.red_after"),
+                    r.red_after.as_deref().unwrap_or("P16W"),
+                )
+                .unwrap_or(IsoDuration::ZERO);
+            let sample = chrono::NaiveDate::from_ymd_opt(2027, 1, 1);
+            let on = |d: IsoDuration| sample.and_then(|s| d.add_to_date(s));
+            if amber_after.is_zero() {
+                is.push(format!("{key}.amber_after"), "must be longer than zero");
+            } else if on(red_after) <= on(amber_after) {
+                is.push(
+                    format!("{key}.red_after"),
+                    "must be longer than amber_after",
+                );
+            }
             (
-                Some(RuleKind::OutOfSight { count }),
+                Some(RuleKind::OutOfSight {
+                    amber_after,
+                    red_after,
+                }),
                 vec![declared.unwrap_or(Scope::Family)],
             )
         }

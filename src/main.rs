@@ -79,9 +79,10 @@ enum Command {
     Audit(AuditCommand),
     /// Anonymised follow-up export for researchers (k-anonymous over children)
     Export {
-        /// Folder to create (must not exist); written complete or not at all
+        /// Folder to create (must not exist); written complete or not at all [default:
+        /// state_dir/exports/<export id>, deleted by the sweep after export.keep]
         #[arg(long, value_name = "DIR")]
-        out: PathBuf,
+        out: Option<PathBuf>,
         /// Study code: the study's sealed key makes pseudonyms stable across its exports
         #[arg(long, value_name = "CODE")]
         study: Option<String>,
@@ -201,7 +202,13 @@ enum HandoverCommand {
         /// Who acknowledges (sealed under the family's key)
         #[arg(long, value_name = "NAME")]
         by: Option<String>,
+        /// The family's new case director, JSON {"name", "email"} (sealed)
+        #[arg(long, value_name = "FILE")]
+        case_director_file: Option<PathBuf>,
     },
+    /// Send a handover again: to a municipality configured since (instead of the
+    /// outside-region desk), with a dossier withheld before once the receiver has a key
+    Resend { id: String },
     /// List handovers
     List {
         /// Only those not acknowledged yet
@@ -225,7 +232,7 @@ enum TokenCommand {
         researcher: Option<String>,
         #[arg(long, group = "role")]
         admin: bool,
-        /// How long the token is valid, e.g. P90D (default: until revoked)
+        /// How long the token is valid, e.g. P30D [default: api.token_lifetime, P90D]
         #[arg(long, value_name = "DURATION")]
         expires: Option<String>,
         #[arg(long)]
@@ -278,19 +285,50 @@ enum FamilyCommand {
         #[arg(long, value_name = "FILE")]
         file: PathBuf,
     },
+    /// Enrol many families from JSON Lines: one `family enroll` document per line (`-` for
+    /// stdin). Valid lines are enrolled, each family whole or not at all; rejected lines
+    /// are listed with their line number and fields (exit 65 if any)
+    Import {
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+    },
     /// The whole decrypted record of a family (for the operator)
     Show { reference: String },
-    /// Close a plan before its term, with a reason code
+    /// Close a plan before its term, with a reason code and the evaluation
     Close {
         reference: String,
         #[arg(long, value_name = "CODE")]
         reason: String,
+        /// Did the family's safety improve: yes, partly or no
+        #[arg(long, value_name = "CODE")]
+        safety_improved: Option<String>,
+        /// Professionals involved with the family now (0 to 50)
+        #[arg(long, value_name = "N")]
+        professionals: Option<String>,
+        /// The family's own view, as text in a file (`-` for stdin); sealed
+        #[arg(long, value_name = "FILE")]
+        family_view_file: Option<PathBuf>,
+        /// The coordinator approving a closure while a red flag is open; sealed
+        #[arg(long, value_name = "NAME")]
+        approved_by: Option<String>,
     },
-    /// Erase a family for good (crypto-shredding), with a reason code
+    /// Record the evaluation of an ended plan from a JSON file (`-` for stdin):
+    /// {"safety_improved": "yes|partly|no", "professionals": N, "family_view"?: TEXT}
+    Evaluate {
+        reference: String,
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Erase a family for good, with a reason code: a tombstone (reference, time, reason)
+    /// is all that is left; its messages' bodies and attachments go, pending ones are
+    /// cancelled; lists the exports that may still hold it
     Erase {
         reference: String,
         #[arg(long, value_name = "CODE")]
         reason: String,
+        /// Really erase (without it, only says what would be erased; exit 64)
+        #[arg(long)]
+        yes: bool,
     },
     /// A new case director within the municipality, from a JSON file {"name", "email"};
     /// the team gets the dossier as after a move
@@ -313,6 +351,11 @@ enum CheckinCommand {
         #[arg(long, value_name = "FILE")]
         file: PathBuf,
     },
+    /// Record one contact attempt (same JSON as `record`; `not_reached` keeps it open)
+    Attempt {
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -326,6 +369,7 @@ enum OutboxCommand {
 
 /// Exit codes from sysexits.h, so scripts can tell input errors from outages.
 mod exit {
+    pub const USAGE: u8 = 64;
     pub const DATAERR: u8 = 65;
     pub const NOINPUT: u8 = 66;
     pub const UNAVAILABLE: u8 = 69;
@@ -333,6 +377,15 @@ mod exit {
     pub const CANTCREAT: u8 = 73;
     pub const TEMPFAIL: u8 = 75;
     pub const CONFIG: u8 = 78;
+}
+
+/// `: X-…, X-…` for a list of exports, or nothing.
+fn export_list(exports: &[service::erasure::ExportMayHold]) -> String {
+    if exports.is_empty() {
+        return String::new();
+    }
+    let ids: Vec<&str> = exports.iter().map(|e| e.export.as_str()).collect();
+    format!(" ({})", ids.join(", "))
 }
 
 /// An error already printed, carrying its exit code.
@@ -348,6 +401,7 @@ impl std::fmt::Display for Exit {
 impl std::error::Error for Exit {}
 
 fn main() -> ExitCode {
+    forbid_core_dumps();
     let cli = Cli::parse();
     nazorg::logging::init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -369,6 +423,21 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+    }
+}
+
+/// The process holds decrypted personal data and the unwrapped keys in memory: no core
+/// dump may write them to disk, and no other process of the same user may ptrace it or
+/// read its memory (`PR_SET_DUMPABLE=0` also makes `/proc/<pid>/` owned by root).
+fn forbid_core_dumps() {
+    // SAFETY: prctl(PR_SET_DUMPABLE, 0) takes plain integers and only changes a flag of
+    // this process; it touches no memory of ours.
+    let rc = unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    if rc != 0 {
+        eprintln!(
+            "warning: cannot forbid core dumps (prctl PR_SET_DUMPABLE): {}",
+            std::io::Error::last_os_error()
+        );
     }
 }
 
@@ -669,6 +738,44 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 s
             })
         }
+        Command::Family(FamilyCommand::Import { file }) => {
+            let app = open_app(g, OpenMode::Existing, false).await?;
+            let input: Box<dyn std::io::BufRead> = if file.as_os_str() == "-" {
+                Box::new(std::io::BufReader::new(std::io::stdin()))
+            } else {
+                Box::new(std::io::BufReader::new(
+                    std::fs::File::open(&file)
+                        .with_context(|| format!("cannot open {}", file.display()))?,
+                ))
+            };
+            let out = service::import::import(&app, input)
+                .await
+                .map_err(|e| match e {
+                    service::import::ImportError::Op(op) => op_failed(op),
+                    read => {
+                        eprintln!("error: {read}");
+                        Exit(exit::NOINPUT).into()
+                    }
+                })?;
+            print(g.json, &out, |o| {
+                let mut s = format!(
+                    "enrolled {} families; rejected {} lines\n",
+                    o.enrolled.len(),
+                    o.rejected.len()
+                );
+                for r in &o.rejected {
+                    for e in &r.errors {
+                        s.push_str(&format!("  line {}: {}: {}\n", r.line, e.field, e.message));
+                    }
+                }
+                s
+            })?;
+            if out.rejected.is_empty() {
+                Ok(())
+            } else {
+                Err(Exit(exit::DATAERR).into())
+            }
+        }
         Command::Family(FamilyCommand::Show { reference }) => {
             let app = open_app(g, OpenMode::Existing, false).await?;
             let view = service::family::show(&app, &reference)
@@ -678,25 +785,129 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&view)?);
             Ok(())
         }
-        Command::Family(FamilyCommand::Close { reference, reason }) => {
+        Command::Family(FamilyCommand::Close {
+            reference,
+            reason,
+            safety_improved,
+            professionals,
+            family_view_file,
+            approved_by,
+        }) => {
+            let family_view = match &family_view_file {
+                Some(p) => Some(String::from_utf8(read_input(p)?).map_err(|_| {
+                    eprintln!("error: family_view: the file is not UTF-8 text");
+                    anyhow::Error::from(Exit(exit::DATAERR))
+                })?),
+                None => None,
+            };
+            let req = service::family::CloseRequest {
+                reason,
+                approved_by,
+                evaluation: nazorg::domain::evaluation::EvaluationInput {
+                    safety_improved,
+                    professionals: professionals.map(|p| match p.trim().parse::<u64>() {
+                        Ok(n) => serde_json::Value::from(n),
+                        Err(_) => serde_json::Value::String(p),
+                    }),
+                    family_view,
+                },
+            };
             let app = open_app(g, OpenMode::Existing, false).await?;
-            let out = service::family::close(&app, &reference, &reason)
+            let out = service::family::close(&app, &reference, &req)
                 .await
                 .map_err(op_failed)?;
             print(g.json, &out, |o| {
                 format!(
-                    "closed family {} ({}); {} open check-ins cancelled\n",
-                    o.family, o.reason, o.checkins_cancelled
+                    "closed family {} ({}); {} open check-ins cancelled{}\n",
+                    o.family,
+                    o.reason,
+                    o.checkins_cancelled,
+                    o.coordinator_notified
+                        .as_ref()
+                        .map(|c| format!("; coordinator {c} notified"))
+                        .unwrap_or_default()
                 )
             })
         }
-        Command::Family(FamilyCommand::Erase { reference, reason }) => {
+        Command::Family(FamilyCommand::Evaluate { reference, file }) => {
+            let bytes = read_input(&file)?;
+            let input: nazorg::domain::evaluation::EvaluationInput =
+                match serde_json::from_slice(&bytes) {
+                    Ok(i) => i,
+                    Err(e) => {
+                        eprintln!("error: file: not an evaluation ({e})");
+                        return Err(Exit(exit::DATAERR).into());
+                    }
+                };
             let app = open_app(g, OpenMode::Existing, false).await?;
-            let out = service::family::erase(&app, &reference, &reason)
+            let out = service::family::evaluate(&app, &reference, &input)
                 .await
                 .map_err(op_failed)?;
             print(g.json, &out, |o| {
-                format!("erased family {} ({})\n", o.family, o.reason)
+                format!(
+                    "evaluation recorded for family {} (safety improved: {})\n",
+                    o.family, o.safety_improved
+                )
+            })
+        }
+        Command::Family(FamilyCommand::Erase {
+            reference,
+            reason,
+            yes,
+        }) => {
+            let app = open_app(g, OpenMode::Existing, false).await?;
+            if !yes {
+                let p = service::erasure::preview(&app, &reference, &reason)
+                    .await
+                    .map_err(op_failed)?;
+                eprintln!(
+                    "error: this would erase family {} for good: its data key and sealed details, \
+                     {} members, {} check-ins with their observations, {} flags, {} handovers and its \
+                     responsibility history; the bodies and attachments of its {} messages \
+                     ({} pending, which would be cancelled). {} export(s) made since its \
+                     enrolment may still hold it{}. Add --yes to erase.",
+                    p.family,
+                    p.members,
+                    p.checkins,
+                    p.flags,
+                    p.handovers,
+                    p.messages,
+                    p.pending_messages,
+                    p.exports_may_hold.len(),
+                    export_list(&p.exports_may_hold),
+                );
+                return Err(Exit(exit::USAGE).into());
+            }
+            let out = service::erasure::erase(&app, &reference, &reason)
+                .await
+                .map_err(op_failed)?;
+            print(g.json, &out, |o| {
+                let mut s = format!(
+                    "erased family {} ({}): {} pending messages cancelled, {} attachments deleted, \
+                     {} message bodies dropped, {} mail copies removed\n",
+                    o.family,
+                    o.reason,
+                    o.messages.cancelled,
+                    o.messages.attachments_deleted,
+                    o.messages.bodies_dropped,
+                    o.mail_files_removed
+                );
+                for e in &o.exports_may_hold {
+                    s.push_str(&format!(
+                        "  export {} ({}) may still hold it until {}: {}\n",
+                        e.export,
+                        e.created_at.to_rfc3339(),
+                        e.expires_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                        e.folder
+                            .as_ref()
+                            .map(|f| f.display().to_string())
+                            .unwrap_or_else(|| {
+                                "written outside state_dir/exports; delete its copies by hand"
+                                    .into()
+                            })
+                    ));
+                }
+                s
             })
         }
         Command::Keys(KeysCommand::Rotate {
@@ -715,6 +926,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 max_batches,
             };
             let out = service::keys::rotate(&app, &req).await.map_err(op_failed)?;
+            if !req.remove.is_empty() && !req.new_kek {
+                eprintln!(
+                    "warning: the removed recipient(s) can no longer unwrap the current key-encryption \
+                     key from now on, but whoever holds an old copy of the wrapped key (a backup, a \
+                     copy of the database) can still decrypt with the removed identity: the key \
+                     itself is unchanged. Run `nazorg keys rotate --new-kek` to replace it and \
+                     rewrap every data key."
+                );
+            }
             print(g.json, &out, |o| {
                 let mut s = format!(
                     "key-encryption key wrapped to {} recipient(s)\n",
@@ -888,15 +1108,42 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             id,
             municipality,
             by,
+            case_director_file,
         }) => {
+            let director: Option<nazorg::domain::enrolment::CaseDirector> =
+                match &case_director_file {
+                    Some(file) => {
+                        let input = read_input(file)?;
+                        Some(nazorg::domain::parse_json(&input).map_err(|e| op_failed(e.into()))?)
+                    }
+                    None => None,
+                };
             let app = open_app(g, OpenMode::Existing, false).await?;
-            let out = service::handover::ack(&app, &id, &municipality, by.as_deref())
-                .await
-                .map_err(op_failed)?;
+            let out = service::handover::ack_naming(
+                &app,
+                &id,
+                &municipality,
+                by.as_deref(),
+                director.as_ref(),
+            )
+            .await
+            .map_err(op_failed)?;
             print(g.json, &out, |o| {
                 format!(
                     "handover {} of family {} acknowledged by {}\n",
                     o.handover, o.family, o.municipality
+                )
+            })
+        }
+        Command::Handover(HandoverCommand::Resend { id }) => {
+            let app = open_app(g, OpenMode::Existing, false).await?;
+            let out = service::handover::resend(&app, &id)
+                .await
+                .map_err(op_failed)?;
+            print(g.json, &out, |o| {
+                format!(
+                    "handover {} of family {} resent to {} ({}), dossier {}\n",
+                    o.handover, o.family, o.to, o.sent_to, o.dossier
                 )
             })
         }
@@ -949,17 +1196,38 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                             }),
                     }
                 };
+            let from = date("from", from)?;
+            let to = date("to", to)?;
+            let app = open_app(g, OpenMode::Existing, false).await?;
+            // Without --out the export goes where the sweep expires it after export.keep:
+            // staged under a temporary name, then moved to its id.
+            let (out_path, kept) = match out {
+                Some(o) => (o, None),
+                None => {
+                    let dir = service::erasure::exports_dir(&app);
+                    service::create_private_dir(&dir)
+                        .with_context(|| format!("cannot create {}", dir.display()))?;
+                    let staging = dir.join(format!("new-{}", nazorg::domain::reference::token()));
+                    (staging, Some(dir))
+                }
+            };
             let req = nazorg::export::ExportRequest {
-                from: date("from", from)?,
-                to: date("to", to)?,
-                out,
+                from,
+                to,
+                out: out_path,
                 study,
                 k,
             };
-            let app = open_app(g, OpenMode::Existing, false).await?;
-            let out = nazorg::export::export(&app, &req)
+            let mut out = nazorg::export::export(&app, &req)
                 .await
                 .map_err(export_failed)?;
+            if let Some(dir) = kept {
+                let final_dir = dir.join(&out.export);
+                std::fs::rename(&req.out, &final_dir).with_context(|| {
+                    format!("cannot move the export to {}", final_dir.display())
+                })?;
+                out.out = final_dir;
+            }
             print(g.json, &out, |o| {
                 format!(
                     "export {} written to {}: {} rows of {} children in {} families (k {} requested, {} achieved; {} children suppressed)\n",
@@ -988,7 +1256,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 })
             })
         }
-        Command::Checkin(CheckinCommand::Record { file }) => {
+        Command::Checkin(CheckinCommand::Record { file } | CheckinCommand::Attempt { file }) => {
             let input = read_input(&file)?;
             let record = nazorg::domain::parse_json(&input).map_err(|e| op_failed(e.into()))?;
             let app = open_app(g, OpenMode::Existing, false).await?;
@@ -1001,10 +1269,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     .as_ref()
                     .map(|n| format!("; next {} due {}", n.id, n.due.to_rfc3339()))
                     .unwrap_or_default();
-                format!(
-                    "recorded {} for family {} ({}){next}\n",
-                    o.checkin, o.family, o.outcome
-                )
+                match (o.status, o.next_attempt_due) {
+                    ("open", Some(retry)) => format!(
+                        "attempt {} of {} for family {} not reached; next attempt due {}\n",
+                        o.attempt,
+                        o.checkin,
+                        o.family,
+                        retry.to_rfc3339()
+                    ),
+                    _ => format!(
+                        "{} {} for family {} ({}){next}\n",
+                        o.status, o.checkin, o.family, o.outcome
+                    ),
+                }
             })
         }
         Command::Sweep { no_dispatch } => {

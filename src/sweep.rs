@@ -24,20 +24,34 @@ pub struct SweepSummary {
     pub due: u64,
     pub overdue: u64,
     pub escalation: u64,
+    /// Reminders for the next contact attempt after a family was not reached.
+    pub retry: u64,
+    /// Notices held back because today is no working day (sent on the next one).
+    pub held_for_working_day: u64,
     /// Notices whose outbox key already existed (a repeat of an earlier sweep).
     pub already_queued: u64,
     /// Check-ins whose municipality is missing from the config: retried in an hour.
     pub unroutable: u64,
     /// Families erased because their plan ended more than `retention.after` ago.
     pub retention_erased: u64,
+    /// Exports not yet expired that may hold a family erased by this sweep (ids).
+    pub retention_exports_may_hold: Vec<String>,
+    /// Bodies of sent messages dropped after `mail.keep_sent` (metadata kept).
+    pub bodies_dropped: u64,
+    /// Exports expired after `export.keep` (their folders in `state_dir/exports` deleted).
+    pub exports_expired: u64,
     /// Reminders to receiving teams about unacknowledged handovers.
     pub handover_reminders: u64,
     /// Escalations of unacknowledged handovers to the coordinator and the sending team.
     pub handover_escalations: u64,
     /// Flags raised by the sweep (`out_of_sight` while nothing is recorded).
     pub flags_raised: u64,
-    /// Daily digests of amber and info flags enqueued (one per team per working day).
+    /// Daily digests enqueued (at most one per team per working day).
     pub digests: u64,
+    /// Red alerts sent again because nobody acknowledged them yet.
+    pub red_repeats: u64,
+    /// Unacknowledged red flags escalated to the coordinator.
+    pub red_escalations: u64,
 }
 
 /// How due instants are shown to teams: local wall time and the zone's name.
@@ -57,17 +71,50 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreE
         at: now,
         ..Default::default()
     };
+    // No reminder goes out on a weekend or holiday (for plans on working days): what falls
+    // due then waits for the next working day's first sweep.
+    let working_days = &cfg.handover.working_days;
+    let local_today = now.with_timezone(&cfg.timezone).date_naive();
+    let working_day = working_days.is_working_day(local_today);
+    let next_working_day_start = crate::domain::plan::local_instant(
+        cfg.timezone,
+        working_days
+            .add(local_today, 1)
+            .and_time(chrono::NaiveTime::MIN),
+    )
+    .map_or(to_secs(now) + 3600, to_secs)
+    .max(to_secs(now) + 1);
     loop {
         let mut tx = app.store.write().await?;
         let batch = store::checkins::notice_candidates(&mut tx, to_secs(now), BATCH).await?;
         let n = batch.len();
         for c in batch {
             summary.examined += 1;
-            let due = from_secs(c.due_at)?;
+            // After a failed attempt the reminders run from the next attempt's due instant.
+            let due_at = c.retry_due_at.unwrap_or(c.due_at);
+            let due = from_secs(due_at)?;
             let last = c.last_notice_at.map(from_secs).transpose()?;
+            // A plan on working days sends nothing on a weekend or holiday: the notice waits
+            // for the first sweep of the next working day.
+            let plan_rule = cfg.plans.get(&c.plan);
+            if !working_day && plan_rule.is_some_and(|p| p.working_days.is_some()) {
+                summary.held_for_working_day += 1;
+                store::checkins::set_notice_state(
+                    &mut tx,
+                    c.id,
+                    c.notice_stage,
+                    c.overdue_count,
+                    c.last_notice_at,
+                    Some(next_working_day_start),
+                )
+                .await?;
+                continue;
+            }
+            // A family that needs an interpreter gets its first notice earlier.
+            let policy = &policy.for_family(c.interpreter_needed);
             let stage = Stage::from_code(c.notice_stage, c.overdue_count)
                 .ok_or_else(|| StoreError::Corrupt(format!("notice stage of {}", c.reference)))?;
-            let Some(muni) = cfg.municipality(&c.municipality) else {
+            let Some(muni) = cfg.addressee(&c.municipality) else {
                 summary.unroutable += 1;
                 tracing::error!(checkin = %c.reference, municipality = %c.municipality, "municipality missing from config; reminder held back");
                 let retry = to_secs(now) + 3600;
@@ -117,7 +164,21 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreE
                 interpreter_needed: c.interpreter_needed,
                 overdue_count: count,
             };
-            let (subject, body) = reminder(kind, cfg.mail.language, &facts);
+            let retry = c.attempts > 0 && notice == Notice::Due;
+            let (subject, body) = if retry {
+                use crate::mail::contact::{AttemptFacts, ContactMail, contact};
+                contact(
+                    ContactMail::Retry,
+                    cfg.mail.language,
+                    &AttemptFacts {
+                        reminder: &facts,
+                        attempts: u32::try_from(c.attempts).unwrap_or(u32::MAX),
+                        max_attempts: policy.max_attempts,
+                    },
+                )
+            } else {
+                reminder(kind, cfg.mail.language, &facts)
+            };
             let body = crate::mail::workspace::with_link(
                 cfg.mail.language,
                 &body,
@@ -126,6 +187,7 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreE
                     &format!("/team/checkins/{}", c.reference),
                 ),
             );
+            let kind_code = if retry { "retry" } else { kind.code() };
             let (to, mut cc) = match notice {
                 Notice::Escalation => (
                     vec![muni.coordinator_email.clone()],
@@ -139,18 +201,18 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreE
                 .handover_from
                 .as_deref()
                 .filter(|s| *s != c.municipality)
-                .and_then(|s| cfg.municipality(s))
+                .and_then(|s| cfg.addressee(s))
                 && !cc.contains(&sender.team_email)
                 && !to.contains(&sender.team_email)
             {
                 cc.push(sender.team_email.clone());
             }
-            let key = format!("{}:{}:{}:{}", kind.code(), c.reference, count, c.due_at);
+            let key = format!("{kind_code}:{}:{}:{}", c.reference, count, due_at);
             let fresh = store::outbox::enqueue(
                 &mut tx,
                 &store::outbox::NewMessage {
                     key: &key,
-                    kind: kind.code(),
+                    kind: kind_code,
                     family_ref: Some(&c.family_ref),
                     recipients: &to,
                     cc: &cc,
@@ -163,6 +225,7 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreE
             .await?;
             if fresh {
                 match kind {
+                    _ if retry => summary.retry += 1,
                     ReminderKind::Upcoming => summary.upcoming += 1,
                     ReminderKind::Due => summary.due += 1,
                     ReminderKind::Overdue => summary.overdue += 1,
@@ -192,7 +255,11 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreE
     let (reminders, escalations) = handovers(app, now).await?;
     summary.handover_reminders = reminders;
     summary.handover_escalations = escalations;
-    summary.retention_erased = retention(app, now).await?;
+    let (erased, exports) = retention(app, now).await?;
+    summary.retention_erased = erased;
+    summary.retention_exports_may_hold = exports;
+    summary.bodies_dropped = drop_sent_bodies(app, now).await?;
+    summary.exports_expired = expire_exports(app, now).await?;
     let previous = {
         let mut conn = app.store.conn().await?;
         store::sweeps::last_before(&mut conn, to_secs(now)).await?
@@ -204,10 +271,14 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreE
             crate::service::OpError::Store(s) => s,
             other => StoreError::Corrupt(other.to_string()),
         })?;
+    let (repeats, escalations) = crate::service::signals::sweep_red_flags(app, now).await?;
+    summary.red_repeats = repeats;
+    summary.red_escalations = escalations;
     summary.digests = crate::service::signals::sweep_digest(app, now).await?;
     // Recorded last, so a sweep that failed halfway is covered again by the next one.
     {
-        let notices = summary.upcoming + summary.due + summary.overdue + summary.escalation;
+        let notices =
+            summary.upcoming + summary.due + summary.overdue + summary.escalation + summary.retry;
         let mut tx = app.store.write().await?;
         store::sweeps::record(
             &mut tx,
@@ -221,6 +292,8 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreE
         || summary.retention_erased > 0
         || summary.flags_raised > 0
         || summary.digests > 0
+        || summary.bodies_dropped > 0
+        || summary.exports_expired > 0
     {
         tracing::info!(
             upcoming = summary.upcoming,
@@ -230,6 +303,8 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreE
             retention_erased = summary.retention_erased,
             flags_raised = summary.flags_raised,
             digests = summary.digests,
+            bodies_dropped = summary.bodies_dropped,
+            exports_expired = summary.exports_expired,
             "sweep done"
         );
     }
@@ -260,7 +335,7 @@ async fn handovers(app: &App, now: DateTime<Utc>) -> Result<(u64, u64), StoreErr
         if !owe_reminder && !owe_escalation {
             continue;
         }
-        let Some(to) = cfg.municipality(&h.to_municipality) else {
+        let Some(to) = cfg.addressee(&h.to_municipality) else {
             tracing::error!(handover = %h.reference, municipality = %h.to_municipality, "municipality missing from config; handover not chased");
             continue;
         };
@@ -274,7 +349,7 @@ async fn handovers(app: &App, now: DateTime<Utc>) -> Result<(u64, u64), StoreErr
         let file = format!("dossier-{}.age", h.family_ref);
         let dossier = (h.dossier == "attached").then_some(file.as_str());
         let send = |kind: HandoverMail, days: u32, to_list: Vec<String>, cc: Vec<String>| {
-            let facts = data.facts(&h, from, to, dossier, days);
+            let facts = data.facts(&h, from, &to, dossier, days);
             let (subject, body) = render(kind, cfg.mail.language, &facts);
             let body = crate::mail::workspace::with_link(
                 cfg.mail.language,
@@ -296,7 +371,13 @@ async fn handovers(app: &App, now: DateTime<Utc>) -> Result<(u64, u64), StoreErr
             ));
         }
         if owe_escalation {
-            let mut rcpt = vec![to.coordinator_email.clone()];
+            // Outside the configured region nobody there coordinates with us: the sending
+            // municipality's coordinator follows it up.
+            let outside = cfg.municipality(&h.to_municipality).is_none();
+            let mut rcpt = match (outside, from) {
+                (true, Some(f)) => vec![f.coordinator_email.clone()],
+                _ => vec![to.coordinator_email.clone()],
+            };
             if let Some(f) = from
                 && !rcpt.contains(&f.team_email)
             {
@@ -341,34 +422,39 @@ async fn handovers(app: &App, now: DateTime<Utc>) -> Result<(u64, u64), StoreErr
     Ok((reminders, escalations))
 }
 
-/// Erases families whose plan ended more than `retention.after` before `now`.
-async fn retention(app: &App, now: DateTime<Utc>) -> Result<u64, StoreError> {
+/// Erases families whose plan ended more than `retention.after` before `now`, the same
+/// way `family erase` does. Returns how many, and the exports that may still hold them.
+async fn retention(app: &App, now: DateTime<Utc>) -> Result<(u64, Vec<String>), StoreError> {
     let Some(cutoff) = app.config.retention_after.sub_from(now) else {
-        return Ok(0);
+        return Ok((0, Vec::new()));
     };
     let mut erased = 0;
+    let mut exports = std::collections::BTreeSet::new();
     loop {
         let mut tx = app.store.write().await?;
         let due = store::families::past_retention(&mut tx, to_secs(cutoff), BATCH).await?;
         let n = due.len();
+        let mut trails = Vec::with_capacity(n);
         for (id, reference) in due {
-            store::families::erase(&mut tx, id, "retention", to_secs(now)).await?;
-            crate::audit::append(
+            let trail = crate::service::erasure::erase_in(
+                app,
                 &mut tx,
+                id,
+                &reference,
+                "retention",
                 &crate::audit::Actor::System,
                 to_secs(now),
-                &crate::audit::Entry {
-                    action: "family.erase",
-                    family: Some(&reference),
-                    detail: Some("retention"),
-                    ..Default::default()
-                },
             )
             .await?;
+            exports.extend(trail.exports.iter().map(|e| e.export.clone()));
             tracing::info!(family = %reference, "family erased after its retention period");
+            trails.push(trail);
             erased += 1;
         }
         tx.commit().await?;
+        for trail in &trails {
+            crate::service::erasure::remove_mail_copies(app, trail);
+        }
         if i64::try_from(n).unwrap_or(i64::MAX) < BATCH {
             break;
         }
@@ -376,5 +462,45 @@ async fn retention(app: &App, now: DateTime<Utc>) -> Result<u64, StoreError> {
     if erased > 0 {
         app.store.checkpoint().await?;
     }
-    Ok(erased)
+    Ok((erased, exports.into_iter().collect()))
+}
+
+/// Drops the bodies (and attachments) of messages sent more than `mail.keep_sent` ago.
+async fn drop_sent_bodies(app: &App, now: DateTime<Utc>) -> Result<u64, StoreError> {
+    let Some(cutoff) = app.config.mail.keep_sent.sub_from(now) else {
+        return Ok(0);
+    };
+    let mut tx = app.store.write().await?;
+    let n = store::outbox::drop_sent_bodies(&mut tx, to_secs(cutoff), to_secs(now)).await?;
+    tx.commit().await?;
+    Ok(n)
+}
+
+/// Expires exports made more than `export.keep` ago: their folder in `state_dir/exports`
+/// is deleted, then the export is marked expired. A folder that cannot be deleted keeps
+/// its export live (retried at the next sweep).
+async fn expire_exports(app: &App, now: DateTime<Utc>) -> Result<u64, StoreError> {
+    let Some(cutoff) = app.config.export.keep.sub_from(now) else {
+        return Ok(0);
+    };
+    let dir = crate::service::erasure::exports_dir(app);
+    let mut expired = 0;
+    let mut tx = app.store.write().await?;
+    for id in store::export::due_to_expire(&mut tx, to_secs(cutoff), 10_000).await? {
+        // Export ids are our own `X-…` references; never a path from elsewhere.
+        if !crate::domain::reference::looks_like(&id, 'X') {
+            continue;
+        }
+        let folder = dir.join(&id);
+        if folder.is_dir()
+            && let Err(e) = std::fs::remove_dir_all(&folder)
+        {
+            tracing::error!(export = %id, error = %e, "cannot delete an expired export folder");
+            continue;
+        }
+        store::export::mark_expired(&mut tx, &id, to_secs(now)).await?;
+        expired += 1;
+    }
+    tx.commit().await?;
+    Ok(expired)
 }

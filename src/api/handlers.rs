@@ -186,6 +186,11 @@ pub async fn metrics(State(s): State<ApiState>) -> Result<Response, ApiError> {
             }
         }
     }
+    let fallbacks = store::metrics::safety_fallbacks(&mut conn).await?;
+    let _ = writeln!(
+        out,
+        "# HELP nazorg_safety_fallbacks_total Safety notices (red alerts, escalations) that failed for good and were re-sent to a coordinator\n# TYPE nazorg_safety_fallbacks_total counter\nnazorg_safety_fallbacks_total {fallbacks}"
+    );
     let _ = writeln!(
         out,
         "# HELP nazorg_http_responses_total HTTP responses by status class\n# TYPE nazorg_http_responses_total counter"
@@ -241,6 +246,14 @@ pub async fn show_family(
 #[serde(deny_unknown_fields)]
 struct CloseBody {
     reason: String,
+    #[serde(default)]
+    approved_by: Option<String>,
+    #[serde(default)]
+    safety_improved: Option<String>,
+    #[serde(default)]
+    professionals: Option<serde_json::Value>,
+    #[serde(default)]
+    family_view: Option<String>,
 }
 
 pub async fn close_family(
@@ -252,7 +265,33 @@ pub async fn close_family(
     require_family(&s, &p, &family).await?;
     let b: CloseBody = body.parse()?;
     Ok(Json(
-        service::family::close(&app_for(&s, &p), &family, &b.reason).await?,
+        service::family::close(
+            &app_for(&s, &p),
+            &family,
+            &service::family::CloseRequest {
+                reason: b.reason,
+                approved_by: b.approved_by,
+                evaluation: crate::domain::evaluation::EvaluationInput {
+                    safety_improved: b.safety_improved,
+                    professionals: b.professionals,
+                    family_view: b.family_view,
+                },
+            },
+        )
+        .await?,
+    ))
+}
+
+pub async fn evaluate_family(
+    State(s): State<ApiState>,
+    Extension(p): Extension<Principal>,
+    Path(family): Path<String>,
+    body: JsonBytes,
+) -> Result<Json<service::family::Evaluated>, ApiError> {
+    require_family(&s, &p, &family).await?;
+    let b: crate::domain::evaluation::EvaluationInput = body.parse()?;
+    Ok(Json(
+        service::family::evaluate(&app_for(&s, &p), &family, &b).await?,
     ))
 }
 
@@ -420,6 +459,9 @@ struct AckBody {
     municipality: Option<String>,
     #[serde(default)]
     by: Option<String>,
+    /// The family's new case director, sealed (`handover ack --case-director-file`).
+    #[serde(default)]
+    case_director: Option<crate::domain::enrolment::CaseDirector>,
 }
 
 pub async fn ack_handover(
@@ -459,7 +501,14 @@ pub async fn ack_handover(
             .ok_or_else(|| ApiError::bad_request("municipality", "required for an admin token"))?,
     };
     Ok(Json(
-        service::handover::ack(&app_for(&s, &p), &id, &municipality, b.by.as_deref()).await?,
+        service::handover::ack_naming(
+            &app_for(&s, &p),
+            &id,
+            &municipality,
+            b.by.as_deref(),
+            b.case_director.as_ref(),
+        )
+        .await?,
     ))
 }
 

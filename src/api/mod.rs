@@ -66,7 +66,13 @@ pub const ROUTES: &[(&str, &str, &str, bool)] = &[
     (
         "POST",
         "/v1/families/{ref}/close",
-        "Close a plan before its term: {\"reason\": CODE}",
+        "Close a plan before its term: {\"reason\": CODE, \"safety_improved\": yes|partly|no, \"professionals\": N, \"family_view\"?, \"approved_by\"? (needed while a red flag is open)}",
+        true,
+    ),
+    (
+        "POST",
+        "/v1/families/{ref}/evaluation",
+        "The closing evaluation of an ended plan: {\"safety_improved\": yes|partly|no, \"professionals\": N, \"family_view\"?}",
         true,
     ),
     (
@@ -139,6 +145,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/families", post(handlers::enrol))
         .route("/v1/families/{ref}", get(handlers::show_family))
         .route("/v1/families/{ref}/close", post(handlers::close_family))
+        .route(
+            "/v1/families/{ref}/evaluation",
+            post(handlers::evaluate_family),
+        )
         .route("/v1/checkins/due", get(handlers::due))
         .route("/v1/checkins/{id}/record", post(handlers::record))
         .route("/v1/families/{ref}/moves", post(handlers::move_family))

@@ -42,21 +42,43 @@ pub struct Hierarchy {
     pub regions: Vec<String>,
     /// Region → area; empty: region goes straight to national.
     pub areas: BTreeMap<String, String>,
+    /// Plan codes known to this export (interned: [`ChildFacts::plan`] indexes it).
+    pub plans: Vec<String>,
 }
 
 /// A point in the lattice: how far each quasi-identifier is generalised (0 = as recorded).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 pub struct Levels {
     pub age: usize,
     pub region: usize,
     pub period: usize,
+    /// The plan's attributes: 0 plan code, status with its closing reason and the
+    /// evaluation's codes; 1 plan code and running/ended only; 2 none of them.
+    #[serde(default)]
+    pub plan: usize,
 }
 
 impl Levels {
     pub fn height(&self) -> usize {
-        self.age + self.region + self.period
+        self.age + self.region + self.period + self.plan
     }
 }
+
+/// Plan status codes as exported at plan level 0; the index is what [`ChildFacts::status`]
+/// holds. `enrolled_in_error` is absent: such families are never exported.
+pub const STATUS_CODES: &[&str] = &[
+    "running",
+    "completed",
+    "closed_early:family_moved_abroad",
+    "closed_early:family_declined_aftercare",
+    "closed_early:transferred_to_specialist_care",
+    "closed_early:taken_over_by_safety_chain",
+    "closed_early:family_deceased",
+];
+/// `safety_improved` as exported; index 0 (empty) is "not evaluated".
+pub const SAFETY_EXPORT: &[&str] = &["", "yes", "partly", "no"];
+/// `professionals` as exported; index 0 (empty) is "not evaluated".
+pub const PROFESSIONALS_EXPORT: &[&str] = &["", "0", "1-2", "3-5", "6+"];
 
 impl Hierarchy {
     pub fn age_levels(&self) -> usize {
@@ -68,6 +90,53 @@ impl Hierarchy {
     }
 
     pub const PERIOD_LEVELS: usize = 3;
+    pub const PLAN_LEVELS: usize = 3;
+
+    /// The plan code column at `level`.
+    pub fn plan_label(&self, level: usize, plan: u8) -> String {
+        match level {
+            0 | 1 => self
+                .plans
+                .get(usize::from(plan))
+                .cloned()
+                .unwrap_or_default(),
+            _ => "all".into(),
+        }
+    }
+
+    /// The plan status column at `level`.
+    pub fn status_label(level: usize, status: u8) -> String {
+        match (level, status) {
+            (0, s) => STATUS_CODES
+                .get(usize::from(s))
+                .copied()
+                .unwrap_or("")
+                .to_string(),
+            (1, 0) => "running".into(),
+            (1, _) => "ended".into(),
+            _ => "all".into(),
+        }
+    }
+
+    /// The evaluation columns at `level`: only at level 0, else empty.
+    pub fn evaluation_labels(level: usize, safety: u8, professionals: u8) -> (String, String) {
+        if level == 0 {
+            (
+                SAFETY_EXPORT
+                    .get(usize::from(safety))
+                    .copied()
+                    .unwrap_or("")
+                    .into(),
+                PROFESSIONALS_EXPORT
+                    .get(usize::from(professionals))
+                    .copied()
+                    .unwrap_or("")
+                    .into(),
+            )
+        } else {
+            (String::new(), String::new())
+        }
+    }
 
     fn age_span(&self) -> (u32, u32) {
         let first = self.age_bands.first();
@@ -136,11 +205,17 @@ impl Hierarchy {
             _ => "national",
         };
         let period = ["half_year", "year", "all"][levels.period.min(2)];
+        let plan = [
+            "plan code, status with closing reason, evaluation codes",
+            "plan code, running/ended",
+            "all",
+        ][levels.plan.min(2)];
         serde_json::json!({
+            "plan": {"level": levels.plan, "of": Self::PLAN_LEVELS - 1, "applied": plan},
             "age_band_at_start": {"level": levels.age, "of": self.age_levels() - 1, "applied": age},
             "region": {"level": levels.region, "of": self.region_levels() - 1, "applied": region},
             "start_period": {"level": levels.period, "of": Self::PERIOD_LEVELS - 1, "applied": period},
-            "moves_so_far": {"applied": format!("top-coded at {MOVES_TOP}+")},
+            "moves_so_far": {"applied": format!("the child's moves by its last exported check-in, the same on each of its rows (the month of a move is not exported), top-coded at {MOVES_TOP}+")},
             "months_since_start": {"applied": "whole months, top-coded at the end of the family's plan"},
         })
     }
@@ -162,6 +237,14 @@ pub struct ChildFacts {
     pub rows: u32,
     /// Moves by the child's last exported check-in (top-coded in the signature).
     pub moves: u32,
+    /// Index into [`Hierarchy::plans`].
+    pub plan: u8,
+    /// Index into [`STATUS_CODES`].
+    pub status: u8,
+    /// Index into [`SAFETY_EXPORT`].
+    pub safety: u8,
+    /// Index into [`PROFESSIONALS_EXPORT`].
+    pub professionals: u8,
 }
 
 /// Why a child was left out.
@@ -175,6 +258,9 @@ pub enum Reason {
     /// The family's combined signature (its children together) is shared by fewer than
     /// `family_k` families.
     FamilySignatureRare,
+    /// Together with what the study received before, the child (or its family) would be
+    /// shared by fewer than k children (`family_k` families).
+    StudyUnionTooRare,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -215,50 +301,88 @@ impl Decision {
     }
 }
 
-/// Why no point of the lattice reaches k within the suppression limit.
+/// Why no point of the lattice reaches k within the suppression limit. The message tells
+/// the researcher that k cannot be reached and what to try, never a count: a count below k
+/// is exactly what k-anonymity hides.
 #[derive(Clone, Debug, thiserror::Error)]
 #[error(
-    "k = {k} cannot be reached: even the best generalisation ({levels}) would suppress {suppressed} of {children} children ({pct:.1}%), more than export.max_suppression allows ({allowed} children, {max_pct:.1}%); nothing was written. Collect more children, widen the period (--from/--to), or lower k (not below export.k)"
+    "k = {k} cannot be reached for this selection: even the best generalisation ({levels}) would leave out more children than export.max_suppression allows{study}; nothing was written. Collect more children, widen the period (--from/--to), or lower k (not below export.k)"
 )]
 pub struct Infeasible {
     pub k: u32,
     pub levels: String,
-    pub suppressed: usize,
-    pub children: usize,
-    pub allowed: usize,
-    pub pct: f64,
-    pub max_pct: f64,
+    /// Non-empty when the study's earlier exports were the limit.
+    pub study: String,
 }
 
-/// The signature of a child at a lattice point, packed in 64 bits; `None` when the child
-/// is outside every age band.
-fn key(h: &Hierarchy, area_of: &[u16], c: &ChildFacts, l: Levels) -> Option<u64> {
-    let age = h.age_index(l.age, c.age)? as u64;
+/// The quasi-identifiers of a child at a lattice point, packed in 128 bits (without its
+/// number of rows and moves); `None` when the child is outside every age band.
+pub fn qi_key(h: &Hierarchy, area_of: &[u16], c: &ChildFacts, l: Levels) -> Option<u128> {
+    let age = h.age_index(l.age, c.age)? as u128;
     let region = match (l.region, h.areas.is_empty()) {
-        (0, _) => u64::from(c.region) + 1,
-        (1, false) => u64::from(area_of.get(usize::from(c.region)).copied().unwrap_or(0)) + 1,
+        (0, _) => u128::from(c.region) + 1,
+        (1, false) => u128::from(area_of.get(usize::from(c.region)).copied().unwrap_or(0)) + 1,
         _ => 0,
     };
     let period = match l.period {
-        0 => (c.year.max(0) as u64) * 2 + u64::from(c.half),
-        1 => c.year.max(0) as u64,
+        0 => (c.year.max(0) as u128) * 2 + u128::from(c.half),
+        1 => c.year.max(0) as u128,
         _ => 0,
+    };
+    let (plan, status, eval) = match l.plan {
+        0 => (
+            u128::from(c.plan) + 1,
+            u128::from(c.status) + 1,
+            u128::from(c.safety) | u128::from(c.professionals) << 4,
+        ),
+        1 => (u128::from(c.plan) + 1, if c.status == 0 { 1 } else { 2 }, 0),
+        _ => (0, 0, 0),
     };
     Some(
         (age & 0xff)
-            | (u64::from(c.sex) & 0xf) << 8
-            | (u64::from(c.episode_kind) & 0xf) << 12
+            | (u128::from(c.sex) & 0xf) << 8
+            | (u128::from(c.episode_kind) & 0xf) << 12
             | (region & 0xffff) << 16
             | (period & 0xffff) << 32
-            | (u64::from(c.rows.min(4095))) << 48
-            | (u64::from(c.moves.min(MOVES_TOP))) << 60,
+            | (plan & 0xff) << 48
+            | (status & 0xff) << 56
+            | (eval & 0xff) << 64,
     )
+}
+
+/// The signature of a child within one export: its quasi-identifiers, rows and moves.
+fn key(h: &Hierarchy, area_of: &[u16], c: &ChildFacts, l: Levels) -> Option<u128> {
+    qi_key(h, area_of, c, l).map(|q| {
+        q | (u128::from(c.rows.min(4095))) << 80 | (u128::from(c.moves.min(MOVES_TOP))) << 92
+    })
+}
+
+/// Region index → area index, for [`qi_key`].
+pub fn area_index(h: &Hierarchy) -> Vec<u16> {
+    let area_index: BTreeMap<&str, u16> = h
+        .areas
+        .values()
+        .map(String::as_str)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .zip(0u16..)
+        .collect();
+    h.regions
+        .iter()
+        .map(|r| {
+            h.areas
+                .get(r)
+                .and_then(|a| area_index.get(a.as_str()))
+                .copied()
+                .unwrap_or(u16::MAX - 1)
+        })
+        .collect()
 }
 
 struct Evaluation {
     suppressed: Vec<Option<Reason>>,
     count: usize,
-    keys: Vec<u64>,
+    keys: Vec<u128>,
 }
 
 fn evaluate(
@@ -269,17 +393,35 @@ fn evaluate(
     l: Levels,
 ) -> Evaluation {
     let mut suppressed: Vec<Option<Reason>> = vec![None; children.len()];
-    let mut keys = vec![0u64; children.len()];
+    let mut keys = vec![0u128; children.len()];
     for (i, c) in children.iter().enumerate() {
         match key(h, area_of, c, l) {
             Some(k) => keys[i] = k,
             None => suppressed[i] = Some(Reason::AgeOutsideBands),
         }
     }
+    per_export_pass(children, &keys, &mut suppressed, p);
+    let count = suppressed.iter().filter(|s| s.is_some()).count();
+    Evaluation {
+        suppressed,
+        count,
+        keys,
+    }
+}
+
+/// Suppresses children until every kept class within this export holds k children and
+/// every kept family signature `family_k` families. Returns whether anything changed.
+fn per_export_pass(
+    children: &[ChildFacts],
+    keys: &[u128],
+    suppressed: &mut [Option<Reason>],
+    p: Params,
+) -> bool {
+    let mut any = false;
     loop {
         let mut changed = false;
         // Children whose class is too small.
-        let mut counts: HashMap<u64, u32> = HashMap::new();
+        let mut counts: HashMap<u128, u32> = HashMap::new();
         for (i, k) in keys.iter().enumerate() {
             if suppressed[i].is_none() {
                 *counts.entry(*k).or_default() += 1;
@@ -292,8 +434,8 @@ fn evaluate(
             }
         }
         // Families whose combined signature is too rare.
-        let fams = family_signatures(children, &keys, &suppressed);
-        let mut fcounts: HashMap<&[u64], u32> = HashMap::new();
+        let fams = family_signatures(children, keys, suppressed);
+        let mut fcounts: HashMap<&[u128], u32> = HashMap::new();
         for (_, sig) in &fams {
             *fcounts.entry(sig.as_slice()).or_default() += 1;
         }
@@ -313,21 +455,17 @@ fn evaluate(
         if !changed {
             break;
         }
+        any = true;
     }
-    let count = suppressed.iter().filter(|s| s.is_some()).count();
-    Evaluation {
-        suppressed,
-        count,
-        keys,
-    }
+    any
 }
 
 /// Per family with kept children: its children's index range and sorted kept keys.
 fn family_signatures(
     children: &[ChildFacts],
-    keys: &[u64],
+    keys: &[u128],
     suppressed: &[Option<Reason>],
-) -> Vec<((usize, usize), Vec<u64>)> {
+) -> Vec<((usize, usize), Vec<u128>)> {
     let mut out = Vec::new();
     let mut start = 0;
     while start < children.len() {
@@ -336,7 +474,7 @@ fn family_signatures(
         while end < children.len() && children[end].family == fam {
             end += 1;
         }
-        let mut sig: Vec<u64> = (start..end)
+        let mut sig: Vec<u128> = (start..end)
             .filter(|i| suppressed[*i].is_none())
             .map(|i| keys[i])
             .collect();
@@ -379,39 +517,24 @@ fn risk_of(sizes: impl Iterator<Item = u32>) -> Risk {
 /// suppressing at most `max_suppression` of the children. Global recoding: one level per
 /// quasi-identifier for the whole export.
 pub fn decide(h: &Hierarchy, children: &[ChildFacts], p: Params) -> Result<Decision, Infeasible> {
-    let area_index: BTreeMap<&str, u16> = h
-        .areas
-        .values()
-        .map(String::as_str)
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .zip(0u16..)
-        .collect();
-    let area_of: Vec<u16> = h
-        .regions
-        .iter()
-        .map(|r| {
-            h.areas
-                .get(r)
-                .and_then(|a| area_index.get(a.as_str()))
-                .copied()
-                .unwrap_or(u16::MAX - 1)
-        })
-        .collect();
+    let area_of = area_index(h);
     let allowed = (p.max_suppression * children.len() as f64).floor() as usize;
     let mut nodes = Vec::new();
     for age in 0..h.age_levels() {
         for region in 0..h.region_levels() {
             for period in 0..Hierarchy::PERIOD_LEVELS {
-                nodes.push(Levels {
-                    age,
-                    region,
-                    period,
-                });
+                for plan in 0..Hierarchy::PLAN_LEVELS {
+                    nodes.push(Levels {
+                        age,
+                        region,
+                        period,
+                        plan,
+                    });
+                }
             }
         }
     }
-    nodes.sort_by_key(|l| (l.height(), l.age, l.region, l.period));
+    nodes.sort_by_key(|l| (l.height(), l.plan, l.age, l.region, l.period));
     let mut best: Option<(Levels, Evaluation)> = None;
     let mut closest: Option<(Levels, usize)> = None;
     let mut tried = 0;
@@ -435,39 +558,54 @@ pub fn decide(h: &Hierarchy, children: &[ChildFacts], p: Params) -> Result<Decis
         }
     }
     let Some((levels, e)) = best else {
-        let (l, c) = closest.unwrap_or((
-            Levels {
-                age: 0,
-                region: 0,
-                period: 0,
-            },
-            children.len(),
-        ));
-        let n = children.len().max(1) as f64;
+        let l = closest.map(|(l, _)| l).unwrap_or(Levels {
+            age: 0,
+            region: 0,
+            period: 0,
+            plan: 0,
+        });
         return Err(Infeasible {
             k: p.k,
-            levels: format!(
-                "age {}, region {}, start period {}",
-                ["as banded", "wider bands", "all", "all"][l.age.min(3)],
-                ["region", "area", "national"][if h.areas.is_empty() && l.region == 1 {
-                    2
-                } else {
-                    l.region.min(2)
-                }],
-                ["half-year", "year", "all"][l.period.min(2)]
-            ),
-            suppressed: c,
-            children: children.len(),
-            allowed,
-            pct: 100.0 * c as f64 / n,
-            max_pct: 100.0 * p.max_suppression,
+            levels: describe_short(h, l),
+            study: String::new(),
         });
+    };
+    Ok(finish(children, levels, e.suppressed, e.keys, tried))
+}
+
+/// The levels in words, for messages.
+pub fn describe_short(h: &Hierarchy, l: Levels) -> String {
+    format!(
+        "age {}, region {}, start period {}, plan {}",
+        ["as banded", "wider bands", "all", "all"][l.age.min(3)],
+        ["region", "area", "national"][if h.areas.is_empty() && l.region == 1 {
+            2
+        } else {
+            l.region.min(2)
+        }],
+        ["half-year", "year", "all"][l.period.min(2)],
+        ["with status and evaluation", "running/ended", "all"][l.plan.min(2)]
+    )
+}
+
+/// The decision at `levels` for a final suppression: reasons counted, risk figures.
+fn finish(
+    children: &[ChildFacts],
+    levels: Levels,
+    suppressed: Vec<Option<Reason>>,
+    keys: Vec<u128>,
+    tried: usize,
+) -> Decision {
+    let e = Evaluation {
+        count: suppressed.iter().filter(|s| s.is_some()).count(),
+        suppressed,
+        keys,
     };
     let mut why = BTreeMap::new();
     for r in e.suppressed.iter().flatten() {
         *why.entry(*r).or_default() += 1;
     }
-    let mut counts: HashMap<u64, u32> = HashMap::new();
+    let mut counts: HashMap<u128, u32> = HashMap::new();
     for (i, k) in e.keys.iter().enumerate() {
         if e.suppressed[i].is_none() {
             *counts.entry(*k).or_default() += 1;
@@ -481,7 +619,7 @@ pub fn decide(h: &Hierarchy, children: &[ChildFacts], p: Params) -> Result<Decis
             .map(|(_, k)| counts.get(k).copied().unwrap_or(1)),
     );
     let fams = family_signatures(children, &e.keys, &e.suppressed);
-    let mut fcounts: HashMap<&[u64], u32> = HashMap::new();
+    let mut fcounts: HashMap<&[u128], u32> = HashMap::new();
     for (_, sig) in &fams {
         *fcounts.entry(sig.as_slice()).or_default() += 1;
     }
@@ -489,14 +627,313 @@ pub fn decide(h: &Hierarchy, children: &[ChildFacts], p: Params) -> Result<Decis
         fams.iter()
             .map(|(_, sig)| fcounts.get(sig.as_slice()).copied().unwrap_or(1)),
     );
-    Ok(Decision {
+    Decision {
         levels,
         suppressed: e.suppressed,
         why,
         children_risk,
         family_risk,
         nodes_tried: tried,
-    })
+    }
+}
+
+// ---- a study's union -----------------------------------------------------------------------
+
+/// What a study has received of one child so far. Kept sealed with the study's key: the
+/// union of a study's exports is checked against it, so that exports joined on the
+/// pseudonym never single a child out.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Released {
+    /// The family's pseudonym in the study.
+    pub family: String,
+    /// Every quasi-identifier key released for the child (hex of [`qi_key`], sorted): a
+    /// status that changed between exports is two keys.
+    pub keys: Vec<String>,
+    /// The check-in positions (waves) released for the child, sorted.
+    pub waves: Vec<u32>,
+    /// The highest `moves_so_far` released, top-coded.
+    pub moves: u32,
+}
+
+/// A study's state: the generalisation frozen at its first export and what it received.
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct StudyState {
+    pub levels: Levels,
+    /// By child pseudonym.
+    pub children: BTreeMap<String, Released>,
+}
+
+/// One child of this export as the study would see it, parallel to the export's children.
+#[derive(Clone, Debug)]
+pub struct Offer {
+    pub child: String,
+    pub family: String,
+    /// Waves of this export's rows of the child.
+    pub waves: Vec<u32>,
+}
+
+/// A child's signature over the union: its keys, number of distinct waves, moves.
+type UnionSig = (Vec<u128>, u32, u32);
+
+/// Per family in the union: its children's effective and former signatures, and its
+/// children (indices into the union).
+type UnionFamily<'a> = (Vec<&'a UnionSig>, Vec<&'a UnionSig>, Vec<usize>);
+
+fn parse_keys(keys: &[String]) -> Vec<u128> {
+    keys.iter()
+        .filter_map(|k| u128::from_str_radix(k, 16).ok())
+        .collect()
+}
+
+fn merge(prior: Option<&Released>, key: u128, waves: &[u32], moves: u32) -> Released {
+    let mut r = prior.cloned().unwrap_or_default();
+    let hex = format!("{key:x}");
+    if !r.keys.contains(&hex) {
+        r.keys.push(hex);
+        r.keys.sort();
+    }
+    r.waves.extend_from_slice(waves);
+    r.waves.sort_unstable();
+    r.waves.dedup();
+    r.moves = r.moves.max(moves.min(MOVES_TOP));
+    r
+}
+
+fn union_sig(r: &Released) -> UnionSig {
+    let mut keys = parse_keys(&r.keys);
+    keys.sort_unstable();
+    (
+        keys,
+        u32::try_from(r.waves.len()).unwrap_or(u32::MAX),
+        r.moves,
+    )
+}
+
+struct UnionChild {
+    family: String,
+    prior: Option<UnionSig>,
+    /// Index into this export's children and the merged signature, if offered.
+    offer: Option<(usize, UnionSig)>,
+}
+
+/// Suppresses offered children until the union (what the study had, plus what this export
+/// adds) holds every child signature k times and every family signature `family_k` times.
+/// A child whose new rows would single out a former classmate (it left a class that then
+/// became too small) is suppressed too: reverting everyone gives back the former union,
+/// which was k-anonymous, so the loop ends. Returns whether anything changed and whether
+/// the union is k-anonymous.
+fn union_pass(union: &[UnionChild], suppressed: &mut [Option<Reason>], p: Params) -> (bool, bool) {
+    let active = |u: &UnionChild, suppressed: &[Option<Reason>]| match &u.offer {
+        Some((i, sig)) if suppressed[*i].is_none() => Some(sig.clone()),
+        _ => None,
+    };
+    let mut any = false;
+    loop {
+        let eff: Vec<Option<UnionSig>> = union
+            .iter()
+            .map(|u| active(u, suppressed).or_else(|| u.prior.clone()))
+            .collect();
+        let mut counts: HashMap<&UnionSig, u32> = HashMap::new();
+        for s in eff.iter().flatten() {
+            *counts.entry(s).or_default() += 1;
+        }
+        // A class that became empty singles no one out; one with 1..k-1 children does.
+        let small = |s: &UnionSig| counts.get(s).is_some_and(|n| *n < p.k);
+        let mut fams: BTreeMap<&str, UnionFamily> = BTreeMap::new();
+        for (j, u) in union.iter().enumerate() {
+            let e = fams.entry(u.family.as_str()).or_default();
+            if let Some(s) = &eff[j] {
+                e.0.push(s);
+            }
+            if let Some(s) = &u.prior {
+                e.1.push(s);
+            }
+            e.2.push(j);
+        }
+        for v in fams.values_mut() {
+            v.0.sort();
+            v.1.sort();
+        }
+        let mut fcounts: HashMap<&[&UnionSig], u32> = HashMap::new();
+        for v in fams.values() {
+            if !v.0.is_empty() {
+                *fcounts.entry(v.0.as_slice()).or_default() += 1;
+            }
+        }
+        let fsmall = |s: &[&UnionSig]| fcounts.get(s).is_some_and(|n| *n < p.family_k);
+        let mut to_suppress: Vec<usize> = Vec::new();
+        let rare = counts.values().any(|n| *n < p.k) || fcounts.values().any(|n| *n < p.family_k);
+        let offered = |j: usize| match &union[j].offer {
+            Some((i, _)) if suppressed[*i].is_none() => Some(*i),
+            _ => None,
+        };
+        // First: a child whose new rows put it in a too small class goes back to what the
+        // study had of it.
+        for (j, s) in eff.iter().enumerate() {
+            if let Some(s) = s
+                && small(s)
+            {
+                to_suppress.extend(offered(j));
+            }
+        }
+        for v in fams.values() {
+            if fsmall(&v.0) {
+                to_suppress.extend(v.2.iter().filter_map(|j| offered(*j)));
+            }
+        }
+        // Then: a class left too small by children who moved on takes back as few of
+        // them as it needs (their new rows are withheld).
+        if to_suppress.is_empty() {
+            let mut need: HashMap<&UnionSig, u32> = counts
+                .iter()
+                .filter(|(_, n)| **n < p.k)
+                .map(|(s, n)| (*s, p.k - n))
+                .collect();
+            for (j, u) in union.iter().enumerate() {
+                let (Some(ps), Some(i)) = (&u.prior, offered(j)) else {
+                    continue;
+                };
+                if let Some(n) = need.get_mut(ps)
+                    && *n > 0
+                    && eff[j].as_ref() != Some(ps)
+                {
+                    *n -= 1;
+                    to_suppress.push(i);
+                }
+            }
+            let mut fneed: HashMap<&[&UnionSig], u32> = fcounts
+                .iter()
+                .filter(|(_, n)| **n < p.family_k)
+                .map(|(s, n)| (*s, p.family_k - n))
+                .collect();
+            for v in fams.values() {
+                if v.1 == v.0 {
+                    continue;
+                }
+                if let Some(n) = fneed.get_mut(v.1.as_slice())
+                    && *n > 0
+                {
+                    let back: Vec<usize> = v.2.iter().filter_map(|j| offered(*j)).collect();
+                    if !back.is_empty() {
+                        *n -= 1;
+                        to_suppress.extend(back);
+                    }
+                }
+            }
+        }
+        if to_suppress.is_empty() {
+            return (any, !rare);
+        }
+        for i in to_suppress {
+            suppressed[i] = Some(Reason::StudyUnionTooRare);
+        }
+        any = true;
+    }
+}
+
+/// Decides a study export: at its first export (no `prior`) like [`decide`], and the
+/// levels found are frozen; later exports use the frozen levels. Either way every child
+/// and family signature must hold k (`family_k`) times both within this export and over
+/// the union of everything the study has received; children are suppressed (within
+/// `max_suppression`) until both hold.
+pub fn decide_for_study(
+    h: &Hierarchy,
+    children: &[ChildFacts],
+    offers: &[Offer],
+    prior: Option<&StudyState>,
+    p: Params,
+) -> Result<Decision, Infeasible> {
+    let area_of = area_index(h);
+    let (levels, mut suppressed, tried) = match prior {
+        None => {
+            let d = decide(h, children, p)?;
+            (d.levels, d.suppressed, d.nodes_tried)
+        }
+        Some(st) => (st.levels, vec![None; children.len()], 0),
+    };
+    let mut keys = vec![0u128; children.len()];
+    let mut qis = vec![0u128; children.len()];
+    for (i, c) in children.iter().enumerate() {
+        match (key(h, &area_of, c, levels), qi_key(h, &area_of, c, levels)) {
+            (Some(k), Some(q)) => {
+                keys[i] = k;
+                qis[i] = q;
+            }
+            _ => suppressed[i] = Some(Reason::AgeOutsideBands),
+        }
+    }
+    let empty = BTreeMap::new();
+    let released = prior.map(|s| &s.children).unwrap_or(&empty);
+    let mut union: Vec<UnionChild> = Vec::with_capacity(released.len() + offers.len());
+    let mut offered = std::collections::HashSet::new();
+    for (i, o) in offers.iter().enumerate() {
+        let before = released.get(&o.child);
+        let merged = merge(before, qis[i], &o.waves, children[i].moves);
+        union.push(UnionChild {
+            family: o.family.clone(),
+            prior: before.map(union_sig),
+            offer: Some((i, union_sig(&merged))),
+        });
+        offered.insert(o.child.as_str());
+    }
+    for (child, r) in released {
+        if !offered.contains(child.as_str()) {
+            union.push(UnionChild {
+                family: r.family.clone(),
+                prior: Some(union_sig(r)),
+                offer: None,
+            });
+        }
+    }
+    let ok = loop {
+        per_export_pass(children, &keys, &mut suppressed, p);
+        let (changed, ok) = union_pass(&union, &mut suppressed, p);
+        if !changed {
+            break ok;
+        }
+    };
+    let allowed = (p.max_suppression * children.len() as f64).floor() as usize;
+    let count = suppressed.iter().filter(|s| s.is_some()).count();
+    if !ok || count > allowed {
+        return Err(Infeasible {
+            k: p.k,
+            levels: describe_short(h, levels),
+            study: if prior.is_some() {
+                " together with what this study received before (its generalisation is fixed at its first export)".into()
+            } else {
+                String::new()
+            },
+        });
+    }
+    Ok(finish(children, levels, suppressed, keys, tried))
+}
+
+/// The study's state after this export: the kept children's rows added.
+pub fn released_after(
+    h: &Hierarchy,
+    children: &[ChildFacts],
+    offers: &[Offer],
+    d: &Decision,
+    prior: Option<&StudyState>,
+) -> StudyState {
+    let area_of = area_index(h);
+    let mut out = prior.map(|s| s.children.clone()).unwrap_or_default();
+    for (i, o) in offers.iter().enumerate() {
+        if !d.kept(i) {
+            continue;
+        }
+        let Some(q) = qi_key(h, &area_of, &children[i], d.levels) else {
+            continue;
+        };
+        let merged = merge(out.get(&o.child), q, &o.waves, children[i].moves);
+        let mut merged = merged;
+        merged.family = o.family.clone();
+        out.insert(o.child.clone(), merged);
+    }
+    StudyState {
+        levels: d.levels,
+        children: out,
+    }
 }
 
 // ---- the codebook ---------------------------------------------------------------------------
@@ -656,6 +1093,7 @@ mod tests {
                 .iter()
                 .map(|(a, b)| (a.to_string(), b.to_string()))
                 .collect(),
+            plans: vec!["standard".into()],
         }
     }
 
@@ -670,6 +1108,10 @@ mod tests {
             half: 1,
             rows,
             moves: 0,
+            plan: 0,
+            status: 0,
+            safety: 0,
+            professionals: 0,
         }
     }
 
@@ -726,8 +1168,45 @@ mod tests {
     fn export_impossible_k_is_infeasible() {
         let cs: Vec<ChildFacts> = (0..3).map(|i| child(i, 5, 0, 0, 8)).collect();
         let e = decide(&hierarchy(), &cs, params(10)).unwrap_err();
-        assert_eq!(e.suppressed, 3);
-        assert!(e.to_string().contains("nothing was written"));
+        let m = e.to_string();
+        assert!(m.contains("nothing was written"));
+        assert!(!m.contains('3'), "no count in {m}");
+    }
+
+    #[test]
+    fn export_study_union_keeps_former_classmates_hidden() {
+        let h = hierarchy();
+        let p = Params {
+            k: 3,
+            family_k: 1,
+            max_suppression: 0.5,
+        };
+        let offer = |i: usize, waves: Vec<u32>| Offer {
+            child: format!("c{i}"),
+            family: format!("f{i}"),
+            waves,
+        };
+        // The first export: six alike children with waves 1 and 2.
+        let first: Vec<ChildFacts> = (0..6).map(|i| child(i, 5, 0, 0, 2)).collect();
+        let offers: Vec<Offer> = (0..6).map(|i| offer(i, vec![1, 2])).collect();
+        let d = decide_for_study(&h, &first, &offers, None, p).unwrap();
+        assert_eq!(d.suppressed_count(), 0);
+        let state = released_after(&h, &first, &offers, &d, None);
+        assert_eq!(state.children.len(), 6);
+        // Then four of them get wave 3: a class of 4 and one of 2 former classmates, who
+        // would be singled out. Reverting two of the four leaves classes of 2 + 2... so the
+        // union check keeps reverting until every class holds 3.
+        let later: Vec<ChildFacts> = (0..4).map(|i| child(i, 5, 0, 0, 1)).collect();
+        let offers: Vec<Offer> = (0..4).map(|i| offer(i as usize, vec![3])).collect();
+        let d = decide_for_study(&h, &later, &offers, Some(&state), p).unwrap();
+        assert_eq!(d.suppressed_count(), 1, "{:?}", d.suppressed);
+        assert_eq!(d.why.get(&Reason::StudyUnionTooRare), Some(&1));
+        // All six get wave 3: nothing to hide, nothing suppressed; levels stay frozen.
+        let all: Vec<ChildFacts> = (0..6).map(|i| child(i, 5, 0, 0, 1)).collect();
+        let offers: Vec<Offer> = (0..6).map(|i| offer(i as usize, vec![3])).collect();
+        let d = decide_for_study(&h, &all, &offers, Some(&state), p).unwrap();
+        assert_eq!(d.suppressed_count(), 0);
+        assert_eq!(d.levels, state.levels);
     }
 
     #[test]

@@ -1,25 +1,52 @@
 //! The research export pipeline (streaming, two passes over the families in id batches).
 //!
 //! Pass 1 opens each child's sealed details once and keeps a few small codes per child
-//! ([`ChildFacts`]); `domain::anonymise::decide` then picks the generalisation and the
-//! children to suppress. Pass 2 reads the families again batch by batch, opens the
-//! observations, checks every value against the codebook and writes each row to one of
-//! several random bucket files; the buckets are shuffled one at a time into
-//! `followup.csv`. Memory grows with the number of children (pass 1), never with the
-//! number of rows. Everything is written into a private temporary folder next to `--out`
-//! and renamed at the end; on any failure the folder is removed and nothing is recorded.
+//! ([`ChildFacts`]); `domain::anonymise` then picks the generalisation and the children to
+//! suppress. Pass 2 reads the families again batch by batch, opens the observations, checks
+//! every value against the codebook and writes each row to one of several random bucket
+//! files; the buckets are shuffled one at a time into `followup.csv`. Memory grows with the
+//! number of children (pass 1), never with the number of rows. Everything is written into a
+//! private temporary folder next to `--out` and renamed at the end; on any failure the
+//! folder is removed and nothing is recorded.
+//!
+//! What is in the anonymity key: age band at start, sex, region, episode kind, start
+//! period, the plan's attributes (plan code, plan status with its closing reason, and the
+//! closing evaluation's codes, generalised together to "plan code, running/ended" or to
+//! nothing), the number of the child's rows and its moves. `moves_so_far` is the child's
+//! count by its last exported check-in on every row, so the month of a move is not
+//! exported. Families closed as `enrolled_in_error` are never exported.
+//!
+//! # Studies: exports that share pseudonyms
+//!
+//! The exports of one study use one pseudonym key, so a researcher can join them. Joined,
+//! two exports that are each k-anonymous can single a child out (its rows in the first and
+//! in the second together form a trajectory no one else has). So a study keeps, sealed with
+//! its own key in `export_study_releases`, the generalisation frozen at its first export
+//! and, per child pseudonym, what it has released: the quasi-identifier keys, the waves and
+//! the highest moves. Every later export of the study uses the frozen levels (a coarser
+//! level would not help: the finer values are already out) and must be k-anonymous both on
+//! its own and over the union (every child signature of the union — its keys, number of
+//! distinct waves, moves — shared by k children, and every family's by `family_k`
+//! families). Children whose new rows break the union are suppressed, including those whose
+//! new rows would leave a former classmate alone; if that needs more than
+//! `export.max_suppression`, the export is refused. The state is stored rather than
+//! recomputed from the database because erasure removes families whose rows the study
+//! still has. It holds no reference and nothing personal (pseudonyms and codes), and it is
+//! sealed so that a database reader cannot link it to the study's files without its key.
+//!
+//! Refusals and manifests never show a count below k.
 
 use crate::audit::Entry;
 use crate::crypto::{CryptoError, Dek, FieldPlace, Kek};
 use crate::domain::FieldError;
 use crate::domain::anonymise::{
     ChildFacts, Codebook, Column, ColumnType, Decision, EPISODE_CODES, Hierarchy, Infeasible,
-    NotInCodebook, Params, SEX_CODES, decide, moves_code, moves_so_far,
+    NotInCodebook, Offer, PROFESSIONALS_EXPORT, Params, SAFETY_EXPORT, SEX_CODES, STATUS_CODES,
+    StudyState, decide, decide_for_study, moves_code, moves_so_far, released_after,
 };
 use crate::domain::enrolment::{MemberDetails, Observations, Sex, is_code};
 use crate::keyring::KeyringError;
-use crate::service::family::CLOSE_REASONS;
-use crate::service::{App, OpError, open_json};
+use crate::service::{App, OpError, open_json, seal_json};
 use crate::store::{self, Conn, StoreError, export as xs};
 use chrono::{Datelike, NaiveDate, TimeZone};
 use rand::Rng;
@@ -100,10 +127,25 @@ pub struct ExportSummary {
     pub k_requested: u32,
     pub k_achieved: u32,
     pub children_out: usize,
-    pub families_out: usize,
+    /// A number, or "fewer than k" (no count below k is shown).
+    pub families_out: serde_json::Value,
     pub rows_out: u64,
-    pub children_suppressed: usize,
+    /// A number, or "fewer than k".
+    pub children_suppressed: serde_json::Value,
     pub files: BTreeMap<String, String>,
+}
+
+/// Shown in a manifest instead of a count between 1 and k - 1.
+pub const FEWER_THAN_K: &str = "fewer than k";
+
+/// Where a study's sealed state lives (the associated data it is sealed with).
+fn state_place(code: &str) -> FieldPlace<'_> {
+    FieldPlace {
+        family: code,
+        table: "export_study_releases",
+        column: "sealed_state",
+        row: code,
+    }
 }
 
 /// The associated data a study key is wrapped with.
@@ -202,7 +244,6 @@ struct FamilyState {
     children: usize,
     start: NaiveDate,
     plan_months: u32,
-    plan_status: String,
 }
 
 struct Pass1 {
@@ -210,7 +251,10 @@ struct Pass1 {
     children: Vec<ChildFacts>,
     /// Member id per child, parallel to `children`.
     member_ids: Vec<i64>,
+    /// The child as a study sees it (pseudonyms, waves), parallel to `children`.
+    offers: Vec<Offer>,
     regions: Vec<String>,
+    plans: Vec<String>,
     keks: HashMap<i64, Arc<Kek>>,
     rows_in: u64,
     max_plan_months: u32,
@@ -253,26 +297,52 @@ fn family_dek(
     }
 }
 
-fn plan_status(f: &xs::ExportFamily) -> String {
-    match (f.status.as_str(), &f.close_reason) {
+/// The index of a family's status in [`STATUS_CODES`]; `None` for one never exported.
+fn status_index(f: &xs::ExportFamily) -> Option<u8> {
+    let code = match (f.status.as_str(), &f.close_reason) {
         ("closed_early", Some(r)) => format!("closed_early:{r}"),
         (s, _) => s.to_string(),
-    }
+    };
+    STATUS_CODES
+        .iter()
+        .position(|c| *c == code)
+        .and_then(|i| u8::try_from(i).ok())
 }
 
-async fn pass1(app: &App, conn: &mut Conn, w: &Window) -> Result<Pass1, ExportError> {
+async fn pass1(app: &App, conn: &mut Conn, w: &Window, key: &Dek) -> Result<Pass1, ExportError> {
     let tz = app.config.timezone;
     let mut p = Pass1 {
         families: HashMap::new(),
         children: Vec::new(),
         member_ids: Vec::new(),
+        offers: Vec::new(),
         regions: Vec::new(),
+        plans: Vec::new(),
         keks: HashMap::new(),
         rows_in: 0,
         max_plan_months: 0,
         max_wave: 0,
     };
+    // Regions and plans are numbered from the config in sorted order, not in the order the
+    // families come, so that a study's quasi-identifier keys mean the same in every export.
     let mut region_index: HashMap<String, u16> = HashMap::new();
+    let regions: BTreeSet<&String> = app
+        .config
+        .municipalities
+        .values()
+        .map(|m| &m.region)
+        .collect();
+    for r in regions {
+        let next = u16::try_from(region_index.len()).unwrap_or(u16::MAX);
+        region_index.insert(r.clone(), next);
+        p.regions.push(r.clone());
+    }
+    let mut plan_index: HashMap<String, u8> = HashMap::new();
+    for name in app.config.plans.keys() {
+        let next = u8::try_from(plan_index.len()).unwrap_or(u8::MAX);
+        plan_index.insert(name.clone(), next);
+        p.plans.push(name.clone());
+    }
     let mut after = 0i64;
     loop {
         let fams = xs::families_after(conn, after, BATCH).await?;
@@ -284,6 +354,12 @@ async fn pass1(app: &App, conn: &mut Conn, w: &Window) -> Result<Pass1, ExportEr
         let kids = xs::children_between(conn, lo, hi).await?;
         let resp = xs::responsibilities_between(conn, lo, hi).await?;
         let checkins = xs::checkins_between(conn, lo, hi, w.from, w.to).await?;
+        let evaluations: HashMap<i64, (String, i64)> =
+            store::closure::evaluations_between(conn, lo, hi)
+                .await?
+                .into_iter()
+                .map(|(f, s, n)| (f, (s, n)))
+                .collect();
         for f in &fams {
             if let Some(id) = f.kek_id {
                 kek_for(app, conn, &mut p.keks, id).await?;
@@ -298,17 +374,46 @@ async fn pass1(app: &App, conn: &mut Conn, w: &Window) -> Result<Pass1, ExportEr
             resp_of.entry(*fid).or_default().push((m.as_str(), *from));
         }
         let mut due_of: HashMap<i64, Vec<i64>> = HashMap::new();
+        let mut waves_of: HashMap<i64, Vec<u32>> = HashMap::new();
         for c in &checkins {
             due_of.entry(c.family_id).or_default().push(c.due_at);
+            waves_of
+                .entry(c.family_id)
+                .or_default()
+                .push(u32::try_from(c.wave).unwrap_or(0));
             p.max_wave = p.max_wave.max(c.wave);
         }
         for f in &fams {
             let (Some(kids), Some(dues)) = (kids_of.get(&f.id), due_of.get(&f.id)) else {
                 continue;
             };
+            let Some(status) = status_index(f) else {
+                continue;
+            };
             let Some(dek) = family_dek(&p.keks, f)? else {
                 continue;
             };
+            let next_plan = u8::try_from(plan_index.len()).unwrap_or(u8::MAX);
+            let plan = *plan_index.entry(f.plan.clone()).or_insert_with(|| {
+                p.plans.push(f.plan.clone());
+                next_plan
+            });
+            let (safety, professionals) = match evaluations.get(&f.id) {
+                Some((s, n)) => (
+                    SAFETY_EXPORT.iter().position(|c| c == s).unwrap_or(0) as u8,
+                    PROFESSIONALS_EXPORT
+                        .iter()
+                        .position(|c| {
+                            *c == crate::domain::evaluation::professionals_bucket(
+                                u32::try_from(*n).unwrap_or(u32::MAX),
+                            )
+                        })
+                        .unwrap_or(0) as u8,
+                ),
+                None => (0, 0),
+            };
+            let waves = waves_of.get(&f.id).cloned().unwrap_or_default();
+            let family_pseudonym = pseudonym(key, "family", &f.reference);
             let start = NaiveDate::parse_from_str(&f.episode_date, "%Y-%m-%d")
                 .map_err(|_| StoreError::Corrupt("episode date".into()))?;
             let plan_end = store::from_secs(f.plan_end)?
@@ -370,8 +475,17 @@ async fn pass1(app: &App, conn: &mut Conn, w: &Window) -> Result<Pass1, ExportEr
                     half: if start.month() <= 6 { 1 } else { 2 },
                     rows,
                     moves,
+                    plan,
+                    status,
+                    safety,
+                    professionals,
                 });
                 p.member_ids.push(c.id);
+                p.offers.push(Offer {
+                    child: pseudonym(key, "child", &c.reference),
+                    family: family_pseudonym.clone(),
+                    waves: waves.clone(),
+                });
                 p.rows_in += u64::from(rows);
             }
             let n = p.children.len() - first_child;
@@ -386,7 +500,6 @@ async fn pass1(app: &App, conn: &mut Conn, w: &Window) -> Result<Pass1, ExportEr
                     children: n,
                     start,
                     plan_months,
-                    plan_status: plan_status(f),
                 },
             );
         }
@@ -407,8 +520,14 @@ fn codebook(app: &App, h: &Hierarchy, p: &Pass1, d: &Decision) -> Codebook {
         .filter(|(i, _)| d.kept(*i))
         .map(|(_, c)| Hierarchy::period_label(l.period, c.year, c.half))
         .collect();
-    let mut plan_status = vec!["running".to_string(), "completed".to_string()];
-    plan_status.extend(CLOSE_REASONS.iter().map(|r| format!("closed_early:{r}")));
+    let plan_status: Vec<String> = match l.plan {
+        0 => strings(STATUS_CODES),
+        1 => strings(&["running", "ended"]),
+        _ => strings(&["all"]),
+    };
+    let plans: BTreeSet<String> = (0..h.plans.len())
+        .map(|i| h.plan_label(l.plan, u8::try_from(i).unwrap_or(u8::MAX)))
+        .collect();
     let col = |name: &str, meaning: &str, kind| Column {
         name: name.into(),
         meaning: meaning.into(),
@@ -478,7 +597,7 @@ fn codebook(app: &App, h: &Hierarchy, p: &Pass1, d: &Decision) -> Codebook {
         ),
         col(
             "moves_so_far",
-            "moves to another municipality by the check-in's due instant, top-coded",
+            "moves to another municipality by the child's last exported check-in (the same on each of its rows: the month of a move is not exported), top-coded",
             ColumnType::Code {
                 values: strings(&["0", "1", "2", "3+"]),
             },
@@ -516,7 +635,7 @@ fn codebook(app: &App, h: &Hierarchy, p: &Pass1, d: &Decision) -> Codebook {
         columns.push(col(
             ind,
             &format!(
-                "indicator `{ind}` as observed for the child at the check-in (empty: not observed)"
+                "indicator `{ind}` as observed for the child at the check-in, a scale rounded to whole numbers (empty: not observed)"
             ),
             ColumnType::Code { values },
         ));
@@ -529,9 +648,34 @@ fn codebook(app: &App, h: &Hierarchy, p: &Pass1, d: &Decision) -> Codebook {
         },
     ));
     columns.push(col(
+        "plan",
+        "the family's follow-up plan (all: generalised away)",
+        ColumnType::Code {
+            values: plans.into_iter().collect(),
+        },
+    ));
+    columns.push(col(
         "plan_status",
-        "the family's plan at the time of the export: running, completed, or closed_early with its reason code",
+        "the family's plan at the time of the export: running, completed, or closed_early with its reason code; generalised to running/ended, or all",
         ColumnType::Code { values: plan_status },
+    ));
+    let mut safety = strings(SAFETY_EXPORT);
+    let mut professionals = strings(PROFESSIONALS_EXPORT);
+    if l.plan != 0 {
+        safety.truncate(1);
+        professionals.truncate(1);
+    }
+    columns.push(col(
+        "safety_improved",
+        "the closing evaluation: did the family's safety improve (empty: not evaluated, or generalised away)",
+        ColumnType::Code { values: safety },
+    ));
+    columns.push(col(
+        "professionals",
+        "the closing evaluation: professionals involved with the family at the end, bucketed (empty: not evaluated, or generalised away)",
+        ColumnType::Code {
+            values: professionals,
+        },
     ));
     Codebook { columns }
 }
@@ -549,9 +693,13 @@ fn pseudonym(key: &Dek, kind: &str, reference: &str) -> String {
     hex(&key.hmac_sha256(&msg)[..16])
 }
 
-/// An indicator's value as a code: text as is, true/false, numbers in their shortest form.
-fn indicator_code(v: &serde_json::Value) -> Option<String> {
+/// An indicator's value as a code: text as is, true/false, numbers in their shortest form;
+/// a scale's value rounded to the whole number (its codebook lists the whole numbers).
+fn indicator_code(scale: bool, v: &serde_json::Value) -> Option<String> {
     match v {
+        serde_json::Value::Number(n) if scale => {
+            n.as_f64().map(|x| format!("{}", x.round() as i64))
+        }
         serde_json::Value::String(s) => Some(s.clone()),
         serde_json::Value::Bool(b) => Some(b.to_string()),
         serde_json::Value::Number(n) => Some(n.to_string()),
@@ -611,11 +759,6 @@ async fn pass2(
         after = hi;
         let kids = xs::children_between(conn, lo, hi).await?;
         let refs: HashMap<i64, &str> = kids.iter().map(|c| (c.id, c.reference.as_str())).collect();
-        let resp = xs::responsibilities_between(conn, lo, hi).await?;
-        let mut starts_of: HashMap<i64, Vec<i64>> = HashMap::new();
-        for (fid, _, from) in &resp {
-            starts_of.entry(*fid).or_default().push(*from);
-        }
         let checkins = xs::checkins_between(conn, lo, hi, w.from, w.to).await?;
         let obs: HashMap<(i64, i64), Vec<u8>> =
             xs::observations_between(conn, lo, hi, w.from, w.to)
@@ -651,10 +794,6 @@ async fn pass2(
             };
             let due_local = store::from_secs(c.due_at)?.with_timezone(&tz).date_naive();
             let months = months_between(fs.start, due_local).min(fs.plan_months);
-            let moves = moves_so_far(
-                starts_of.get(&f.id).map(Vec::as_slice).unwrap_or(&[]),
-                c.due_at,
-            );
             let outcome = match (c.status.as_str(), &c.outcome) {
                 ("recorded", Some(o)) => o.clone(),
                 ("lapsed", _) => "lapsed".into(),
@@ -695,13 +834,19 @@ async fn pass2(
                 );
                 row.push(SEX_CODES[usize::from(child.sex) % SEX_CODES.len()].into());
                 row.push(h.region_label(l.region, usize::from(child.region)));
-                row.push(moves_code(moves));
+                row.push(moves_code(child.moves));
                 row.push(outcome.clone());
                 row.push(mode.clone());
                 for ind in indicators {
                     match values.get(ind) {
                         None => row.push(String::new()),
-                        Some(v) => match indicator_code(v) {
+                        Some(v) => match indicator_code(
+                            matches!(
+                                app.config.signals.indicators.get(ind).map(|i| &i.kind),
+                                Some(crate::domain::signals::IndicatorType::Scale { .. })
+                            ),
+                            v,
+                        ) {
                             Some(code) => row.push(code),
                             None => {
                                 return Err(NotInCodebook {
@@ -714,7 +859,12 @@ async fn pass2(
                     }
                 }
                 row.push(flags.clone());
-                row.push(fs.plan_status.clone());
+                row.push(h.plan_label(l.plan, child.plan));
+                row.push(Hierarchy::status_label(l.plan, child.status));
+                let (safety, professionals) =
+                    Hierarchy::evaluation_labels(l.plan, child.safety, child.professionals);
+                row.push(safety);
+                row.push(professionals);
                 // The gate: nothing reaches a file unless the codebook allows it.
                 cb.check_row(&row)?;
                 line.clear();
@@ -759,13 +909,27 @@ pub async fn export(app: &App, req: &ExportRequest) -> Result<ExportSummary, Exp
         None => Dek::generate(),
     };
 
-    let p = pass1(app, &mut tx, &window).await?;
+    let p = pass1(app, &mut tx, &window, &key).await?;
     let h = Hierarchy {
         age_bands: cfg.export.age_bands.clone(),
         regions: p.regions.clone(),
         areas: cfg.export.areas.clone(),
+        plans: p.plans.clone(),
     };
-    let d = decide(&h, &p.children, params)?;
+    // A study's exports are decided over the union of what it received (module docs).
+    let (d, study) = match &req.study {
+        Some(code) => {
+            let sealed = xs::study_state(&mut tx, code).await?;
+            let prior: Option<StudyState> = match &sealed {
+                Some(b) => Some(open_json(&key, b, &state_place(code))?),
+                None => None,
+            };
+            let d = decide_for_study(&h, &p.children, &p.offers, prior.as_ref(), params)?;
+            let after = released_after(&h, &p.children, &p.offers, &d, prior.as_ref());
+            (d, Some((sealed, after)))
+        }
+        None => (decide(&h, &p.children, params)?, None),
+    };
     let cb = codebook(app, &h, &p, &d);
     let erased = xs::erased_families(&mut tx).await?;
 
@@ -792,6 +956,7 @@ pub async fn export(app: &App, req: &ExportRequest) -> Result<ExportSummary, Exp
         &tmp,
         now,
         new_study_key,
+        study,
     )
     .await;
     if result.is_err() {
@@ -817,6 +982,7 @@ async fn write_and_record(
     tmp: &Path,
     now: chrono::DateTime<chrono::Utc>,
     new_study_key: bool,
+    study: Option<(Option<Vec<u8>>, StudyState)>,
 ) -> Result<ExportSummary, ExportError> {
     let cfg = &app.config;
     let kept_rows: u64 = p
@@ -900,7 +1066,15 @@ async fn write_and_record(
         "to": day(req.to),
         "indicators": cfg.export.indicators,
     });
-    let why: BTreeMap<String, usize> = d
+    // No count below k is shown: a small count is what k-anonymity hides.
+    let shown = |n: u64| -> serde_json::Value {
+        if n > 0 && n < u64::from(k) {
+            serde_json::Value::from(FEWER_THAN_K)
+        } else {
+            serde_json::Value::from(n)
+        }
+    };
+    let why: BTreeMap<String, serde_json::Value> = d
         .why
         .iter()
         .map(|(r, n)| {
@@ -909,7 +1083,7 @@ async fn write_and_record(
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_string))
                     .unwrap_or_default(),
-                *n,
+                shown(*n as u64),
             )
         })
         .collect();
@@ -923,19 +1097,23 @@ async fn write_and_record(
         } else {
             "HMAC-SHA256 of the internal reference under a random key made for this export and never stored: no other export can be linked to this one"
         },
-        "quasi_identifiers": ["age_band_at_start", "sex", "region", "episode_kind", "start_period", "moves_so_far"],
+        "quasi_identifiers": ["age_band_at_start", "sex", "region", "episode_kind", "start_period", "moves_so_far", "plan", "plan_status", "safety_improved", "professionals"],
         "signature": "per child: its values of the quasi_identifiers (moves_so_far: its highest value over the child's rows), plus the number of its rows; k-anonymity holds over distinct children, and every family's combined signature (its children's signatures together) is shared by at least family_k families",
         "k": {"requested": k, "achieved": k_achieved, "family_k": params.family_k},
         "counts": {
-            "children_in": p.children.len(),
-            "families_in": families_in,
-            "rows_in": p.rows_in,
-            "children_out": children_out,
-            "families_out": families_out,
-            "rows_out": rows_out,
-            "erased_families_not_exported": erased,
+            "children_in": shown(p.children.len() as u64),
+            "families_in": shown(families_in as u64),
+            "rows_in": shown(p.rows_in),
+            "children_out": shown(children_out as u64),
+            "families_out": shown(families_out as u64),
+            "rows_out": shown(rows_out),
+            "erased_families_not_exported": shown(u64::try_from(erased).unwrap_or(0)),
         },
-        "suppressed": {"children": d.suppressed_count(), "why": why},
+        "suppressed": {"children": shown(d.suppressed_count() as u64), "why": why},
+        "study_union": study.as_ref().map(|(_, st)| serde_json::json!({
+            "children_released_so_far": shown(st.children.len() as u64),
+            "definition": "every export of this study uses the generalisation frozen at its first export; k (and family_k) hold over the union of every row released to the study, joined on the pseudonym",
+        })),
         "generalisation": h.describe(d.levels),
         "lattice_nodes_evaluated": d.nodes_tried,
         "risk": {
@@ -969,6 +1147,16 @@ async fn write_and_record(
                     e.into()
                 }
             })?;
+    }
+    if let (Some((before, after)), Some(code)) = (&study, &req.study) {
+        // Another export of the study in between would make this union check stale.
+        if xs::study_state(&mut w, code).await? != *before {
+            return Err(ExportError::Op(OpError::Conflict(
+                "another export of this study ran at the same time; run the export again".into(),
+            )));
+        }
+        let sealed = seal_json(key, after, &state_place(code))?;
+        xs::set_study_state(&mut w, code, &sealed, now.timestamp()).await?;
     }
     let files_json = serde_json::to_string(&recorded).unwrap_or_default();
     let params_json = parameters.to_string();
@@ -1016,9 +1204,9 @@ async fn write_and_record(
         k_requested: k,
         k_achieved,
         children_out,
-        families_out,
+        families_out: shown(families_out as u64),
         rows_out,
-        children_suppressed: d.suppressed_count(),
+        children_suppressed: shown(d.suppressed_count() as u64),
         files: recorded,
     })
 }

@@ -4,6 +4,7 @@ use super::{App, OpError, open_json, seal_json};
 use crate::audit::Entry;
 use crate::crypto::{Dek, FieldPlace};
 use crate::domain::enrolment::{Enrolment, FamilyDetails, MemberDetails};
+use crate::domain::evaluation::{Evaluation, EvaluationInput};
 use crate::domain::recording::RecordDetails;
 use crate::domain::reminder::{Stage, next_notice_at};
 use crate::domain::{FieldError, reference};
@@ -71,6 +72,19 @@ fn member_place<'a>(family: &'a str, member: &'a str) -> FieldPlace<'a> {
 /// must not start with a storm of overdue mail). A slot that fell due more recently stays
 /// open and gets its "due" notice at the next sweep, so contact follows enrolment soon.
 pub async fn enrol(app: &App, e: &Enrolment) -> Result<Enrolled, OpError> {
+    let mut tx = app.store.write().await?;
+    let out = enrol_in(app, &mut tx, e).await?;
+    tx.commit().await?;
+    tracing::info!(family = %out.family, municipality = %e.municipality, plan = %e.plan, checkins = out.checkins.len(), "family enrolled");
+    Ok(out)
+}
+
+/// [`enrol`] inside the caller's transaction (bulk import commits many at once).
+pub(crate) async fn enrol_in(
+    app: &App,
+    tx: &mut store::Conn,
+    e: &Enrolment,
+) -> Result<Enrolled, OpError> {
     let cfg = &app.config;
     let now = app.now();
     let today = now.with_timezone(&cfg.timezone).date_naive();
@@ -87,10 +101,9 @@ pub async fn enrol(app: &App, e: &Enrolment) -> Result<Enrolled, OpError> {
     let plan_end = rule.end(e.episode.date, cfg.timezone)?;
     let lapse_before = cfg.reminders.overdue_after.sub_from(now).unwrap_or(now);
 
-    let mut tx = app.store.write().await?;
     let mut family_ref = reference::family();
     let mut tries = 0;
-    while store::families::reference_taken(&mut tx, &family_ref).await? {
+    while store::families::reference_taken(&mut *tx, &family_ref).await? {
         tries += 1;
         if tries > 8 {
             return Err(OpError::Conflict(
@@ -100,12 +113,12 @@ pub async fn enrol(app: &App, e: &Enrolment) -> Result<Enrolled, OpError> {
         family_ref = reference::family();
     }
     let dek = Dek::generate();
-    let (kek_id, kek) = app.keyring.current(&mut tx, to_secs(now)).await?;
+    let (kek_id, kek) = app.keyring.current(&mut *tx, to_secs(now)).await?;
     let wrapped = kek.wrap_dek(&dek, &family_ref);
     let sealed = seal_json(&dek, &e.family_details(), &family_place(&family_ref))?;
     let episode_date = e.episode.date.to_string();
     let family_id = store::families::insert(
-        &mut tx,
+        &mut *tx,
         &store::families::NewFamily {
             reference: &family_ref,
             episode_kind: e.episode.kind.code(),
@@ -121,7 +134,7 @@ pub async fn enrol(app: &App, e: &Enrolment) -> Result<Enrolled, OpError> {
         },
     )
     .await?;
-    store::families::insert_responsibility(&mut tx, family_id, &e.municipality, to_secs(now))
+    store::families::insert_responsibility(&mut *tx, family_id, &e.municipality, to_secs(now))
         .await?;
 
     let mut members = Vec::with_capacity(e.members.len());
@@ -129,7 +142,7 @@ pub async fn enrol(app: &App, e: &Enrolment) -> Result<Enrolled, OpError> {
         let member_ref = reference::member();
         let sealed = seal_json(&dek, &m.details(), &member_place(&family_ref, &member_ref))?;
         store::families::insert_member(
-            &mut tx,
+            &mut *tx,
             family_id,
             &member_ref,
             m.role.code(),
@@ -152,11 +165,17 @@ pub async fn enrol(app: &App, e: &Enrolment) -> Result<Enrolled, OpError> {
         } else {
             (
                 "open",
-                next_notice_at(&cfg.reminders, slot.due, Stage::None, None).map(to_secs),
+                next_notice_at(
+                    &cfg.reminders.for_family(e.interpreter_needed),
+                    slot.due,
+                    Stage::None,
+                    None,
+                )
+                .map(to_secs),
             )
         };
         store::checkins::insert(
-            &mut tx,
+            &mut *tx,
             &store::checkins::NewCheckin {
                 reference: &id,
                 family_id,
@@ -174,8 +193,9 @@ pub async fn enrol(app: &App, e: &Enrolment) -> Result<Enrolled, OpError> {
             status,
         });
     }
+    enqueue_new_family(app, tx, &family_ref, e, &checkins, now).await?;
     app.audit(
-        &mut tx,
+        &mut *tx,
         &Entry {
             action: "family.enrol",
             family: Some(&family_ref),
@@ -184,8 +204,6 @@ pub async fn enrol(app: &App, e: &Enrolment) -> Result<Enrolled, OpError> {
         },
     )
     .await?;
-    tx.commit().await?;
-    tracing::info!(family = %family_ref, municipality = %e.municipality, plan = %e.plan, checkins = checkins.len(), "family enrolled");
     Ok(Enrolled {
         family: family_ref,
         members,
@@ -193,8 +211,60 @@ pub async fn enrol(app: &App, e: &Enrolment) -> Result<Enrolled, OpError> {
     })
 }
 
+/// The responsible team hears of a new family at once (same transaction as the enrolment),
+/// so the first contact can follow within days.
+async fn enqueue_new_family(
+    app: &App,
+    tx: &mut crate::store::Conn,
+    family_ref: &str,
+    e: &Enrolment,
+    checkins: &[ScheduledCheckin],
+    now: DateTime<Utc>,
+) -> Result<(), OpError> {
+    use crate::mail::contact::{NewFamilyFacts, new_family};
+    let cfg = &app.config;
+    let Some(muni) = cfg.municipality(&e.municipality) else {
+        return Ok(());
+    };
+    let first = checkins.iter().find(|c| c.status == "open");
+    let first_local = first.map(|c| crate::sweep::local_label(c.due, cfg.timezone));
+    let (subject, body) = new_family(
+        cfg.mail.language,
+        &NewFamilyFacts {
+            family: family_ref,
+            plan: &e.plan,
+            municipality_code: &muni.code,
+            municipality_name: &muni.name,
+            first_checkin: first.map(|c| c.id.as_str()).zip(first_local.as_deref()),
+            contact_language: &e.language,
+            interpreter_needed: e.interpreter_needed,
+        },
+    );
+    let body = crate::mail::workspace::with_link(
+        cfg.mail.language,
+        &body,
+        &crate::mail::workspace::url(&cfg.web.base_url, &format!("/team/families/{family_ref}")),
+    );
+    store::outbox::enqueue(
+        tx,
+        &store::outbox::NewMessage {
+            key: &format!("new_family:{family_ref}"),
+            kind: "new_family",
+            family_ref: Some(family_ref),
+            recipients: std::slice::from_ref(&muni.team_email),
+            cc: &[],
+            subject: &subject,
+            body: &body,
+            attachments: &[],
+            now: to_secs(now),
+        },
+    )
+    .await?;
+    Ok(())
+}
+
 /// Refuses a reason code that is not in `allowed`, listing the allowed ones.
-fn check_reason(reason: &str, allowed: &[&str]) -> Result<(), OpError> {
+pub(crate) fn check_reason(reason: &str, allowed: &[&str]) -> Result<(), OpError> {
     if allowed.contains(&reason) {
         Ok(())
     } else {
@@ -253,6 +323,23 @@ pub struct CheckinView {
     pub record: Option<RecordDetails>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub children: Vec<ChildObservationView>,
+    /// After a failed attempt: when the next one is due.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_attempt_due: Option<DateTime<Utc>>,
+    /// Every contact attempt, oldest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<AttemptView>,
+}
+
+/// One contact attempt of a check-in; `by` and `notes` are `null` once erased.
+#[derive(Debug, Serialize)]
+pub struct AttemptView {
+    pub number: i64,
+    pub at: DateTime<Utc>,
+    pub outcome: String,
+    pub mode: String,
+    pub by: Option<String>,
+    pub notes: Option<String>,
 }
 
 /// The whole decrypted record of a family, for the operator and the responsible team.
@@ -268,12 +355,21 @@ pub struct FamilyView {
     pub language: String,
     pub interpreter_needed: bool,
     pub enrolled_at: DateTime<Utc>,
-    /// `None` once the family was erased.
+    /// `None` once the family was erased. While a move's acknowledgement has not named the
+    /// new case director, `details.case_director` reads "no case director".
     pub details: Option<FamilyDetails>,
+    /// False between a move and the acknowledgement that names the new case director.
+    pub case_director_named: bool,
     pub members: Vec<MemberView>,
     pub checkins: Vec<CheckinView>,
     /// Relapse-signal flags of the family and its children (all statuses).
     pub flags: Vec<super::signals::FlagView>,
+    /// The closing evaluation, once recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evaluation: Option<Evaluation>,
+    /// The coordinator who approved an early closure while a red flag was open.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub close_approved_by: Option<String>,
 }
 
 fn stage_label(stage: i64, overdue: i64) -> String {
@@ -314,10 +410,17 @@ pub async fn view(
     f: &store::families::FamilyRow,
 ) -> Result<FamilyView, OpError> {
     let dek = app.family_dek(tx, f).await?;
-    let details = match (&dek, &f.sealed_details) {
+    let mut details: Option<FamilyDetails> = match (&dek, &f.sealed_details) {
         (Some(dek), Some(s)) => Some(open_json(dek, s, &family_place(&f.reference))?),
         _ => None,
     };
+    // After a move the previous case director is no longer the family's: nobody is shown
+    // until the receiving team's acknowledgement names the new one.
+    let case_director_named = !store::handovers::lacks_case_director(tx, f.id).await?;
+    if !case_director_named && let Some(d) = &mut details {
+        d.case_director.name = "no case director".into();
+        d.case_director.email = String::new();
+    }
     let mut members = Vec::new();
     for m in store::families::members(tx, f.id).await? {
         let details = match (&dek, &m.sealed_details) {
@@ -355,11 +458,38 @@ pub async fn view(
                 });
             }
         }
+        let mut attempts = Vec::new();
+        for (number, at, outcome, mode, sealed) in store::checkins::attempts(tx, c.id).await? {
+            let row = format!("{}/{number}", c.reference);
+            let details: Option<crate::domain::recording::AttemptDetails> = match (&dek, &sealed) {
+                (Some(dek), Some(s)) => Some(open_json(
+                    dek,
+                    s,
+                    &super::checkin::attempt_place(&f.reference, &row),
+                )?),
+                _ => None,
+            };
+            attempts.push(AttemptView {
+                number,
+                at: from_secs(at)?,
+                outcome,
+                mode,
+                by: details.as_ref().and_then(|d| d.by.clone()),
+                notes: details.and_then(|d| d.notes),
+            });
+        }
+        let status = c.shown_status().to_string();
         checkins.push(CheckinView {
+            next_attempt_due: c
+                .retry_due_at
+                .filter(|_| c.status == "open")
+                .map(from_secs)
+                .transpose()?,
+            attempts,
             id: c.reference,
             wave: c.wave,
             due: from_secs(c.due_at)?,
-            status: c.status,
+            status,
             reminders_sent: stage_label(c.notice_stage, c.overdue_count),
             outcome: c.outcome,
             mode: c.mode,
@@ -370,11 +500,34 @@ pub async fn view(
         });
     }
     let flags = super::signals::of_family(app, tx, f.id).await?;
+    let evaluation = match store::closure::evaluation_of(tx, f.id).await? {
+        Some((safety_improved, professionals, sealed)) => Some(Evaluation {
+            safety_improved,
+            professionals: u32::try_from(professionals).unwrap_or(0),
+            family_view: match (&dek, sealed) {
+                (Some(dek), Some(s)) => Some(open_json(dek, &s, &evaluation_place(&f.reference))?),
+                _ => None,
+            },
+        }),
+        None => None,
+    };
+    let close_approved_by = match (&dek, store::closure::close_approval(tx, f.id).await?) {
+        (Some(dek), Some(s)) => {
+            let v: serde_json::Value = open_json(dek, &s, &approval_place(&f.reference))?;
+            v["approved_by"].as_str().map(str::to_string)
+        }
+        _ => None,
+    };
     Ok(FamilyView {
         family: f.reference.clone(),
         status: f.status.clone(),
         close_reason: f.close_reason.clone(),
-        episode: serde_json::json!({"kind": f.episode_kind, "date": f.episode_date}),
+        // An erased family is a tombstone: no episode to show.
+        episode: if f.status == "erased" {
+            serde_json::Value::Null
+        } else {
+            serde_json::json!({"kind": f.episode_kind, "date": f.episode_date})
+        },
         plan: f.plan.clone(),
         plan_end: from_secs(f.plan_end)?,
         municipality: f.municipality.clone(),
@@ -382,9 +535,12 @@ pub async fn view(
         interpreter_needed: f.interpreter_needed,
         enrolled_at: from_secs(f.enrolled_at)?,
         details,
+        case_director_named,
         members,
         checkins,
         flags,
+        evaluation,
+        close_approved_by,
     })
 }
 
@@ -394,12 +550,114 @@ pub struct Closed {
     pub status: &'static str,
     pub reason: String,
     pub checkins_cancelled: u64,
+    /// A coordinator approved the closure although a red flag was open.
+    pub approved: bool,
+    /// The evaluation was recorded (not for `enrolled_in_error`).
+    pub evaluated: bool,
+    /// The coordinator who was notified.
+    pub coordinator_notified: Option<String>,
 }
 
-/// Closes a plan before its term; only with one of [`CLOSE_REASONS`].
-pub async fn close(app: &App, family_ref: &str, reason: &str) -> Result<Closed, OpError> {
-    check_reason(reason, CLOSE_REASONS)?;
-    let now = to_secs(app.now());
+/// What closing a plan early needs: a reason, the evaluation (except for a family enrolled
+/// in error), and a coordinator's name while a red flag is open.
+#[derive(Clone, Debug, Default)]
+pub struct CloseRequest {
+    pub reason: String,
+    pub approved_by: Option<String>,
+    pub evaluation: EvaluationInput,
+}
+
+/// The associated data of a sealed early-closure approval.
+fn approval_place<'a>(family: &'a str) -> FieldPlace<'a> {
+    FieldPlace {
+        family,
+        table: "families",
+        column: "sealed_close_approval",
+        row: family,
+    }
+}
+
+fn evaluation_place<'a>(family: &'a str) -> FieldPlace<'a> {
+    FieldPlace {
+        family,
+        table: "evaluations",
+        column: "sealed_view",
+        row: family,
+    }
+}
+
+fn check_approver(approved_by: Option<&str>, e: &mut Vec<FieldError>) -> Option<String> {
+    let name = approved_by.map(str::trim)?;
+    if name.is_empty() || name.chars().count() > 120 || name.chars().any(char::is_control) {
+        e.push(FieldError::new(
+            "approved_by",
+            "the approving coordinator's name, 1 to 120 characters",
+        ));
+        return None;
+    }
+    Some(name.to_string())
+}
+
+async fn store_evaluation(
+    app: &App,
+    tx: &mut store::Tx,
+    f: &store::families::FamilyRow,
+    ev: &Evaluation,
+    now: i64,
+) -> Result<bool, OpError> {
+    let sealed = match (&ev.family_view, app.family_dek(tx, f).await?) {
+        (Some(view), Some(dek)) => Some(seal_json(&dek, view, &evaluation_place(&f.reference))?),
+        (Some(_), None) => {
+            return Err(OpError::Conflict(format!(
+                "family {} has no data key left; its view cannot be sealed",
+                f.reference
+            )));
+        }
+        (None, _) => None,
+    };
+    Ok(store::closure::insert_evaluation(
+        tx,
+        &store::closure::NewEvaluation {
+            family_id: f.id,
+            recorded_at: now,
+            safety_improved: &ev.safety_improved,
+            professionals: i64::from(ev.professionals),
+            sealed_view: sealed.as_deref(),
+        },
+    )
+    .await?)
+}
+
+/// Closes a plan before its term; only with one of [`CLOSE_REASONS`] and the evaluation.
+/// Refused while a red flag is open unless a coordinator approves (`approved_by`, sealed);
+/// the responsible municipality's coordinator is notified in the same transaction.
+pub async fn close(app: &App, family_ref: &str, req: &CloseRequest) -> Result<Closed, OpError> {
+    let reason = req.reason.as_str();
+    let mut errors = Vec::new();
+    if !CLOSE_REASONS.contains(&reason) {
+        errors.push(FieldError::new(
+            "reason",
+            format!("expected one of: {}", CLOSE_REASONS.join(", ")),
+        ));
+    }
+    let approver = check_approver(req.approved_by.as_deref(), &mut errors);
+    // A family enrolled in error has nothing to evaluate.
+    let evaluation = if reason == "enrolled_in_error" {
+        None
+    } else {
+        match crate::domain::evaluation::validate(&req.evaluation) {
+            Ok(ev) => Some(ev),
+            Err(e) => {
+                errors.extend(e);
+                None
+            }
+        }
+    };
+    if !errors.is_empty() {
+        return Err(OpError::Invalid(errors));
+    }
+    let now_at = app.now();
+    let now = to_secs(now_at);
     let mut tx = app.store.write().await?;
     let f = family_by_ref(&mut tx, family_ref, now).await?;
     if f.status != "running" {
@@ -408,24 +666,150 @@ pub async fn close(app: &App, family_ref: &str, reason: &str) -> Result<Closed, 
             f.reference, f.status
         )));
     }
+    let red = store::closure::unresolved_red_flags(&mut tx, f.id).await?;
+    if red > 0 && approver.is_none() {
+        return Err(OpError::Conflict(format!(
+            "family {} has a red flag that is not resolved: closing early needs a coordinator's approval (--approved-by NAME; API: approved_by)",
+            f.reference
+        )));
+    }
     let cancelled = store::families::close_early(&mut tx, f.id, reason, now).await?;
+    if let Some(name) = &approver {
+        let Some(dek) = app.family_dek(&mut tx, &f).await? else {
+            return Err(OpError::Conflict(format!(
+                "family {} has no data key left; the approval cannot be sealed",
+                f.reference
+            )));
+        };
+        let sealed = seal_json(
+            &dek,
+            &serde_json::json!({"approved_by": name, "at": now_at}),
+            &approval_place(&f.reference),
+        )?;
+        store::closure::set_close_approval(&mut tx, f.id, &sealed).await?;
+    }
+    let evaluated = match &evaluation {
+        Some(ev) => store_evaluation(app, &mut tx, &f, ev, now).await?,
+        None => false,
+    };
+    let coordinator = match app.config.municipality(&f.municipality) {
+        Some(m) => {
+            let lang = app.config.mail.language;
+            let closed_on = now_at
+                .with_timezone(&app.config.timezone)
+                .date_naive()
+                .to_string();
+            let (subject, body) = crate::mail::closure::closure_notice(
+                lang,
+                &crate::mail::closure::ClosureFacts {
+                    family: &f.reference,
+                    municipality_code: &m.code,
+                    municipality_name: &m.name,
+                    reason,
+                    closed_on: &closed_on,
+                    approved_over_red_flag: red > 0,
+                    checkins_cancelled: cancelled,
+                },
+            );
+            store::outbox::enqueue(
+                &mut tx,
+                &store::outbox::NewMessage {
+                    key: &format!("{}:{}", crate::mail::closure::KIND, f.reference),
+                    kind: crate::mail::closure::KIND,
+                    family_ref: Some(&f.reference),
+                    recipients: std::slice::from_ref(&m.coordinator_email),
+                    cc: &[],
+                    subject: &subject,
+                    body: &body,
+                    attachments: &[],
+                    now,
+                },
+            )
+            .await?;
+            Some(m.coordinator_email.clone())
+        }
+        None => None,
+    };
+    let detail = format!(
+        "{reason};approved={};evaluated={evaluated}",
+        approver.is_some()
+    );
     app.audit(
         &mut tx,
         &Entry {
             action: "family.close",
             family: Some(&f.reference),
-            detail: Some(reason),
+            detail: Some(&detail),
             ..Default::default()
         },
     )
     .await?;
     tx.commit().await?;
-    tracing::info!(family = %f.reference, reason, cancelled, "plan closed early");
+    tracing::info!(family = %f.reference, reason, cancelled, approved = approver.is_some(), "plan closed early");
     Ok(Closed {
         family: f.reference,
         status: "closed_early",
         reason: reason.to_string(),
         checkins_cancelled: cancelled,
+        approved: approver.is_some(),
+        evaluated,
+        coordinator_notified: coordinator,
+    })
+}
+
+/// What `family evaluate` answers.
+#[derive(Debug, Serialize)]
+pub struct Evaluated {
+    pub family: String,
+    pub status: String,
+    pub safety_improved: String,
+    pub professionals: u32,
+}
+
+/// Records the evaluation of a plan that ended (at its term, or early without one yet).
+pub async fn evaluate(
+    app: &App,
+    family_ref: &str,
+    input: &EvaluationInput,
+) -> Result<Evaluated, OpError> {
+    let ev = crate::domain::evaluation::validate(input).map_err(OpError::Invalid)?;
+    let now = to_secs(app.now());
+    let mut tx = app.store.write().await?;
+    let f = family_by_ref(&mut tx, family_ref, now).await?;
+    if f.status != "completed" && f.status != "closed_early" {
+        return Err(OpError::Conflict(format!(
+            "family {} is {}; an evaluation is recorded when the plan has ended",
+            f.reference, f.status
+        )));
+    }
+    if f.close_reason.as_deref() == Some("enrolled_in_error") {
+        return Err(OpError::Conflict(format!(
+            "family {} was enrolled in error; there is nothing to evaluate",
+            f.reference
+        )));
+    }
+    if !store_evaluation(app, &mut tx, &f, &ev, now).await? {
+        return Err(OpError::Conflict(format!(
+            "family {} has an evaluation already",
+            f.reference
+        )));
+    }
+    app.audit(
+        &mut tx,
+        &Entry {
+            action: "family.evaluate",
+            family: Some(&f.reference),
+            detail: Some(&ev.safety_improved),
+            ..Default::default()
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Evaluated {
+        family: f.reference,
+        status: f.status,
+        safety_improved: ev.safety_improved,
+        professionals: ev.professionals,
     })
 }
 
@@ -436,44 +820,3 @@ pub const ERASE_REASONS: &[&str] = &[
     "enrolled_in_error",
     "legal_obligation",
 ];
-
-#[derive(Debug, Serialize)]
-pub struct Erased {
-    pub family: String,
-    pub status: &'static str,
-    pub reason: String,
-}
-
-/// Erases a family for good: deleting its data key makes every sealed value unreadable
-/// (crypto-shredding), and the sealed values themselves are removed and overwritten.
-pub async fn erase(app: &App, family_ref: &str, reason: &str) -> Result<Erased, OpError> {
-    check_reason(reason, ERASE_REASONS)?;
-    let now = to_secs(app.now());
-    let mut tx = app.store.write().await?;
-    let f = family_by_ref(&mut tx, family_ref, now).await?;
-    if f.status == "erased" {
-        return Err(OpError::Conflict(format!(
-            "family {} is already erased",
-            f.reference
-        )));
-    }
-    store::families::erase(&mut tx, f.id, reason, now).await?;
-    app.audit(
-        &mut tx,
-        &Entry {
-            action: "family.erase",
-            family: Some(&f.reference),
-            detail: Some(reason),
-            ..Default::default()
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    app.store.checkpoint().await?;
-    tracing::info!(family = %f.reference, reason, "family erased");
-    Ok(Erased {
-        family: f.reference,
-        status: "erased",
-        reason: reason.to_string(),
-    })
-}

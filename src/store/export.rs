@@ -11,6 +11,7 @@ pub struct ExportFamily {
     pub reference: String,
     pub episode_kind: String,
     pub episode_date: String,
+    pub plan: String,
     pub plan_end: i64,
     pub status: String,
     pub close_reason: Option<String>,
@@ -18,7 +19,8 @@ pub struct ExportFamily {
     pub wrapped_dek: Option<Vec<u8>>,
 }
 
-/// The next `limit` families after `after_id` that are not erased, by id.
+/// The next `limit` families after `after_id` that are not erased and were not enrolled in
+/// error (such a family was never really followed: it is never exported), by id.
 pub async fn families_after(
     conn: &mut Conn,
     after_id: i64,
@@ -26,7 +28,8 @@ pub async fn families_after(
 ) -> Result<Vec<ExportFamily>, StoreError> {
     let rows = sqlx::query(
         "SELECT id, ref, episode_kind, episode_date, plan_end, status, close_reason, kek_id, \
-         wrapped_dek FROM families WHERE id > $1 AND status != 'erased' ORDER BY id LIMIT $2",
+         wrapped_dek, plan FROM families WHERE id > $1 AND status != 'erased' \
+         AND COALESCE(close_reason, '') != 'enrolled_in_error' ORDER BY id LIMIT $2",
     )
     .bind(after_id)
     .bind(limit)
@@ -44,6 +47,7 @@ pub async fn families_after(
                 close_reason: r.try_get(6)?,
                 kek_id: r.try_get(7)?,
                 wrapped_dek: r.try_get(8)?,
+                plan: r.try_get(9)?,
             })
         })
         .collect()
@@ -129,7 +133,8 @@ pub struct ExportCheckin {
 }
 
 /// The check-ins of the families with ids in `[lo, hi]` that fell due in `[from, to]` and
-/// were not cancelled, by family and due instant.
+/// were not cancelled, by family and due instant. Introduction contacts after a move
+/// (waves from `plan::INTRO_WAVE_BASE`) are not plan waves and stay out of research data.
 pub async fn checkins_between(
     conn: &mut Conn,
     lo: i64,
@@ -140,7 +145,7 @@ pub async fn checkins_between(
     let rows = sqlx::query(
         "SELECT id, ref, family_id, wave, due_at, status, outcome, mode FROM checkins \
          WHERE family_id BETWEEN $1 AND $2 AND due_at >= $3 AND due_at <= $4 \
-         AND status != 'cancelled' ORDER BY family_id, due_at, id",
+         AND status != 'cancelled' AND wave < 1000 ORDER BY family_id, due_at, id",
     )
     .bind(lo)
     .bind(hi)
@@ -176,7 +181,7 @@ pub async fn observations_between(
         "SELECT o.checkin_id, o.member_id, o.sealed_values FROM observations o \
          JOIN checkins c ON c.id = o.checkin_id \
          WHERE c.family_id BETWEEN $1 AND $2 AND c.due_at >= $3 AND c.due_at <= $4 \
-         AND c.status != 'cancelled'",
+         AND c.status != 'cancelled' AND c.wave < 1000",
     )
     .bind(lo)
     .bind(hi)
@@ -308,4 +313,87 @@ pub async fn study_of(conn: &mut Conn, id: &str) -> Result<Option<Option<String>
         .fetch_optional(conn)
         .await?;
     Ok(row)
+}
+
+/// An export that has not expired: its files may still exist.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct LiveExport {
+    pub id: String,
+    pub created_at: i64,
+    pub study: Option<String>,
+}
+
+/// Exports made at or after `since` that have not expired (they may hold a family enrolled
+/// at `since`).
+pub async fn live_since(conn: &mut Conn, since: i64) -> Result<Vec<LiveExport>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, created_at, study FROM exports \
+         WHERE expired_at IS NULL AND created_at >= $1 ORDER BY created_at, id",
+    )
+    .bind(since)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(LiveExport {
+                id: r.try_get(0)?,
+                created_at: r.try_get(1)?,
+                study: r.try_get(2)?,
+            })
+        })
+        .collect()
+}
+
+/// Ids of exports made on or before `cutoff` that have not expired yet.
+pub async fn due_to_expire(
+    conn: &mut Conn,
+    cutoff: i64,
+    limit: i64,
+) -> Result<Vec<String>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM exports WHERE expired_at IS NULL AND created_at <= $1 \
+         ORDER BY created_at, id LIMIT $2",
+    )
+    .bind(cutoff)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
+pub async fn mark_expired(conn: &mut Conn, id: &str, now: i64) -> Result<(), StoreError> {
+    sqlx::query("UPDATE exports SET expired_at = $2 WHERE id = $1")
+        .bind(id)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// A study's sealed state (see `export` module docs): `None` before its first export.
+pub async fn study_state(conn: &mut Conn, code: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT sealed_state FROM export_study_releases WHERE study = $1")
+            .bind(code)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
+pub async fn set_study_state(
+    conn: &mut Conn,
+    code: &str,
+    sealed: &[u8],
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO export_study_releases (study, sealed_state, updated_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (study) DO UPDATE SET sealed_state = excluded.sealed_state, \
+         updated_at = excluded.updated_at",
+    )
+    .bind(code)
+    .bind(sealed)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
 }

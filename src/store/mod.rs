@@ -7,6 +7,7 @@
 
 pub mod caseload;
 pub mod checkins;
+pub mod closure;
 pub mod export;
 pub mod families;
 pub mod flags;

@@ -272,6 +272,7 @@ pub fn parse(
             family_observations,
             children: kids,
             notes: notes.map(str::to_string),
+            by: None,
         }),
         _ => Err(errors),
     }

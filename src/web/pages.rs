@@ -988,7 +988,11 @@ pub async fn record_submit(
     };
     let cfg = &ctx.app.config;
     let rec = match form::parse(h.t, &cfg.signals, cfg.timezone, &id, &ctx.children, &p) {
-        Ok(r) => r,
+        // Who made the contact: the signed-in member (sealed with the record).
+        Ok(mut r) => {
+            r.by = Some(ctx.s.member.name.clone());
+            r
+        }
         Err(errors) => {
             return render(
                 StatusCode::BAD_REQUEST,

@@ -31,7 +31,12 @@ fn start(env: &TestEnv) -> Api {
 }
 
 fn token(env: &TestEnv, args: &[&str]) -> (String, String) {
+    // Made at the daemon's start, so the default lifetime (api.token_lifetime) runs from
+    // the simulated clock and not from the machine's.
     let mut a = vec!["token", "create"];
+    if !args.contains(&"--at") {
+        a.extend_from_slice(&["--at", SERVE_AT]);
+    }
     a.extend_from_slice(args);
     let v = env.json(&a);
     (
@@ -103,9 +108,39 @@ fn full_journey_over_http() {
         a,
         &format!("/v1/families/{f}/close"),
         Some(&ams),
-        &json!({"reason": "family_moved_abroad"}),
+        &json!({"reason": "family_moved_abroad", "safety_improved": "yes", "professionals": 2}),
+    );
+    // The recorded incident raised a red flag: closing needs a coordinator's approval.
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert!(r.text().contains("approved_by"), "{}", r.text());
+    let r = http::post_json(
+        a,
+        &format!("/v1/families/{f}/close"),
+        Some(&ams),
+        &json!({"reason": "family_moved_abroad", "safety_improved": "yes", "professionals": 2,
+                "approved_by": "Coordinator Jansen"}),
     );
     assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["approved"], true);
+    // The evaluation was recorded with the closure; a bad one names its field.
+    let eval = format!("/v1/families/{f}/evaluation");
+    let r = http::post_json(
+        a,
+        &eval,
+        Some(&ams),
+        &json!({"safety_improved": "yes", "professionals": 99}),
+    );
+    assert_eq!(r.json()["error"]["field"], "professionals", "{}", r.text());
+    let r = http::post_json(
+        a,
+        &eval,
+        Some(&ams),
+        &json!({"safety_improved": "no", "professionals": 1}),
+    );
+    assert_eq!(r.status, 409, "{}", r.text());
+    let shown = http::get(a, &format!("/v1/families/{f}"), Some(&ams)).json();
+    assert_eq!(shown["evaluation"]["safety_improved"], "yes");
+    assert_eq!(shown["close_approved_by"], "Coordinator Jansen");
 
     // Health and metrics carry no references.
     assert_eq!(http::get(a, "/healthz", None).status, 200);
@@ -184,7 +219,9 @@ fn scope_matrix() {
         (
             "POST",
             format!("/v1/families/{f}/close"),
-            Some(json!({"reason": "family_moved_abroad"})),
+            Some(
+                json!({"reason": "family_moved_abroad", "safety_improved": "yes", "professionals": 2}),
+            ),
         ),
         ("POST", format!("/v1/checkins/{c}/record"), Some(rec)),
         (
@@ -519,6 +556,16 @@ async fn researcher_fetches_an_export_of_its_study() {
     let r = http::post_json(a, "/v1/exports", Some(&res), &json!({"k": 500}));
     assert_eq!(r.status, 422, "{}", r.text());
     assert_eq!(env.sql("SELECT COUNT(*) FROM exports"), before);
+    // The refusal says k cannot be reached, without a count of children (44 in, none 500).
+    let message = r.json()["error"]["message"].as_str().unwrap().to_string();
+    assert!(message.contains("k = 500 cannot be reached"), "{message}");
+    assert!(
+        !message
+            .replace("k = 500", "")
+            .chars()
+            .any(|c| c.is_ascii_digit()),
+        "{message}"
+    );
     let trail = env.json(&["audit", "list"]);
     assert!(
         trail

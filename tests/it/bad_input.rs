@@ -452,9 +452,13 @@ fn recording_twice_is_refused() {
     let before = env.counts();
     // The same body, and a different one for the same check-in.
     let second = with(
-        with(first.clone(), "/outcome", json!("declined")),
-        "/children",
-        json!([]),
+        with(
+            with(first.clone(), "/outcome", json!("declined")),
+            "/children",
+            json!([]),
+        ),
+        "/family_observations",
+        json!({}),
     );
     for (case, body) in [("same body", &first), ("different body", &second)] {
         let out = env.record("2026-12-16T12:00:00+01:00", body);
@@ -486,11 +490,25 @@ fn unknown_family_is_not_found() {
                 "F-23456789",
                 "--reason",
                 "family_moved_abroad",
+                "--safety-improved",
+                "partly",
+                "--professionals",
+                "2",
             ],
         ),
         (
             "close garbage",
-            vec!["family", "close", "F-", "--reason", "family_moved_abroad"],
+            vec![
+                "family",
+                "close",
+                "F-",
+                "--reason",
+                "family_moved_abroad",
+                "--safety-improved",
+                "yes",
+                "--professionals",
+                "1",
+            ],
         ),
     ] {
         let out = env.run(&args, None);
@@ -538,6 +556,10 @@ fn missing_database_says_run_migrate_and_creates_nothing() {
                 "F-23456789",
                 "--reason",
                 "family_moved_abroad",
+                "--safety-improved",
+                "partly",
+                "--professionals",
+                "2",
             ],
             None,
         ),

@@ -325,11 +325,21 @@ fn erasure_crypto_shreds_a_family() {
     assert_eq!(wrapped_hex.len(), 73 * 2);
 
     let before = env.counts();
-    let out = env.run(&["family", "erase", r, "--reason", "because"], None);
+    let out = env.run(
+        &["family", "erase", r, "--reason", "because", "--yes"],
+        None,
+    );
     assert_eq!(out.status.code(), Some(65));
     assert_eq!(env.counts(), before);
 
-    let erased = env.json(&["family", "erase", r, "--reason", "data_subject_request"]);
+    let erased = env.json(&[
+        "family",
+        "erase",
+        r,
+        "--reason",
+        "data_subject_request",
+        "--yes",
+    ]);
     assert_eq!(erased["status"], "erased");
     let shown = env.json(&["family", "show", r]);
     assert_eq!(shown["status"], "erased");
@@ -362,12 +372,24 @@ fn erasure_crypto_shreds_a_family() {
     }
     // No more reminders; the other family is untouched.
     env.sweep("2027-03-01T10:00:00+01:00");
-    assert!(env.outbox().iter().all(|m| m["family"] != r));
+    // (Only the new-family notice of the enrolment, sent before the erasure.)
+    assert!(
+        env.outbox()
+            .iter()
+            .all(|m| m["family"] != r || m["kind"] == "new_family")
+    );
     must(env.run(&["family", "show", other["family"].as_str().unwrap()], None));
     // Erasing twice is refused.
     assert!(
         !env.run(
-            &["family", "erase", r, "--reason", "data_subject_request"],
+            &[
+                "family",
+                "erase",
+                r,
+                "--reason",
+                "data_subject_request",
+                "--yes"
+            ],
             None
         )
         .status
@@ -393,6 +415,10 @@ fn retention_erases_in_the_sweep() {
         r,
         "--reason",
         "family_moved_abroad",
+        "--safety-improved",
+        "partly",
+        "--professionals",
+        "2",
     ]);
     let s = env.sweep("2032-01-09T10:00:00+01:00");
     assert_eq!(s["sweep"]["retention_erased"], 0);
