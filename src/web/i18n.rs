@@ -110,6 +110,11 @@ const WORDS: &[(&str, &str, &str)] = &[
         "Het formulier is verlopen of niet van deze site. Ga terug, laad de pagina opnieuw en probeer het nog eens.",
         "The form has expired or is not from this site. Go back, reload the page and try again.",
     ),
+    (
+        "notresponsible.body",
+        "Alleen het team dat nu verantwoordelijk is voor dit gezin kan dit wijzigen. U kunt de gegevens wel inzien.",
+        "Only the team responsible for this family now can change this. You can still read the record.",
+    ),
     ("error.title", "Er ging iets mis", "Something went wrong"),
     (
         "error.body",

@@ -101,6 +101,14 @@ fn failed(h: &Here, s: Option<&Session>, e: impl std::fmt::Display) -> Response 
 fn op_failed(h: &Here, s: Option<&Session>, e: OpError) -> Response {
     match e {
         OpError::NotFound { .. } => not_found_page(h, s),
+        OpError::NotResponsible(_) => message(
+            h,
+            s,
+            StatusCode::FORBIDDEN,
+            "forbidden.title",
+            "notresponsible.body",
+            Some(("/team/", "back.caseload")),
+        ),
         other => failed(h, s, other),
     }
 }
@@ -118,7 +126,9 @@ async fn gate(st: &ApiState, h: &Here, headers: &HeaderMap) -> Result<Session, R
 }
 
 fn member_app(st: &ApiState, s: &Session) -> App {
-    st.app.acting_as(Actor::Member(s.member.reference.clone()))
+    st.app
+        .acting_as(Actor::Member(s.member.reference.clone()))
+        .for_team(Some(s.member.municipality.clone()))
 }
 
 async fn denied(st: &ApiState, s: &Session, family: Option<&str>) {

@@ -70,6 +70,7 @@ pub async fn request_link(
     let Some(m) = member else {
         crate::audit::append(
             &mut tx,
+            &app.keyring,
             &Actor::Anonymous,
             now,
             &Entry {
@@ -87,6 +88,7 @@ pub async fn request_link(
         // Someone keeps asking: no more mail this quarter of an hour, the same answer.
         crate::audit::append(
             &mut tx,
+            &app.keyring,
             &Actor::Anonymous,
             now,
             &Entry {
@@ -139,6 +141,7 @@ pub async fn request_link(
     .await?;
     crate::audit::append(
         &mut tx,
+        &app.keyring,
         &Actor::Member(m.reference.clone()),
         now,
         &Entry {
@@ -173,6 +176,7 @@ pub async fn redeem(app: &App, token: &str, browser: Option<&str>) -> Result<Red
     if let Some((why, answer)) = failure {
         crate::audit::append(
             &mut tx,
+            &app.keyring,
             &Actor::Anonymous,
             now,
             &Entry {
@@ -229,6 +233,7 @@ pub async fn start_session(
     store::members::insert_session(tx, &sha256(&id), member_id, &session::secret(), now).await?;
     crate::audit::append(
         tx,
+        &app.keyring,
         &Actor::Member(member_ref.to_string()),
         now,
         &Entry {
@@ -252,6 +257,7 @@ pub async fn end_session(app: &App, s: &session::Session) -> Result<(), OpError>
     store::members::end_session(&mut tx, &s.id_hash, now).await?;
     crate::audit::append(
         &mut tx,
+        &app.keyring,
         &Actor::Member(s.member.reference.clone()),
         now,
         &Entry {
