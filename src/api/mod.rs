@@ -126,6 +126,14 @@ struct HttpMetrics {
 }
 
 impl ApiState {
+    /// The same limits and counters over another app (a reloaded config).
+    pub fn with_app(&self, app: App) -> ApiState {
+        ApiState {
+            app,
+            ..self.clone()
+        }
+    }
+
     pub fn new(app: App) -> ApiState {
         let cfg = app.config.api;
         ApiState {
@@ -322,10 +330,13 @@ pub async fn bind(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::Tcp
 const DENIALS_FLUSH: Duration = Duration::from_secs(5);
 
 /// Serves until `shutdown` resolves; in-flight requests are finished and the denials
-/// counted so far are audited.
+/// counted so far are audited. Each request goes to the router `routers` holds then: a
+/// reload (SIGHUP) sends a router built with [`ApiState::with_app`] over the same limiter,
+/// counters and stranger accounting.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: ApiState,
+    routers: tokio::sync::watch::Receiver<Router>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let cfg = state.app.config.api;
@@ -345,7 +356,7 @@ pub async fn serve(
         max_connections: cfg.max_connections,
         header_timeout: cfg.header_timeout,
     };
-    let result = server::run(listener, router(state.clone()), limits, shutdown).await;
+    let result = server::run(listener, routers, limits, shutdown).await;
     flusher.abort();
     strangers::flush(&state, true).await;
     result

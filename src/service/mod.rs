@@ -115,6 +115,15 @@ impl App {
         }
     }
 
+    /// The same installation (store, keys, clock, health) under a newly loaded config:
+    /// what SIGHUP swaps in.
+    pub fn with_config(&self, config: Config) -> App {
+        App {
+            config: Arc::new(config),
+            ..self.clone()
+        }
+    }
+
     /// The same installation, acting for a municipality's team (see [`App::team`]).
     pub fn for_team(&self, team: Option<String>) -> App {
         App {
