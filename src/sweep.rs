@@ -153,6 +153,11 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreE
             let wave = u32::try_from(c.wave).unwrap_or(0);
             let lang = cfg.mail.language;
             let deadline = policy.overdue_after.add_to(due).unwrap_or(due);
+            // The workspace page of the check-in: in the text and in the invitation.
+            let link = crate::mail::workspace::url(
+                &cfg.web.base_url,
+                &format!("/team/checkins/{}", c.reference),
+            );
             let facts = ReminderFacts {
                 family: &c.family_ref,
                 checkin: &c.reference,
@@ -169,7 +174,7 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreE
                 coordinator_name: muni.coordinator_name.as_deref(),
                 coordinator_email: &muni.coordinator_email,
                 talking_points: cfg.mail.talking_points(lang),
-                link: None,
+                link: Some(&link),
             };
             let retry = c.attempts > 0 && notice == Notice::Due;
             let (subject, body) = if retry {
@@ -373,6 +378,14 @@ async fn handovers(app: &App, now: DateTime<Utc>) -> Result<(u64, u64), StoreErr
         let send = |kind: HandoverMail, days: u32, to_list: Vec<String>, cc: Vec<String>| {
             let facts = data.facts(&h, from, &to, dossier, days);
             let (subject, body) = render(kind, cfg.mail.language, &facts);
+            let body = crate::mail::workspace::with_link(
+                cfg.mail.language,
+                &body,
+                &crate::mail::workspace::url(
+                    &cfg.web.base_url,
+                    &format!("/team/handovers/{}", h.reference),
+                ),
+            );
             (kind, to_list, cc, subject, body)
         };
         let mut out = Vec::new();

@@ -14,6 +14,7 @@ pub mod signals;
 pub mod templates;
 mod transport;
 pub mod words;
+pub mod workspace;
 
 pub use fallback::{SAFETY_FALLBACK_KIND, is_safety_notice};
 pub use message::{Attachment, OutgoingMessage, build, message_id};

@@ -9,6 +9,7 @@ pub mod handover;
 pub mod import;
 pub mod invites;
 pub mod keys;
+pub mod members;
 pub mod signals;
 
 use crate::audit::{Actor, Entry};
