@@ -599,7 +599,7 @@ fn bad_config_names_each_key() {
     let text = std::fs::read_to_string(&env.config_path).unwrap();
     let bad = text
         .replace(
-            "sweep = \"0 */5 * * * *\"",
+            "sweep = \"0 0 3 1 1 *\"",
             "sweep = \"every five minutes\"",
         )
         .replace("lead = \"P2D\"", "lead = \"2 days\"");

@@ -37,7 +37,9 @@ from = "Nazorg <nazorg@example.org>"
 language = "en"
 [schedule]
 timezone = "Europe/Amsterdam"
-sweep = "0 */5 * * * *"
+# Never during a test run (real wall-clock time): tests sweep with `nazorg sweep --at`,
+# and a daemon sweeps once at start.
+sweep = "0 0 3 1 1 *"
 [plans.standard]
 checkins = ["P14D", "P6W", "P3M", "P6M", "P9M", "P12M", "P18M", "P24M"]
 local_time = "09:00"
