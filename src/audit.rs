@@ -119,7 +119,7 @@ struct Stored {
     hash: Vec<u8>,
 }
 
-fn stored(r: &sqlx::sqlite::SqliteRow) -> Result<Stored, StoreError> {
+fn stored(r: &sqlx::any::AnyRow) -> Result<Stored, StoreError> {
     Ok(Stored {
         line: AuditLine {
             seq: r.try_get(0)?,

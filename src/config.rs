@@ -172,6 +172,8 @@ fn default_state_dir() -> PathBuf {
 #[serde(deny_unknown_fields)]
 struct RawDatabase {
     url: String,
+    #[serde(default)]
+    password_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -526,9 +528,51 @@ pub struct HandoverConfig {
 
 #[derive(Clone, Debug)]
 pub struct DatabaseConfig {
-    /// `sqlite://` URL with an absolute path.
+    /// `sqlite://` URL with an absolute path, or the `postgres://` URL as configured.
     pub url: String,
+    /// Which engine the URL's scheme chose.
+    pub backend: Backend,
+    /// The SQLite file (empty for PostgreSQL).
     pub sqlite_path: PathBuf,
+    /// PostgreSQL only: the password is read from this file at connect time, so it stays
+    /// out of the URL, the config file and the process environment (a systemd credential).
+    pub password_file: Option<PathBuf>,
+}
+
+/// The database engine, chosen by the scheme of `database.url`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// One embedded file, one daemon (`sqlite://PATH`).
+    Sqlite,
+    /// A server shared by several daemons (`postgres://…` or `postgresql://…`).
+    Postgres,
+}
+
+impl DatabaseConfig {
+    /// The URL without its password, for logs and `migrate` output.
+    pub fn display_url(&self) -> String {
+        match self.backend {
+            Backend::Sqlite => self.url.clone(),
+            Backend::Postgres => redact_password(&self.url),
+        }
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -742,7 +786,8 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
 
     // database
     let mut sqlite_path = PathBuf::new();
-    let url = raw.database.url.trim();
+    let mut backend = Backend::Sqlite;
+    let url = raw.database.url.trim().to_string();
     if let Some(rest) = url.strip_prefix("sqlite://") {
         let file = rest.split('?').next().unwrap_or("");
         if file.is_empty() || file == ":memory:" {
@@ -751,14 +796,28 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
             sqlite_path = resolve(base, Path::new(file));
         }
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        is.push(
-            "database.url",
-            "PostgreSQL is not supported by this build yet; use sqlite://PATH",
-        );
+        backend = Backend::Postgres;
+        if url.parse::<sqlx::postgres::PgConnectOptions>().is_err() {
+            is.push(
+                "database.url",
+                "not a valid PostgreSQL URL (postgres://USER@HOST:PORT/DATABASE)",
+            );
+        }
     } else {
         is.push(
             "database.url",
-            "unknown scheme; expected sqlite://PATH (relative paths resolve against the config file's folder)",
+            "unknown scheme; expected sqlite://PATH (relative paths resolve against the config file's folder) or postgres://USER@HOST/DATABASE",
+        );
+    }
+    let password_file = raw
+        .database
+        .password_file
+        .as_deref()
+        .map(|p| resolve(base, p));
+    if password_file.is_some() && backend != Backend::Postgres {
+        is.push(
+            "database.password_file",
+            "only used with a postgres:// database.url",
         );
     }
 
@@ -1081,8 +1140,13 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
         path: path.to_path_buf(),
         state_dir,
         database: DatabaseConfig {
-            url: format!("sqlite://{}", sqlite_path.display()),
+            url: match backend {
+                Backend::Sqlite => format!("sqlite://{}", sqlite_path.display()),
+                Backend::Postgres => url,
+            },
+            backend,
             sqlite_path,
+            password_file,
         },
         crypto: CryptoConfig {
             identity_file: resolve(base, &raw.crypto.identity_file),

@@ -421,7 +421,13 @@ fn op_failed(e: OpError) -> anyhow::Error {
             eprintln!("error: {e}");
             Exit(exit::DATAERR).into()
         }
-        OpError::Store(StoreError::Missing(_) | StoreError::NoFolder(_)) => {
+        OpError::Store(
+            StoreError::Missing(_)
+            | StoreError::NoFolder(_)
+            | StoreError::NotMigrated
+            | StoreError::PasswordFile { .. }
+            | StoreError::Url(_),
+        ) => {
             eprintln!("error: {e}");
             Exit(exit::CONFIG).into()
         }
@@ -614,11 +620,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             store.close().await;
             print(
                 g.json,
-                &serde_json::json!({"database": cfg.database.sqlite_path, "migrated": true}),
+                &serde_json::json!({"database": database_label(&cfg.database), "migrated": true}),
                 |_| {
                     format!(
                         "database {} is up to date ({} families)\n",
-                        cfg.database.sqlite_path.display(),
+                        database_label(&cfg.database),
                         counts.first().map(|c| c.1).unwrap_or(0)
                     )
                 },
@@ -1127,6 +1133,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 })
             })
         }
+    }
+}
+
+/// The database as `migrate` names it: the SQLite file, or the URL without its password.
+fn database_label(db: &nazorg::config::DatabaseConfig) -> String {
+    match db.backend {
+        nazorg::config::Backend::Sqlite => db.sqlite_path.display().to_string(),
+        nazorg::config::Backend::Postgres => db.display_url(),
     }
 }
 

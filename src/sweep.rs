@@ -57,6 +57,8 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreE
         at: now,
         ..Default::default()
     };
+    // Several daemons on PostgreSQL: one sweeps at a time (the guard lives to the end).
+    let _sweeping = app.store.sweep_lock().await?;
     loop {
         let mut tx = app.store.write().await?;
         let batch = store::checkins::notice_candidates(&mut tx, to_secs(now), BATCH).await?;

@@ -51,7 +51,7 @@ pub struct CheckinRow {
 const COLUMNS: &str = "c.id, c.ref, c.family_id, c.wave, c.due_at, c.status, c.notice_stage, \
     c.overdue_count, c.last_notice_at, c.contact_at, c.recorded_at, c.outcome, c.mode, c.sealed_record";
 
-fn checkin_row(r: &sqlx::sqlite::SqliteRow) -> Result<CheckinRow, StoreError> {
+fn checkin_row(r: &sqlx::any::AnyRow) -> Result<CheckinRow, StoreError> {
     Ok(CheckinRow {
         id: r.try_get(0)?,
         reference: r.try_get(1)?,

@@ -1,5 +1,5 @@
 //! All integration tests in one binary (link time adds up). Real parts only: a temporary
-//! SQLite file, the real `nazorg` binary, aiosmtpd on loopback, the `age` CLI.
+//! SQLite file (or a PostgreSQL database, with NAZORG_TEST_DATABASE_URL), the real `nazorg` binary, aiosmtpd on loopback, the `age` CLI.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -14,6 +14,7 @@ mod export;
 mod handover;
 mod mail_smtp;
 mod operations;
+mod postgres;
 mod sealing;
 mod shipped_configs;
 mod signals;
