@@ -195,6 +195,13 @@ struct RawMail {
     from: String,
     #[serde(default)]
     language: Option<String>,
+    /// How long a sent message's body is kept before the sweep drops it.
+    #[serde(default = "d_keep_sent")]
+    keep_sent: String,
+}
+
+fn d_keep_sent() -> String {
+    "P30D".into()
 }
 
 #[derive(Debug, Deserialize)]
@@ -320,6 +327,12 @@ struct RawApi {
     rate_limit: u32,
     #[serde(default = "d_burst")]
     burst: u32,
+    #[serde(default = "d_token_lifetime")]
+    token_lifetime: String,
+}
+
+fn d_token_lifetime() -> String {
+    "P90D".into()
 }
 
 fn d_listen() -> String {
@@ -338,6 +351,7 @@ impl Default for RawApi {
             listen: d_listen(),
             rate_limit: d_rate(),
             burst: d_burst(),
+            token_lifetime: d_token_lifetime(),
         }
     }
 }
@@ -350,6 +364,8 @@ pub struct ApiConfig {
     pub rate_limit: u32,
     /// Requests a token may make at once before the rate applies.
     pub burst: u32,
+    /// How long a token lives when `token create` is given no `--expires`.
+    pub token_lifetime: IsoDuration,
 }
 
 #[derive(Debug, Deserialize)]
@@ -422,6 +438,12 @@ struct RawExport {
     indicators: Vec<String>,
     #[serde(default)]
     values: BTreeMap<String, Vec<String>>,
+    #[serde(default = "d_export_keep")]
+    keep: String,
+}
+
+fn d_export_keep() -> String {
+    "P30D".into()
 }
 
 fn d_export_k() -> u32 {
@@ -447,6 +469,7 @@ impl Default for RawExport {
             areas: BTreeMap::new(),
             indicators: Vec::new(),
             values: BTreeMap::new(),
+            keep: d_export_keep(),
         }
     }
 }
@@ -471,6 +494,8 @@ pub struct ExportConfig {
     pub indicators: Vec<String>,
     /// The allowed (coded) values of each indicator.
     pub values: BTreeMap<String, Vec<String>>,
+    /// How long export folders in `state_dir/exports` are kept before the sweep deletes them.
+    pub keep: IsoDuration,
 }
 
 #[derive(Debug, Deserialize)]
@@ -596,6 +621,8 @@ pub struct MailConfig {
     pub transport: MailTransport,
     pub from: String,
     pub language: Language,
+    /// How long a sent message's body (and attachments) is kept; then only metadata stays.
+    pub keep_sent: IsoDuration,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -877,6 +904,12 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
             Language::Nl
         }
     };
+    let keep_sent = is
+        .duration("mail.keep_sent", &raw.mail.keep_sent)
+        .unwrap_or(IsoDuration::days(30));
+    if keep_sent.is_zero() {
+        is.push("mail.keep_sent", "must be longer than zero");
+    }
 
     // schedule
     let timezone = match raw.schedule.timezone.parse::<Tz>() {
@@ -1032,10 +1065,17 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
     if raw.api.burst == 0 {
         is.push("api.burst", "must be at least 1");
     }
+    let token_lifetime = is
+        .duration("api.token_lifetime", &raw.api.token_lifetime)
+        .unwrap_or(IsoDuration::days(90));
+    if token_lifetime.is_zero() {
+        is.push("api.token_lifetime", "must be longer than zero");
+    }
     let api = ApiConfig {
         listen,
         rate_limit: raw.api.rate_limit,
         burst: raw.api.burst,
+        token_lifetime,
     };
 
     // handover
@@ -1157,6 +1197,7 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
             transport,
             from: raw.mail.from,
             language,
+            keep_sent,
         },
         timezone,
         sweep_cron: raw.schedule.sweep,
@@ -1311,7 +1352,14 @@ fn validate_export(
             );
         }
     }
+    let keep = is
+        .duration("export.keep", &raw.keep)
+        .unwrap_or(IsoDuration::days(30));
+    if keep.is_zero() {
+        is.push("export.keep", "must be longer than zero");
+    }
     ExportConfig {
+        keep,
         k: raw.k,
         max_suppression: raw.max_suppression,
         family_k: raw.family_k,

@@ -1,7 +1,9 @@
 //! Sends what the outbox holds: claims a batch, sends each message, records the result.
 //! Transient failures are retried with exponential backoff; permanent ones and those that
 //! exhaust `dispatch.max_attempts` are marked failed and listed by `outbox list --failed`.
-//! A message is never deleted, sent or not.
+//! A message is never deleted, sent or not. A safety notice (red alert, escalation) that
+//! fails for good is re-queued once to the municipality's coordinator in the same
+//! transaction (see [`crate::mail::fallback`]).
 
 use crate::config::DispatchConfig;
 use crate::mail::{OutgoingMessage, SendError, Transport};
@@ -19,6 +21,8 @@ pub struct DispatchSummary {
     pub sent: u64,
     pub retrying: u64,
     pub failed: u64,
+    /// Safety notices that failed for good and were re-queued to a coordinator.
+    pub fallbacks: u64,
     /// The round stopped before the queue was empty (shutdown, time budget, relay trouble).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub stopped_early: bool,
@@ -161,11 +165,11 @@ pub async fn dispatch_within(
             let msg = OutgoingMessage {
                 outbox_key: m.key.clone(),
                 from: cfg.mail.from.clone(),
-                to: m.recipients,
-                cc: m.cc,
-                subject: m.subject,
-                body_text: m.body,
-                attachments: m.attachments,
+                to: m.recipients.clone(),
+                cc: m.cc.clone(),
+                subject: m.subject.clone(),
+                body_text: m.body.clone(),
+                attachments: m.attachments.clone(),
             };
             let result = tokio::select! {
                 r = transport.send(&msg, now) => r,
@@ -206,6 +210,15 @@ pub async fn dispatch_within(
                     } else {
                         summary.failed += 1;
                         tracing::error!(outbox = id, error = %e, "sending failed for good; see `nazorg outbox list --failed`");
+                        if crate::mail::is_safety_notice(&m.kind)
+                            && fall_back(app, &mut tx, &m, &e.to_string(), now_s).await?
+                        {
+                            summary.fallbacks += 1;
+                            tracing::warn!(
+                                outbox = id,
+                                "safety notice re-queued to the coordinator"
+                            );
+                        }
                     }
                 }
             }
@@ -214,6 +227,78 @@ pub async fn dispatch_within(
     }
     summary.relay_trouble = transient_in_a_row >= RELAY_TROUBLE_AFTER;
     Ok(summary)
+}
+
+/// The coordinator who gets a failed safety notice: of the municipality responsible for its
+/// family now, else of the municipality whose team or coordinator it was addressed to.
+fn fallback_coordinator(
+    app: &App,
+    responsible: Option<&str>,
+    m: &store::outbox::StoredMessage,
+) -> Option<String> {
+    let cfg = &app.config;
+    responsible
+        .and_then(|code| cfg.municipality(code))
+        .or_else(|| {
+            cfg.municipalities.values().find(|mu| {
+                m.recipients
+                    .iter()
+                    .chain(&m.cc)
+                    .any(|a| *a == mu.team_email || *a == mu.coordinator_email)
+            })
+        })
+        .map(|mu| mu.coordinator_email.clone())
+}
+
+/// Enqueues the fallback of safety notice `m` (once: its key is derived from the
+/// original's). Returns whether a fallback was enqueued now.
+async fn fall_back(
+    app: &App,
+    tx: &mut store::Conn,
+    m: &store::outbox::StoredMessage,
+    error: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let responsible = match &m.family_ref {
+        Some(r) => match store::families::by_ref(tx, r, now).await? {
+            // Erased while it was being sent: nothing more goes out for the family.
+            Some(f) if f.status == "erased" => return Ok(false),
+            Some(f) => Some(f.municipality),
+            None => None,
+        },
+        None => None,
+    };
+    let Some(coordinator) = fallback_coordinator(app, responsible.as_deref(), m) else {
+        tracing::error!(
+            outbox = m.id,
+            "no coordinator to fall back to for a failed safety notice"
+        );
+        return Ok(false);
+    };
+    let (subject, body) = crate::mail::fallback::safety_fallback(
+        app.config.mail.language,
+        &crate::mail::fallback::FallbackFacts {
+            original_subject: &m.subject,
+            original_recipients: &m.recipients,
+            error,
+            original_body: &m.body,
+        },
+    );
+    store::outbox::enqueue(
+        tx,
+        &store::outbox::NewMessage {
+            key: &format!("fallback:{}", m.key),
+            kind: crate::mail::SAFETY_FALLBACK_KIND,
+            family_ref: m.family_ref.as_deref(),
+            recipients: std::slice::from_ref(&coordinator),
+            cc: &[],
+            subject: &subject,
+            body: &body,
+            attachments: &[],
+            now,
+        },
+    )
+    .await
 }
 
 async fn release(app: &App, ids: &[i64]) -> Result<(), StoreError> {

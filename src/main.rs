@@ -79,9 +79,10 @@ enum Command {
     Audit(AuditCommand),
     /// Anonymised follow-up export for researchers (k-anonymous over children)
     Export {
-        /// Folder to create (must not exist); written complete or not at all
+        /// Folder to create (must not exist); written complete or not at all [default:
+        /// state_dir/exports/<export id>, deleted by the sweep after export.keep]
         #[arg(long, value_name = "DIR")]
-        out: PathBuf,
+        out: Option<PathBuf>,
         /// Study code: the study's sealed key makes pseudonyms stable across its exports
         #[arg(long, value_name = "CODE")]
         study: Option<String>,
@@ -201,7 +202,7 @@ enum TokenCommand {
         researcher: Option<String>,
         #[arg(long, group = "role")]
         admin: bool,
-        /// How long the token is valid, e.g. P90D (default: until revoked)
+        /// How long the token is valid, e.g. P30D [default: api.token_lifetime, P90D]
         #[arg(long, value_name = "DURATION")]
         expires: Option<String>,
         #[arg(long)]
@@ -254,6 +255,13 @@ enum FamilyCommand {
         #[arg(long, value_name = "FILE")]
         file: PathBuf,
     },
+    /// Enrol many families from JSON Lines: one `family enroll` document per line (`-` for
+    /// stdin). Valid lines are enrolled, each family whole or not at all; rejected lines
+    /// are listed with their line number and fields (exit 65 if any)
+    Import {
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+    },
     /// The whole decrypted record of a family (for the operator)
     Show { reference: String },
     /// Close a plan before its term, with a reason code and the evaluation
@@ -281,11 +289,16 @@ enum FamilyCommand {
         #[arg(long, value_name = "FILE")]
         file: PathBuf,
     },
-    /// Erase a family for good (crypto-shredding), with a reason code
+    /// Erase a family for good, with a reason code: a tombstone (reference, time, reason)
+    /// is all that is left; its messages' bodies and attachments go, pending ones are
+    /// cancelled; lists the exports that may still hold it
     Erase {
         reference: String,
         #[arg(long, value_name = "CODE")]
         reason: String,
+        /// Really erase (without it, only says what would be erased; exit 64)
+        #[arg(long)]
+        yes: bool,
     },
     /// A new case director within the municipality, from a JSON file {"name", "email"};
     /// the team gets the dossier as after a move
@@ -321,6 +334,7 @@ enum OutboxCommand {
 
 /// Exit codes from sysexits.h, so scripts can tell input errors from outages.
 mod exit {
+    pub const USAGE: u8 = 64;
     pub const DATAERR: u8 = 65;
     pub const NOINPUT: u8 = 66;
     pub const UNAVAILABLE: u8 = 69;
@@ -328,6 +342,15 @@ mod exit {
     pub const CANTCREAT: u8 = 73;
     pub const TEMPFAIL: u8 = 75;
     pub const CONFIG: u8 = 78;
+}
+
+/// `: X-…, X-…` for a list of exports, or nothing.
+fn export_list(exports: &[service::erasure::ExportMayHold]) -> String {
+    if exports.is_empty() {
+        return String::new();
+    }
+    let ids: Vec<&str> = exports.iter().map(|e| e.export.as_str()).collect();
+    format!(" ({})", ids.join(", "))
 }
 
 /// An error already printed, carrying its exit code.
@@ -343,6 +366,7 @@ impl std::fmt::Display for Exit {
 impl std::error::Error for Exit {}
 
 fn main() -> ExitCode {
+    forbid_core_dumps();
     let cli = Cli::parse();
     nazorg::logging::init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -364,6 +388,21 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+    }
+}
+
+/// The process holds decrypted personal data and the unwrapped keys in memory: no core
+/// dump may write them to disk, and no other process of the same user may ptrace it or
+/// read its memory (`PR_SET_DUMPABLE=0` also makes `/proc/<pid>/` owned by root).
+fn forbid_core_dumps() {
+    // SAFETY: prctl(PR_SET_DUMPABLE, 0) takes plain integers and only changes a flag of
+    // this process; it touches no memory of ours.
+    let rc = unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    if rc != 0 {
+        eprintln!(
+            "warning: cannot forbid core dumps (prctl PR_SET_DUMPABLE): {}",
+            std::io::Error::last_os_error()
+        );
     }
 }
 
@@ -670,6 +709,44 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 s
             })
         }
+        Command::Family(FamilyCommand::Import { file }) => {
+            let app = open_app(g, OpenMode::Existing, false).await?;
+            let input: Box<dyn std::io::BufRead> = if file.as_os_str() == "-" {
+                Box::new(std::io::BufReader::new(std::io::stdin()))
+            } else {
+                Box::new(std::io::BufReader::new(
+                    std::fs::File::open(&file)
+                        .with_context(|| format!("cannot open {}", file.display()))?,
+                ))
+            };
+            let out = service::import::import(&app, input)
+                .await
+                .map_err(|e| match e {
+                    service::import::ImportError::Op(op) => op_failed(op),
+                    read => {
+                        eprintln!("error: {read}");
+                        Exit(exit::NOINPUT).into()
+                    }
+                })?;
+            print(g.json, &out, |o| {
+                let mut s = format!(
+                    "enrolled {} families; rejected {} lines\n",
+                    o.enrolled.len(),
+                    o.rejected.len()
+                );
+                for r in &o.rejected {
+                    for e in &r.errors {
+                        s.push_str(&format!("  line {}: {}: {}\n", r.line, e.field, e.message));
+                    }
+                }
+                s
+            })?;
+            if out.rejected.is_empty() {
+                Ok(())
+            } else {
+                Err(Exit(exit::DATAERR).into())
+            }
+        }
         Command::Family(FamilyCommand::Show { reference }) => {
             let app = open_app(g, OpenMode::Existing, false).await?;
             let view = service::family::show(&app, &reference)
@@ -744,13 +821,64 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 )
             })
         }
-        Command::Family(FamilyCommand::Erase { reference, reason }) => {
+        Command::Family(FamilyCommand::Erase {
+            reference,
+            reason,
+            yes,
+        }) => {
             let app = open_app(g, OpenMode::Existing, false).await?;
-            let out = service::family::erase(&app, &reference, &reason)
+            if !yes {
+                let p = service::erasure::preview(&app, &reference, &reason)
+                    .await
+                    .map_err(op_failed)?;
+                eprintln!(
+                    "error: this would erase family {} for good: its data key and sealed details, \
+                     {} members, {} check-ins with their observations, {} flags, {} handovers and its \
+                     responsibility history; the bodies and attachments of its {} messages \
+                     ({} pending, which would be cancelled). {} export(s) made since its \
+                     enrolment may still hold it{}. Add --yes to erase.",
+                    p.family,
+                    p.members,
+                    p.checkins,
+                    p.flags,
+                    p.handovers,
+                    p.messages,
+                    p.pending_messages,
+                    p.exports_may_hold.len(),
+                    export_list(&p.exports_may_hold),
+                );
+                return Err(Exit(exit::USAGE).into());
+            }
+            let out = service::erasure::erase(&app, &reference, &reason)
                 .await
                 .map_err(op_failed)?;
             print(g.json, &out, |o| {
-                format!("erased family {} ({})\n", o.family, o.reason)
+                let mut s = format!(
+                    "erased family {} ({}): {} pending messages cancelled, {} attachments deleted, \
+                     {} message bodies dropped, {} mail copies removed\n",
+                    o.family,
+                    o.reason,
+                    o.messages.cancelled,
+                    o.messages.attachments_deleted,
+                    o.messages.bodies_dropped,
+                    o.mail_files_removed
+                );
+                for e in &o.exports_may_hold {
+                    s.push_str(&format!(
+                        "  export {} ({}) may still hold it until {}: {}\n",
+                        e.export,
+                        e.created_at.to_rfc3339(),
+                        e.expires_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                        e.folder
+                            .as_ref()
+                            .map(|f| f.display().to_string())
+                            .unwrap_or_else(|| {
+                                "written outside state_dir/exports; delete its copies by hand"
+                                    .into()
+                            })
+                    ));
+                }
+                s
             })
         }
         Command::Keys(KeysCommand::Rotate {
@@ -769,6 +897,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 max_batches,
             };
             let out = service::keys::rotate(&app, &req).await.map_err(op_failed)?;
+            if !req.remove.is_empty() && !req.new_kek {
+                eprintln!(
+                    "warning: the removed recipient(s) can no longer unwrap the current key-encryption \
+                     key from now on, but whoever holds an old copy of the wrapped key (a backup, a \
+                     copy of the database) can still decrypt with the removed identity: the key \
+                     itself is unchanged. Run `nazorg keys rotate --new-kek` to replace it and \
+                     rewrap every data key."
+                );
+            }
             print(g.json, &out, |o| {
                 let mut s = format!(
                     "key-encryption key wrapped to {} recipient(s)\n",
@@ -1003,17 +1140,38 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                             }),
                     }
                 };
+            let from = date("from", from)?;
+            let to = date("to", to)?;
+            let app = open_app(g, OpenMode::Existing, false).await?;
+            // Without --out the export goes where the sweep expires it after export.keep:
+            // staged under a temporary name, then moved to its id.
+            let (out_path, kept) = match out {
+                Some(o) => (o, None),
+                None => {
+                    let dir = service::erasure::exports_dir(&app);
+                    service::create_private_dir(&dir)
+                        .with_context(|| format!("cannot create {}", dir.display()))?;
+                    let staging = dir.join(format!("new-{}", nazorg::domain::reference::token()));
+                    (staging, Some(dir))
+                }
+            };
             let req = nazorg::export::ExportRequest {
-                from: date("from", from)?,
-                to: date("to", to)?,
-                out,
+                from,
+                to,
+                out: out_path,
                 study,
                 k,
             };
-            let app = open_app(g, OpenMode::Existing, false).await?;
-            let out = nazorg::export::export(&app, &req)
+            let mut out = nazorg::export::export(&app, &req)
                 .await
                 .map_err(export_failed)?;
+            if let Some(dir) = kept {
+                let final_dir = dir.join(&out.export);
+                std::fs::rename(&req.out, &final_dir).with_context(|| {
+                    format!("cannot move the export to {}", final_dir.display())
+                })?;
+                out.out = final_dir;
+            }
             print(g.json, &out, |o| {
                 format!(
                     "export {} written to {}: {} rows of {} children in {} families (k {} requested, {} achieved; {} children suppressed)\n",

@@ -30,6 +30,12 @@ pub struct SweepSummary {
     pub unroutable: u64,
     /// Families erased because their plan ended more than `retention.after` ago.
     pub retention_erased: u64,
+    /// Exports not yet expired that may hold a family erased by this sweep (ids).
+    pub retention_exports_may_hold: Vec<String>,
+    /// Bodies of sent messages dropped after `mail.keep_sent` (metadata kept).
+    pub bodies_dropped: u64,
+    /// Exports expired after `export.keep` (their folders in `state_dir/exports` deleted).
+    pub exports_expired: u64,
     /// Reminders to receiving teams about unacknowledged handovers.
     pub handover_reminders: u64,
     /// Escalations of unacknowledged handovers to the coordinator and the sending team.
@@ -186,7 +192,11 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreE
     let (reminders, escalations) = handovers(app, now).await?;
     summary.handover_reminders = reminders;
     summary.handover_escalations = escalations;
-    summary.retention_erased = retention(app, now).await?;
+    let (erased, exports) = retention(app, now).await?;
+    summary.retention_erased = erased;
+    summary.retention_exports_may_hold = exports;
+    summary.bodies_dropped = drop_sent_bodies(app, now).await?;
+    summary.exports_expired = expire_exports(app, now).await?;
     let previous = {
         let mut conn = app.store.conn().await?;
         store::sweeps::last_before(&mut conn, to_secs(now)).await?
@@ -215,6 +225,8 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreE
         || summary.retention_erased > 0
         || summary.flags_raised > 0
         || summary.digests > 0
+        || summary.bodies_dropped > 0
+        || summary.exports_expired > 0
     {
         tracing::info!(
             upcoming = summary.upcoming,
@@ -224,6 +236,8 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreE
             retention_erased = summary.retention_erased,
             flags_raised = summary.flags_raised,
             digests = summary.digests,
+            bodies_dropped = summary.bodies_dropped,
+            exports_expired = summary.exports_expired,
             "sweep done"
         );
     }
@@ -327,34 +341,39 @@ async fn handovers(app: &App, now: DateTime<Utc>) -> Result<(u64, u64), StoreErr
     Ok((reminders, escalations))
 }
 
-/// Erases families whose plan ended more than `retention.after` before `now`.
-async fn retention(app: &App, now: DateTime<Utc>) -> Result<u64, StoreError> {
+/// Erases families whose plan ended more than `retention.after` before `now`, the same
+/// way `family erase` does. Returns how many, and the exports that may still hold them.
+async fn retention(app: &App, now: DateTime<Utc>) -> Result<(u64, Vec<String>), StoreError> {
     let Some(cutoff) = app.config.retention_after.sub_from(now) else {
-        return Ok(0);
+        return Ok((0, Vec::new()));
     };
     let mut erased = 0;
+    let mut exports = std::collections::BTreeSet::new();
     loop {
         let mut tx = app.store.write().await?;
         let due = store::families::past_retention(&mut tx, to_secs(cutoff), BATCH).await?;
         let n = due.len();
+        let mut trails = Vec::with_capacity(n);
         for (id, reference) in due {
-            store::families::erase(&mut tx, id, "retention", to_secs(now)).await?;
-            crate::audit::append(
+            let trail = crate::service::erasure::erase_in(
+                app,
                 &mut tx,
+                id,
+                &reference,
+                "retention",
                 &crate::audit::Actor::System,
                 to_secs(now),
-                &crate::audit::Entry {
-                    action: "family.erase",
-                    family: Some(&reference),
-                    detail: Some("retention"),
-                    ..Default::default()
-                },
             )
             .await?;
+            exports.extend(trail.exports.iter().map(|e| e.export.clone()));
             tracing::info!(family = %reference, "family erased after its retention period");
+            trails.push(trail);
             erased += 1;
         }
         tx.commit().await?;
+        for trail in &trails {
+            crate::service::erasure::remove_mail_copies(app, trail);
+        }
         if i64::try_from(n).unwrap_or(i64::MAX) < BATCH {
             break;
         }
@@ -362,5 +381,45 @@ async fn retention(app: &App, now: DateTime<Utc>) -> Result<u64, StoreError> {
     if erased > 0 {
         app.store.checkpoint().await?;
     }
-    Ok(erased)
+    Ok((erased, exports.into_iter().collect()))
+}
+
+/// Drops the bodies (and attachments) of messages sent more than `mail.keep_sent` ago.
+async fn drop_sent_bodies(app: &App, now: DateTime<Utc>) -> Result<u64, StoreError> {
+    let Some(cutoff) = app.config.mail.keep_sent.sub_from(now) else {
+        return Ok(0);
+    };
+    let mut tx = app.store.write().await?;
+    let n = store::outbox::drop_sent_bodies(&mut tx, to_secs(cutoff), to_secs(now)).await?;
+    tx.commit().await?;
+    Ok(n)
+}
+
+/// Expires exports made more than `export.keep` ago: their folder in `state_dir/exports`
+/// is deleted, then the export is marked expired. A folder that cannot be deleted keeps
+/// its export live (retried at the next sweep).
+async fn expire_exports(app: &App, now: DateTime<Utc>) -> Result<u64, StoreError> {
+    let Some(cutoff) = app.config.export.keep.sub_from(now) else {
+        return Ok(0);
+    };
+    let dir = crate::service::erasure::exports_dir(app);
+    let mut expired = 0;
+    let mut tx = app.store.write().await?;
+    for id in store::export::due_to_expire(&mut tx, to_secs(cutoff), 10_000).await? {
+        // Export ids are our own `X-…` references; never a path from elsewhere.
+        if !crate::domain::reference::looks_like(&id, 'X') {
+            continue;
+        }
+        let folder = dir.join(&id);
+        if folder.is_dir()
+            && let Err(e) = std::fs::remove_dir_all(&folder)
+        {
+            tracing::error!(export = %id, error = %e, "cannot delete an expired export folder");
+            continue;
+        }
+        store::export::mark_expired(&mut tx, &id, to_secs(now)).await?;
+        expired += 1;
+    }
+    tx.commit().await?;
+    Ok(expired)
 }

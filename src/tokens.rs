@@ -84,13 +84,13 @@ pub async fn create(
     {
         return Err(FieldError::new("label", "at most 100 printable characters").into());
     }
-    let expires_at = match expires {
-        Some(d) => Some(
-            d.add_to(now)
-                .ok_or_else(|| OpError::invalid("expires", "out of range"))?,
-        ),
-        None => None,
-    };
+    // Every token expires: without `--expires` after `api.token_lifetime`.
+    let lifetime = expires.unwrap_or(app.config.api.token_lifetime);
+    let expires_at = Some(
+        lifetime
+            .add_to(now)
+            .ok_or_else(|| OpError::invalid("expires", "out of range"))?,
+    );
     let id = crate::domain::reference::token();
     let token = secret();
     let mut tx = app.store.write().await?;
@@ -166,7 +166,10 @@ pub enum Refusal {
     Expired(String),
 }
 
-/// Checks a presented secret; on success records its use.
+/// Seconds between two updates of a token's `last_used_at`.
+const LAST_USED_GRANULARITY: i64 = 60;
+
+/// Checks a presented secret; on success records its use (`last_used_at`, to the minute).
 pub async fn authenticate(
     app: &App,
     presented: &str,
@@ -181,6 +184,13 @@ pub async fn authenticate(
     }
     if t.expires_at.is_some_and(|e| e <= now) {
         return Ok(Err(Refusal::Expired(t.id)));
+    }
+    // Recording every use would be a write per request; once a minute is enough to see
+    // which tokens are alive.
+    if t.last_used_at
+        .is_none_or(|last| now - last >= LAST_USED_GRANULARITY)
+    {
+        store::tokens::touch(&mut conn, &t.id, now).await?;
     }
     let scope = match (t.role.as_str(), t.municipality, t.study) {
         ("municipality", Some(m), _) => Scope::Municipality(m),

@@ -186,6 +186,11 @@ pub async fn metrics(State(s): State<ApiState>) -> Result<Response, ApiError> {
             }
         }
     }
+    let fallbacks = store::metrics::safety_fallbacks(&mut conn).await?;
+    let _ = writeln!(
+        out,
+        "# HELP nazorg_safety_fallbacks_total Safety notices (red alerts, escalations) that failed for good and were re-sent to a coordinator\n# TYPE nazorg_safety_fallbacks_total counter\nnazorg_safety_fallbacks_total {fallbacks}"
+    );
     let _ = writeln!(
         out,
         "# HELP nazorg_http_responses_total HTTP responses by status class\n# TYPE nazorg_http_responses_total counter"

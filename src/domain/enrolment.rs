@@ -93,7 +93,7 @@ pub struct MemberInput {
 }
 
 /// The body of `family enroll` and `POST /v1/families`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Enrolment {
     pub episode: Episode,

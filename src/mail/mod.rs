@@ -5,14 +5,16 @@
 //! already-rendered [`OutgoingMessage`]s.
 
 pub mod closure;
+pub mod fallback;
 mod message;
 pub mod signals;
 pub mod templates;
 mod transport;
 
+pub use fallback::{SAFETY_FALLBACK_KIND, is_safety_notice};
 pub use message::{Attachment, OutgoingMessage, build, message_id};
 pub use templates::{HandoverFacts, HandoverMail, ReminderFacts, ReminderKind, handover, reminder};
-pub use transport::Transport;
+pub use transport::{Transport, eml_file_name};
 
 /// Language of a rendered mail. Dutch is the default.
 #[derive(

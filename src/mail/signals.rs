@@ -46,15 +46,10 @@ pub struct DigestFacts<'a> {
 /// Render a red alert: `(subject, body)`.
 pub fn alert(lang: Language, f: &AlertFacts) -> (String, String) {
     let nl = lang == Language::Nl;
-    let who = match (f.child, nl) {
-        (Some(c), true) => format!("kind {c} in gezin {}", f.family),
-        (Some(c), false) => format!("child {c} in family {}", f.family),
-        (None, true) => format!("gezin {}", f.family),
-        (None, false) => format!("family {}", f.family),
-    };
     let child_line = f.child.unwrap_or("-");
     if nl {
-        let subject = format!("[Nazorg] ROOD signaal {}: {}", f.rule, who);
+        // The subject names the family only: no rule, no child, nothing of the evidence.
+        let subject = format!("[Nazorg] Signaal vraagt actie vandaag: gezin {}", f.family);
         let body = format!(
             "Aan: het wijkteam van gemeente {name} (gemeentecode {code})\n\n\
              Nazorg heeft een rood signaal van terugval afgegeven. Dit vraagt om actie vandaag.\n\n\
@@ -87,7 +82,7 @@ pub fn alert(lang: Language, f: &AlertFacts) -> (String, String) {
         );
         (subject, body)
     } else {
-        let subject = format!("[Nazorg] RED signal {}: {}", f.rule, who);
+        let subject = format!("[Nazorg] Signal needs action today: family {}", f.family);
         let body = format!(
             "To: the municipal team (wijkteam) of {name} (municipality code {code})\n\n\
              Nazorg raised a red relapse signal. This needs action today.\n\n\
@@ -231,10 +226,14 @@ mod tests {
         };
         for lang in [Language::Nl, Language::En] {
             let (s, b) = alert(lang, &a);
+            // The subject names the family only: no rule, severity or child.
             assert!(
-                s.starts_with("[Nazorg] ") && s.contains("new_incident"),
+                s.starts_with("[Nazorg] ") && s.ends_with(" F-7Q2K9XM4"),
                 "{s}"
             );
+            for word in ["new_incident", "threshold", "red", "M-3H8M2P9Q2K"] {
+                assert!(!s.to_lowercase().contains(word), "{s}");
+            }
             assert!(
                 b.contains("F-7Q2K9XM4") && b.contains("M-3H8M2P9Q2K"),
                 "{b}"

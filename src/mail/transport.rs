@@ -260,8 +260,9 @@ fn classify(err: &lettre::transport::smtp::Error) -> SendError {
 }
 
 /// File name for an outbox key: sanitised to `[A-Za-z0-9._-]` plus a short hash
-/// so that distinct keys never collide after sanitising.
-fn eml_file_name(outbox_key: &str) -> String {
+/// so that distinct keys never collide after sanitising. Public so erasure can find the
+/// copies of a family's messages in the mail folder.
+pub fn eml_file_name(outbox_key: &str) -> String {
     let mut stem: String = outbox_key
         .chars()
         .map(|c| {

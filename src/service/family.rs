@@ -72,6 +72,19 @@ fn member_place<'a>(family: &'a str, member: &'a str) -> FieldPlace<'a> {
 /// must not start with a storm of overdue mail). A slot that fell due more recently stays
 /// open and gets its "due" notice at the next sweep, so contact follows enrolment soon.
 pub async fn enrol(app: &App, e: &Enrolment) -> Result<Enrolled, OpError> {
+    let mut tx = app.store.write().await?;
+    let out = enrol_in(app, &mut tx, e).await?;
+    tx.commit().await?;
+    tracing::info!(family = %out.family, municipality = %e.municipality, plan = %e.plan, checkins = out.checkins.len(), "family enrolled");
+    Ok(out)
+}
+
+/// [`enrol`] inside the caller's transaction (bulk import commits many at once).
+pub(crate) async fn enrol_in(
+    app: &App,
+    tx: &mut store::Conn,
+    e: &Enrolment,
+) -> Result<Enrolled, OpError> {
     let cfg = &app.config;
     let now = app.now();
     let today = now.with_timezone(&cfg.timezone).date_naive();
@@ -88,10 +101,9 @@ pub async fn enrol(app: &App, e: &Enrolment) -> Result<Enrolled, OpError> {
     let plan_end = rule.end(e.episode.date, cfg.timezone)?;
     let lapse_before = cfg.reminders.overdue_after.sub_from(now).unwrap_or(now);
 
-    let mut tx = app.store.write().await?;
     let mut family_ref = reference::family();
     let mut tries = 0;
-    while store::families::reference_taken(&mut tx, &family_ref).await? {
+    while store::families::reference_taken(&mut *tx, &family_ref).await? {
         tries += 1;
         if tries > 8 {
             return Err(OpError::Conflict(
@@ -101,12 +113,12 @@ pub async fn enrol(app: &App, e: &Enrolment) -> Result<Enrolled, OpError> {
         family_ref = reference::family();
     }
     let dek = Dek::generate();
-    let (kek_id, kek) = app.keyring.current(&mut tx, to_secs(now)).await?;
+    let (kek_id, kek) = app.keyring.current(&mut *tx, to_secs(now)).await?;
     let wrapped = kek.wrap_dek(&dek, &family_ref);
     let sealed = seal_json(&dek, &e.family_details(), &family_place(&family_ref))?;
     let episode_date = e.episode.date.to_string();
     let family_id = store::families::insert(
-        &mut tx,
+        &mut *tx,
         &store::families::NewFamily {
             reference: &family_ref,
             episode_kind: e.episode.kind.code(),
@@ -122,7 +134,7 @@ pub async fn enrol(app: &App, e: &Enrolment) -> Result<Enrolled, OpError> {
         },
     )
     .await?;
-    store::families::insert_responsibility(&mut tx, family_id, &e.municipality, to_secs(now))
+    store::families::insert_responsibility(&mut *tx, family_id, &e.municipality, to_secs(now))
         .await?;
 
     let mut members = Vec::with_capacity(e.members.len());
@@ -130,7 +142,7 @@ pub async fn enrol(app: &App, e: &Enrolment) -> Result<Enrolled, OpError> {
         let member_ref = reference::member();
         let sealed = seal_json(&dek, &m.details(), &member_place(&family_ref, &member_ref))?;
         store::families::insert_member(
-            &mut tx,
+            &mut *tx,
             family_id,
             &member_ref,
             m.role.code(),
@@ -157,7 +169,7 @@ pub async fn enrol(app: &App, e: &Enrolment) -> Result<Enrolled, OpError> {
             )
         };
         store::checkins::insert(
-            &mut tx,
+            &mut *tx,
             &store::checkins::NewCheckin {
                 reference: &id,
                 family_id,
@@ -176,7 +188,7 @@ pub async fn enrol(app: &App, e: &Enrolment) -> Result<Enrolled, OpError> {
         });
     }
     app.audit(
-        &mut tx,
+        &mut *tx,
         &Entry {
             action: "family.enrol",
             family: Some(&family_ref),
@@ -185,8 +197,6 @@ pub async fn enrol(app: &App, e: &Enrolment) -> Result<Enrolled, OpError> {
         },
     )
     .await?;
-    tx.commit().await?;
-    tracing::info!(family = %family_ref, municipality = %e.municipality, plan = %e.plan, checkins = checkins.len(), "family enrolled");
     Ok(Enrolled {
         family: family_ref,
         members,
@@ -195,7 +205,7 @@ pub async fn enrol(app: &App, e: &Enrolment) -> Result<Enrolled, OpError> {
 }
 
 /// Refuses a reason code that is not in `allowed`, listing the allowed ones.
-fn check_reason(reason: &str, allowed: &[&str]) -> Result<(), OpError> {
+pub(crate) fn check_reason(reason: &str, allowed: &[&str]) -> Result<(), OpError> {
     if allowed.contains(&reason) {
         Ok(())
     } else {
@@ -399,7 +409,12 @@ pub async fn view(
         family: f.reference.clone(),
         status: f.status.clone(),
         close_reason: f.close_reason.clone(),
-        episode: serde_json::json!({"kind": f.episode_kind, "date": f.episode_date}),
+        // An erased family is a tombstone: no episode to show.
+        episode: if f.status == "erased" {
+            serde_json::Value::Null
+        } else {
+            serde_json::json!({"kind": f.episode_kind, "date": f.episode_date})
+        },
         plan: f.plan.clone(),
         plan_end: from_secs(f.plan_end)?,
         municipality: f.municipality.clone(),
@@ -691,44 +706,3 @@ pub const ERASE_REASONS: &[&str] = &[
     "enrolled_in_error",
     "legal_obligation",
 ];
-
-#[derive(Debug, Serialize)]
-pub struct Erased {
-    pub family: String,
-    pub status: &'static str,
-    pub reason: String,
-}
-
-/// Erases a family for good: deleting its data key makes every sealed value unreadable
-/// (crypto-shredding), and the sealed values themselves are removed and overwritten.
-pub async fn erase(app: &App, family_ref: &str, reason: &str) -> Result<Erased, OpError> {
-    check_reason(reason, ERASE_REASONS)?;
-    let now = to_secs(app.now());
-    let mut tx = app.store.write().await?;
-    let f = family_by_ref(&mut tx, family_ref, now).await?;
-    if f.status == "erased" {
-        return Err(OpError::Conflict(format!(
-            "family {} is already erased",
-            f.reference
-        )));
-    }
-    store::families::erase(&mut tx, f.id, reason, now).await?;
-    app.audit(
-        &mut tx,
-        &Entry {
-            action: "family.erase",
-            family: Some(&f.reference),
-            detail: Some(reason),
-            ..Default::default()
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    app.store.checkpoint().await?;
-    tracing::info!(family = %f.reference, reason, "family erased");
-    Ok(Erased {
-        family: f.reference,
-        status: "erased",
-        reason: reason.to_string(),
-    })
-}

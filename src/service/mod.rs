@@ -3,8 +3,10 @@
 //! the HTTP API.
 
 pub mod checkin;
+pub mod erasure;
 pub mod family;
 pub mod handover;
+pub mod import;
 pub mod keys;
 pub mod signals;
 

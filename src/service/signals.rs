@@ -190,7 +190,9 @@ pub async fn evaluate_family(
                 continue;
             };
             let child = member_id.map(|_| subject.clone());
-            tracing::info!(flag = id, family = %f.reference, rule = %rule.code, severity = rule.severity.code(), "flag raised");
+            // No rule code or severity in the log: together with the reference they are
+            // evidence about the family.
+            tracing::info!(flag = id, family = %f.reference, "flag raised");
             if rule.severity == Severity::Red {
                 enqueue_alert(app, tx, f, id, child.as_deref(), rule, &slot.reference, now).await?;
             }

@@ -314,6 +314,60 @@ pub async fn study_of(conn: &mut Conn, id: &str) -> Result<Option<Option<String>
     Ok(row)
 }
 
+/// An export that has not expired: its files may still exist.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct LiveExport {
+    pub id: String,
+    pub created_at: i64,
+    pub study: Option<String>,
+}
+
+/// Exports made at or after `since` that have not expired (they may hold a family enrolled
+/// at `since`).
+pub async fn live_since(conn: &mut Conn, since: i64) -> Result<Vec<LiveExport>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, created_at, study FROM exports \
+         WHERE expired_at IS NULL AND created_at >= $1 ORDER BY created_at, id",
+    )
+    .bind(since)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(LiveExport {
+                id: r.try_get(0)?,
+                created_at: r.try_get(1)?,
+                study: r.try_get(2)?,
+            })
+        })
+        .collect()
+}
+
+/// Ids of exports made on or before `cutoff` that have not expired yet.
+pub async fn due_to_expire(
+    conn: &mut Conn,
+    cutoff: i64,
+    limit: i64,
+) -> Result<Vec<String>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM exports WHERE expired_at IS NULL AND created_at <= $1 \
+         ORDER BY created_at, id LIMIT $2",
+    )
+    .bind(cutoff)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
+pub async fn mark_expired(conn: &mut Conn, id: &str, now: i64) -> Result<(), StoreError> {
+    sqlx::query("UPDATE exports SET expired_at = $2 WHERE id = $1")
+        .bind(id)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// A study's sealed state (see `export` module docs): `None` before its first export.
 pub async fn study_state(conn: &mut Conn, code: &str) -> Result<Option<Vec<u8>>, StoreError> {
     Ok(

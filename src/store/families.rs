@@ -136,13 +136,13 @@ fn family_row(r: &sqlx::any::AnyRow) -> Result<FamilyRow, StoreError> {
 /// The municipality responsible at instant `$AT`: the responsibility that began last at
 /// or before it (intervals are contiguous, so that is the one containing it), or the first
 /// one for an instant before the family's first responsibility began. The same rule as
-/// the check-in reminders' `RESPONSIBLE_AT_DUE`.
+/// the check-in reminders' `RESPONSIBLE_AT_DUE`. An erased family has none: `''`.
 const RESPONSIBLE_AT: &str = "COALESCE(\
      (SELECT r.municipality FROM responsibilities r \
       WHERE r.family_id = f.id AND r.valid_from <= $2 \
       ORDER BY r.valid_from DESC LIMIT 1), \
      (SELECT r.municipality FROM responsibilities r \
-      WHERE r.family_id = f.id ORDER BY r.valid_from LIMIT 1))";
+      WHERE r.family_id = f.id ORDER BY r.valid_from LIMIT 1), '')";
 
 /// A family by reference, with the municipality responsible at `at` (unix seconds; pass
 /// "now"). A move with a future date has already opened the receiving municipality's
@@ -305,18 +305,35 @@ pub async fn complete_if_done(
     Ok(done.rows_affected() > 0)
 }
 
-/// Crypto-shreds a family: its wrapped data key and every sealed value go, in one
-/// transaction; what remains is the pseudonymous skeleton (references, dates, statuses) and
-/// the fact of erasure. Open check-ins are cancelled.
+/// Erases a family down to a tombstone, in the caller's transaction: its wrapped data key
+/// and sealed values, and with them every plain quasi-identifier (episode, plan, language,
+/// interpreter need, times), its members, responsibility history, check-ins and
+/// observations, handovers and flags. What remains is the reference, status `erased`,
+/// `erased_at` and the reason; the NOT NULL plan columns hold one constant placeholder
+/// (`shelter_exit`, `''`, `0`), the same for every erased family, so they tell nothing. The family's messages are handled by
+/// [`super::outbox::erase_family`]; audit rows stay (they hold references and codes only).
 pub async fn erase(
     conn: &mut Conn,
     family_id: i64,
     reason: &str,
     now: i64,
 ) -> Result<(), StoreError> {
+    // Children before parents: flags point at members and check-ins, observations at both.
+    for sql in [
+        "DELETE FROM flags WHERE family_id = $1",
+        "DELETE FROM observations WHERE checkin_id IN (SELECT id FROM checkins WHERE family_id = $1)",
+        "DELETE FROM checkins WHERE family_id = $1",
+        "DELETE FROM handovers WHERE family_id = $1",
+        "DELETE FROM members WHERE family_id = $1",
+        "DELETE FROM responsibilities WHERE family_id = $1",
+    ] {
+        sqlx::query(sql).bind(family_id).execute(&mut *conn).await?;
+    }
     sqlx::query(
         "UPDATE families SET status = 'erased', erase_reason = $2, erased_at = $3, \
-         closed_at = COALESCE(closed_at, $3), wrapped_dek = NULL, kek_id = NULL, sealed_details = NULL \
+         episode_kind = 'shelter_exit', episode_date = '', plan = '', plan_end = 0, \
+         close_reason = NULL, closed_at = NULL, language = '', interpreter_needed = 0, \
+         enrolled_at = 0, wrapped_dek = NULL, kek_id = NULL, sealed_details = NULL \
          WHERE id = $1",
     )
     .bind(family_id)
@@ -324,22 +341,6 @@ pub async fn erase(
     .bind(now)
     .execute(&mut *conn)
     .await?;
-    sqlx::query("UPDATE members SET sealed_details = NULL WHERE family_id = $1")
-        .bind(family_id)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query("DELETE FROM observations WHERE checkin_id IN (SELECT id FROM checkins WHERE family_id = $1)")
-        .bind(family_id)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query(
-        "UPDATE checkins SET sealed_record = NULL, next_notice_at = NULL, \
-         status = CASE WHEN status = 'open' THEN 'cancelled' ELSE status END WHERE family_id = $1",
-    )
-    .bind(family_id)
-    .execute(&mut *conn)
-    .await?;
-    super::flags::erase_sealed(conn, family_id).await?;
     super::closure::erase(conn, family_id).await?;
     Ok(())
 }

@@ -210,18 +210,6 @@ pub async fn resolve(
     Ok(done.rows_affected() == 1)
 }
 
-/// Part of erasure: the sealed evidence and notes go; the skeleton stays.
-pub async fn erase_sealed(conn: &mut Conn, family_id: i64) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE flags SET sealed_evidence = NULL, sealed_ack = NULL, sealed_resolution = NULL \
-         WHERE family_id = $1",
-    )
-    .bind(family_id)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
 /// Running families that may be out of sight at `overdue_before`: with an open check-in
 /// that fell due before it, or a recorded one that was not reached or declined. Paged by id.
 pub async fn out_of_sight_candidates(

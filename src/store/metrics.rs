@@ -64,3 +64,14 @@ pub async fn counts(
         ),
     ])
 }
+
+/// Safety notices re-sent to a coordinator after failing for good: every fallback is an
+/// outbox row that is never deleted, so the count only grows (a counter).
+pub async fn safety_fallbacks(conn: &mut Conn) -> Result<i64, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE kind = $1")
+            .bind(crate::mail::SAFETY_FALLBACK_KIND)
+            .fetch_one(conn)
+            .await?,
+    )
+}

@@ -102,6 +102,8 @@ pub async fn claim(
 pub struct StoredMessage {
     pub id: i64,
     pub key: String,
+    pub kind: String,
+    pub family_ref: Option<String>,
     pub recipients: Vec<String>,
     pub cc: Vec<String>,
     pub subject: String,
@@ -112,7 +114,8 @@ pub struct StoredMessage {
 
 pub async fn load(conn: &mut Conn, id: i64) -> Result<Option<StoredMessage>, StoreError> {
     let Some(r) = sqlx::query(
-        "SELECT id, key, recipients, cc, subject, body, attempts FROM outbox WHERE id = $1",
+        "SELECT id, key, recipients, cc, subject, body, attempts, kind, family_ref \
+         FROM outbox WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(&mut *conn)
@@ -143,14 +146,18 @@ pub async fn load(conn: &mut Conn, id: i64) -> Result<Option<StoredMessage>, Sto
         subject: r.try_get(4)?,
         body: r.try_get(5)?,
         attempts: r.try_get(6)?,
+        kind: r.try_get(7)?,
+        family_ref: r.try_get(8)?,
         attachments,
     }))
 }
 
+/// Records a delivery. Only a pending message changes: one cancelled (its family erased)
+/// while it was being sent stays cancelled.
 pub async fn mark_sent(conn: &mut Conn, id: i64, now: i64) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE outbox SET status = 'sent', sent_at = $2, attempts = attempts + 1, \
-         claimed_until = NULL, last_error = NULL WHERE id = $1",
+         claimed_until = NULL, last_error = NULL WHERE id = $1 AND status = 'pending'",
     )
     .bind(id)
     .bind(now)
@@ -170,7 +177,7 @@ pub async fn mark_attempt_failed(
         Some(at) => {
             sqlx::query(
                 "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $2, \
-                 claimed_until = NULL, last_error = $3 WHERE id = $1",
+                 claimed_until = NULL, last_error = $3 WHERE id = $1 AND status = 'pending'",
             )
             .bind(id)
             .bind(at)
@@ -181,7 +188,7 @@ pub async fn mark_attempt_failed(
         None => {
             sqlx::query(
                 "UPDATE outbox SET status = 'failed', attempts = attempts + 1, \
-                 claimed_until = NULL, last_error = $2 WHERE id = $1",
+                 claimed_until = NULL, last_error = $2 WHERE id = $1 AND status = 'pending'",
             )
             .bind(id)
             .bind(error)
@@ -238,6 +245,105 @@ pub async fn list(conn: &mut Conn, failed_only: bool) -> Result<Vec<OutboxEntry>
             })
         })
         .collect()
+}
+
+/// Messages about several families (a digest) that name this one and are no longer
+/// pending: erasure drops their bodies too. A pending one is left to go out, since it also
+/// serves other families; its body then goes after `mail.keep_sent`.
+const NAMING_FAMILY: &str =
+    "family_ref IS NULL AND status != 'pending' AND body LIKE '%' || $1 || '%'";
+
+/// The keys of every message about a family (to find its copies in a mail folder).
+pub async fn keys_of_family(conn: &mut Conn, family_ref: &str) -> Result<Vec<String>, StoreError> {
+    Ok(sqlx::query_scalar(&format!(
+        "SELECT key FROM outbox WHERE family_ref = $1 OR ({NAMING_FAMILY}) ORDER BY id"
+    ))
+    .bind(family_ref)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// What erasure did to a family's messages.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+pub struct MessagesErased {
+    /// Pending messages that will now never be sent.
+    pub cancelled: u64,
+    /// Attachments (the age dossier of a handover) deleted.
+    pub attachments_deleted: u64,
+    /// Bodies (and subjects) dropped; the metadata rows (kind, times, status, team
+    /// addresses) stay.
+    pub bodies_dropped: u64,
+}
+
+/// Part of erasure: the family's pending messages are cancelled, their attachments deleted
+/// and every subject and body dropped (subjects name due dates and the receiving
+/// municipality of a move), in the caller's transaction. Digests that named the family
+/// lose their bodies too.
+pub async fn erase_family(
+    conn: &mut Conn,
+    family_ref: &str,
+    now: i64,
+) -> Result<MessagesErased, StoreError> {
+    let cancelled = sqlx::query(
+        "UPDATE outbox SET status = 'cancelled', claimed_until = NULL \
+         WHERE family_ref = $1 AND status = 'pending'",
+    )
+    .bind(family_ref)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    let attachments_deleted = sqlx::query(
+        "DELETE FROM outbox_attachments WHERE outbox_id IN \
+         (SELECT id FROM outbox WHERE family_ref = $1)",
+    )
+    .bind(family_ref)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    let mut bodies_dropped = sqlx::query(
+        "UPDATE outbox SET subject = '', body = '', body_dropped_at = COALESCE(body_dropped_at, $2) \
+         WHERE family_ref = $1 AND (body_dropped_at IS NULL OR subject != '')",
+    )
+    .bind(family_ref)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    bodies_dropped += sqlx::query(&format!(
+        "UPDATE outbox SET body = '', body_dropped_at = $2 \
+         WHERE body_dropped_at IS NULL AND {NAMING_FAMILY}"
+    ))
+    .bind(family_ref)
+    .bind(now)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(MessagesErased {
+        cancelled,
+        attachments_deleted,
+        bodies_dropped,
+    })
+}
+
+/// Drops the bodies and attachments of messages sent on or before `cutoff` (the sweep,
+/// after `mail.keep_sent`), keeping their metadata. Returns the bodies dropped.
+pub async fn drop_sent_bodies(conn: &mut Conn, cutoff: i64, now: i64) -> Result<u64, StoreError> {
+    sqlx::query(
+        "DELETE FROM outbox_attachments WHERE outbox_id IN (SELECT id FROM outbox \
+         WHERE status = 'sent' AND body_dropped_at IS NULL AND sent_at <= $1)",
+    )
+    .bind(cutoff)
+    .execute(&mut *conn)
+    .await?;
+    let done = sqlx::query(
+        "UPDATE outbox SET body = '', body_dropped_at = $2 \
+         WHERE status = 'sent' AND body_dropped_at IS NULL AND sent_at <= $1",
+    )
+    .bind(cutoff)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
 }
 
 /// Gives claims back without counting an attempt: a dispatch round that stopped early

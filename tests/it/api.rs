@@ -31,7 +31,12 @@ fn start(env: &TestEnv) -> Api {
 }
 
 fn token(env: &TestEnv, args: &[&str]) -> (String, String) {
+    // Made at the daemon's start, so the default lifetime (api.token_lifetime) runs from
+    // the simulated clock and not from the machine's.
     let mut a = vec!["token", "create"];
+    if !args.contains(&"--at") {
+        a.extend_from_slice(&["--at", SERVE_AT]);
+    }
     a.extend_from_slice(args);
     let v = env.json(&a);
     (

@@ -1,5 +1,6 @@
 //! All integration tests in one binary (link time adds up). Real parts only: a temporary
-//! SQLite file (or a PostgreSQL database, with NAZORG_TEST_DATABASE_URL), the real `nazorg` binary, aiosmtpd on loopback, the `age` CLI.
+//! SQLite file (or a PostgreSQL database, with NAZORG_TEST_DATABASE_URL), the real `nazorg`
+//! binary, aiosmtpd on loopback, the `age` CLI.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -10,11 +11,14 @@ mod bad_input;
 mod closure;
 mod config_check;
 mod daemon;
+mod erasure;
 mod export;
 mod handover;
+mod import;
 mod mail_smtp;
 mod operations;
 mod postgres;
+mod safety;
 mod sealing;
 mod shipped_configs;
 mod signals;

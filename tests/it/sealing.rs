@@ -332,11 +332,21 @@ fn erasure_crypto_shreds_a_family() {
     assert_eq!(wrapped_hex.len(), 73 * 2);
 
     let before = env.counts();
-    let out = env.run(&["family", "erase", r, "--reason", "because"], None);
+    let out = env.run(
+        &["family", "erase", r, "--reason", "because", "--yes"],
+        None,
+    );
     assert_eq!(out.status.code(), Some(65));
     assert_eq!(env.counts(), before);
 
-    let erased = env.json(&["family", "erase", r, "--reason", "data_subject_request"]);
+    let erased = env.json(&[
+        "family",
+        "erase",
+        r,
+        "--reason",
+        "data_subject_request",
+        "--yes",
+    ]);
     assert_eq!(erased["status"], "erased");
     let shown = env.json(&["family", "show", r]);
     assert_eq!(shown["status"], "erased");
@@ -383,7 +393,14 @@ fn erasure_crypto_shreds_a_family() {
     // Erasing twice is refused.
     assert!(
         !env.run(
-            &["family", "erase", r, "--reason", "data_subject_request"],
+            &[
+                "family",
+                "erase",
+                r,
+                "--reason",
+                "data_subject_request",
+                "--yes"
+            ],
             None
         )
         .status

@@ -15,11 +15,46 @@ pub struct SmtpServer {
     port: u16,
     maildir: tempfile::TempDir,
     child: Option<Child>,
+    /// Recipients refused at RCPT TO with `550 5.1.1` (a permanent failure), or with
+    /// `451 4.3.0` (a temporary one) when written `~address`.
+    reject: Vec<String>,
 }
+
+/// aiosmtpd's Mailbox handler that refuses the recipients given after the maildir.
+const REJECTING: &str = r#"
+import asyncio, sys
+from aiosmtpd.handlers import Mailbox
+from aiosmtpd.smtp import SMTP
+
+class Rejecting(Mailbox):
+    def __init__(self, d, reject):
+        super().__init__(d)
+        self.reject = set(reject)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.reject:
+            return '550 5.1.1 mailbox unavailable'
+        if '~' + address in self.reject:
+            return '451 4.3.0 try again later'
+        envelope.rcpt_tos.append(address)
+        return '250 OK'
+
+host, port, d = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+loop = asyncio.new_event_loop()
+h = Rejecting(d, sys.argv[4:])
+loop.run_until_complete(loop.create_server(lambda: SMTP(h), host, port))
+loop.run_forever()
+"#;
 
 impl SmtpServer {
     /// Start aiosmtpd on a free loopback port with a fresh maildir.
     pub fn start() -> SmtpServer {
+        Self::start_rejecting(&[])
+    }
+
+    /// Like [`SmtpServer::start`], refusing mail for `reject`: `address` with a permanent
+    /// error (550), `~address` with a temporary one (451).
+    pub fn start_rejecting(reject: &[&str]) -> SmtpServer {
         let port = {
             let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
             l.local_addr().expect("local addr").port()
@@ -33,6 +68,7 @@ impl SmtpServer {
             port,
             maildir,
             child: None,
+            reject: reject.iter().map(|r| r.to_string()).collect(),
         };
         server.spawn();
         server
@@ -103,11 +139,19 @@ impl SmtpServer {
     }
 
     fn spawn(&mut self) {
-        let mut child = Command::new(PYTHON)
-            .args(["-m", "aiosmtpd", "-n", "-l"])
-            .arg(format!("127.0.0.1:{}", self.port))
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(self.maildir.path())
+        let mut cmd = Command::new(PYTHON);
+        if self.reject.is_empty() {
+            cmd.args(["-m", "aiosmtpd", "-n", "-l"])
+                .arg(format!("127.0.0.1:{}", self.port))
+                .args(["-c", "aiosmtpd.handlers.Mailbox"])
+                .arg(self.maildir.path());
+        } else {
+            cmd.args(["-c", REJECTING, "127.0.0.1"])
+                .arg(self.port.to_string())
+                .arg(self.maildir.path())
+                .args(&self.reject);
+        }
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
