@@ -341,11 +341,11 @@ impl TestEnv {
     }
 
     /// Runs SQL against the installation's database with the engine's own CLI (`sqlite3`,
-    /// or `psql` with the same `a|b` output; `hex`, `instr` and `group_concat` exist there
-    /// too, see [`PG_TEST_HELPERS`]).
+    /// or `psql` with the same `a|b` output and booleans as `1`/`0`; `hex`, `instr`,
+    /// `group_concat` and `strftime('%s', …)` exist there too, see [`PG_TEST_HELPERS`]).
     pub fn sql(&self, query: &str) -> String {
         if let Some(url) = self.postgres_url() {
-            return psql(&url, query);
+            return sqlite_style(&psql(&url, query));
         }
         let out = Command::new("sqlite3")
             .arg(self.db_path())
@@ -409,6 +409,8 @@ CREATE FUNCTION nz_concat1(acc text, v text) RETURNS text LANGUAGE sql IMMUTABLE
   $$ SELECT CASE WHEN v IS NULL THEN acc WHEN acc IS NULL THEN v ELSE acc || ',' || v END $$;
 CREATE AGGREGATE group_concat(text, text) (SFUNC = nz_concat, STYPE = text);
 CREATE AGGREGATE group_concat(text) (SFUNC = nz_concat1, STYPE = text);
+CREATE FUNCTION strftime(text, text) RETURNS bigint LANGUAGE sql IMMUTABLE AS
+  $$ SELECT CASE WHEN $1 = '%s' THEN CAST(extract(epoch FROM CAST($2 AS timestamptz)) AS bigint) END $$;
 ";
 
 /// A new, empty database on the server named by `NAZORG_TEST_DATABASE_URL` (none when the
@@ -471,6 +473,24 @@ pub fn psql(url: &str, query: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// psql prints booleans as `t`/`f` where sqlite3 prints `1`/`0`; the tests' expectations
+/// are written for the latter (no text column of ours holds a bare `t` or `f`).
+fn sqlite_style(out: &str) -> String {
+    out.lines()
+        .map(|line| {
+            line.split('|')
+                .map(|v| match v {
+                    "t" => "1",
+                    "f" => "0",
+                    v => v,
+                })
+                .collect::<Vec<_>>()
+                .join("|")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The bytes of every `\x…` hex run in a `pg_dump` (BYTEA values in COPY text).
