@@ -584,6 +584,46 @@ impl DatabaseConfig {
     }
 }
 
+/// The engine a database URL names and, for SQLite, its file (relative paths resolve
+/// against `base`); the error says what is wrong with the URL.
+fn parse_database_url(url: &str, base: &Path) -> Result<(Backend, PathBuf), &'static str> {
+    if let Some(rest) = url.strip_prefix("sqlite://") {
+        let file = rest.split('?').next().unwrap_or("");
+        if file.is_empty() || file == ":memory:" {
+            return Err("sqlite:// needs a file path");
+        }
+        Ok((Backend::Sqlite, resolve(base, Path::new(file))))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        if url.parse::<sqlx::postgres::PgConnectOptions>().is_err() {
+            return Err("not a valid PostgreSQL URL (postgres://USER@HOST:PORT/DATABASE)");
+        }
+        Ok((Backend::Postgres, PathBuf::new()))
+    } else {
+        Err(
+            "unknown scheme; expected sqlite://PATH (relative paths resolve against the config file's folder) or postgres://USER@HOST/DATABASE",
+        )
+    }
+}
+
+impl DatabaseConfig {
+    /// A database named by URL alone (`nazorg copy-database --from/--to`): relative SQLite
+    /// paths resolve against `base` (the working folder); a PostgreSQL password comes from
+    /// the URL or PGPASSWORD.
+    pub fn from_url(url: &str, base: &Path) -> Result<DatabaseConfig, String> {
+        let url = url.trim();
+        let (backend, sqlite_path) = parse_database_url(url, base).map_err(str::to_string)?;
+        Ok(DatabaseConfig {
+            url: match backend {
+                Backend::Sqlite => format!("sqlite://{}", sqlite_path.display()),
+                Backend::Postgres => url.to_string(),
+            },
+            backend,
+            sqlite_path,
+            password_file: None,
+        })
+    }
+}
+
 /// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
 fn redact_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -812,30 +852,14 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
     let state_dir = resolve(base, &raw.state_dir);
 
     // database
-    let mut sqlite_path = PathBuf::new();
-    let mut backend = Backend::Sqlite;
     let url = raw.database.url.trim().to_string();
-    if let Some(rest) = url.strip_prefix("sqlite://") {
-        let file = rest.split('?').next().unwrap_or("");
-        if file.is_empty() || file == ":memory:" {
-            is.push("database.url", "sqlite:// needs a file path");
-        } else {
-            sqlite_path = resolve(base, Path::new(file));
+    let (backend, sqlite_path) = match parse_database_url(&url, base) {
+        Ok(found) => found,
+        Err(message) => {
+            is.push("database.url", message);
+            (Backend::Sqlite, PathBuf::new())
         }
-    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        backend = Backend::Postgres;
-        if url.parse::<sqlx::postgres::PgConnectOptions>().is_err() {
-            is.push(
-                "database.url",
-                "not a valid PostgreSQL URL (postgres://USER@HOST:PORT/DATABASE)",
-            );
-        }
-    } else {
-        is.push(
-            "database.url",
-            "unknown scheme; expected sqlite://PATH (relative paths resolve against the config file's folder) or postgres://USER@HOST/DATABASE",
-        );
-    }
+    };
     let password_file = raw
         .database
         .password_file

@@ -4,7 +4,7 @@
 
 CREATE TABLE export_studies (
     code         TEXT    PRIMARY KEY,                 -- a lowercase code such as cohort2027
-    kek_id       BIGINT NOT NULL REFERENCES keks(id),
+    kek_id       BIGINT NOT NULL REFERENCES keks(id) DEFERRABLE,
     wrapped_key  BYTEA    NOT NULL,
     created_at   BIGINT NOT NULL
 );

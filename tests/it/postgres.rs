@@ -280,3 +280,87 @@ fn a_lost_database_connection_is_survived_and_readiness_recovers() {
     let log = d.terminate();
     assert!(!log.contains("LOSS"), "personal data in the log:\n{log}");
 }
+
+/// A SQLite installation in a PostgreSQL run: the config's URL spelled so the test support
+/// leaves it on SQLite.
+fn sqlite_env() -> TestEnv {
+    TestEnv::with_changes(&[(
+        "url = \"sqlite://var/nazorg.db\"",
+        "url = \"sqlite://var/./nazorg.db\"",
+    )])
+}
+
+/// Gives `to` the identity of `from`, so it can open the families copied from it.
+fn share_identity(from: &TestEnv, to: &TestEnv) {
+    std::fs::copy(from.path("var/nazorg.key"), to.path("var/nazorg.key")).unwrap();
+}
+
+/// `nazorg copy-database` moves an installation from SQLite to PostgreSQL and back: every
+/// table's rows arrive (the same counts, states and sealed bytes), the audit chain verifies
+/// on each target, the families open there with the same identity, new rows continue after
+/// the copied ids, and a target that is not empty is refused.
+#[test]
+fn copy_database_moves_an_installation_to_postgres_and_back() {
+    if std::env::var("NAZORG_TEST_DATABASE_URL").is_err() {
+        eprintln!("skipped on SQLite: needs a PostgreSQL server");
+        return;
+    }
+    let sq = sqlite_env();
+    assert!(!sq.on_postgres());
+    let mut refs = Vec::new();
+    for (i, muni) in [AMSTERDAM, ROTTERDAM, AMSTERDAM].iter().enumerate() {
+        let f = sq.enrol(
+            ENROL_AT,
+            &family_body(muni, "standard", EPISODE, &format!("COPY{i}")),
+        );
+        refs.push(f["family"].as_str().unwrap().to_string());
+    }
+    sq.sweep("2026-03-02T10:00:00+01:00");
+    sq.ok(&["family", "show", &refs[0]]);
+    let before = sq.counts();
+    let shown = sq.json(&["family", "show", &refs[1]]);
+
+    // SQLite → PostgreSQL.
+    let pg = TestEnv::new();
+    let pg_url = pg.postgres_url().unwrap();
+    share_identity(&sq, &pg);
+    let from = format!("sqlite://{}", sq.db_path().display());
+    let report = sq.json(&["copy-database", "--from", &from, "--to", &pg_url]);
+    let families = report["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["table"] == "families")
+        .unwrap()["rows"]
+        .clone();
+    assert_eq!(families, 3, "{report}");
+    assert_eq!(pg.counts(), before);
+    pg.ok(&["audit", "verify"]);
+    assert_eq!(pg.json(&["family", "show", &refs[1]]), shown);
+
+    // Into a database that is not empty: refused, nothing added.
+    let again = sq.run(&["copy-database", "--from", &from, "--to", &pg_url], None);
+    assert_eq!(again.status.code(), Some(65));
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("not empty"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(pg.counts(), before);
+
+    // And back: PostgreSQL → a new SQLite file.
+    let back = sqlite_env();
+    share_identity(&sq, &back);
+    let to = format!("sqlite://{}", back.db_path().display());
+    pg.ok(&["copy-database", "--from", &pg_url, "--to", &to]);
+    assert_eq!(back.counts(), before);
+    back.ok(&["audit", "verify"]);
+    assert_eq!(back.json(&["family", "show", &refs[1]]), shown);
+
+    // The PostgreSQL copy goes on from the copied ids.
+    pg.enrol(
+        ENROL_AT,
+        &family_body(ROTTERDAM, "standard", EPISODE, "COPYNEW"),
+    );
+    assert_eq!(pg.sql("SELECT COUNT(*) FROM families"), "4");
+}
