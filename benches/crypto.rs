@@ -385,6 +385,7 @@ async fn show_bench(calls: usize) -> ShowResult {
                 })
                 .collect(),
             notes: Some("huisbezoek, rustig gesprek; afspraak met budgetcoach gemaakt.".into()),
+            by: None,
         };
         checkin::record(&app, &r).await.unwrap();
     }

@@ -95,6 +95,27 @@ struct RawConfig {
     rules: Vec<RawRule>,
     #[serde(default)]
     digest: RawDigest,
+    #[serde(default)]
+    flags: RawFlags,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFlags {
+    #[serde(default = "d_red_escalate_after")]
+    red_escalate_after: u32,
+}
+
+fn d_red_escalate_after() -> u32 {
+    1
+}
+
+impl Default for RawFlags {
+    fn default() -> Self {
+        RawFlags {
+            red_escalate_after: d_red_escalate_after(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -143,6 +164,8 @@ struct RawRule {
     delta: Option<f64>,
     count: Option<u32>,
     conditions: Option<Vec<RawCondition>>,
+    amber_after: Option<String>,
+    red_after: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -238,6 +261,12 @@ struct RawPlan {
     local_time: String,
     cron: Option<String>,
     duration: Option<String>,
+    #[serde(default = "d_working_days_only")]
+    working_days_only: bool,
+}
+
+fn d_working_days_only() -> bool {
+    true
 }
 
 fn default_local_time() -> String {
@@ -255,6 +284,22 @@ struct RawReminders {
     repeat_every: String,
     #[serde(default = "d_max_overdue")]
     max_overdue: u32,
+    #[serde(default = "d_retry_after")]
+    retry_after: String,
+    #[serde(default = "d_max_attempts_contact")]
+    max_attempts: u32,
+    #[serde(default = "d_lead_interpreter")]
+    lead_interpreter: String,
+}
+
+fn d_retry_after() -> String {
+    "P7D".into()
+}
+fn d_max_attempts_contact() -> u32 {
+    3
+}
+fn d_lead_interpreter() -> String {
+    "P5D".into()
 }
 
 fn d_lead() -> String {
@@ -277,6 +322,9 @@ impl Default for RawReminders {
             overdue_after: d_overdue_after(),
             repeat_every: d_repeat_every(),
             max_overdue: d_max_overdue(),
+            retry_after: d_retry_after(),
+            max_attempts: d_max_attempts_contact(),
+            lead_interpreter: d_lead_interpreter(),
         }
     }
 }
@@ -398,6 +446,14 @@ struct RawHandover {
     max_move_ahead: String,
     #[serde(default)]
     holidays: Vec<String>,
+    #[serde(default)]
+    outside_region_email: Option<String>,
+    #[serde(default = "d_intro")]
+    intro: String,
+}
+
+fn d_intro() -> String {
+    "P14D".into()
 }
 
 fn d_remind_after() -> u32 {
@@ -417,6 +473,8 @@ impl Default for RawHandover {
             escalate_after: d_escalate_after(),
             max_move_ahead: d_max_move_ahead(),
             holidays: Vec::new(),
+            outside_region_email: None,
+            intro: d_intro(),
         }
     }
 }
@@ -535,6 +593,8 @@ pub struct Config {
     pub signals: Catalog,
     /// Local wall time of the daily digest of amber and info flags (working days).
     pub digest_local_time: NaiveTime,
+    /// Working days an unacknowledged red flag waits before the coordinator is told.
+    pub red_escalate_after: u32,
 }
 
 /// How handovers between teams are chased.
@@ -549,6 +609,12 @@ pub struct HandoverConfig {
     pub max_move_ahead: IsoDuration,
     /// Weekends and these dates are not working days.
     pub working_days: crate::domain::handover::WorkingDays,
+    /// Where handovers to a municipality outside the configured region go (an intake desk
+    /// such as Veilig Thuis of the new region). Without it such moves are refused.
+    pub outside_region_email: Option<String>,
+    /// After a move the receiving team gets an introduction contact (a check-in) this long
+    /// after the move date.
+    pub intro: IsoDuration,
 }
 
 #[derive(Clone, Debug)]
@@ -747,6 +813,26 @@ impl Config {
 
     pub fn municipality(&self, code: &str) -> Option<&Municipality> {
         self.municipalities.get(code)
+    }
+
+    /// Where mail about `code` goes: the configured municipality, or, for a well-formed CBS
+    /// code outside the configured region, the `handover.outside_region_email` desk (as
+    /// team and coordinator, without a key: dossiers are withheld). `None` otherwise.
+    pub fn addressee(&self, code: &str) -> Option<std::borrow::Cow<'_, Municipality>> {
+        if let Some(m) = self.municipalities.get(code) {
+            return Some(std::borrow::Cow::Borrowed(m));
+        }
+        let desk = self.handover.outside_region_email.as_ref()?;
+        is_cbs_code(code).then(|| {
+            std::borrow::Cow::Owned(Municipality {
+                code: code.to_string(),
+                name: code.to_string(),
+                team_email: desk.clone(),
+                coordinator_email: desk.clone(),
+                region: "outside".into(),
+                age_recipient: None,
+            })
+        })
     }
 }
 
@@ -1012,6 +1098,13 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
             cron,
             duration,
             local_time,
+            // The configured extra closing days are filled in with `handover.holidays` below.
+            working_days: p
+                .working_days_only
+                .then(|| crate::domain::handover::WorkingDays {
+                    holidays: BTreeSet::new(),
+                    dutch_holidays: true,
+                }),
         };
         // Try the plan on a sample start so runaway cron rules are caught at start-up.
         // Only a plan without other issues: a broken rule would otherwise also be
@@ -1038,7 +1131,20 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
             .duration("reminders.repeat_every", &r.repeat_every)
             .unwrap_or(IsoDuration::ZERO),
         max_overdue: r.max_overdue,
+        retry_after: is
+            .duration("reminders.retry_after", &r.retry_after)
+            .unwrap_or(IsoDuration::ZERO),
+        max_attempts: r.max_attempts,
+        lead_interpreter: is
+            .duration("reminders.lead_interpreter", &r.lead_interpreter)
+            .unwrap_or(IsoDuration::ZERO),
     };
+    if !(1..=12).contains(&r.max_attempts) {
+        is.push("reminders.max_attempts", "1 to 12 attempts");
+    }
+    if reminders.retry_after.is_zero() && r.max_attempts > 1 {
+        is.push("reminders.retry_after", "must be longer than zero");
+    }
     if reminders.repeat_every.is_zero() && r.max_overdue > 0 {
         is.push("reminders.repeat_every", "must be longer than zero");
     }
@@ -1134,12 +1240,31 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
             ),
         }
     }
+    if let Some(e) = &h.outside_region_email
+        && !plausible_email(e)
+    {
+        is.push("handover.outside_region_email", "not an email address");
+    }
+    let intro = is
+        .duration("handover.intro", &h.intro)
+        .unwrap_or(IsoDuration::ZERO);
     let handover = HandoverConfig {
+        intro,
+        outside_region_email: h.outside_region_email.clone(),
         remind_after: h.remind_after,
         escalate_after: h.escalate_after,
         max_move_ahead,
-        working_days: crate::domain::handover::WorkingDays { holidays },
+        working_days: crate::domain::handover::WorkingDays {
+            holidays: holidays.clone(),
+            dutch_holidays: true,
+        },
     };
+    // The extra closing days apply to due moments too.
+    for plan in plans.values_mut() {
+        if let Some(w) = &mut plan.working_days {
+            w.holidays = holidays.clone();
+        }
+    }
 
     // municipalities
     let mut municipalities = BTreeMap::new();
@@ -1182,6 +1307,9 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
     }
 
     let signals = validate_signals(&raw.indicators, &raw.rules, &mut is);
+    if !(1..=20).contains(&raw.flags.red_escalate_after) {
+        is.push("flags.red_escalate_after", "1 to 20 working days");
+    }
     let digest_local_time = match NaiveTime::parse_from_str(&raw.digest.local_time, "%H:%M") {
         Ok(t) => t,
         Err(_) => {
@@ -1235,6 +1363,7 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
         municipalities,
         signals,
         digest_local_time,
+        red_escalate_after: raw.flags.red_escalate_after,
     })
 }
 
@@ -1695,6 +1824,10 @@ fn validate_rule(
             }
         }
     };
+    if r.kind != "out_of_sight" {
+        unused(is, "amber_after", r.amber_after.is_some());
+        unused(is, "red_after", r.red_after.is_some());
+    }
     let (kind, scopes): (Option<RuleKind>, Vec<Scope>) = match r.kind.as_str() {
         "threshold" => {
             unused(is, "baseline", r.baseline.is_some());
@@ -1836,15 +1969,40 @@ fn validate_rule(
             unused(is, "n", r.n.is_some());
             unused(is, "delta", r.delta.is_some());
             unused(is, "conditions", r.conditions.is_some());
-            let count = match r.count {
-                Some(k) if (1..=52).contains(&k) => k as usize,
-                _ => {
-                    is.push(format!("{key}.count"), "required: 1 to 52 check-ins");
-                    1
-                }
-            };
+            if r.count.is_some() {
+                is.push(
+                    format!("{key}.count"),
+                    "out_of_sight is a time rule: use amber_after (default \"P8W\") and \
+                     red_after (default \"P16W\") instead of count",
+                );
+            }
+            let amber_after = is
+                .duration(
+                    &format!("{key}.amber_after"),
+                    r.amber_after.as_deref().unwrap_or("P8W"),
+                )
+                .unwrap_or(IsoDuration::ZERO);
+            let red_after = is
+                .duration(
+                    &format!("{key}.red_after"),
+                    r.red_after.as_deref().unwrap_or("P16W"),
+                )
+                .unwrap_or(IsoDuration::ZERO);
+            let sample = chrono::NaiveDate::from_ymd_opt(2027, 1, 1);
+            let on = |d: IsoDuration| sample.and_then(|s| d.add_to_date(s));
+            if amber_after.is_zero() {
+                is.push(format!("{key}.amber_after"), "must be longer than zero");
+            } else if on(red_after) <= on(amber_after) {
+                is.push(
+                    format!("{key}.red_after"),
+                    "must be longer than amber_after",
+                );
+            }
             (
-                Some(RuleKind::OutOfSight { count }),
+                Some(RuleKind::OutOfSight {
+                    amber_after,
+                    red_after,
+                }),
                 vec![declared.unwrap_or(Scope::Family)],
             )
         }

@@ -188,7 +188,13 @@ enum HandoverCommand {
         /// Who acknowledges (sealed under the family's key)
         #[arg(long, value_name = "NAME")]
         by: Option<String>,
+        /// The family's new case director, JSON {"name", "email"} (sealed)
+        #[arg(long, value_name = "FILE")]
+        case_director_file: Option<PathBuf>,
     },
+    /// Send a handover again: to a municipality configured since (instead of the
+    /// outside-region desk), with a dossier withheld before once the receiver has a key
+    Resend { id: String },
     /// List handovers
     List {
         /// Only those not acknowledged yet
@@ -328,6 +334,11 @@ enum CheckinCommand {
     },
     /// Record a check-in's outcome from a JSON file (`-` for stdin)
     Record {
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Record one contact attempt (same JSON as `record`; `not_reached` keeps it open)
+    Attempt {
         #[arg(long, value_name = "FILE")]
         file: PathBuf,
     },
@@ -1126,15 +1137,42 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             id,
             municipality,
             by,
+            case_director_file,
         }) => {
+            let director: Option<nazorg::domain::enrolment::CaseDirector> =
+                match &case_director_file {
+                    Some(file) => {
+                        let input = read_input(file)?;
+                        Some(nazorg::domain::parse_json(&input).map_err(|e| op_failed(e.into()))?)
+                    }
+                    None => None,
+                };
             let app = open_app(g, OpenMode::Existing, false).await?;
-            let out = service::handover::ack(&app, &id, &municipality, by.as_deref())
-                .await
-                .map_err(op_failed)?;
+            let out = service::handover::ack_naming(
+                &app,
+                &id,
+                &municipality,
+                by.as_deref(),
+                director.as_ref(),
+            )
+            .await
+            .map_err(op_failed)?;
             print(g.json, &out, |o| {
                 format!(
                     "handover {} of family {} acknowledged by {}\n",
                     o.handover, o.family, o.municipality
+                )
+            })
+        }
+        Command::Handover(HandoverCommand::Resend { id }) => {
+            let app = open_app(g, OpenMode::Existing, false).await?;
+            let out = service::handover::resend(&app, &id)
+                .await
+                .map_err(op_failed)?;
+            print(g.json, &out, |o| {
+                format!(
+                    "handover {} of family {} resent to {} ({}), dossier {}\n",
+                    o.handover, o.family, o.to, o.sent_to, o.dossier
                 )
             })
         }
@@ -1247,7 +1285,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 })
             })
         }
-        Command::Checkin(CheckinCommand::Record { file }) => {
+        Command::Checkin(CheckinCommand::Record { file } | CheckinCommand::Attempt { file }) => {
             let input = read_input(&file)?;
             let record = nazorg::domain::parse_json(&input).map_err(|e| op_failed(e.into()))?;
             let app = open_app(g, OpenMode::Existing, false).await?;
@@ -1260,10 +1298,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     .as_ref()
                     .map(|n| format!("; next {} due {}", n.id, n.due.to_rfc3339()))
                     .unwrap_or_default();
-                format!(
-                    "recorded {} for family {} ({}){next}\n",
-                    o.checkin, o.family, o.outcome
-                )
+                match (o.status, o.next_attempt_due) {
+                    ("open", Some(retry)) => format!(
+                        "attempt {} of {} for family {} not reached; next attempt due {}\n",
+                        o.attempt,
+                        o.checkin,
+                        o.family,
+                        retry.to_rfc3339()
+                    ),
+                    _ => format!(
+                        "{} {} for family {} ({}){next}\n",
+                        o.status, o.checkin, o.family, o.outcome
+                    ),
+                }
             })
         }
         Command::Sweep { no_dispatch } => {

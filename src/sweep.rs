@@ -24,6 +24,10 @@ pub struct SweepSummary {
     pub due: u64,
     pub overdue: u64,
     pub escalation: u64,
+    /// Reminders for the next contact attempt after a family was not reached.
+    pub retry: u64,
+    /// Notices held back because today is no working day (sent on the next one).
+    pub held_for_working_day: u64,
     /// Notices whose outbox key already existed (a repeat of an earlier sweep).
     pub already_queued: u64,
     /// Check-ins whose municipality is missing from the config: retried in an hour.
@@ -42,8 +46,12 @@ pub struct SweepSummary {
     pub handover_escalations: u64,
     /// Flags raised by the sweep (`out_of_sight` while nothing is recorded).
     pub flags_raised: u64,
-    /// Daily digests of amber and info flags enqueued (one per team per working day).
+    /// Daily digests enqueued (at most one per team per working day).
     pub digests: u64,
+    /// Red alerts sent again because nobody acknowledged them yet.
+    pub red_repeats: u64,
+    /// Unacknowledged red flags escalated to the coordinator.
+    pub red_escalations: u64,
 }
 
 /// How due instants are shown to teams: local wall time and the zone's name.
@@ -65,17 +73,50 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreE
     };
     // Several daemons on PostgreSQL: one sweeps at a time (the guard lives to the end).
     let _sweeping = app.store.sweep_lock().await?;
+    // No reminder goes out on a weekend or holiday (for plans on working days): what falls
+    // due then waits for the next working day's first sweep.
+    let working_days = &cfg.handover.working_days;
+    let local_today = now.with_timezone(&cfg.timezone).date_naive();
+    let working_day = working_days.is_working_day(local_today);
+    let next_working_day_start = crate::domain::plan::local_instant(
+        cfg.timezone,
+        working_days
+            .add(local_today, 1)
+            .and_time(chrono::NaiveTime::MIN),
+    )
+    .map_or(to_secs(now) + 3600, to_secs)
+    .max(to_secs(now) + 1);
     loop {
         let mut tx = app.store.write().await?;
         let batch = store::checkins::notice_candidates(&mut tx, to_secs(now), BATCH).await?;
         let n = batch.len();
         for c in batch {
             summary.examined += 1;
-            let due = from_secs(c.due_at)?;
+            // After a failed attempt the reminders run from the next attempt's due instant.
+            let due_at = c.retry_due_at.unwrap_or(c.due_at);
+            let due = from_secs(due_at)?;
             let last = c.last_notice_at.map(from_secs).transpose()?;
+            // A plan on working days sends nothing on a weekend or holiday: the notice waits
+            // for the first sweep of the next working day.
+            let plan_rule = cfg.plans.get(&c.plan);
+            if !working_day && plan_rule.is_some_and(|p| p.working_days.is_some()) {
+                summary.held_for_working_day += 1;
+                store::checkins::set_notice_state(
+                    &mut tx,
+                    c.id,
+                    c.notice_stage,
+                    c.overdue_count,
+                    c.last_notice_at,
+                    Some(next_working_day_start),
+                )
+                .await?;
+                continue;
+            }
+            // A family that needs an interpreter gets its first notice earlier.
+            let policy = &policy.for_family(c.interpreter_needed);
             let stage = Stage::from_code(c.notice_stage, c.overdue_count)
                 .ok_or_else(|| StoreError::Corrupt(format!("notice stage of {}", c.reference)))?;
-            let Some(muni) = cfg.municipality(&c.municipality) else {
+            let Some(muni) = cfg.addressee(&c.municipality) else {
                 summary.unroutable += 1;
                 tracing::error!(checkin = %c.reference, municipality = %c.municipality, "municipality missing from config; reminder held back");
                 let retry = to_secs(now) + 3600;
@@ -125,7 +166,22 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreE
                 interpreter_needed: c.interpreter_needed,
                 overdue_count: count,
             };
-            let (subject, body) = reminder(kind, cfg.mail.language, &facts);
+            let retry = c.attempts > 0 && notice == Notice::Due;
+            let (subject, body) = if retry {
+                use crate::mail::contact::{AttemptFacts, ContactMail, contact};
+                contact(
+                    ContactMail::Retry,
+                    cfg.mail.language,
+                    &AttemptFacts {
+                        reminder: &facts,
+                        attempts: u32::try_from(c.attempts).unwrap_or(u32::MAX),
+                        max_attempts: policy.max_attempts,
+                    },
+                )
+            } else {
+                reminder(kind, cfg.mail.language, &facts)
+            };
+            let kind_code = if retry { "retry" } else { kind.code() };
             let (to, mut cc) = match notice {
                 Notice::Escalation => (
                     vec![muni.coordinator_email.clone()],
@@ -139,18 +195,18 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreE
                 .handover_from
                 .as_deref()
                 .filter(|s| *s != c.municipality)
-                .and_then(|s| cfg.municipality(s))
+                .and_then(|s| cfg.addressee(s))
                 && !cc.contains(&sender.team_email)
                 && !to.contains(&sender.team_email)
             {
                 cc.push(sender.team_email.clone());
             }
-            let key = format!("{}:{}:{}:{}", kind.code(), c.reference, count, c.due_at);
+            let key = format!("{kind_code}:{}:{}:{}", c.reference, count, due_at);
             let fresh = store::outbox::enqueue(
                 &mut tx,
                 &store::outbox::NewMessage {
                     key: &key,
-                    kind: kind.code(),
+                    kind: kind_code,
                     family_ref: Some(&c.family_ref),
                     recipients: &to,
                     cc: &cc,
@@ -163,6 +219,7 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreE
             .await?;
             if fresh {
                 match kind {
+                    _ if retry => summary.retry += 1,
                     ReminderKind::Upcoming => summary.upcoming += 1,
                     ReminderKind::Due => summary.due += 1,
                     ReminderKind::Overdue => summary.overdue += 1,
@@ -208,10 +265,14 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreE
             crate::service::OpError::Store(s) => s,
             other => StoreError::Corrupt(other.to_string()),
         })?;
+    let (repeats, escalations) = crate::service::signals::sweep_red_flags(app, now).await?;
+    summary.red_repeats = repeats;
+    summary.red_escalations = escalations;
     summary.digests = crate::service::signals::sweep_digest(app, now).await?;
     // Recorded last, so a sweep that failed halfway is covered again by the next one.
     {
-        let notices = summary.upcoming + summary.due + summary.overdue + summary.escalation;
+        let notices =
+            summary.upcoming + summary.due + summary.overdue + summary.escalation + summary.retry;
         let mut tx = app.store.write().await?;
         store::sweeps::record(
             &mut tx,
@@ -268,7 +329,7 @@ async fn handovers(app: &App, now: DateTime<Utc>) -> Result<(u64, u64), StoreErr
         if !owe_reminder && !owe_escalation {
             continue;
         }
-        let Some(to) = cfg.municipality(&h.to_municipality) else {
+        let Some(to) = cfg.addressee(&h.to_municipality) else {
             tracing::error!(handover = %h.reference, municipality = %h.to_municipality, "municipality missing from config; handover not chased");
             continue;
         };
@@ -282,7 +343,7 @@ async fn handovers(app: &App, now: DateTime<Utc>) -> Result<(u64, u64), StoreErr
         let file = format!("dossier-{}.age", h.family_ref);
         let dossier = (h.dossier == "attached").then_some(file.as_str());
         let send = |kind: HandoverMail, days: u32, to_list: Vec<String>, cc: Vec<String>| {
-            let facts = data.facts(&h, from, to, dossier, days);
+            let facts = data.facts(&h, from, &to, dossier, days);
             let (subject, body) = render(kind, cfg.mail.language, &facts);
             (kind, to_list, cc, subject, body)
         };
@@ -296,7 +357,13 @@ async fn handovers(app: &App, now: DateTime<Utc>) -> Result<(u64, u64), StoreErr
             ));
         }
         if owe_escalation {
-            let mut rcpt = vec![to.coordinator_email.clone()];
+            // Outside the configured region nobody there coordinates with us: the sending
+            // municipality's coordinator follows it up.
+            let outside = cfg.municipality(&h.to_municipality).is_none();
+            let mut rcpt = match (outside, from) {
+                (true, Some(f)) => vec![f.coordinator_email.clone()],
+                _ => vec![to.coordinator_email.clone()],
+            };
             if let Some(f) = from
                 && !rcpt.contains(&f.team_email)
             {

@@ -459,6 +459,9 @@ struct AckBody {
     municipality: Option<String>,
     #[serde(default)]
     by: Option<String>,
+    /// The family's new case director, sealed (`handover ack --case-director-file`).
+    #[serde(default)]
+    case_director: Option<crate::domain::enrolment::CaseDirector>,
 }
 
 pub async fn ack_handover(
@@ -498,7 +501,14 @@ pub async fn ack_handover(
             .ok_or_else(|| ApiError::bad_request("municipality", "required for an admin token"))?,
     };
     Ok(Json(
-        service::handover::ack(&app_for(&s, &p), &id, &municipality, b.by.as_deref()).await?,
+        service::handover::ack_naming(
+            &app_for(&s, &p),
+            &id,
+            &municipality,
+            b.by.as_deref(),
+            b.case_director.as_ref(),
+        )
+        .await?,
     ))
 }
 

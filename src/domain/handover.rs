@@ -43,15 +43,29 @@ impl Status {
     }
 }
 
-/// Working days: Monday to Friday, minus the configured holidays.
+/// Working days: Monday to Friday, minus the configured holidays (and, when
+/// `dutch_holidays` is set, the computed Dutch public holidays).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WorkingDays {
     pub holidays: BTreeSet<NaiveDate>,
+    pub dutch_holidays: bool,
 }
 
 impl WorkingDays {
     pub fn is_working_day(&self, d: NaiveDate) -> bool {
-        !matches!(d.weekday(), Weekday::Sat | Weekday::Sun) && !self.holidays.contains(&d)
+        let closed = matches!(d.weekday(), Weekday::Sat | Weekday::Sun)
+            || self.holidays.contains(&d)
+            || (self.dutch_holidays && super::holidays::is_dutch_public_holiday(d));
+        !closed
+    }
+
+    /// `d` itself when it is a working day, else the first working day after it.
+    pub fn on_or_after(&self, d: NaiveDate) -> NaiveDate {
+        if self.is_working_day(d) {
+            d
+        } else {
+            self.add(d, 1)
+        }
     }
 
     /// The date `n` working days after `start` (`start` itself does not count).

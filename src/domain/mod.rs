@@ -6,6 +6,7 @@ pub mod duration;
 pub mod enrolment;
 pub mod evaluation;
 pub mod handover;
+pub mod holidays;
 pub mod plan;
 pub mod recording;
 pub mod reference;

@@ -10,6 +10,10 @@ use chrono::{
 };
 use chrono_tz::Tz;
 
+/// Introduction contacts after a move are check-ins numbered from here (1001, 1002, …), so
+/// they never collide with the plan's waves and research exports can leave them out.
+pub const INTRO_WAVE_BASE: i64 = 1000;
+
 /// More slots than this from one plan is a configuration mistake (a cron firing every
 /// minute), not aftercare.
 pub const MAX_SLOTS: usize = 400;
@@ -24,6 +28,9 @@ pub struct PlanRule {
     /// How long the plan runs; without it, the plan ends with its last offset.
     pub duration: Option<IsoDuration>,
     pub local_time: NaiveTime,
+    /// `plans.NAME.working_days_only`: a slot on a weekend or holiday moves to the next
+    /// working day (same local time). `None`: slots stay where the calendar puts them.
+    pub working_days: Option<super::handover::WorkingDays>,
 }
 
 /// One scheduled check-in moment.
@@ -104,6 +111,16 @@ impl PlanRule {
                 }
             }
         }
+        if let Some(w) = &self.working_days {
+            for t in &mut due {
+                let local = t.with_timezone(&tz).naive_local();
+                let day = w.on_or_after(local.date());
+                if day != local.date() {
+                    *t = local_instant(tz, day.and_time(local.time()))
+                        .ok_or(PlanError::OutOfRange)?;
+                }
+            }
+        }
         due.sort();
         due.dedup();
         if due.is_empty() {
@@ -133,7 +150,46 @@ mod tests {
             cron: None,
             duration: None,
             local_time: NaiveTime::from_hms_opt(9, 0, 0).unwrap(),
+            working_days: None,
         }
+    }
+
+    #[test]
+    fn working_days_only_moves_weekends_and_holidays_to_the_next_working_day() {
+        let mut r = rule(&["P5D", "P7D", "P8D", "P10D"]);
+        let local = |t: DateTime<Utc>| t.with_timezone(&Amsterdam).naive_local().to_string();
+        // From Monday 2027-03-22: Saturday 27th, Easter Monday 29th, Tuesday 30th, Thursday 1 April.
+        let start = date(2027, 3, 22);
+        let plain: Vec<String> = r
+            .slots(start, Amsterdam)
+            .unwrap()
+            .iter()
+            .map(|s| local(s.due))
+            .collect();
+        assert_eq!(
+            plain,
+            [
+                "2027-03-27 09:00:00",
+                "2027-03-29 09:00:00",
+                "2027-03-30 09:00:00",
+                "2027-04-01 09:00:00"
+            ]
+        );
+        let mut w = crate::domain::handover::WorkingDays {
+            dutch_holidays: true,
+            ..Default::default()
+        };
+        w.holidays.insert(date(2027, 4, 1));
+        r.working_days = Some(w);
+        let moved: Vec<String> = r
+            .slots(start, Amsterdam)
+            .unwrap()
+            .iter()
+            .map(|s| local(s.due))
+            .collect();
+        // Saturday and Easter Monday both land on Tuesday (one slot); the configured extra
+        // closing day moves to Friday.
+        assert_eq!(moved, ["2027-03-30 09:00:00", "2027-04-02 09:00:00"]);
     }
 
     fn date(y: i32, m: u32, d: u32) -> NaiveDate {

@@ -67,6 +67,19 @@ pub struct CheckinRecord {
     pub children: Vec<ChildObservations>,
     #[serde(default)]
     pub notes: Option<String>,
+    /// Who made the contact (attempt): personal data, sealed with the attempt.
+    #[serde(default)]
+    pub by: Option<String>,
+}
+
+/// The sealed part of one contact attempt: who tried, and the notes of the attempt.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AttemptDetails {
+    #[serde(default)]
+    pub by: Option<String>,
+    #[serde(default)]
+    pub notes: Option<String>,
 }
 
 /// The sealed part of a recorded check-in (family level).
@@ -147,6 +160,29 @@ impl CheckinRecord {
                 &format!("children[{i}].observations"),
                 &c.observations,
             );
+        }
+        // Nothing was seen when nobody was reached or the family declined: observations
+        // would be invented data.
+        if self.outcome != Outcome::Reached {
+            let why = format!(
+                "observations are only recorded when the family was reached (outcome is {})",
+                self.outcome.code()
+            );
+            if !self.family_observations.is_empty() {
+                e.push(FieldError::new("family_observations", why.clone()));
+            }
+            if let Some(i) = self
+                .children
+                .iter()
+                .position(|c| !c.observations.is_empty())
+            {
+                e.push(FieldError::new(format!("children[{i}].observations"), why));
+            }
+        }
+        if let Some(b) = &self.by
+            && (b.trim().is_empty() || b.len() > 200)
+        {
+            e.push(FieldError::new("by", "1 to 200 characters"));
         }
         if let Some(n) = &self.notes
             && n.len() > MAX_TEXT

@@ -16,6 +16,23 @@ pub struct ReminderPolicy {
     pub overdue_after: IsoDuration,
     pub repeat_every: IsoDuration,
     pub max_overdue: u32,
+    /// After a `not_reached` attempt the next one is due this long after it.
+    pub retry_after: IsoDuration,
+    /// Attempts per check-in before it is missed and escalated (at least 1).
+    pub max_attempts: u32,
+    /// The lead of the first notice when the family needs an interpreter (to book one).
+    pub lead_interpreter: IsoDuration,
+}
+
+impl ReminderPolicy {
+    /// The policy for one family: the interpreter lead replaces `lead` when it needs one.
+    pub fn for_family(&self, interpreter_needed: bool) -> ReminderPolicy {
+        let mut p = *self;
+        if interpreter_needed {
+            p.lead = self.lead_interpreter;
+        }
+        p
+    }
 }
 
 /// The last notice sent for a check-in.
@@ -163,6 +180,9 @@ mod tests {
             overdue_after: "P3D".parse().unwrap(),
             repeat_every: "P7D".parse().unwrap(),
             max_overdue: 3,
+            retry_after: "P7D".parse().unwrap(),
+            max_attempts: 3,
+            lead_interpreter: "P5D".parse().unwrap(),
         }
     }
 

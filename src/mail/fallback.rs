@@ -7,7 +7,15 @@ use super::Language;
 
 /// Outbox kinds that are safety notices: a permanent failure re-queues them to the
 /// coordinator (see the dispatcher).
-pub const SAFETY_KINDS: &[&str] = &["alert", "escalation", "handover_escalation"];
+pub const SAFETY_KINDS: &[&str] = &[
+    "alert",
+    "escalation",
+    "handover_escalation",
+    // The contact loop and red signals followed through (issue 11).
+    "alert_repeat",
+    "alert_escalation",
+    "missed",
+];
 
 /// The outbox kind of the fallback itself (never a safety kind, so it cannot cascade).
 pub const SAFETY_FALLBACK_KIND: &str = "safety_fallback";

@@ -5,7 +5,9 @@
 //! already-rendered [`OutgoingMessage`]s.
 
 pub mod closure;
+pub mod contact;
 pub mod fallback;
+pub mod followup;
 mod message;
 pub mod signals;
 pub mod templates;

@@ -4,7 +4,7 @@ use super::{App, OpError, seal_json};
 use crate::audit::Entry;
 use crate::crypto::FieldPlace;
 use crate::domain::FieldError;
-use crate::domain::recording::{CheckinRecord, RecordDetails};
+use crate::domain::recording::{AttemptDetails, CheckinRecord, Outcome, RecordDetails};
 use crate::store::{self, from_secs, to_secs};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -33,6 +33,16 @@ pub(crate) fn observation_place<'a>(family: &'a str, row: &'a str) -> FieldPlace
     }
 }
 
+/// Where an attempt's sealed details are bound: the check-in and the attempt's number.
+pub(crate) fn attempt_place<'a>(family: &'a str, row: &'a str) -> FieldPlace<'a> {
+    FieldPlace {
+        family,
+        table: "checkin_attempts",
+        column: "sealed_details",
+        row,
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct NextCheckin {
     pub id: String,
@@ -44,16 +54,26 @@ pub struct NextCheckin {
 pub struct RecordedCheckin {
     pub checkin: String,
     pub family: String,
+    /// `recorded`; `open` after a failed attempt with attempts left; `missed` after the last.
     pub status: &'static str,
     pub outcome: &'static str,
+    /// The number of this attempt (1 for the first).
+    pub attempt: i64,
+    /// After a failed attempt with attempts left: when the next one is due.
+    pub next_attempt_due: Option<DateTime<Utc>>,
     pub plan_status: String,
     pub next_checkin: Option<NextCheckin>,
     /// Flags this record raised.
     pub flags: Vec<super::signals::Raised>,
 }
 
-/// Records the outcome of a check-in (reached or not): its reminders stop, the schedule
-/// goes on. A check-in is recorded once; a second record is refused and changes nothing.
+/// Records one contact attempt of a check-in. `reached` and `declined` record the check-in:
+/// its reminders stop, the schedule goes on. `not_reached` keeps it open, with the next
+/// attempt due `reminders.retry_after` later and its own reminder, until
+/// `reminders.max_attempts` failed: then the check-in is missed and escalated to the
+/// coordinator. Every attempt is kept (who tried is sealed). A recorded check-in is not
+/// recorded again; a refused record changes nothing. `checkin record`, `checkin attempt`,
+/// the API and the workspace all call this one function.
 pub async fn record(app: &App, r: &CheckinRecord) -> Result<RecordedCheckin, OpError> {
     let now = app.now();
     r.validate(now).map_err(OpError::Invalid)?;
@@ -124,6 +144,74 @@ pub async fn record(app: &App, r: &CheckinRecord) -> Result<RecordedCheckin, OpE
             f.reference
         )));
     };
+    let policy = &app.config.reminders;
+    let number = c.attempts + 1;
+    let attempt_row = format!("{}/{number}", c.reference);
+    let attempt_sealed = seal_json(
+        &dek,
+        &AttemptDetails {
+            by: r.by.clone(),
+            notes: r.notes.clone(),
+        },
+        &attempt_place(&f.reference, &attempt_row),
+    )?;
+    let kept = store::checkins::insert_attempt(
+        &mut tx,
+        &store::checkins::NewAttempt {
+            checkin_id: c.id,
+            number,
+            at: to_secs(at),
+            recorded_at: to_secs(now),
+            outcome: r.outcome.code(),
+            mode: r.mode.code(),
+            sealed_details: &attempt_sealed,
+        },
+    )
+    .await?;
+    if !kept {
+        return Err(OpError::Conflict(format!(
+            "check-in {} was changed at the same time; try again",
+            c.reference
+        )));
+    }
+    let attempts_left = i64::from(policy.max_attempts) > number;
+    if r.outcome == Outcome::NotReached && attempts_left {
+        let retry = policy
+            .retry_after
+            .add_to(at)
+            .ok_or_else(|| OpError::invalid("at", "out of range"))?;
+        if !store::checkins::set_retry(&mut tx, c.id, to_secs(at), to_secs(retry)).await? {
+            return Err(OpError::Conflict(format!(
+                "check-in {} is already recorded",
+                c.reference
+            )));
+        }
+        let detail = format!("not_reached {number}/{}", policy.max_attempts);
+        app.audit(
+            &mut tx,
+            &Entry {
+                action: "checkin.attempt",
+                family: Some(&f.reference),
+                subject: Some(&c.reference),
+                detail: Some(&detail),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::info!(checkin = %c.reference, family = %f.reference, attempt = number, "contact attempt recorded; check-in stays open");
+        return Ok(RecordedCheckin {
+            checkin: c.reference,
+            family: f.reference,
+            status: "open",
+            outcome: r.outcome.code(),
+            attempt: number,
+            next_attempt_due: Some(retry),
+            plan_status: f.status,
+            next_checkin: None,
+            flags: Vec::new(),
+        });
+    }
+    let missed = r.outcome == Outcome::NotReached;
     let details = RecordDetails {
         family_observations: r.family_observations.clone(),
         notes: r.notes.clone(),
@@ -146,6 +234,13 @@ pub async fn record(app: &App, r: &CheckinRecord) -> Result<RecordedCheckin, OpE
             "check-in {} is already recorded",
             c.reference
         )));
+    }
+    if missed {
+        store::checkins::mark_missed(&mut tx, c.id, to_secs(now)).await?;
+        enqueue_missed(app, &mut tx, &f, &c, number, now).await?;
+    }
+    if r.outcome == Outcome::Reached {
+        store::families::note_reached(&mut tx, f.id, to_secs(at)).await?;
     }
     for (child, member_id) in r.children.iter().zip(child_ids) {
         let row = observation_row(&c.reference, &child.member);
@@ -192,8 +287,10 @@ pub async fn record(app: &App, r: &CheckinRecord) -> Result<RecordedCheckin, OpE
     Ok(RecordedCheckin {
         checkin: c.reference,
         family: f.reference,
-        status: "recorded",
+        status: if missed { "missed" } else { "recorded" },
         outcome: r.outcome.code(),
+        attempt: number,
+        next_attempt_due: None,
         plan_status: if completed {
             "completed".into()
         } else {
@@ -202,6 +299,69 @@ pub async fn record(app: &App, r: &CheckinRecord) -> Result<RecordedCheckin, OpE
         next_checkin,
         flags,
     })
+}
+
+/// Every allowed attempt failed: the coordinator is told (cc the team), in the caller's
+/// transaction, once per check-in.
+async fn enqueue_missed(
+    app: &App,
+    tx: &mut store::Conn,
+    f: &store::families::FamilyRow,
+    c: &store::checkins::CheckinRow,
+    attempts: i64,
+    now: DateTime<Utc>,
+) -> Result<(), OpError> {
+    use crate::mail::contact::{AttemptFacts, ContactMail, contact};
+    let cfg = &app.config;
+    let Some(muni) = cfg.addressee(&f.municipality) else {
+        tracing::error!(checkin = %c.reference, municipality = %f.municipality, "municipality missing from config; missed check-in not escalated");
+        return Ok(());
+    };
+    let due = from_secs(c.retry_due_at.unwrap_or(c.due_at))?;
+    let due_local = crate::sweep::local_label(due, cfg.timezone);
+    let facts = crate::mail::ReminderFacts {
+        family: &f.reference,
+        checkin: &c.reference,
+        wave: u32::try_from(c.wave).unwrap_or(0),
+        plan: &f.plan,
+        municipality_code: &muni.code,
+        municipality_name: &muni.name,
+        due_local: &due_local,
+        contact_language: &f.language,
+        interpreter_needed: f.interpreter_needed,
+        overdue_count: 0,
+    };
+    let attempts = u32::try_from(attempts).unwrap_or(u32::MAX);
+    let (subject, body) = contact(
+        ContactMail::Missed,
+        cfg.mail.language,
+        &AttemptFacts {
+            reminder: &facts,
+            attempts,
+            max_attempts: cfg.reminders.max_attempts,
+        },
+    );
+    let cc = if muni.team_email == muni.coordinator_email {
+        vec![]
+    } else {
+        vec![muni.team_email.clone()]
+    };
+    store::outbox::enqueue(
+        tx,
+        &store::outbox::NewMessage {
+            key: &format!("missed:{}", c.reference),
+            kind: ContactMail::Missed.code(),
+            family_ref: Some(&f.reference),
+            recipients: std::slice::from_ref(&muni.coordinator_email),
+            cc: &cc,
+            subject: &subject,
+            body: &body,
+            attachments: &[],
+            now: to_secs(now),
+        },
+    )
+    .await?;
+    Ok(())
 }
 
 /// Observations must match the configured indicators: known code, for the right subject,

@@ -165,7 +165,13 @@ pub(crate) async fn enrol_in(
         } else {
             (
                 "open",
-                next_notice_at(&cfg.reminders, slot.due, Stage::None, None).map(to_secs),
+                next_notice_at(
+                    &cfg.reminders.for_family(e.interpreter_needed),
+                    slot.due,
+                    Stage::None,
+                    None,
+                )
+                .map(to_secs),
             )
         };
         store::checkins::insert(
@@ -187,6 +193,7 @@ pub(crate) async fn enrol_in(
             status,
         });
     }
+    enqueue_new_family(app, tx, &family_ref, e, &checkins, now).await?;
     app.audit(
         &mut *tx,
         &Entry {
@@ -202,6 +209,53 @@ pub(crate) async fn enrol_in(
         members,
         checkins,
     })
+}
+
+/// The responsible team hears of a new family at once (same transaction as the enrolment),
+/// so the first contact can follow within days.
+async fn enqueue_new_family(
+    app: &App,
+    tx: &mut crate::store::Conn,
+    family_ref: &str,
+    e: &Enrolment,
+    checkins: &[ScheduledCheckin],
+    now: DateTime<Utc>,
+) -> Result<(), OpError> {
+    use crate::mail::contact::{NewFamilyFacts, new_family};
+    let cfg = &app.config;
+    let Some(muni) = cfg.municipality(&e.municipality) else {
+        return Ok(());
+    };
+    let first = checkins.iter().find(|c| c.status == "open");
+    let first_local = first.map(|c| crate::sweep::local_label(c.due, cfg.timezone));
+    let (subject, body) = new_family(
+        cfg.mail.language,
+        &NewFamilyFacts {
+            family: family_ref,
+            plan: &e.plan,
+            municipality_code: &muni.code,
+            municipality_name: &muni.name,
+            first_checkin: first.map(|c| c.id.as_str()).zip(first_local.as_deref()),
+            contact_language: &e.language,
+            interpreter_needed: e.interpreter_needed,
+        },
+    );
+    store::outbox::enqueue(
+        tx,
+        &store::outbox::NewMessage {
+            key: &format!("new_family:{family_ref}"),
+            kind: "new_family",
+            family_ref: Some(family_ref),
+            recipients: std::slice::from_ref(&muni.team_email),
+            cc: &[],
+            subject: &subject,
+            body: &body,
+            attachments: &[],
+            now: to_secs(now),
+        },
+    )
+    .await?;
+    Ok(())
 }
 
 /// Refuses a reason code that is not in `allowed`, listing the allowed ones.
@@ -264,6 +318,23 @@ pub struct CheckinView {
     pub record: Option<RecordDetails>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub children: Vec<ChildObservationView>,
+    /// After a failed attempt: when the next one is due.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_attempt_due: Option<DateTime<Utc>>,
+    /// Every contact attempt, oldest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<AttemptView>,
+}
+
+/// One contact attempt of a check-in; `by` and `notes` are `null` once erased.
+#[derive(Debug, Serialize)]
+pub struct AttemptView {
+    pub number: i64,
+    pub at: DateTime<Utc>,
+    pub outcome: String,
+    pub mode: String,
+    pub by: Option<String>,
+    pub notes: Option<String>,
 }
 
 /// The whole decrypted record of a family, for the operator and the responsible team.
@@ -279,8 +350,11 @@ pub struct FamilyView {
     pub language: String,
     pub interpreter_needed: bool,
     pub enrolled_at: DateTime<Utc>,
-    /// `None` once the family was erased.
+    /// `None` once the family was erased. While a move's acknowledgement has not named the
+    /// new case director, `details.case_director` reads "no case director".
     pub details: Option<FamilyDetails>,
+    /// False between a move and the acknowledgement that names the new case director.
+    pub case_director_named: bool,
     pub members: Vec<MemberView>,
     pub checkins: Vec<CheckinView>,
     /// Relapse-signal flags of the family and its children (all statuses).
@@ -331,10 +405,17 @@ pub async fn view(
     f: &store::families::FamilyRow,
 ) -> Result<FamilyView, OpError> {
     let dek = app.family_dek(tx, f).await?;
-    let details = match (&dek, &f.sealed_details) {
+    let mut details: Option<FamilyDetails> = match (&dek, &f.sealed_details) {
         (Some(dek), Some(s)) => Some(open_json(dek, s, &family_place(&f.reference))?),
         _ => None,
     };
+    // After a move the previous case director is no longer the family's: nobody is shown
+    // until the receiving team's acknowledgement names the new one.
+    let case_director_named = !store::handovers::lacks_case_director(tx, f.id).await?;
+    if !case_director_named && let Some(d) = &mut details {
+        d.case_director.name = "no case director".into();
+        d.case_director.email = String::new();
+    }
     let mut members = Vec::new();
     for m in store::families::members(tx, f.id).await? {
         let details = match (&dek, &m.sealed_details) {
@@ -372,11 +453,38 @@ pub async fn view(
                 });
             }
         }
+        let mut attempts = Vec::new();
+        for (number, at, outcome, mode, sealed) in store::checkins::attempts(tx, c.id).await? {
+            let row = format!("{}/{number}", c.reference);
+            let details: Option<crate::domain::recording::AttemptDetails> = match (&dek, &sealed) {
+                (Some(dek), Some(s)) => Some(open_json(
+                    dek,
+                    s,
+                    &super::checkin::attempt_place(&f.reference, &row),
+                )?),
+                _ => None,
+            };
+            attempts.push(AttemptView {
+                number,
+                at: from_secs(at)?,
+                outcome,
+                mode,
+                by: details.as_ref().and_then(|d| d.by.clone()),
+                notes: details.and_then(|d| d.notes),
+            });
+        }
+        let status = c.shown_status().to_string();
         checkins.push(CheckinView {
+            next_attempt_due: c
+                .retry_due_at
+                .filter(|_| c.status == "open")
+                .map(from_secs)
+                .transpose()?,
+            attempts,
             id: c.reference,
             wave: c.wave,
             due: from_secs(c.due_at)?,
-            status: c.status,
+            status,
             reminders_sent: stage_label(c.notice_stage, c.overdue_count),
             outcome: c.outcome,
             mode: c.mode,
@@ -422,6 +530,7 @@ pub async fn view(
         interpreter_needed: f.interpreter_needed,
         enrolled_at: from_secs(f.enrolled_at)?,
         details,
+        case_director_named,
         members,
         checkins,
         flags,

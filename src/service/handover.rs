@@ -113,13 +113,28 @@ fn local_date(app: &App, secs: i64) -> Result<NaiveDate, OpError> {
         .date_naive())
 }
 
-fn known<'a>(app: &'a App, field: &str, code: &str) -> Result<&'a Municipality, OpError> {
-    app.config.municipality(code).ok_or_else(|| {
+/// A municipality a handover may be addressed to: a configured one, or any well-formed CBS
+/// code when `handover.outside_region_email` is set (the intake desk gets it).
+fn known<'a>(
+    app: &'a App,
+    field: &str,
+    code: &str,
+) -> Result<std::borrow::Cow<'a, Municipality>, OpError> {
+    if !crate::config::is_cbs_code(code) {
+        return Err(OpError::invalid(
+            field,
+            &format!(
+                "`{}` is not a CBS municipality code (GM and four digits, e.g. GM0363)",
+                code.chars().take(12).collect::<String>()
+            ),
+        ));
+    }
+    app.config.addressee(code).ok_or_else(|| {
         OpError::invalid(
             field,
             &format!(
-                "unknown municipality `{}`",
-                code.chars().take(12).collect::<String>()
+                "{code} is outside the configured region; set handover.outside_region_email \
+                 (the intake desk there) to hand families over to it"
             ),
         )
     })
@@ -212,10 +227,13 @@ pub async fn move_family(app: &App, req: &MoveRequest) -> Result<HandoverCreated
         // Free the one-open-move slot first; `superseded_by` is filled in below.
         store::handovers::supersede(&mut tx, p.id).await?;
     }
-    let created = create(app, &mut tx, &f, "move", &from_code, to, effective, now).await?;
+    let created = create(app, &mut tx, &f, "move", &from_code, &to, effective, now).await?;
     if let Some(p) = &previous {
         store::handovers::set_superseded_by(&mut tx, p.id, created.1).await?;
     }
+    // The previous case director is no longer theirs: the acknowledgement names the new one.
+    store::handovers::set_director_named(&mut tx, created.1, false).await?;
+    schedule_intro(app, &mut tx, &f, req.date, effective, now).await?;
     app.audit(
         &mut tx,
         &Entry {
@@ -231,6 +249,60 @@ pub async fn move_family(app: &App, req: &MoveRequest) -> Result<HandoverCreated
     out.supersedes = previous.map(|p| p.reference);
     tracing::info!(family = %out.family, handover = %out.handover, from = %out.from, to = %out.to, "move registered");
     Ok(out)
+}
+
+/// The receiving team's introduction contact: a check-in `handover.intro` after the move
+/// date at the plan's local time (moved off weekends and holidays like the plan's own),
+/// unless the plan has ended by then. An earlier move's introduction still ahead goes.
+async fn schedule_intro(
+    app: &App,
+    tx: &mut Conn,
+    f: &store::families::FamilyRow,
+    date: NaiveDate,
+    effective: i64,
+    now: DateTime<Utc>,
+) -> Result<(), OpError> {
+    use crate::domain::reminder::{Stage, next_notice_at};
+    let cfg = &app.config;
+    store::checkins::cancel_intros_after(tx, f.id, effective).await?;
+    let Some(mut day) = cfg.handover.intro.add_to_date(date) else {
+        return Ok(());
+    };
+    let plan = cfg.plans.get(&f.plan);
+    if let Some(w) = plan.and_then(|p| p.working_days.as_ref()) {
+        day = w.on_or_after(day);
+    }
+    let time = plan
+        .map(|p| p.local_time)
+        .unwrap_or_else(|| chrono::NaiveTime::from_hms_opt(9, 0, 0).unwrap_or_default());
+    let Some(due) = crate::domain::plan::local_instant(cfg.timezone, day.and_time(time)) else {
+        return Ok(());
+    };
+    if to_secs(due) > f.plan_end {
+        return Ok(());
+    }
+    let wave = store::checkins::next_intro_wave(tx, f.id).await?;
+    let id = reference::checkin();
+    let next = next_notice_at(
+        &cfg.reminders.for_family(f.interpreter_needed),
+        due,
+        Stage::None,
+        None,
+    )
+    .map(|t| to_secs(t).max(to_secs(now)));
+    store::checkins::insert(
+        tx,
+        &store::checkins::NewCheckin {
+            reference: &id,
+            family_id: f.id,
+            wave,
+            due_at: to_secs(due),
+            status: "open",
+            next_notice_at: next,
+        },
+    )
+    .await?;
+    Ok(())
 }
 
 /// A new case director within the responsible municipality: the sealed details change and
@@ -277,6 +349,7 @@ pub async fn reassign(
     details.case_director.email = director.email.clone();
     let resealed = seal_json(&dek, &details, &place)?;
     store::families::set_sealed_details(&mut tx, f.id, &resealed).await?;
+    store::handovers::director_named_for_family(&mut tx, f.id).await?;
     let code = muni.code.clone();
     let (out, _) = create(app, &mut tx, &f, "reassign", &code, muni, to_secs(now), now).await?;
     app.audit(
@@ -606,6 +679,19 @@ pub async fn ack(
     municipality: &str,
     by: Option<&str>,
 ) -> Result<Acknowledged, OpError> {
+    ack_naming(app, id, municipality, by, None).await
+}
+
+/// `ack`, naming the family's new case director (`handover ack --case-director-file`):
+/// sealed into the family's details; until a move's acknowledgement names one, the family
+/// shows "no case director".
+pub async fn ack_naming(
+    app: &App,
+    id: &str,
+    municipality: &str,
+    by: Option<&str>,
+    director: Option<&CaseDirector>,
+) -> Result<Acknowledged, OpError> {
     let now = app.now();
     if !reference::looks_like(id, 'H') {
         return Err(not_found("handover", id));
@@ -613,6 +699,18 @@ pub async fn ack(
     known(app, "municipality", municipality)?;
     if let Some(b) = by {
         check_text("by", b, 200)?;
+    }
+    if let Some(d) = director {
+        check_text("case_director.name", &d.name, 200)?;
+        if d.name.trim().is_empty() {
+            return Err(OpError::invalid("case_director.name", "must not be empty"));
+        }
+        if !crate::config::plausible_email(&d.email) {
+            return Err(OpError::invalid(
+                "case_director.email",
+                "not an email address",
+            ));
+        }
     }
     let mut tx = app.store.write().await?;
     let h = store::handovers::by_ref(&mut tx, id)
@@ -664,6 +762,25 @@ pub async fn ack(
             h.reference
         )));
     }
+    if let Some(d) = director {
+        let f = store::families::by_id(&mut tx, h.family_id, to_secs(now))
+            .await?
+            .ok_or_else(|| not_found("family", &h.family_ref))?;
+        let (Some(dek), Some(sealed)) = (app.family_dek(&mut tx, &f).await?, &f.sealed_details)
+        else {
+            return Err(OpError::Conflict(format!(
+                "family {} has no details to update",
+                f.reference
+            )));
+        };
+        let place = super::family::family_place(&f.reference);
+        let mut details: FamilyDetails = open_json(&dek, sealed, &place)?;
+        details.case_director.name = d.name.clone();
+        details.case_director.email = d.email.clone();
+        let resealed = seal_json(&dek, &details, &place)?;
+        store::families::set_sealed_details(&mut tx, f.id, &resealed).await?;
+        store::handovers::director_named_for_family(&mut tx, f.id).await?;
+    }
     app.audit(
         &mut tx,
         &Entry {
@@ -681,6 +798,133 @@ pub async fn ack(
         family: h.family_ref,
         municipality: municipality.to_string(),
         acknowledged_at: now,
+    })
+}
+
+/// What `handover resend` did.
+#[derive(Debug, Serialize)]
+pub struct Resent {
+    pub handover: String,
+    pub family: String,
+    pub to: String,
+    /// The address the handover went to now.
+    pub sent_to: String,
+    /// `attached` or `withheld`.
+    pub dossier: &'static str,
+}
+
+/// Sends a handover again, to whoever the receiving municipality's address is now: the
+/// team of a municipality configured since (instead of the outside-region desk), with the
+/// dossier when the receiver has an `age_recipient` by now (a withheld dossier is sent after
+/// all). An acknowledged handover is resent only to deliver a withheld dossier.
+pub async fn resend(app: &App, id: &str) -> Result<Resent, OpError> {
+    let cfg = &app.config;
+    let now = app.now();
+    if !reference::looks_like(id, 'H') {
+        return Err(not_found("handover", id));
+    }
+    let mut tx = app.store.write().await?;
+    let h = store::handovers::by_ref(&mut tx, id)
+        .await?
+        .ok_or_else(|| not_found("handover", id))?;
+    let status = Status::from_code(&h.status)
+        .ok_or_else(|| StoreError::Corrupt(format!("status of handover {}", h.reference)))?;
+    if status == Status::Superseded {
+        return Err(OpError::Conflict(format!(
+            "handover {} was superseded by {}; resend that one",
+            h.reference,
+            h.superseded_by.as_deref().unwrap_or("a later move")
+        )));
+    }
+    let to = cfg.addressee(&h.to_municipality).ok_or_else(|| {
+        OpError::Conflict(format!(
+            "{} is not configured and handover.outside_region_email is not set",
+            h.to_municipality
+        ))
+    })?;
+    let f = store::families::by_id(&mut tx, h.family_id, to_secs(now))
+        .await?
+        .ok_or_else(|| not_found("family", &h.family_ref))?;
+    let recipient = to
+        .age_recipient
+        .as_deref()
+        .map(crate::crypto::parse_recipient)
+        .transpose()?;
+    if status == Status::Acknowledged && (h.dossier == "attached" || recipient.is_none()) {
+        return Err(OpError::Conflict(format!(
+            "handover {} is acknowledged and has no withheld dossier that could be sent now",
+            h.reference
+        )));
+    }
+    let mut attachments = Vec::new();
+    if let Some(recipient) = recipient {
+        let plain = dossier(app, &mut tx, &f, &h.reference, now).await?;
+        let bytes =
+            tokio::task::spawn_blocking(move || crate::crypto::encrypt_to(&recipient, &plain))
+                .await
+                .map_err(|e| {
+                    OpError::Conflict(format!("dossier encryption did not finish: {e}"))
+                })??;
+        attachments.push(Attachment {
+            filename: format!("dossier-{}.age", f.reference),
+            content_type: "application/octet-stream".into(),
+            bytes,
+        });
+        if h.dossier == "withheld" {
+            store::handovers::set_dossier_attached(&mut tx, h.id).await?;
+        }
+    }
+    let h = store::handovers::by_ref(&mut tx, id)
+        .await?
+        .ok_or_else(|| not_found("handover", id))?;
+    let data = FactsData::load(app, &mut tx, &h, now).await?;
+    let from = cfg.municipality(&h.from_municipality);
+    let facts = data.facts(
+        &h,
+        from,
+        &to,
+        attachments.first().map(|a| a.filename.as_str()),
+        0,
+    );
+    let (subject, body) = render(HandoverMail::Handover, cfg.mail.language, &facts);
+    store::outbox::enqueue(
+        &mut tx,
+        &store::outbox::NewMessage {
+            key: &format!("handover_resend:{}:{}", h.reference, to_secs(now)),
+            kind: "handover_resend",
+            family_ref: Some(&h.family_ref),
+            recipients: std::slice::from_ref(&to.team_email),
+            cc: &[],
+            subject: &subject,
+            body: &body,
+            attachments: &attachments,
+            now: to_secs(now),
+        },
+    )
+    .await?;
+    let dossier_state = if attachments.is_empty() {
+        "withheld"
+    } else {
+        "attached"
+    };
+    app.audit(
+        &mut tx,
+        &Entry {
+            action: "handover.resend",
+            family: Some(&h.family_ref),
+            subject: Some(&h.reference),
+            detail: Some(dossier_state),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(handover = %h.reference, family = %h.family_ref, municipality = %h.to_municipality, dossier = dossier_state, "handover resent");
+    Ok(Resent {
+        handover: h.reference,
+        family: h.family_ref,
+        to: h.to_municipality,
+        sent_to: to.team_email.clone(),
+        dossier: dossier_state,
     })
 }
 

@@ -7,11 +7,9 @@ use crate::crypto::{Dek, FieldPlace};
 use crate::domain::FieldError;
 use crate::domain::enrolment::Observations;
 use crate::domain::recording::RecordDetails;
-use crate::domain::signals::{
-    Contact, Evidence, RuleKind, Scope, Severity, Visit, evaluate, last_contact_point,
-};
+use crate::domain::signals::{Contact, Evidence, RuleKind, Scope, Severity, Visit, evaluate};
 use crate::store::{self, Conn, StoreError, families::FamilyRow, from_secs, to_secs};
-use chrono::{DateTime, Datelike, Utc, Weekday};
+use chrono::{DateTime, Datelike, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -50,6 +48,7 @@ pub struct Raised {
 struct Slot {
     id: i64,
     reference: String,
+    due_at: i64,
     contact: Contact,
     family_obs: Option<Observations>,
     /// member id → observations
@@ -104,6 +103,7 @@ pub async fn evaluate_family(
         let mut slot = Slot {
             id: c.id,
             reference: c.reference.clone(),
+            due_at: c.retry_due_at.unwrap_or(c.due_at),
             contact,
             family_obs: None,
             child_obs: BTreeMap::new(),
@@ -134,6 +134,11 @@ pub async fn evaluate_family(
         .map(|m| (m.id, m.reference))
         .collect();
     let mut raised = Vec::new();
+    // `out_of_sight` counts time since the last reached contact (or enrolment).
+    let in_sight_since = match store::families::in_sight_since(tx, f.id).await? {
+        Some(t) => from_secs(t)?,
+        None => from_secs(f.enrolled_at)?,
+    };
     // Subjects: each child on its own, and the family.
     let mut subjects: Vec<(Scope, Option<i64>, String)> = children
         .iter()
@@ -153,10 +158,34 @@ pub async fn evaluate_family(
             })
             .collect();
         for rule in rules.iter().filter(|r| r.applies_to == *scope) {
-            let at = match rule.kind {
-                RuleKind::OutOfSight { .. } => last_contact_point(&history),
-                _ => trigger_index,
-            };
+            if let RuleKind::OutOfSight {
+                amber_after,
+                red_after,
+            } = rule.kind
+            {
+                let Some(severity) = crate::domain::signals::out_of_sight(
+                    amber_after,
+                    red_after,
+                    rule.severity,
+                    in_sight_since,
+                    now,
+                ) else {
+                    continue;
+                };
+                let sight = Sight {
+                    since: in_sight_since,
+                    severity,
+                    member_id: *member_id,
+                    subject,
+                };
+                if let Some(r) =
+                    raise_out_of_sight(app, tx, f, dek, &slots, rule, &sight, now).await?
+                {
+                    raised.push(r);
+                }
+                continue;
+            }
+            let at = trigger_index;
             let Some(at) = at else { continue };
             let Some(evidence) = evaluate(&cfg.signals, rule, &history, at) else {
                 continue;
@@ -207,6 +236,105 @@ pub async fn evaluate_family(
     Ok(raised)
 }
 
+/// Who is out of sight, since when, and how severe that is now.
+struct Sight<'a> {
+    since: DateTime<Utc>,
+    severity: Severity,
+    member_id: Option<i64>,
+    subject: &'a str,
+}
+
+/// Raises `out_of_sight` at the latest check-in that fell due (the first one if none did),
+/// or turns an open amber one red: the red alert goes out then. Evidence: the check-ins
+/// since the last reached contact, with what became of them.
+#[allow(clippy::too_many_arguments)]
+async fn raise_out_of_sight(
+    app: &App,
+    tx: &mut Conn,
+    f: &FamilyRow,
+    dek: &Dek,
+    slots: &[Slot],
+    rule: &crate::domain::signals::Rule,
+    sight: &Sight<'_>,
+    now: DateTime<Utc>,
+) -> Result<Option<Raised>, OpError> {
+    let now_s = to_secs(now);
+    let Some(slot) = slots
+        .iter()
+        .rev()
+        .find(|s| s.due_at <= now_s)
+        .or_else(|| slots.first())
+    else {
+        return Ok(None);
+    };
+    let child = sight.member_id.map(|_| sight.subject.to_string());
+    if let Some((id, current)) = store::flags::active(tx, &rule.code, sight.subject).await? {
+        if current == Severity::Amber.code() && sight.severity == Severity::Red {
+            store::flags::set_severity(tx, id, Severity::Red.code()).await?;
+            tracing::info!(flag = id, family = %f.reference, "out of sight: flag turned red");
+            enqueue_alert(app, tx, f, id, child.as_deref(), rule, &slot.reference, now).await?;
+            return Ok(Some(Raised {
+                id,
+                child,
+                rule: rule.code.clone(),
+                severity: Severity::Red.code(),
+            }));
+        }
+        return Ok(None);
+    }
+    if store::flags::blocks(tx, &rule.code, sight.subject, slot.id).await? {
+        return Ok(None);
+    }
+    let since = to_secs(sight.since);
+    let evidence = Evidence {
+        items: slots
+            .iter()
+            .filter(|s| s.due_at > since && s.due_at <= now_s && s.contact != Contact::Pending)
+            .map(|s| crate::domain::signals::EvidenceItem {
+                checkin: s.reference.clone(),
+                indicator: None,
+                value: None,
+                contact: Some(s.contact),
+            })
+            .collect(),
+        baseline: None,
+    };
+    let row = flag_row_key(&rule.code, sight.subject, &slot.reference);
+    let sealed = seal_json(
+        dek,
+        &evidence,
+        &flag_place(&f.reference, "sealed_evidence", &row),
+    )?;
+    let Some(id) = store::flags::insert(
+        tx,
+        &store::flags::NewFlag {
+            family_id: f.id,
+            member_id: sight.member_id,
+            subject: sight.subject,
+            rule: &rule.code,
+            kind: rule.kind.code(),
+            severity: sight.severity.code(),
+            trigger_checkin_id: slot.id,
+            raised_at: now_s,
+            sealed_evidence: &sealed,
+        },
+    )
+    .await?
+    else {
+        return Ok(None);
+    };
+    tracing::info!(flag = id, family = %f.reference, "flag raised");
+    if sight.severity == Severity::Red {
+        enqueue_alert(app, tx, f, id, child.as_deref(), rule, &slot.reference, now).await?;
+    }
+    Ok(Some(Raised {
+        id,
+        child,
+        rule: rule.code.clone(),
+        severity: sight.severity.code(),
+    }))
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn enqueue_alert(
     app: &App,
@@ -219,7 +347,7 @@ async fn enqueue_alert(
     now: DateTime<Utc>,
 ) -> Result<(), OpError> {
     let cfg = &app.config;
-    let Some(muni) = cfg.municipality(&f.municipality) else {
+    let Some(muni) = cfg.addressee(&f.municipality) else {
         tracing::error!(flag = flag_id, family = %f.reference, municipality = %f.municipality, "municipality missing from config; red alert not sent");
         return Ok(());
     };
@@ -237,7 +365,9 @@ async fn enqueue_alert(
         raised_local: &raised_local,
     };
     let (subject, body) = crate::mail::signals::alert(cfg.mail.language, &facts);
+    // (An amber flag that turns red was never alerted: the key is still free.)
     let key = format!("alert:{flag_id}");
+    store::flags::mark_alerted(tx, flag_id, to_secs(now)).await?;
     store::outbox::enqueue(
         tx,
         &store::outbox::NewMessage {
@@ -259,104 +389,142 @@ async fn enqueue_alert(
 /// Batch size of the sweep's out-of-sight pass.
 const BATCH: i64 = 200;
 
-/// The sweep's part: `out_of_sight` for every running family with an open check-in past
-/// due, so the rule fires when nobody records anything. Returns the flags raised.
+/// The sweep's part: `out_of_sight` is a time rule, so the sweep raises it when nobody
+/// records anything. Returns the flags raised (or turned red).
 ///
-/// Only families with a check-in that became overdue since the `previous` sweep are looked
-/// at: out-of-sight changes only when a check-in passes its overdue instant (recording
-/// evaluates its family at once). Without a previous sweep, every family is looked at.
+/// Only families whose last reached contact (or enrolment) crossed one of the rules'
+/// `amber_after`/`red_after` marks since the `previous` sweep are looked at; without a
+/// previous sweep, every family past the earliest mark.
 pub async fn sweep_out_of_sight(
     app: &App,
     now: DateTime<Utc>,
     previous: Option<DateTime<Utc>>,
 ) -> Result<u64, OpError> {
-    if !app
-        .config
-        .signals
-        .rules
-        .iter()
-        .any(|r| matches!(r.kind, RuleKind::OutOfSight { .. }))
-    {
-        return Ok(0);
-    }
-    let cutoff = app
-        .config
-        .reminders
-        .overdue_after
-        .sub_from(now)
-        .unwrap_or(now);
-    let since = previous
-        .and_then(|p| app.config.reminders.overdue_after.sub_from(p))
-        .map(to_secs)
-        .unwrap_or(i64::MIN);
-    let mut after = 0;
-    let mut raised = 0;
-    loop {
-        let mut tx = app.store.write().await?;
-        let ids =
-            store::flags::out_of_sight_candidates(&mut tx, since, to_secs(cutoff), after, BATCH)
-                .await?;
-        for id in &ids {
-            after = *id;
-            let Some(f) = store::families::by_id(&mut tx, *id, to_secs(now)).await? else {
-                continue;
-            };
-            let Some(dek) = app.family_dek(&mut tx, &f).await? else {
-                continue;
-            };
-            raised += evaluate_family(app, &mut tx, &f, &dek, now, Trigger::Sweep)
-                .await?
-                .len() as u64;
+    let mut marks = Vec::new();
+    for r in &app.config.signals.rules {
+        if let RuleKind::OutOfSight {
+            amber_after,
+            red_after,
+        } = r.kind
+        {
+            marks.push(amber_after);
+            if r.severity == Severity::Red {
+                marks.push(red_after);
+            }
         }
-        tx.commit().await?;
-        if (ids.len() as i64) < BATCH {
-            break;
+    }
+    let mut windows: Vec<(i64, i64)> = marks
+        .iter()
+        .filter_map(|d| {
+            let upto = to_secs(d.sub_from(now)?);
+            let from = previous
+                .and_then(|p| d.sub_from(p))
+                .map(to_secs)
+                .unwrap_or(i64::MIN);
+            (from < upto).then_some((from, upto))
+        })
+        .collect();
+    windows.sort_unstable();
+    windows.dedup();
+    let mut raised = 0;
+    for (from, upto) in windows {
+        let mut after = 0;
+        loop {
+            let mut tx = app.store.write().await?;
+            let ids =
+                store::flags::out_of_sight_candidates(&mut tx, from, upto, after, BATCH).await?;
+            for id in &ids {
+                after = *id;
+                let Some(f) = store::families::by_id(&mut tx, *id, to_secs(now)).await? else {
+                    continue;
+                };
+                let Some(dek) = app.family_dek(&mut tx, &f).await? else {
+                    continue;
+                };
+                raised += evaluate_family(app, &mut tx, &f, &dek, now, Trigger::Sweep)
+                    .await?
+                    .len() as u64;
+            }
+            tx.commit().await?;
+            if (ids.len() as i64) < BATCH {
+                break;
+            }
         }
     }
     Ok(raised)
 }
 
-/// The daily digest: on working days from `digest.local_time` on, one mail per team with
-/// its unresolved amber and info flags, keyed by team and local date so it goes once.
-/// Returns the digests enqueued.
+/// The daily digest: on working days from `digest.local_time` on, one mail per team, keyed
+/// by team and local date so it goes once. It lists every unresolved red flag, the amber and
+/// info flags raised or acknowledged since the team's previous digest, and on the first
+/// working day of the week the other unresolved ones (so the same lines do not repeat every
+/// day). A team with nothing to list gets no digest. Returns the digests enqueued.
 pub async fn sweep_digest(app: &App, now: DateTime<Utc>) -> Result<u64, StoreError> {
     let cfg = &app.config;
+    let working = &cfg.handover.working_days;
     let local = now.with_timezone(&cfg.timezone);
-    if matches!(local.weekday(), Weekday::Sat | Weekday::Sun)
-        || local.time() < cfg.digest_local_time
-    {
+    let today = local.date_naive();
+    if !working.is_working_day(today) || local.time() < cfg.digest_local_time {
         return Ok(0);
     }
-    let date = local.date_naive().to_string();
+    // The first working day of the ISO week carries the weekly summary.
+    let monday = today - chrono::Days::new(u64::from(today.weekday().num_days_from_monday()));
+    let weekly_day = working.on_or_after(monday) == today;
+    let date = today.to_string();
     let mut tx = app.store.write().await?;
-    let mut by_team: BTreeMap<String, Vec<crate::mail::signals::DigestLine>> = BTreeMap::new();
+    type Sections = (
+        Vec<crate::mail::signals::DigestLine>,
+        Vec<crate::mail::signals::DigestLine>,
+        Vec<crate::mail::signals::DigestLine>,
+    );
+    let mut by_team: BTreeMap<String, (Option<i64>, Sections)> = BTreeMap::new();
     for fl in store::flags::for_digest(&mut tx, to_secs(now)).await? {
-        by_team.entry(fl.municipality.clone()).or_default().push(
-            crate::mail::signals::DigestLine {
-                flag_id: fl.id,
-                family: fl.family_ref,
-                child: fl.member_ref,
-                rule: fl.rule,
-                severity: fl.severity,
-                status: fl.status,
-                raised_local: crate::sweep::local_label(from_secs(fl.raised_at)?, cfg.timezone),
-            },
-        );
+        if !by_team.contains_key(&fl.municipality) {
+            let prev = store::outbox::last_queued(&mut tx, &format!("digest:{}:", fl.municipality))
+                .await?;
+            by_team.insert(fl.municipality.clone(), (prev, Default::default()));
+        }
+        let Some((prev, (red, changed, weekly))) = by_team.get_mut(&fl.municipality) else {
+            continue;
+        };
+        let since = prev.unwrap_or(i64::MIN);
+        let is_new = fl.raised_at > since || fl.acknowledged_at.is_some_and(|a| a > since);
+        let line = crate::mail::signals::DigestLine {
+            flag_id: fl.id,
+            family: fl.family_ref,
+            child: fl.member_ref,
+            rule: fl.rule,
+            severity: fl.severity,
+            status: fl.status,
+            raised_local: crate::sweep::local_label(from_secs(fl.raised_at)?, cfg.timezone),
+        };
+        if line.severity == "red" {
+            red.push(line);
+        } else if is_new {
+            changed.push(line);
+        } else if weekly_day {
+            weekly.push(line);
+        }
     }
     let mut sent = 0;
-    for (code, lines) in by_team {
-        let Some(muni) = cfg.municipality(&code) else {
+    for (code, (_, (red, changed, weekly))) in by_team {
+        if red.is_empty() && changed.is_empty() && weekly.is_empty() {
+            continue;
+        }
+        let Some(muni) = cfg.addressee(&code) else {
             tracing::error!(municipality = %code, "municipality missing from config; digest not sent");
             continue;
         };
         let key = format!("digest:{code}:{date}");
-        let (subject, body) = crate::mail::signals::digest(
+        let (subject, body) = crate::mail::followup::digest_sections(
             cfg.mail.language,
-            &crate::mail::signals::DigestFacts {
+            &crate::mail::followup::DigestSections {
                 municipality_code: &muni.code,
                 municipality_name: &muni.name,
                 date: &date,
-                lines: &lines,
+                red: &red,
+                changed: &changed,
+                weekly: &weekly,
             },
         );
         let fresh = store::outbox::enqueue(
@@ -378,6 +546,102 @@ pub async fn sweep_digest(app: &App, now: DateTime<Utc>) -> Result<u64, StoreErr
     }
     tx.commit().await?;
     Ok(sent)
+}
+
+/// Red flags followed through, on working days: an open (unacknowledged) red flag is
+/// alerted again from `digest.local_time` on each working day after its last alert, and
+/// escalated once to the municipality's coordinator (cc the team) when it is still open
+/// `flags.red_escalate_after` working days after it was raised. Returns (repeats,
+/// escalations) enqueued.
+pub async fn sweep_red_flags(app: &App, now: DateTime<Utc>) -> Result<(u64, u64), StoreError> {
+    let cfg = &app.config;
+    let working = &cfg.handover.working_days;
+    let local = now.with_timezone(&cfg.timezone);
+    let today = local.date_naive();
+    if !working.is_working_day(today) {
+        return Ok((0, 0));
+    }
+    let date = today.to_string();
+    let (mut repeats, mut escalations) = (0, 0);
+    let mut tx = app.store.write().await?;
+    for r in store::flags::red_to_follow(&mut tx, to_secs(now)).await? {
+        let fl = &r.flag;
+        let Some(muni) = cfg.addressee(&fl.municipality) else {
+            continue;
+        };
+        let raised = from_secs(fl.raised_at)?;
+        let raised_local = crate::sweep::local_label(raised, cfg.timezone);
+        let facts = crate::mail::signals::AlertFacts {
+            flag_id: fl.id,
+            family: &fl.family_ref,
+            child: fl.member_ref.as_deref(),
+            rule: &fl.rule,
+            kind: &fl.kind,
+            severity: &fl.severity,
+            checkin: &fl.trigger_checkin,
+            municipality_code: &muni.code,
+            municipality_name: &muni.name,
+            raised_local: &raised_local,
+        };
+        let alerted_day = r
+            .alerted_at
+            .map(from_secs)
+            .transpose()?
+            .map(|t| t.with_timezone(&cfg.timezone).date_naive());
+        if alerted_day.is_some_and(|d| d < today) && local.time() >= cfg.digest_local_time {
+            let (subject, body) =
+                crate::mail::followup::red_repeat(cfg.mail.language, &facts, &date);
+            let fresh = store::outbox::enqueue(
+                &mut tx,
+                &store::outbox::NewMessage {
+                    key: &format!("alert_repeat:{}:{date}", fl.id),
+                    kind: "alert_repeat",
+                    family_ref: Some(&fl.family_ref),
+                    recipients: std::slice::from_ref(&muni.team_email),
+                    cc: &[],
+                    subject: &subject,
+                    body: &body,
+                    attachments: &[],
+                    now: to_secs(now),
+                },
+            )
+            .await?;
+            store::flags::mark_alerted(&mut tx, fl.id, to_secs(now)).await?;
+            repeats += u64::from(fresh);
+        }
+        let escalate_at = working.deadline(raised, cfg.red_escalate_after, cfg.timezone);
+        if r.escalated_at.is_none() && now >= escalate_at {
+            let (subject, body) = crate::mail::followup::red_escalation(
+                cfg.mail.language,
+                &facts,
+                cfg.red_escalate_after,
+            );
+            let cc = if muni.team_email == muni.coordinator_email {
+                vec![]
+            } else {
+                vec![muni.team_email.clone()]
+            };
+            let fresh = store::outbox::enqueue(
+                &mut tx,
+                &store::outbox::NewMessage {
+                    key: &format!("alert_escalation:{}", fl.id),
+                    kind: "alert_escalation",
+                    family_ref: Some(&fl.family_ref),
+                    recipients: std::slice::from_ref(&muni.coordinator_email),
+                    cc: &cc,
+                    subject: &subject,
+                    body: &body,
+                    attachments: &[],
+                    now: to_secs(now),
+                },
+            )
+            .await?;
+            store::flags::mark_red_escalated(&mut tx, fl.id, to_secs(now)).await?;
+            escalations += u64::from(fresh);
+        }
+    }
+    tx.commit().await?;
+    Ok((repeats, escalations))
 }
 
 // ---- listing and the lifecycle ----------------------------------------------------------------

@@ -46,10 +46,28 @@ pub struct CheckinRow {
     pub outcome: Option<String>,
     pub mode: Option<String>,
     pub sealed_record: Option<Vec<u8>>,
+    /// Contact attempts recorded so far.
+    pub attempts: i64,
+    /// When the next attempt is due after a failed one.
+    pub retry_due_at: Option<i64>,
+    /// Set when every allowed attempt failed.
+    pub missed_at: Option<i64>,
+}
+
+impl CheckinRow {
+    /// The status as teams see it: a recorded check-in whose attempts all failed is `missed`.
+    pub fn shown_status(&self) -> &str {
+        if self.missed_at.is_some() {
+            "missed"
+        } else {
+            &self.status
+        }
+    }
 }
 
 const COLUMNS: &str = "c.id, c.ref, c.family_id, c.wave, c.due_at, c.status, c.notice_stage, \
-    c.overdue_count, c.last_notice_at, c.contact_at, c.recorded_at, c.outcome, c.mode, c.sealed_record";
+    c.overdue_count, c.last_notice_at, c.contact_at, c.recorded_at, c.outcome, c.mode, c.sealed_record, \
+    c.attempts, c.retry_due_at, c.missed_at";
 
 fn checkin_row(r: &sqlx::any::AnyRow) -> Result<CheckinRow, StoreError> {
     Ok(CheckinRow {
@@ -67,6 +85,9 @@ fn checkin_row(r: &sqlx::any::AnyRow) -> Result<CheckinRow, StoreError> {
         outcome: r.try_get(11)?,
         mode: r.try_get(12)?,
         sealed_record: r.try_get(13)?,
+        attempts: r.try_get(14)?,
+        retry_due_at: r.try_get(15)?,
+        missed_at: r.try_get(16)?,
     })
 }
 
@@ -79,8 +100,11 @@ pub async fn by_ref(conn: &mut Conn, reference: &str) -> Result<Option<CheckinRo
     row.as_ref().map(checkin_row).transpose()
 }
 
+/// A family's check-ins in time order (introduction contacts after a move among them).
 pub async fn of_family(conn: &mut Conn, family_id: i64) -> Result<Vec<CheckinRow>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM checkins c WHERE c.family_id = $1 ORDER BY c.wave");
+    let sql = format!(
+        "SELECT {COLUMNS} FROM checkins c WHERE c.family_id = $1 ORDER BY c.due_at, c.wave"
+    );
     let rows = sqlx::query(&sql).bind(family_id).fetch_all(conn).await?;
     rows.iter().map(checkin_row).collect()
 }
@@ -112,6 +136,9 @@ pub struct NoticeCandidate {
     /// The sending municipality of the family's unacknowledged move, if one is pending:
     /// it gets copies of the family's reminders until the receiving team acknowledges.
     pub handover_from: Option<String>,
+    /// Contact attempts so far; after a failed one the reminders run from `retry_due_at`.
+    pub attempts: i64,
+    pub retry_due_at: Option<i64>,
 }
 
 /// Open check-ins of running families whose next notice is due at `now`, oldest first.
@@ -124,7 +151,8 @@ pub async fn notice_candidates(
         "SELECT c.id, c.ref, c.wave, c.due_at, c.notice_stage, c.overdue_count, c.last_notice_at, \
                 f.ref, f.plan, f.language, f.interpreter_needed, {RESPONSIBLE_AT_DUE}, \
                 (SELECT h.from_municipality FROM handovers h WHERE h.family_id = c.family_id \
-                 AND h.kind = 'move' AND h.status IN ('pending', 'escalated')) \
+                 AND h.kind = 'move' AND h.status IN ('pending', 'escalated')), \
+                c.attempts, c.retry_due_at \
          FROM checkins c JOIN families f ON f.id = c.family_id \
          WHERE c.status = 'open' AND c.next_notice_at <= $1 AND f.status = 'running' \
          ORDER BY c.next_notice_at, c.id LIMIT $2"
@@ -150,6 +178,8 @@ pub async fn notice_candidates(
                 interpreter_needed: r.try_get::<i64, _>(10)? != 0,
                 municipality: r.try_get(11)?,
                 handover_from: r.try_get(12)?,
+                attempts: r.try_get(13)?,
+                retry_due_at: r.try_get(14)?,
             })
         })
         .collect()
@@ -259,10 +289,11 @@ pub async fn due(
     municipality: Option<&str>,
 ) -> Result<Vec<DueCheckin>, StoreError> {
     let sql = format!(
-        "SELECT c.ref, f.ref, c.wave, c.due_at, {RESPONSIBLE_AT_DUE} AS muni, c.notice_stage, c.overdue_count \
+        "SELECT c.ref, f.ref, c.wave, COALESCE(c.retry_due_at, c.due_at) AS d, \
+                {RESPONSIBLE_AT_DUE} AS muni, c.notice_stage, c.overdue_count \
          FROM checkins c JOIN families f ON f.id = c.family_id \
-         WHERE c.status = 'open' AND f.status = 'running' AND c.due_at <= $1 \
-         ORDER BY c.due_at, c.id"
+         WHERE c.status = 'open' AND f.status = 'running' AND COALESCE(c.retry_due_at, c.due_at) <= $1 \
+         ORDER BY d, c.id"
     );
     let rows = sqlx::query(&sql).bind(before).fetch_all(conn).await?;
     let mut out = Vec::new();
@@ -282,4 +313,127 @@ pub async fn due(
         });
     }
     Ok(out)
+}
+
+/// One contact attempt, as stored.
+pub struct NewAttempt<'a> {
+    pub checkin_id: i64,
+    pub number: i64,
+    pub at: i64,
+    pub recorded_at: i64,
+    pub outcome: &'a str,
+    pub mode: &'a str,
+    pub sealed_details: &'a [u8],
+}
+
+/// Keeps one attempt; `false` if an attempt with this number exists (a concurrent record).
+pub async fn insert_attempt(conn: &mut Conn, a: &NewAttempt<'_>) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "INSERT INTO checkin_attempts (checkin_id, number, at, recorded_at, outcome, mode, \
+         sealed_details) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+    )
+    .bind(a.checkin_id)
+    .bind(a.number)
+    .bind(a.at)
+    .bind(a.recorded_at)
+    .bind(a.outcome)
+    .bind(a.mode)
+    .bind(a.sealed_details)
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() == 1 {
+        sqlx::query("UPDATE checkins SET attempts = $2 WHERE id = $1")
+            .bind(a.checkin_id)
+            .bind(a.number)
+            .execute(conn)
+            .await?;
+    }
+    Ok(done.rows_affected() == 1)
+}
+
+/// A stored attempt: (number, at, outcome, mode, sealed details).
+pub type AttemptRow = (i64, i64, String, String, Option<Vec<u8>>);
+
+/// The attempts of one check-in, in order.
+pub async fn attempts(conn: &mut Conn, checkin_id: i64) -> Result<Vec<AttemptRow>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT number, at, outcome, mode, sealed_details FROM checkin_attempts \
+         WHERE checkin_id = $1 ORDER BY number",
+    )
+    .bind(checkin_id)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get(0)?,
+                r.try_get(1)?,
+                r.try_get(2)?,
+                r.try_get(3)?,
+                r.try_get(4)?,
+            ))
+        })
+        .collect()
+}
+
+/// After a failed attempt the check-in stays open: the next attempt is due at `retry_due`,
+/// and its reminder sequence starts again from there (the retry reminder first).
+pub async fn set_retry(
+    conn: &mut Conn,
+    id: i64,
+    contact_at: i64,
+    retry_due: i64,
+) -> Result<bool, StoreError> {
+    // Stage 1 (upcoming) so the next notice owed is the one at the retry's due instant.
+    let done = sqlx::query(
+        "UPDATE checkins SET contact_at = $2, retry_due_at = $3, notice_stage = 1, \
+         overdue_count = 0, last_notice_at = NULL, next_notice_at = $3, status = 'open' \
+         WHERE id = $1 AND status IN ('open', 'lapsed')",
+    )
+    .bind(id)
+    .bind(contact_at)
+    .bind(retry_due)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Marks a recorded check-in as missed: every allowed attempt failed.
+pub async fn mark_missed(conn: &mut Conn, id: i64, now: i64) -> Result<(), StoreError> {
+    sqlx::query("UPDATE checkins SET missed_at = $2 WHERE id = $1")
+        .bind(id)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The next free introduction-contact wave of a family (see `plan::INTRO_WAVE_BASE`).
+pub async fn next_intro_wave(conn: &mut Conn, family_id: i64) -> Result<i64, StoreError> {
+    let base = crate::domain::plan::INTRO_WAVE_BASE;
+    let max: Option<i64> =
+        sqlx::query_scalar("SELECT MAX(wave) FROM checkins WHERE family_id = $1 AND wave > $2")
+            .bind(family_id)
+            .bind(base)
+            .fetch_one(conn)
+            .await?;
+    Ok(max.unwrap_or(base) + 1)
+}
+
+/// A later move replaces an earlier one's introduction contact that is still ahead.
+pub async fn cancel_intros_after(
+    conn: &mut Conn,
+    family_id: i64,
+    after: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE checkins SET status = 'cancelled', next_notice_at = NULL \
+         WHERE family_id = $1 AND wave > $2 AND status = 'open' AND due_at > $3",
+    )
+    .bind(family_id)
+    .bind(crate::domain::plan::INTRO_WAVE_BASE)
+    .bind(after)
+    .execute(conn)
+    .await?;
+    Ok(())
 }

@@ -133,7 +133,8 @@ pub struct ExportCheckin {
 }
 
 /// The check-ins of the families with ids in `[lo, hi]` that fell due in `[from, to]` and
-/// were not cancelled, by family and due instant.
+/// were not cancelled, by family and due instant. Introduction contacts after a move
+/// (waves from `plan::INTRO_WAVE_BASE`) are not plan waves and stay out of research data.
 pub async fn checkins_between(
     conn: &mut Conn,
     lo: i64,
@@ -144,7 +145,7 @@ pub async fn checkins_between(
     let rows = sqlx::query(
         "SELECT id, ref, family_id, wave, due_at, status, outcome, mode FROM checkins \
          WHERE family_id BETWEEN $1 AND $2 AND due_at >= $3 AND due_at <= $4 \
-         AND status != 'cancelled' ORDER BY family_id, due_at, id",
+         AND status != 'cancelled' AND wave < 1000 ORDER BY family_id, due_at, id",
     )
     .bind(lo)
     .bind(hi)
@@ -180,7 +181,7 @@ pub async fn observations_between(
         "SELECT o.checkin_id, o.member_id, o.sealed_values FROM observations o \
          JOIN checkins c ON c.id = o.checkin_id \
          WHERE c.family_id BETWEEN $1 AND $2 AND c.due_at >= $3 AND c.due_at <= $4 \
-         AND c.status != 'cancelled'",
+         AND c.status != 'cancelled' AND c.wave < 1000",
     )
     .bind(lo)
     .bind(hi)

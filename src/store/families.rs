@@ -322,6 +322,7 @@ pub async fn erase(
     for sql in [
         "DELETE FROM flags WHERE family_id = $1",
         "DELETE FROM observations WHERE checkin_id IN (SELECT id FROM checkins WHERE family_id = $1)",
+        "DELETE FROM checkin_attempts WHERE checkin_id IN (SELECT id FROM checkins WHERE family_id = $1)",
         "DELETE FROM checkins WHERE family_id = $1",
         "DELETE FROM handovers WHERE family_id = $1",
         "DELETE FROM members WHERE family_id = $1",
@@ -343,6 +344,30 @@ pub async fn erase(
     .await?;
     super::closure::erase(conn, family_id).await?;
     Ok(())
+}
+
+/// Remembers a reached contact: `out_of_sight` counts from the latest one.
+pub async fn note_reached(conn: &mut Conn, family_id: i64, at: i64) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE families SET last_reached_at = $2 \
+         WHERE id = $1 AND (last_reached_at IS NULL OR last_reached_at < $2)",
+    )
+    .bind(family_id)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// When a family was last reached (or enrolled, if never): where `out_of_sight` counts from.
+pub async fn in_sight_since(conn: &mut Conn, family_id: i64) -> Result<Option<i64>, StoreError> {
+    let t: Option<i64> = sqlx::query_scalar(
+        "SELECT COALESCE(last_reached_at, enrolled_at) FROM families WHERE id = $1",
+    )
+    .bind(family_id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(t)
 }
 
 /// Families whose plan ended (closed, or past its end) on or before `cutoff` and that are

@@ -161,10 +161,10 @@ pub async fn of_family(
     rows.iter().map(flag_row).collect()
 }
 
-/// Unresolved amber and info flags of running families, for the digest.
+/// Unresolved flags of running families (every severity), for the digest.
 pub async fn for_digest(conn: &mut Conn, at: i64) -> Result<Vec<FlagRow>, StoreError> {
     let sql = format!(
-        "{} WHERE fl.status != 'resolved' AND fl.severity IN ('amber', 'info') \
+        "{} WHERE fl.status != 'resolved' \
          AND f.status = 'running' ORDER BY r.municipality, fl.id",
         select_at(1)
     );
@@ -210,28 +210,105 @@ pub async fn resolve(
     Ok(done.rows_affected() == 1)
 }
 
-/// Running families that may be out of sight at `overdue_before`: with an open check-in
-/// that fell due before it, or a recorded one that was not reached or declined. Paged by id.
+/// Running families whose last reached contact (or enrolment) lies in `(from, upto]`:
+/// those that crossed an `out_of_sight` mark since the previous sweep. Paged by id.
 pub async fn out_of_sight_candidates(
     conn: &mut Conn,
-    overdue_after_due: i64,
-    overdue_before: i64,
+    from: i64,
+    upto: i64,
     after_id: i64,
     limit: i64,
 ) -> Result<Vec<i64>, StoreError> {
-    // Running families with an open check-in due in (overdue_after_due, overdue_before]:
-    // those whose check-in became overdue since the previous sweep.
     let ids: Vec<i64> = sqlx::query_scalar(
-        "SELECT DISTINCT c.family_id FROM checkins c JOIN families f ON f.id = c.family_id \
-         WHERE c.status = 'open' AND c.due_at > $1 AND c.due_at <= $2 \
-         AND f.status = 'running' AND c.family_id > $3 \
-         ORDER BY c.family_id LIMIT $4",
+        "SELECT f.id FROM families f WHERE f.status = 'running' \
+         AND COALESCE(f.last_reached_at, f.enrolled_at) > $1 \
+         AND COALESCE(f.last_reached_at, f.enrolled_at) <= $2 \
+         AND f.id > $3 ORDER BY f.id LIMIT $4",
     )
-    .bind(overdue_after_due)
-    .bind(overdue_before)
+    .bind(from)
+    .bind(upto)
     .bind(after_id)
     .bind(limit)
     .fetch_all(conn)
     .await?;
     Ok(ids)
+}
+
+/// The open or acknowledged flag of a rule for a subject: (id, severity).
+pub async fn active(
+    conn: &mut Conn,
+    rule: &str,
+    subject: &str,
+) -> Result<Option<(i64, String)>, StoreError> {
+    let row = sqlx::query(
+        "SELECT id, severity FROM flags WHERE rule = $1 AND subject = $2 AND status != 'resolved'",
+    )
+    .bind(rule)
+    .bind(subject)
+    .fetch_optional(conn)
+    .await?;
+    row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
+}
+
+/// A flag that became more severe (an amber `out_of_sight` turning red) is open again:
+/// the acknowledgement was for the milder signal.
+pub async fn set_severity(conn: &mut Conn, id: i64, severity: &str) -> Result<(), StoreError> {
+    sqlx::query("UPDATE flags SET severity = $2, status = 'open' WHERE id = $1")
+        .bind(id)
+        .bind(severity)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// A red alert went out for this flag (first, repeated, or after turning red).
+pub async fn mark_alerted(conn: &mut Conn, id: i64, now: i64) -> Result<(), StoreError> {
+    sqlx::query("UPDATE flags SET alerted_at = $2 WHERE id = $1")
+        .bind(id)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The coordinator was told about this unacknowledged red flag.
+pub async fn mark_red_escalated(conn: &mut Conn, id: i64, now: i64) -> Result<(), StoreError> {
+    sqlx::query("UPDATE flags SET escalated_at = $2 WHERE id = $1")
+        .bind(id)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// An open (unacknowledged) red flag of a running family, with when it was last alerted
+/// and whether it was escalated.
+pub struct RedToFollow {
+    pub flag: FlagRow,
+    pub alerted_at: Option<i64>,
+    pub escalated_at: Option<i64>,
+}
+
+/// Open red flags of running families, oldest first.
+pub async fn red_to_follow(conn: &mut Conn, at: i64) -> Result<Vec<RedToFollow>, StoreError> {
+    let sql = format!(
+        "{} WHERE fl.status = 'open' AND fl.severity = 'red' AND f.status = 'running' \
+         ORDER BY fl.id",
+        select_at(1)
+    )
+    .replacen(
+        "FROM flags fl",
+        ", fl.alerted_at, fl.escalated_at FROM flags fl",
+        1,
+    );
+    let rows = sqlx::query(&sql).bind(at).fetch_all(conn).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(RedToFollow {
+                flag: flag_row(r)?,
+                alerted_at: r.try_get(16)?,
+                escalated_at: r.try_get(17)?,
+            })
+        })
+        .collect()
 }

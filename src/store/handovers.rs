@@ -215,3 +215,45 @@ pub async fn acknowledge(
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// A withheld dossier was sent after all (`handover resend` once the receiver has a key).
+pub async fn set_dossier_attached(conn: &mut Conn, id: i64) -> Result<(), StoreError> {
+    sqlx::query("UPDATE handovers SET dossier = 'attached' WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Whether the handover's acknowledgement named the new case director (moves start
+/// without: the previous one is no longer theirs).
+pub async fn set_director_named(conn: &mut Conn, id: i64, named: bool) -> Result<(), StoreError> {
+    sqlx::query("UPDATE handovers SET director_named = $2 WHERE id = $1")
+        .bind(id)
+        .bind(i64::from(named))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// A new case director was named for the family (at an acknowledgement or a reassignment).
+pub async fn director_named_for_family(conn: &mut Conn, family_id: i64) -> Result<(), StoreError> {
+    sqlx::query("UPDATE handovers SET director_named = 1 WHERE family_id = $1")
+        .bind(family_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// True while a move of the family waits for the acknowledgement that names its new case
+/// director (or was acknowledged without naming one).
+pub async fn lacks_case_director(conn: &mut Conn, family_id: i64) -> Result<bool, StoreError> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM handovers WHERE family_id = $1 AND kind = 'move' \
+         AND director_named = 0 AND status != 'superseded'",
+    )
+    .bind(family_id)
+    .fetch_one(conn)
+    .await?;
+    Ok(n > 0)
+}

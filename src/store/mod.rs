@@ -113,6 +113,7 @@ pub struct Store {
     backend: Backend,
     path: PathBuf,
     label: String,
+    cfg: DatabaseConfig,
 }
 
 /// Held by `serve` for its whole life; a second daemon on the same file is refused.
@@ -161,31 +162,13 @@ impl Store {
         if mode == OpenMode::Existing && !path.is_file() {
             return Err(StoreError::Missing(path));
         }
-        let options =
-            AnyConnectOptions::from_str(&sqlite_url(&path, mode == OpenMode::CreateAndMigrate))?;
-        let pool = AnyPoolOptions::new()
-            .max_connections(4)
-            .after_connect(|conn, _| {
-                Box::pin(async move {
-                    // WAL, as before; erased data is overwritten, not merely unlinked from
-                    // the b-tree (secure_delete).
-                    conn.execute(
-                        "PRAGMA busy_timeout = 15000; PRAGMA journal_mode = WAL; \
-                         PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-                         PRAGMA secure_delete = ON;",
-                    )
-                    .await?;
-                    Ok(())
-                })
-            })
-            .connect_with(options)
-            .await?;
-        let label = cfg.url.clone();
+        let pool = sqlite_pool(&path, mode == OpenMode::CreateAndMigrate, 4).await?;
         let store = Store {
             pool,
             backend: Backend::Sqlite,
             path,
-            label,
+            label: cfg.url.clone(),
+            cfg: cfg.clone(),
         };
         if mode == OpenMode::CreateAndMigrate {
             store.migrate().await?;
@@ -194,29 +177,12 @@ impl Store {
     }
 
     async fn open_postgres(cfg: &DatabaseConfig, mode: OpenMode) -> Result<Store, StoreError> {
-        let mut options = AnyConnectOptions::from_str(&cfg.url)
-            .map_err(|_| StoreError::Url("not a valid PostgreSQL URL".into()))?;
-        if let Some(file) = &cfg.password_file {
-            let secret =
-                std::fs::read_to_string(file).map_err(|source| StoreError::PasswordFile {
-                    path: file.clone(),
-                    source,
-                })?;
-            let secret = secret.trim_end_matches(['\r', '\n']);
-            options
-                .database_url
-                .set_password(Some(secret))
-                .map_err(|()| StoreError::Url("the URL cannot carry a password".into()))?;
-        }
-        let pool = AnyPoolOptions::new()
-            .max_connections(8)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_lazy_with(options);
         let store = Store {
-            pool,
+            pool: postgres_pool(cfg, 8)?,
             backend: Backend::Postgres,
             path: PathBuf::new(),
             label: cfg.display_url(),
+            cfg: cfg.clone(),
         };
         match mode {
             OpenMode::CreateAndMigrate => store.migrate().await?,
@@ -232,6 +198,23 @@ impl Store {
             }
         }
         Ok(store)
+    }
+
+    /// The same database through a pool of its own, so one user of it (the HTTP API) cannot
+    /// take every connection from another (the sweep and the dispatcher).
+    pub async fn separate_pool(&self, max_connections: u32) -> Result<Store, StoreError> {
+        let max = max_connections.max(1);
+        let pool = match self.backend {
+            Backend::Sqlite => sqlite_pool(&self.path, false, max).await?,
+            Backend::Postgres => postgres_pool(&self.cfg, max)?,
+        };
+        Ok(Store {
+            pool,
+            backend: self.backend,
+            path: self.path.clone(),
+            label: self.label.clone(),
+            cfg: self.cfg.clone(),
+        })
     }
 
     /// Applies pending migrations (idempotent). On PostgreSQL sqlx's migrator holds an
@@ -376,6 +359,50 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// A pool on the SQLite file with the pragmas every connection needs.
+async fn sqlite_pool(path: &Path, create: bool, max: u32) -> Result<AnyPool, StoreError> {
+    let options = AnyConnectOptions::from_str(&sqlite_url(path, create))?;
+    Ok(AnyPoolOptions::new()
+        .max_connections(max)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                // WAL, as before; erased data is overwritten, not merely unlinked from the
+                // b-tree (secure_delete).
+                conn.execute(
+                    "PRAGMA busy_timeout = 15000; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+                     PRAGMA secure_delete = ON;",
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .connect_with(options)
+        .await?)
+}
+
+/// A lazy pool on the PostgreSQL server (connections open when first needed, and again
+/// after the server was lost), the password read from `database.password_file` if set.
+fn postgres_pool(cfg: &DatabaseConfig, max: u32) -> Result<AnyPool, StoreError> {
+    let mut options = AnyConnectOptions::from_str(&cfg.url)
+        .map_err(|_| StoreError::Url("not a valid PostgreSQL URL".into()))?;
+    if let Some(file) = &cfg.password_file {
+        let secret = std::fs::read_to_string(file).map_err(|source| StoreError::PasswordFile {
+            path: file.clone(),
+            source,
+        })?;
+        let secret = secret.trim_end_matches(['\r', '\n']);
+        options
+            .database_url
+            .set_password(Some(secret))
+            .map_err(|()| StoreError::Url("the URL cannot carry a password".into()))?;
+    }
+    Ok(AnyPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_lazy_with(options))
 }
 
 /// Which engine a connection talks to, for the few statements that differ.

@@ -247,6 +247,18 @@ pub async fn list(conn: &mut Conn, failed_only: bool) -> Result<Vec<OutboxEntry>
         .collect()
 }
 
+/// When the latest message whose key starts with `key_prefix` was queued (e.g. a team's
+/// previous digest), if any.
+pub async fn last_queued(conn: &mut Conn, key_prefix: &str) -> Result<Option<i64>, StoreError> {
+    let t: Option<i64> = sqlx::query_scalar(
+        "SELECT MAX(created_at) FROM outbox WHERE substr(key, 1, length($1)) = $1",
+    )
+    .bind(key_prefix)
+    .fetch_one(conn)
+    .await?;
+    Ok(t)
+}
+
 /// Messages about several families (a digest) that name this one and are no longer
 /// pending: erasure drops their bodies too. A pending one is left to go out, since it also
 /// serves other families; its body then goes after `mail.keep_sent`.

@@ -452,9 +452,13 @@ fn recording_twice_is_refused() {
     let before = env.counts();
     // The same body, and a different one for the same check-in.
     let second = with(
-        with(first.clone(), "/outcome", json!("declined")),
-        "/children",
-        json!([]),
+        with(
+            with(first.clone(), "/outcome", json!("declined")),
+            "/children",
+            json!([]),
+        ),
+        "/family_observations",
+        json!({}),
     );
     for (case, body) in [("same body", &first), ("different body", &second)] {
         let out = env.record("2026-12-16T12:00:00+01:00", body);

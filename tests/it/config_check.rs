@@ -79,11 +79,12 @@ fn example_config_parses_with_the_documented_values() {
         ["intensive", "standard"]
     );
     let standard = &cfg.plans["standard"];
-    let expected: Vec<nazorg::domain::duration::IsoDuration> =
-        ["P14D", "P6W", "P3M", "P6M", "P9M", "P12M", "P18M", "P24M"]
-            .iter()
-            .map(|s| s.parse().unwrap())
-            .collect();
+    let expected: Vec<nazorg::domain::duration::IsoDuration> = [
+        "P3D", "P14D", "P6W", "P3M", "P6M", "P9M", "P12M", "P18M", "P24M",
+    ]
+    .iter()
+    .map(|s| s.parse().unwrap())
+    .collect();
     assert_eq!(standard.offsets, expected);
     assert!(standard.cron.is_none());
     assert_eq!(
@@ -100,7 +101,7 @@ fn example_config_parses_with_the_documented_values() {
     let slots = intensive.slots(start, cfg.timezone).unwrap();
     assert!(slots.len() >= 13, "{} slots", slots.len());
     let standard_slots = standard.slots(start, cfg.timezone).unwrap();
-    assert_eq!(standard_slots.len(), 8);
+    assert_eq!(standard_slots.len(), 9);
 
     assert_eq!(cfg.reminders.lead, "P2D".parse().unwrap());
     assert_eq!(cfg.reminders.overdue_after, "P3D".parse().unwrap());
@@ -366,10 +367,10 @@ fn toml_syntax_error_says_where() {
 fn bad_checkin_duration_names_its_index() {
     let text = edit(
         EXAMPLE,
-        "checkins = [\"P14D\", \"P6W\", \"P3M\",",
-        "checkins = [\"P14D\", \"P6W\", \"3 months\",",
+        "checkins = [\"P3D\", \"P14D\", \"P6W\", \"P3M\",",
+        "checkins = [\"P3D\", \"P14D\", \"P6W\", \"3 months\",",
     );
-    let issue = single_issue(&text, "plans.standard.checkins[2]");
+    let issue = single_issue(&text, "plans.standard.checkins[3]");
     assert!(issue.message.contains("3 months"), "{issue:?}");
 }
 
@@ -583,7 +584,7 @@ fn several_mistakes_are_reported_together() {
     let mut got = keys(&found);
     got.sort();
     let mut want = vec![
-        "plans.standard.checkins[2]",
+        "plans.standard.checkins[3]",
         "plans.intensive.cron",
         "schedule.sweep",
         "schedule.timezone",

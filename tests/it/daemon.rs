@@ -43,18 +43,18 @@ fn serve_catches_up_then_stops_cleanly_on_sigterm() {
     enrol_families(&env, 1);
     let mut d = Daemon::spawn(&env, "serve", &["--at", SERVE_AT, "serve"], None);
     // 2026-01-19 and 2026-02-16 are overdue on 2026-03-02; 2026-04-05 is not near.
-    poll("two .eml files", || env.eml_files().len() >= 2);
+    // Plus the new-family notice of the enrolment.
+    poll("three .eml files", || env.eml_files().len() >= 3);
     d.wait_log("nazorg daemon ready", Duration::from_secs(20));
     assert!(d.running());
     let outbox = env.outbox();
-    assert_eq!(outbox.len(), 2, "{outbox:?}");
+    assert_eq!(outbox.len(), 3, "{outbox:?}");
     assert!(
-        outbox
-            .iter()
-            .all(|m| m["status"] == "sent" && m["kind"] == "overdue"),
+        outbox.iter().all(|m| m["status"] == "sent"
+            && (m["kind"] == "overdue" || m["kind"] == "new_family")),
         "{outbox:?}"
     );
-    assert_eq!(env.eml_files().len(), 2);
+    assert_eq!(env.eml_files().len(), 3);
     let body = std::fs::read_to_string(&env.eml_files()[0]).unwrap();
     assert!(body.contains(TEAM_AMSTERDAM), "{body}");
     assert!(
@@ -70,7 +70,7 @@ fn serve_catches_up_then_stops_cleanly_on_sigterm() {
     d2.terminate();
     assert_eq!(
         env.eml_files().len(),
-        2,
+        3,
         "a restart at the same instant sent nothing new"
     );
 }
@@ -106,8 +106,10 @@ fn sigkill_mid_backlog_loses_and_duplicates_nothing() {
     // At 2026-11-25 five slots per family are overdue (Jan 19, Feb 16, Apr 5, Jul 5, Oct 5).
     let at = "2026-11-25T10:00:00+01:00";
     let reminders = 30 * 5;
-    // Plus one red `out_of_sight` alert per family: three check-ins in a row went unrecorded.
-    let expected = reminders + 30;
+    // Plus one red `out_of_sight` alert per family: no reached contact for over 16 weeks.
+    // And one new-family notice per family, queued at enrolment, and the digest of each of
+    // the two teams (it lists red flags too).
+    let expected = reminders + 30 + 30 + 2;
     let mut d = Daemon::spawn(&env, "crash", &["--at", at, "serve"], None);
     poll("the first .eml", || !env.eml_files().is_empty());
     d.signal("-KILL");
@@ -201,9 +203,10 @@ fn serve_notifies_systemd_ready_and_stopping() {
     };
     recv_until("READY=1");
     // READY comes once the database is migrated and the API listens; the catch-up round
-    // runs after it (so systemd never waits on the mail relay) and sends what was owed.
-    poll("two .eml files", || env.eml_files().len() >= 2);
-    assert_eq!(env.eml_files().len(), 2);
+    // runs after it (so systemd never waits on the mail relay) and sends what was owed
+    // (two overdue notices and the new-family notice).
+    poll("three .eml files", || env.eml_files().len() >= 3);
+    assert_eq!(env.eml_files().len(), 3);
     d.signal("-TERM");
     recv_until("STOPPING=1");
     let log = d.exits_cleanly();

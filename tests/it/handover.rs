@@ -389,15 +389,27 @@ fn bad_moves_and_acknowledgements_are_refused_and_change_nothing() {
     let before = env.counts();
     let addr = env.path("addr.txt");
     std::fs::write(&addr, "BADMARK-street 1").unwrap();
+    // A well-formed code outside the region needs handover.outside_region_email.
     let out = move_cmd(&env, at, f, "GM9999", "2026-12-10");
     assert_refused(
         &env,
-        "unknown municipality",
+        "outside the region without an intake desk",
         &out,
         DATAERR,
-        &["to:", "unknown municipality"],
+        &["to:", "GM9999", "handover.outside_region_email"],
         &before,
     );
+    for bad in ["GM99", "gm0363", "GM03631", "XX0363"] {
+        let out = move_cmd(&env, at, f, bad, "2026-12-10");
+        assert_refused(
+            &env,
+            bad,
+            &out,
+            DATAERR,
+            &["to:", "not a CBS municipality code"],
+            &before,
+        );
+    }
     let out = move_cmd(&env, at, f, AMSTERDAM, "2026-12-10");
     assert_refused(
         &env,
@@ -481,7 +493,7 @@ fn bad_moves_and_acknowledgements_are_refused_and_change_nothing() {
         "unknown ack municipality",
         &out,
         DATAERR,
-        &["municipality:", "unknown municipality"],
+        &["municipality:", "outside the configured region"],
         &before,
     );
     let out = env.run(

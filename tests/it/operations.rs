@@ -125,7 +125,7 @@ fn pending(env: &TestEnv) -> usize {
         .count()
 }
 
-/// With 16 messages queued and a relay that never answers, systemd hears READY=1 within
+/// With 24 messages queued and a relay that never answers, systemd hears READY=1 within
 /// 5 s, SIGTERM ends the daemon within 10 s, and every message is still queued.
 #[test]
 fn a_silent_relay_holds_neither_start_nor_stop() {
@@ -134,7 +134,10 @@ fn a_silent_relay_holds_neither_start_nor_stop() {
     enrol(&env, 8);
     env.ok(&["--at", SERVE_AT, "sweep", "--no-dispatch"]);
     let queued = env.outbox().len();
-    assert_eq!(queued, 16, "two overdue notices per family");
+    assert_eq!(
+        queued, 24,
+        "two overdue notices and the new-family notice per family"
+    );
 
     let (sock, sock_path) = notify_socket(&env);
     let d = Daemon::spawn(
@@ -214,8 +217,9 @@ fn a_starting_daemon_releases_stale_claims_at_once() {
     // As a killed dispatcher leaves them: claimed for the next 5 minutes (of any clock).
     env.sql("UPDATE outbox SET claimed_until = 4102444800");
     let mut d = Daemon::spawn(&env, "restart", &["--at", SERVE_AT, "serve"], None);
-    poll("4 messages sent", Duration::from_secs(15), || {
-        env.eml_files().len() == 4
+    // Two overdue notices and the new-family notice per family.
+    poll("6 messages sent", Duration::from_secs(15), || {
+        env.eml_files().len() == 6
     });
     d.wait_log(
         "released claims left by a previous daemon",
@@ -384,11 +388,12 @@ fn status_version_and_default_config() {
     enrol(&env, 2);
     env.ok(&["--at", SERVE_AT, "sweep", "--no-dispatch"]);
     let st = env.json(&["status"]);
-    assert_eq!(st["outbox_pending"], 4);
+    // Two overdue notices and the new-family notice per family.
+    assert_eq!(st["outbox_pending"], 6);
     assert_eq!(st["families_running"], 2);
     assert_eq!(st["last_sweep"], "2026-03-02T09:00:00+00:00");
     let text = env.ok(&["status"]);
-    assert!(text.contains("outbox: 4 pending"), "{text}");
+    assert!(text.contains("outbox: 6 pending"), "{text}");
     assert!(text.contains("open flags: none"), "{text}");
 
     let v = env.ok(&["version"]);

@@ -218,8 +218,9 @@ fn a_red_alert_that_fails_for_good_falls_back_to_the_coordinator() {
         received[0]
     );
 
-    // Once only.
-    let s = env.sweep("2026-12-16T10:01:00+01:00");
+    // Once only. (Later the same day: from the next working day on, the unacknowledged red
+    // flag is alerted again and escalated, new notices with fallbacks of their own.)
+    let s = env.sweep("2026-12-15T16:00:00+01:00");
     assert_eq!(s["dispatch"]["fallbacks"], 0, "{s}");
     assert_eq!(
         env.sql("SELECT COUNT(*) FROM outbox WHERE kind = 'safety_fallback'"),
@@ -229,7 +230,7 @@ fn a_red_alert_that_fails_for_good_falls_back_to_the_coordinator() {
     let mut d = Daemon::spawn(
         &env,
         "serve",
-        &["--at", "2026-12-16T11:00:00+01:00", "serve"],
+        &["--at", "2026-12-15T17:00:00+01:00", "serve"],
         None,
     );
     let addr = daemon_addr(&mut d);

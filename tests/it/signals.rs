@@ -150,15 +150,6 @@ fn each_rule_kind_raises_exactly_its_flags_per_child() {
             vec![("behaviour_and_contact", "child0", 2)],
         ),
         (
-            "out_of_sight: three failed contacts in a row, a family flag",
-            vec![
-                ("not_reached", None, json!({})),
-                ("declined", None, json!({})),
-                ("not_reached", None, json!({})),
-            ],
-            vec![("out_of_sight", "family", 2)],
-        ),
-        (
             "family threshold: the safety plan is no longer followed",
             vec![
                 ("reached", None, json!({"safety_plan_followed": true})),
@@ -192,9 +183,10 @@ fn each_rule_kind_raises_exactly_its_flags_per_child() {
             .collect();
         assert_eq!(flags_of(&env, &f), want, "{name}");
     }
-    // Red flags (new_incident, out_of_sight) each sent one alert; amber ones none.
+    // The red flag (new_incident) sent one alert; amber ones none. (`out_of_sight` is a
+    // time rule: see `out_of_sight_by_time_amber_at_eight_weeks_red_at_sixteen`.)
     let alerts = alerts(&env);
-    assert_eq!(alerts.len(), 2, "{alerts:?}");
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
 }
 
 /// One child's incident flags that child only, and the alert names only that child.
@@ -225,45 +217,87 @@ fn siblings_are_independent() {
     assert!(!body_text.contains("SIBS"), "no personal data in the alert");
 }
 
-/// Nobody records anything: once the third check-in is overdue the sweep raises the family
-/// flag and sends one red alert, and further sweeps send nothing more.
+/// `out_of_sight` is a time rule: nobody records anything, and 8 weeks after enrolment the
+/// sweep raises an amber family flag (no alert), at 16 weeks it turns red and one red alert
+/// goes to the team; later sweeps send nothing more. A family reached in between counts
+/// from that contact instead.
 #[test]
-fn out_of_sight_fires_from_the_sweep_alone_and_alerts_once() {
+fn out_of_sight_by_time_amber_at_eight_weeks_red_at_sixteen() {
     let env = TestEnv::new();
-    // standard plan from 2027-02-28: due 2027-03-14, 04-11, 05-28 (09:00); overdue after 3 days.
+    // Enrolled 2027-03-01 10:00 CET (09:00 UTC): amber from 2027-04-26 09:00 UTC, red from
+    // 2027-06-21 09:00 UTC. No check-in is ever recorded.
     let f = enrol(&env, ROTTERDAM, "SIGHT");
-    let s = env.sweep("2027-04-20T10:00:00+02:00");
-    assert_eq!(
-        s["sweep"]["flags_raised"], 0,
-        "two overdue check-ins are not enough"
+    // The other family is reached at 2027-03-14 10:00 CET: amber from 2027-05-09 09:00 UTC.
+    let g = enrol(&env, AMSTERDAM, "SEEN");
+    let seen = json!({"checkin": g.checkins[0], "at": "2027-03-14T10:00:00+01:00",
+                      "outcome": "reached", "mode": "walk"});
+    let out = env.record("2027-03-14T12:00:00+01:00", &seen);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
-    assert!(flags_of(&env, &f).is_empty());
-    let at = "2027-06-01T10:00:00+02:00";
+    let sev = |env: &TestEnv, fam: &Family| -> Vec<String> {
+        env.json(&["flags", "list"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|fl| fl["family"] == fam.reference.as_str())
+            .map(|fl| {
+                format!(
+                    "{}:{}",
+                    fl["rule"].as_str().unwrap(),
+                    fl["severity"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    let s = env.sweep("2027-04-26T10:59:00+02:00");
+    assert_eq!(s["sweep"]["flags_raised"], 0, "a minute before eight weeks");
+    assert!(sev(&env, &f).is_empty());
+    let at = "2027-04-26T11:00:00+02:00";
     let s = env.sweep(at);
     assert_eq!(s["sweep"]["flags_raised"], 1, "{s}");
-    assert_eq!(
-        flags_of(&env, &f),
-        vec![("out_of_sight".to_string(), "family".to_string(), 2)]
+    assert_eq!(sev(&env, &f), ["out_of_sight:amber"]);
+    assert!(
+        sev(&env, &g).is_empty(),
+        "reached on 2027-03-14: still in sight"
     );
+    assert!(alerts(&env).is_empty(), "amber sends no alert");
     let flag = &env.json(&["flags", "list", "--municipality", ROTTERDAM, "--open"])[0];
-    assert_eq!(flag["severity"], "red");
     assert_eq!(flag["kind"], "out_of_sight");
     assert!(flag["child"].is_null());
+    // Evidence: the check-ins that fell due meanwhile, overdue without a record.
     let contacts: Vec<&str> = flag["evidence"]["items"]
         .as_array()
         .unwrap()
         .iter()
         .map(|i| i["contact"].as_str().unwrap())
         .collect();
-    assert_eq!(contacts, ["overdue", "overdue", "overdue"]);
-    // Same instant again, and later: nothing new.
+    assert_eq!(contacts, ["overdue", "overdue"]);
+    // Same instant again: nothing changes.
     let before = env.counts();
     let s = env.sweep(at);
     assert_eq!(s["sweep"]["flags_raised"], 0);
     assert_eq!(env.counts(), before, "a repeated sweep changes nothing");
+    // The reached family turns amber eight weeks after its contact.
+    env.sweep("2027-05-09T10:59:00+02:00");
+    assert!(sev(&env, &g).is_empty());
+    env.sweep("2027-05-09T11:00:00+02:00");
+    assert_eq!(sev(&env, &g), ["out_of_sight:amber"]);
+    // Sixteen weeks without contact: the same flag turns red, one alert.
+    let s = env.sweep("2027-06-21T10:59:00+02:00");
+    assert_eq!(s["sweep"]["flags_raised"], 0);
+    assert_eq!(sev(&env, &f), ["out_of_sight:amber"]);
+    let s = env.sweep("2027-06-21T11:00:00+02:00");
+    assert_eq!(s["sweep"]["flags_raised"], 1, "{s}");
+    assert_eq!(sev(&env, &f), ["out_of_sight:red"]);
     env.sweep("2027-09-01T10:00:00+02:00");
     assert_eq!(flags_of(&env, &f).len(), 1);
-    let alerts = alerts(&env);
+    let alerts: Vec<Value> = alerts(&env)
+        .into_iter()
+        .filter(|a| a["family"] == f.reference.as_str())
+        .collect();
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert_eq!(alerts[0]["recipients"][0], TEAM_ROTTERDAM);
     assert_eq!(alerts[0]["status"], "sent");
@@ -277,11 +311,12 @@ fn digests(env: &TestEnv) -> Vec<String> {
         .collect()
 }
 
-/// Amber flags go into one digest per team per working day at 08:00 local: not before, not
-/// twice (also not for a repeated sweep at the same instant), not at the weekend, and at
-/// 08:00 local again on the Monday after the switch to summer time.
+/// New amber flags go into one digest per team per working day at 08:00 local: not before,
+/// not twice (also not for a repeated sweep at the same instant), not at the weekend or on
+/// Easter Monday, and at 08:00 local again on the Tuesday after the switch to summer time,
+/// with the weekly summary of what is still open; then no repetition of the same lines.
 #[test]
-fn digest_once_per_working_day_with_all_amber_flags_across_dst() {
+fn digest_once_per_working_day_with_new_amber_flags_and_a_weekly_summary_across_dst() {
     let env = TestEnv::new();
     let drop = |env: &TestEnv, f: &Family| {
         for (i, w) in [8, 8, 3].into_iter().enumerate() {
@@ -338,18 +373,28 @@ fn digest_once_per_working_day_with_all_amber_flags_across_dst() {
     env.sweep("2027-03-27T09:00:00+01:00");
     env.sweep("2027-03-28T09:00:00+02:00");
     assert_eq!(digests(&env).len(), 2);
-    // Monday 2027-03-29, CEST (UTC+2): 07:59 local is later in UTC than Friday's 08:00 was.
-    env.sweep("2027-03-29T07:59:00+02:00");
+    // Monday 2027-03-29 is Easter Monday: no digest.
+    env.sweep("2027-03-29T08:00:00+02:00");
     assert_eq!(digests(&env).len(), 2);
-    env.sweep("2027-03-29T08:00:00+02:00");
-    env.sweep("2027-03-29T08:00:00+02:00");
+    // Tuesday 2027-03-30, CEST (UTC+2): 07:59 local is later in UTC than Friday's 08:00 was.
+    env.sweep("2027-03-30T07:59:00+02:00");
+    assert_eq!(digests(&env).len(), 2);
+    // The first working day of the week: the weekly summary lists what is still open.
+    env.sweep("2027-03-30T08:00:00+02:00");
+    env.sweep("2027-03-30T08:00:00+02:00");
     assert_eq!(digests(&env).len(), 4);
-    assert!(digests(&env).contains(&"digest:GM0363:2027-03-29".to_string()));
-    // Resolved flags leave the digest; a team with none gets no digest.
+    assert!(digests(&env).contains(&"digest:GM0363:2027-03-30".to_string()));
+    let ams = env.sql("SELECT body FROM outbox WHERE key = 'digest:GM0363:2027-03-30'");
+    assert!(ams.contains("Weekly summary"), "{ams}");
+    for id in ids(&a1).into_iter().chain(ids(&a2)) {
+        assert!(ams.contains(&format!("#{id} ")), "flag {id} in {ams}");
+    }
+    // Resolved flags leave the digest; the same amber lines are not repeated every day, so
+    // on Wednesday nobody gets a digest.
     for id in ids(&r1) {
         env.ok(&[
             "--at",
-            "2027-03-29T09:00:00+02:00",
+            "2027-03-30T09:00:00+02:00",
             "flags",
             "resolve",
             &id.to_string(),
@@ -357,9 +402,8 @@ fn digest_once_per_working_day_with_all_amber_flags_across_dst() {
             "handled",
         ]);
     }
-    env.sweep("2027-03-30T08:30:00+02:00");
-    assert_eq!(digests(&env).len(), 5);
-    assert!(digests(&env).contains(&"digest:GM0363:2027-03-30".to_string()));
+    env.sweep("2027-03-31T08:30:00+02:00");
+    assert_eq!(digests(&env).len(), 4);
 }
 
 /// Unknown indicators, wrong types, values out of range and indicators of the wrong subject
@@ -580,4 +624,140 @@ fn bad_rules_are_reported_with_their_key_paths() {
         assert_eq!(out.status.code(), Some(78), "{key}: {err}");
         assert!(err.contains(&format!("  {key}: ")), "{key}: {err}");
     }
+}
+
+/// A red flag nobody acknowledges is alerted again every working day (from 08:00) and
+/// escalated to the coordinator after one working day; the digest lists red flags every
+/// day, a new amber flag once, and the amber flag again only in Monday's weekly summary.
+#[test]
+fn red_flag_resent_and_escalated_and_the_digest_over_a_week() {
+    let env = TestEnv::new();
+    let f = enrol(&env, AMSTERDAM, "REDW");
+    // Tuesday 2027-03-02 10:00: a new incident for the first child (red) and the safety plan
+    // no longer followed (amber, family).
+    let out = record_ok(
+        &env,
+        &body(
+            &f,
+            0,
+            "reached",
+            Some(json!({"new_incident": true})),
+            None,
+            json!({"safety_plan_followed": false}),
+        ),
+    );
+    let flag = |rule: &str| -> i64 {
+        out["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|fl| fl["rule"] == rule)
+            .unwrap_or_else(|| panic!("no {rule} in {out}"))["id"]
+            .as_i64()
+            .unwrap()
+    };
+    let (red, amber) = (flag("new_incident"), flag("safety_plan_dropped"));
+    let digest_of = |env: &TestEnv, date: &str| {
+        env.sql(&format!(
+            "SELECT body FROM outbox WHERE key = 'digest:GM0363:{date}'"
+        ))
+    };
+    let has = |body: &str, id: i64| body.contains(&format!("#{id} "));
+    env.sweep("2027-03-02T10:05:00+01:00");
+    let tue = digest_of(&env, "2027-03-02");
+    assert!(has(&tue, red) && has(&tue, amber), "{tue}");
+    assert!(
+        tue.contains("Red flags") && tue.contains("New or changed"),
+        "{tue}"
+    );
+    // Wednesday: not before 08:00; then the alert again and a digest with the red flag only.
+    let s = env.sweep("2027-03-03T07:59:00+01:00");
+    assert_eq!(s["sweep"]["red_repeats"], 0);
+    let s = env.sweep("2027-03-03T08:00:00+01:00");
+    assert_eq!(s["sweep"]["red_repeats"], 1, "{s}");
+    assert_eq!(
+        s["sweep"]["red_escalations"], 0,
+        "one working day has not passed yet"
+    );
+    let wed = digest_of(&env, "2027-03-03");
+    assert!(
+        has(&wed, red) && !has(&wed, amber),
+        "no daily repetition of amber: {wed}"
+    );
+    // Wednesday 10:00, one working day after it was raised: the coordinator is told.
+    let s = env.sweep("2027-03-03T10:00:00+01:00");
+    assert_eq!(s["sweep"]["red_escalations"], 1, "{s}");
+    let s = env.sweep("2027-03-03T16:00:00+01:00");
+    assert_eq!(s["sweep"]["red_repeats"], 0, "once per working day");
+    assert_eq!(s["sweep"]["red_escalations"], 0, "escalated once");
+    env.sweep("2027-03-04T08:00:00+01:00");
+    // Acknowledged on Thursday: no more repeats.
+    env.ok(&[
+        "--at",
+        "2027-03-04T09:00:00+01:00",
+        "flags",
+        "ack",
+        &red.to_string(),
+        "--note",
+        "REDW huisbezoek gepland",
+    ]);
+    let s = env.sweep("2027-03-05T08:00:00+01:00");
+    assert_eq!(s["sweep"]["red_repeats"], 0);
+    let fri = digest_of(&env, "2027-03-05");
+    assert!(has(&fri, red) && !has(&fri, amber), "{fri}");
+    // The weekend: nothing at all.
+    env.sweep("2027-03-06T08:00:00+01:00");
+    env.sweep("2027-03-07T08:00:00+01:00");
+    // Monday: the weekly summary brings the amber flag back, once.
+    env.sweep("2027-03-08T08:00:00+01:00");
+    let mon = digest_of(&env, "2027-03-08");
+    assert!(has(&mon, red) && has(&mon, amber), "{mon}");
+    assert!(mon.contains("Weekly summary"), "{mon}");
+
+    let mails: Vec<(String, String, String)> = env
+        .outbox()
+        .iter()
+        .map(|m| {
+            (
+                m["kind"].as_str().unwrap().to_string(),
+                m["recipients"][0].as_str().unwrap().to_string(),
+                m["key"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let m = |kind: &str, to: &str, key: String| (kind.to_string(), to.to_string(), key);
+    assert_eq!(
+        mails,
+        vec![
+            m(
+                "new_family",
+                TEAM_AMSTERDAM,
+                format!("new_family:{}", f.reference)
+            ),
+            m("alert", TEAM_AMSTERDAM, format!("alert:{red}")),
+            m("digest", TEAM_AMSTERDAM, "digest:GM0363:2027-03-02".into()),
+            m(
+                "alert_repeat",
+                TEAM_AMSTERDAM,
+                format!("alert_repeat:{red}:2027-03-03")
+            ),
+            m("digest", TEAM_AMSTERDAM, "digest:GM0363:2027-03-03".into()),
+            m(
+                "alert_escalation",
+                COORD_AMSTERDAM,
+                format!("alert_escalation:{red}")
+            ),
+            m(
+                "alert_repeat",
+                TEAM_AMSTERDAM,
+                format!("alert_repeat:{red}:2027-03-04")
+            ),
+            m("digest", TEAM_AMSTERDAM, "digest:GM0363:2027-03-04".into()),
+            m("digest", TEAM_AMSTERDAM, "digest:GM0363:2027-03-05".into()),
+            m("digest", TEAM_AMSTERDAM, "digest:GM0363:2027-03-08".into()),
+        ]
+    );
+    let esc = env.sql("SELECT cc || ' ' || body FROM outbox WHERE kind = 'alert_escalation'");
+    assert!(esc.contains(TEAM_AMSTERDAM), "cc the team: {esc}");
+    assert!(!esc.contains("REDW"), "no personal data: {esc}");
 }

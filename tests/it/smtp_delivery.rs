@@ -30,10 +30,10 @@ fn smtp_outage_then_every_message_arrives_once() {
             &family_body(AMSTERDAM, "standard", "2026-12-01", &format!("SMTP{i}")),
         );
     }
-    // Up: the upcoming notices arrive.
+    // Up: the new-family notices of the enrolments and the upcoming notices arrive.
     let s = env.sweep("2026-12-13T10:00:00+01:00");
-    assert_eq!(s["dispatch"]["sent"], 3);
-    assert_eq!(server.messages().len(), 3);
+    assert_eq!(s["dispatch"]["sent"], 6);
+    assert_eq!(server.messages().len(), 6);
 
     // Down: the due notices are queued and retried, nothing is lost.
     server.stop();
@@ -61,7 +61,7 @@ fn smtp_outage_then_every_message_arrives_once() {
     assert_eq!(s["dispatch"]["sent"], 0);
 
     let ids = message_ids(&server);
-    assert_eq!(ids.len(), 6);
+    assert_eq!(ids.len(), 9);
     let mut seen = BTreeMap::new();
     for id in &ids {
         *seen.entry(id.clone()).or_insert(0) += 1;
@@ -96,10 +96,11 @@ fn undeliverable_mail_is_listed_as_failed() {
     for hour in 10..16 {
         env.sweep(&format!("2026-12-13T{hour}:00:00+01:00"));
     }
+    // The new-family notice of the enrolment and the upcoming notice.
     let failed = env.json(&["outbox", "list", "--failed"]);
     let failed = failed.as_array().unwrap();
-    assert_eq!(failed.len(), 1);
-    assert_eq!(failed[0]["attempts"], 6);
+    assert_eq!(failed.len(), 2);
+    assert!(failed.iter().all(|m| m["attempts"] == 6));
     assert!(
         failed[0]["last_error"]
             .as_str()

@@ -27,7 +27,12 @@ fn messages(env: &TestEnv) -> Vec<(String, String, String, u32)> {
     let mut v: Vec<_> = env
         .outbox()
         .iter()
-        .filter(|m| !matches!(m["kind"].as_str(), Some("alert" | "digest")))
+        .filter(|m| {
+            !matches!(
+                m["kind"].as_str(),
+                Some("alert" | "alert_repeat" | "alert_escalation" | "digest" | "new_family")
+            )
+        })
         .map(|m| {
             let key = m["key"].as_str().unwrap();
             let parts: Vec<&str> = key.split(':').collect();
@@ -122,12 +127,19 @@ async fn twenty_five_months_of_daily_sweeps() {
                 records.entry(at).or_default().push(json!({
                     "checkin": id,
                     "at": rfc(at),
-                    "outcome": if wave % 2 == 0 { "not_reached" } else { "reached" },
                     "mode": "home_visit",
-                    "family_observations": {"stressors": ["debts"]},
-                    "children": children.iter().map(|m| json!({"member": m, "observations": {"wellbeing": wave.min(10)}})).collect::<Vec<_>>(),
                     "notes": "SCEN-note"
                 }));
+                // Even waves: the family declined (which closes the check-in, like
+                // reached; `not_reached` would keep it open for another attempt).
+                let last = records.get_mut(&at).and_then(|v| v.last_mut()).unwrap();
+                if wave % 2 == 0 {
+                    last["outcome"] = json!("declined");
+                } else {
+                    last["outcome"] = json!("reached");
+                    last["family_observations"] = json!({"stressors": ["debts"]});
+                    last["children"] = json!(children.iter().map(|m| json!({"member": m, "observations": {"wellbeing": wave.min(10)}})).collect::<Vec<_>>());
+                }
             }
         }
     }
@@ -192,7 +204,12 @@ fn catch_up_after_ninety_days_down() {
     assert_eq!(first["sweep"]["due"], 1);
     assert_eq!(first["sweep"]["upcoming"], 0);
     assert_eq!(first["sweep"]["escalation"], 0);
-    assert_eq!(first["dispatch"]["sent"], 3);
+    // The three reminders, and the digest with the amber `out_of_sight` flag (13 weeks
+    // without a reached contact).
+    assert_eq!(first["sweep"]["flags_raised"], 1);
+    assert_eq!(first["sweep"]["digests"], 1);
+    // And the new-family notice queued at enrolment.
+    assert_eq!(first["dispatch"]["sent"], 5);
     let got = messages(&env);
     assert_eq!(
         got,
@@ -211,7 +228,7 @@ fn catch_up_after_ninety_days_down() {
     assert_eq!(second["sweep"]["examined"], 0);
     assert_eq!(second["dispatch"]["sent"], 0);
     assert_eq!(env.counts(), before);
-    assert_eq!(env.eml_files().len(), 3);
+    assert_eq!(env.eml_files().len(), 5);
 }
 
 /// A family enrolled two months after leaving the shelter: slots long past are `lapsed`
@@ -232,7 +249,9 @@ fn late_enrolment_lapses_old_slots_without_a_storm() {
     assert_eq!(status[..3], ["lapsed", "lapsed", "open"]);
     let s = env.sweep("2026-12-02T10:05:00+01:00");
     assert_eq!(s["sweep"]["examined"], 0);
-    assert!(env.outbox().is_empty());
+    // Only the new-family notice queued at enrolment: no storm of overdue reminders.
+    let kinds: Vec<Value> = env.outbox().iter().map(|m| m["kind"].clone()).collect();
+    assert_eq!(kinds, [json!("new_family")]);
     // A contact that did happen in a lapsed slot can still be recorded.
     let lapsed = fam["checkins"][0]["id"].as_str().unwrap();
     let out = env.record(
@@ -324,7 +343,7 @@ fn recording_stops_reminders_and_the_schedule_goes_on() {
     let c2 = fam["checkins"][1]["id"].as_str().unwrap();
     let child = fam["members"][1]["ref"].as_str().unwrap();
     env.sweep("2026-12-15T10:00:00+01:00");
-    let body = json!({"checkin": c1, "at": "2026-12-15T11:00:00+01:00", "outcome": "not_reached", "mode": "phone",
+    let body = json!({"checkin": c1, "at": "2026-12-15T11:00:00+01:00", "outcome": "reached", "mode": "phone",
                       "children": [{"member": child, "observations": {"wellbeing": 6}}], "notes": "REC-note"});
     let out = env.record("2026-12-15T12:00:00+01:00", &body);
     assert!(
@@ -349,7 +368,7 @@ fn recording_stops_reminders_and_the_schedule_goes_on() {
     assert_eq!(env.counts(), before);
     // The show command returns the recorded observation, decrypted.
     let shown = env.json(&["family", "show", fam["family"].as_str().unwrap()]);
-    assert_eq!(shown["checkins"][0]["outcome"], "not_reached");
+    assert_eq!(shown["checkins"][0]["outcome"], "reached");
     assert_eq!(
         shown["checkins"][0]["children"][0]["observations"]["wellbeing"],
         6
@@ -387,10 +406,10 @@ fn closing_early_needs_a_reason_and_stops_reminders() {
     assert_eq!(closed["checkins_cancelled"], 8);
     let s = env.sweep("2027-06-01T10:00:00+02:00");
     assert_eq!(s["sweep"]["examined"], 0);
-    // Only the coordinator's notice of the early closure.
-    let outbox = env.outbox();
-    assert_eq!(outbox.len(), 1, "{outbox:?}");
-    assert_eq!(outbox[0]["kind"], "closure_notice");
+    // Only the new-family notice queued at enrolment and the coordinator's notice of the
+    // early closure.
+    let kinds: Vec<Value> = env.outbox().iter().map(|m| m["kind"].clone()).collect();
+    assert_eq!(kinds, [json!("new_family"), json!("closure_notice")]);
     let shown = env.json(&["family", "show", r]);
     assert_eq!(shown["status"], "closed_early");
     assert_eq!(shown["close_reason"], "family_moved_abroad");

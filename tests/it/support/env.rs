@@ -22,7 +22,10 @@ pub const COORD_AMSTERDAM: &str = "coordinator@vt-amsterdam.example.org";
 pub const TEAM_ROTTERDAM: &str = "wijkteam@rotterdam.example.org";
 pub const COORD_ROTTERDAM: &str = "coordinator@vt-rotterdam.example.org";
 
-/// The test config: two plans, two municipalities, file transport unless `mail` says else.
+/// The test config: four plans, two municipalities, file transport unless `mail` says else.
+/// The scenarios pin calendar dates, so their plans keep weekends (`working_days_only =
+/// false`); `workdays` has the default (weekends and holidays move to the next working
+/// day, no notices on those days), exercised in `working_days`.
 pub fn config_text(mail: &str) -> String {
     let signals = shipped_signals();
     format!(
@@ -42,17 +45,24 @@ sweep = "0 */5 * * * *"
 [plans.standard]
 checkins = ["P14D", "P6W", "P3M", "P6M", "P9M", "P12M", "P18M", "P24M"]
 local_time = "09:00"
+working_days_only = false
 [plans.daily3]
 checkins = ["P1D", "P2D", "P3D"]
+working_days_only = false
 [plans.monthly]
 cron = "0 9 1 * *"
 duration = "P12M"
+local_time = "09:00"
+working_days_only = false
+[plans.workdays]
+checkins = ["P14D", "P6W", "P3M"]
 local_time = "09:00"
 [reminders]
 lead = "P2D"
 overdue_after = "P3D"
 repeat_every = "P7D"
 max_overdue = 3
+lead_interpreter = "P2D"
 [dispatch]
 max_attempts = 6
 backoff = "PT1M"
