@@ -235,7 +235,14 @@ fn a_lost_database_connection_is_survived_and_readiness_recovers() {
     let mut d = Daemon::spawn(&env, "loss", &["--at", serve_at, "serve"], None);
     let addr = api_addr(&mut d);
     d.wait_log("nazorg daemon ready", Duration::from_secs(20));
-    poll("two overdue reminders sent", || env.eml_files().len() == 2);
+    let all_sent = || {
+        env.sql("SELECT COUNT(*) FROM outbox WHERE status != 'sent'") == "0"
+            && env.sql("SELECT COUNT(*) FROM outbox") == env.eml_files().len().to_string()
+    };
+    poll("the overdue reminders sent", || {
+        env.eml_files().len() >= 2 && all_sent()
+    });
+    let sent_before = env.eml_files().len();
     poll("ready", || http::get(addr, "/readyz", None).status == 200);
 
     // The database goes away.
@@ -274,8 +281,8 @@ fn a_lost_database_connection_is_survived_and_readiness_recovers() {
         &family_body(ROTTERDAM, "standard", EPISODE, "LOSSTWO"),
     );
     env.ok(&["--at", serve_at, "sweep", "--no-dispatch"]);
-    poll("the new family's reminders sent by the daemon", || {
-        env.eml_files().len() == 4
+    poll("the new family's messages sent by the daemon", || {
+        env.eml_files().len() >= sent_before + 2 && all_sent()
     });
     let log = d.terminate();
     assert!(!log.contains("LOSS"), "personal data in the log:\n{log}");
@@ -363,4 +370,76 @@ fn copy_database_moves_an_installation_to_postgres_and_back() {
         &family_body(ROTTERDAM, "standard", EPISODE, "COPYNEW"),
     );
     assert_eq!(pg.sql("SELECT COUNT(*) FROM families"), "4");
+}
+
+/// The database connection is cut in the middle of a sweep (as when PostgreSQL restarts):
+/// the sweep stops with an error, its open transaction rolls back, and the next sweep does
+/// the rest: the same messages as an uncut sweep over the same families (by kind), none
+/// written twice.
+#[test]
+fn a_sweep_cut_off_by_a_lost_connection_loses_and_duplicates_nothing() {
+    let env = TestEnv::new();
+    let Some(url) = env.postgres_url() else {
+        eprintln!("skipped on SQLite: cuts PostgreSQL connections");
+        return;
+    };
+    let reference = TestEnv::new();
+    let admin = std::env::var("NAZORG_TEST_DATABASE_URL").unwrap();
+    let name = database_name(&url).to_string();
+    const N: usize = 20;
+    for i in 0..N {
+        let muni = if i % 2 == 0 { AMSTERDAM } else { ROTTERDAM };
+        for e in [&env, &reference] {
+            e.enrol(
+                ENROL_AT,
+                &family_body(muni, "standard", EPISODE, &format!("CUT{i}")),
+            );
+        }
+    }
+    // At 2026-11-25 five slots per family are overdue, and red alerts are due.
+    let at = "2026-11-25T10:00:00+01:00";
+    reference.ok(&["--at", at, "sweep", "--no-dispatch"]);
+    let by_kind = "SELECT kind, COUNT(*) FROM outbox GROUP BY kind ORDER BY kind";
+    let expected = reference.sql(by_kind);
+    let mut sweeping = env
+        .command(&["--at", at, "sweep", "--no-dispatch"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut rng = rand::thread_rng();
+    std::thread::sleep(Duration::from_millis(rng.gen_range(20..120)));
+    // Cut every connection until the sweep gives up (a server that stays down a while).
+    let started = Instant::now();
+    let first = loop {
+        psql(
+            &admin,
+            &format!(
+                "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '{name}'"
+            ),
+        );
+        if let Some(st) = sweeping.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the cut sweep hangs"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let written = env.sql("SELECT COUNT(*) FROM outbox");
+    eprintln!(
+        "the cut sweep exited with {first}, {written} of {} messages written",
+        reference.sql("SELECT COUNT(*) FROM outbox")
+    );
+    env.ok(&["--at", at, "sweep", "--no-dispatch"]);
+    assert_eq!(env.sql(by_kind), expected);
+    assert_eq!(
+        env.sql("SELECT COUNT(*) - COUNT(DISTINCT key) FROM outbox"),
+        "0"
+    );
+    assert_eq!(
+        env.sql("SELECT COUNT(*) FROM checkins WHERE overdue_count = 1"),
+        reference.sql("SELECT COUNT(*) FROM checkins WHERE overdue_count = 1")
+    );
 }

@@ -370,6 +370,17 @@ impl TestEnv {
         String::from_utf8(out.stdout).unwrap().trim().to_string()
     }
 
+    /// Writes the bytes a `SELECT hex(…)` query returns to `path` (as the sqlite3 CLI's
+    /// `writefile`, on either engine).
+    pub fn save_blob(&self, hex_query: &str, path: &Path) {
+        let hexed = self.sql(hex_query);
+        let bytes: Vec<u8> = (0..hexed.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hexed[i..i + 2], 16).unwrap())
+            .collect();
+        std::fs::write(path, bytes).unwrap();
+    }
+
     /// The library's view of this installation, driven by `clock`.
     pub async fn app(&self, clock: SharedClock) -> App {
         let cfg = Config::load(&self.config_path).unwrap();
