@@ -11,6 +11,9 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 
+/// Database connections of the HTTP API's own pool.
+const API_CONNECTIONS: u32 = 4;
+
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
     #[error(transparent)]
@@ -135,7 +138,14 @@ pub async fn serve(app: App, mut shutdown: watch::Receiver<bool>) -> Result<(), 
         .local_addr()
         .map_err(|source| DaemonError::Listen { addr, source })?;
     tracing::info!(addr = %bound, "api listening");
-    let api_state = crate::api::ApiState::new(app.acting_as(crate::audit::Actor::System));
+    // The API has a connection pool of its own: however busy it is, the sweep and the
+    // dispatcher keep theirs.
+    let api_store = app.store.separate_pool(API_CONNECTIONS).await?;
+    let api_app = crate::service::App {
+        store: api_store.clone(),
+        ..app.acting_as(crate::audit::Actor::System)
+    };
+    let api_state = crate::api::ApiState::new(api_app);
     let mut api_shutdown = shutdown.clone();
     let api = tokio::spawn(async move {
         let stop = async move {
@@ -201,6 +211,7 @@ pub async fn serve(app: App, mut shutdown: watch::Receiver<bool>) -> Result<(), 
     if let Err(e) = api.await {
         tracing::error!(error = %e, "api task ended abnormally");
     }
+    api_store.close().await;
     app.store.close().await;
     Ok(())
 }

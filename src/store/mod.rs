@@ -74,6 +74,8 @@ pub enum StoreError {
     Sql(#[from] sqlx::Error),
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
+    #[error("the audit key is not usable: {0}")]
+    AuditKey(String),
 }
 
 impl StoreError {
