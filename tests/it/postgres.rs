@@ -55,10 +55,10 @@ fn message_id(raw: &str) -> String {
 /// lease has run out. Counted at the SMTP server by Message-ID: every outbox message arrives,
 /// none is lost, and the two daemons never both send one. The one exception SMTP allows: a
 /// daemon killed after the relay took a message but before it heard the relay's "250" cannot
-/// know it was sent, so that message (at most one per kill) arrives a second time, with the
+/// know it was sent, so that message arrives again (at most one repeat per kill), with the
 /// same Message-ID, for the receiver to recognise.
 #[test]
-fn two_daemons_on_postgres_deliver_every_message_once_through_twenty_sigkills() {
+fn two_daemons_on_postgres_deliver_every_message_through_twenty_sigkills() {
     let server = SmtpServer::start();
     let env = TestEnv::with_mail(&format!("transport = \"smtp\"\nurl = \"{}\"", server.url()));
     if env.skip_unless_postgres("two daemons on one database need PostgreSQL") {
@@ -131,14 +131,11 @@ fn two_daemons_on_postgres_deliver_every_message_once_through_twenty_sigkills() 
         seen.len(),
         twice.len()
     );
+    // At most one repeat per kill (a message in flight at two kills arrives three times).
+    let repeats: usize = seen.values().map(|n| n - 1).sum();
     assert!(
-        seen.values().all(|n| *n <= 2),
-        "a message arrived three times or more: {twice:?}"
-    );
-    assert!(
-        twice.len() <= kills_mid_work,
-        "more repeats ({}) than kills while sending ({kills_mid_work}): {twice:?}",
-        twice.len()
+        repeats <= kills_mid_work,
+        "more repeats ({repeats}) than kills while sending ({kills_mid_work}): {twice:?}"
     );
     assert_eq!(
         seen.len(),
