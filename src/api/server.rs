@@ -19,10 +19,11 @@ pub struct Limits {
     pub header_timeout: Duration,
 }
 
-/// Accepts connections until `shutdown` resolves, then lets each finish its request.
+/// Accepts connections until `shutdown` resolves, then lets each finish its request. Each
+/// request is served by the router `routers` holds at that moment.
 pub async fn run(
     listener: tokio::net::TcpListener,
-    router: Router,
+    routers: watch::Receiver<Router>,
     limits: Limits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -55,10 +56,12 @@ pub async fn run(
             },
             () = &mut shutdown => break,
         };
-        let router = router.clone();
+        let routers = routers.clone();
         let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
             req.extensions_mut().insert(ConnectInfo(peer));
-            let mut router = router.clone();
+            // The router in force for this request: a reload (SIGHUP) swaps it for the
+            // next request, also on connections kept alive.
+            let mut router = routers.borrow().clone();
             // A Router is always ready; `call` needs no `poll_ready` first.
             router.call(req)
         });

@@ -8,6 +8,7 @@ pub mod family;
 pub mod handover;
 pub mod import;
 pub mod keys;
+pub mod members;
 pub mod signals;
 
 use crate::audit::{Actor, Entry};
@@ -110,6 +111,15 @@ impl App {
     pub fn acting_as(&self, actor: Actor) -> App {
         App {
             actor,
+            ..self.clone()
+        }
+    }
+
+    /// The same installation (store, keys, clock, health) under a newly loaded config:
+    /// what SIGHUP swaps in.
+    pub fn with_config(&self, config: Config) -> App {
+        App {
+            config: Arc::new(config),
             ..self.clone()
         }
     }
