@@ -476,7 +476,8 @@ fn sent_bodies_are_dropped_after_keep_sent() {
             "SELECT COUNT(*) FROM outbox WHERE status = 'sent' AND sent_at <= strftime('%s', '{at}')"
         ))
     };
-    let metadata = "SELECT group_concat(key || kind || recipients || status || sent_at, ',') FROM outbox WHERE status = 'sent'";
+    let metadata = "SELECT group_concat(m, ',') FROM (SELECT key || kind || recipients || status || sent_at AS m \
+                    FROM outbox WHERE status = 'sent' ORDER BY id) o";
     let before = env.sql(metadata);
     let sent_early = sent_by("2026-12-10T09:02:00Z");
     assert!(sent_early.parse::<u64>().unwrap() >= 3);

@@ -587,7 +587,7 @@ fn a_future_move_keeps_the_sender_responsible_until_the_move_date() {
     assert_eq!(show("2027-01-31T23:59:59+01:00"), AMSTERDAM);
     assert_eq!(show("2027-02-01T00:00:00+01:00"), ROTTERDAM);
     assert_eq!(
-        env.sql(&format!("SELECT group_concat(municipality || ':' || COALESCE(CAST(valid_to AS TEXT), 'open'), ' ') FROM responsibilities r JOIN families f ON f.id = r.family_id WHERE f.ref = '{f}'")),
+        env.sql(&format!("SELECT group_concat(m, ' ') FROM (SELECT municipality || ':' || COALESCE(CAST(valid_to AS TEXT), 'open') AS m FROM responsibilities r JOIN families f ON f.id = r.family_id WHERE f.ref = '{f}' ORDER BY r.id) o")),
         format!("{AMSTERDAM}:{} {ROTTERDAM}:open", local(2027, 2, 1, 0).timestamp())
     );
 
