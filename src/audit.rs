@@ -237,7 +237,7 @@ struct Stored {
     version: i64,
 }
 
-fn stored(r: &sqlx::sqlite::SqliteRow) -> Result<Stored, StoreError> {
+fn stored(r: &sqlx::any::AnyRow) -> Result<Stored, StoreError> {
     Ok(Stored {
         line: AuditLine {
             seq: r.try_get(0)?,

@@ -23,6 +23,10 @@ pub enum BackupError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(
+        "nazorg backup copies a SQLite database; on PostgreSQL use pg_dump (or `nazorg copy-database` to a sqlite:// URL)"
+    )]
+    Postgres,
     #[error("the copy at {path} failed its integrity check: {result}")]
     Corrupt { path: PathBuf, result: String },
 }
@@ -45,6 +49,9 @@ pub struct BackupReport {
 
 /// Writes a consistent snapshot of `store` to `out` (mode 0600, must not exist) and checks it.
 pub async fn backup(store: &Store, out: &Path) -> Result<BackupReport, BackupError> {
+    if store.backend() != crate::store::Backend::Sqlite {
+        return Err(BackupError::Postgres);
+    }
     // VACUUM INTO needs a missing or empty file; making it empty first fixes its mode.
     std::fs::OpenOptions::new()
         .write(true)

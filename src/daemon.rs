@@ -93,13 +93,14 @@ pub async fn serve(app: App, mut shutdown: watch::Receiver<bool>) -> Result<(), 
     let _lock = app.store.lock_daemon()?;
     let mut transport = dispatcher::transport(&app.config.mail)?;
     tracing::info!(
-        database = %app.store.path().display(),
+        database = %app.store.describe(),
         mail = %transport.describe(),
         sweep = %app.config.sweep_cron,
         "nazorg daemon starting"
     );
-    // The lock proves no other daemon works on this database: claims are stale.
-    {
+    // On SQLite the lock proves no other daemon works on this database: claims are stale.
+    // On PostgreSQL another daemon may hold them; a dead one's claims simply expire.
+    if app.store.backend() == crate::store::Backend::Sqlite {
         let mut tx = app.store.write().await?;
         let released = crate::store::outbox::release_all_claims(&mut tx).await?;
         tx.commit().await.map_err(StoreError::from)?;

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod backup;
 pub mod clock;
 pub mod config;
+pub mod copy;
 pub mod crypto;
 pub mod daemon;
 pub mod dispatcher;

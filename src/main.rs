@@ -122,6 +122,16 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
+    /// Copy an installation to another database (SQLite <-> PostgreSQL), daemons stopped;
+    /// the target must be new and migrated; checked by counting rows on both sides
+    CopyDatabase {
+        /// The database to copy, e.g. sqlite:///var/lib/nazorg/nazorg.db
+        #[arg(long, value_name = "URL")]
+        from: String,
+        /// The new database, e.g. postgres://nazorg@db/nazorg (migrated here if empty)
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
     /// Ask the running daemon whether it is ready (exit 0) or not (exit 1)
     Healthcheck,
     /// Send one test message straight through the configured transport (not the outbox)
@@ -530,7 +540,13 @@ fn op_failed(e: OpError) -> anyhow::Error {
             eprintln!("error: {e}");
             Exit(exit::DATAERR).into()
         }
-        OpError::Store(StoreError::Missing(_) | StoreError::NoFolder(_)) => {
+        OpError::Store(
+            StoreError::Missing(_)
+            | StoreError::NoFolder(_)
+            | StoreError::NotMigrated
+            | StoreError::PasswordFile { .. }
+            | StoreError::Url(_),
+        ) => {
             eprintln!("error: {e}");
             Exit(exit::CONFIG).into()
         }
@@ -675,6 +691,43 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 )
             })
         }
+        Command::CopyDatabase { from, to } => {
+            let here = std::env::current_dir().context("cannot read the working folder")?;
+            let url = |flag: &str, u: &str| {
+                nazorg::config::DatabaseConfig::from_url(u, &here).map_err(|m| {
+                    eprintln!("error: {flag}: {m}");
+                    anyhow::Error::from(Exit(exit::USAGE))
+                })
+            };
+            let (from_db, to_db) = (url("--from", &from)?, url("--to", &to)?);
+            let source = Store::open(&from_db, OpenMode::Existing)
+                .await
+                .map_err(|e| op_failed(e.into()))?;
+            let target = Store::open(&to_db, OpenMode::CreateAndMigrate)
+                .await
+                .map_err(|e| op_failed(e.into()))?;
+            let report = nazorg::copy::copy_database(&source, &target)
+                .await
+                .map_err(|e| {
+                    eprintln!("error: {e}");
+                    anyhow::Error::from(Exit(match e {
+                        nazorg::copy::CopyError::Store(_)
+                        | nazorg::copy::CopyError::Mismatch { .. } => exit::SOFTWARE,
+                        _ => exit::DATAERR,
+                    }))
+                })?;
+            source.close().await;
+            target.close().await;
+            print(g.json, &report, |r| {
+                let rows: i64 = r.tables.iter().map(|t| t.rows).sum();
+                format!(
+                    "copied {} tables ({rows} rows) from {} to {}; counts match\n",
+                    r.tables.len(),
+                    r.from,
+                    r.to
+                )
+            })
+        }
         Command::Status => {
             let app = open_app(g, OpenMode::Existing, false).await?;
             let mut conn = app.store.conn().await?;
@@ -723,11 +776,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             store.close().await;
             print(
                 g.json,
-                &serde_json::json!({"database": cfg.database.sqlite_path, "migrated": true}),
+                &serde_json::json!({"database": database_label(&cfg.database), "migrated": true}),
                 |_| {
                     format!(
                         "database {} is up to date ({} families)\n",
-                        cfg.database.sqlite_path.display(),
+                        database_label(&cfg.database),
                         counts.first().map(|c| c.1).unwrap_or(0)
                     )
                 },
@@ -1440,6 +1493,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 })
             })
         }
+    }
+}
+
+/// The database as `migrate` names it: the SQLite file, or the URL without its password.
+fn database_label(db: &nazorg::config::DatabaseConfig) -> String {
+    match db.backend {
+        nazorg::config::Backend::Sqlite => db.sqlite_path.display().to_string(),
+        nazorg::config::Backend::Postgres => db.display_url(),
     }
 }
 

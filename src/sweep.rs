@@ -71,6 +71,8 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreE
         at: now,
         ..Default::default()
     };
+    // Several daemons on PostgreSQL: one sweeps at a time (the guard lives to the end).
+    let _sweeping = app.store.sweep_lock().await?;
     // No reminder goes out on a weekend or holiday (for plans on working days): what falls
     // due then waits for the next working day's first sweep.
     let working_days = &cfg.handover.working_days;

@@ -69,7 +69,7 @@ const COLUMNS: &str = "c.id, c.ref, c.family_id, c.wave, c.due_at, c.status, c.n
     c.overdue_count, c.last_notice_at, c.contact_at, c.recorded_at, c.outcome, c.mode, c.sealed_record, \
     c.attempts, c.retry_due_at, c.missed_at";
 
-fn checkin_row(r: &sqlx::sqlite::SqliteRow) -> Result<CheckinRow, StoreError> {
+fn checkin_row(r: &sqlx::any::AnyRow) -> Result<CheckinRow, StoreError> {
     Ok(CheckinRow {
         id: r.try_get(0)?,
         reference: r.try_get(1)?,

@@ -112,7 +112,7 @@ const FAMILY_COLUMNS: &str = "f.id, f.ref, f.episode_kind, f.episode_date, f.pla
     f.status, f.close_reason, f.closed_at, f.language, f.interpreter_needed, f.enrolled_at, \
     f.kek_id, f.wrapped_dek, f.sealed_details";
 
-fn family_row(r: &sqlx::sqlite::SqliteRow) -> Result<FamilyRow, StoreError> {
+fn family_row(r: &sqlx::any::AnyRow) -> Result<FamilyRow, StoreError> {
     Ok(FamilyRow {
         id: r.try_get(0)?,
         reference: r.try_get(1)?,

@@ -95,7 +95,7 @@ fn select_at(n: usize) -> String {
     SELECT.replace("$AT", &format!("${n}"))
 }
 
-fn flag_row(r: &sqlx::sqlite::SqliteRow) -> Result<FlagRow, StoreError> {
+fn flag_row(r: &sqlx::any::AnyRow) -> Result<FlagRow, StoreError> {
     Ok(FlagRow {
         id: r.try_get(0)?,
         family_id: r.try_get(1)?,

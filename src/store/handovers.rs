@@ -67,7 +67,7 @@ const COLUMNS: &str = "h.id, h.ref, h.family_id, f.ref, f.status, h.kind, h.from
 
 const FROM: &str = "FROM handovers h JOIN families f ON f.id = h.family_id";
 
-fn handover_row(r: &sqlx::sqlite::SqliteRow) -> Result<HandoverRow, StoreError> {
+fn handover_row(r: &sqlx::any::AnyRow) -> Result<HandoverRow, StoreError> {
     Ok(HandoverRow {
         id: r.try_get(0)?,
         reference: r.try_get(1)?,

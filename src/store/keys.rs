@@ -11,7 +11,7 @@ pub struct StoredKek {
     pub recipients: Vec<String>,
 }
 
-fn stored(r: &sqlx::sqlite::SqliteRow) -> Result<StoredKek, StoreError> {
+fn stored(r: &sqlx::any::AnyRow) -> Result<StoredKek, StoreError> {
     let recipients: String = r.try_get(2)?;
     Ok(StoredKek {
         id: r.try_get(0)?,
@@ -91,10 +91,11 @@ pub async fn rewrap(
 /// Retires every live KEK but `keep`, emptying its wrapped bytes.
 pub async fn retire_all_but(conn: &mut Conn, keep: i64, now: i64) -> Result<u64, StoreError> {
     let done = sqlx::query(
-        "UPDATE keks SET retired_at = $2, wrapped = X'' WHERE id != $1 AND retired_at IS NULL",
+        "UPDATE keks SET retired_at = $2, wrapped = $3 WHERE id != $1 AND retired_at IS NULL",
     )
     .bind(keep)
     .bind(now)
+    .bind(Vec::<u8>::new())
     .execute(conn)
     .await?;
     Ok(done.rows_affected())

@@ -17,7 +17,7 @@ pub struct MemberRow {
 
 const COLUMNS: &str = "id, reference, municipality, email, name, created_at, removed_at";
 
-fn member(r: &sqlx::sqlite::SqliteRow) -> Result<MemberRow, StoreError> {
+fn member(r: &sqlx::any::AnyRow) -> Result<MemberRow, StoreError> {
     Ok(MemberRow {
         id: r.try_get(0)?,
         reference: r.try_get(1)?,

@@ -1,6 +1,7 @@
-//! The one Store API over the database. SQLite is the embedded default; the SQL is kept to
-//! what PostgreSQL also speaks (`$N` placeholders, partial indexes, `ON CONFLICT DO NOTHING`)
-//! so a second backend can follow behind the same functions.
+//! The one Store API over the database: SQLite (the embedded default) or PostgreSQL (several
+//! daemons on one database), chosen by the scheme of `database.url`. The SQL is what both
+//! speak (`$N` placeholders, partial indexes, `ON CONFLICT DO NOTHING`); each engine has its
+//! own migrations with the same numbers and meaning (`migrations/sqlite`, `migrations/postgres`).
 //!
 //! Each statement is a small function taking the connection of an open transaction, so the
 //! callers decide what commits together (a state change and its outbox message).
@@ -19,17 +20,29 @@ pub mod outbox;
 pub mod sweeps;
 pub mod tokens;
 
+pub use crate::config::Backend;
 use crate::config::DatabaseConfig;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyPool, Executor};
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::time::Duration;
 
-pub type Conn = sqlx::SqliteConnection;
-pub type Tx = sqlx::Transaction<'static, Sqlite>;
+/// One connection type for both engines (sqlx's `Any` driver): the statements use `$N`
+/// placeholders and only BIGINT, TEXT and BLOB/BYTEA values, which both speak alike.
+pub type Conn = sqlx::AnyConnection;
+pub type Tx = sqlx::Transaction<'static, Any>;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// PostgreSQL advisory lock keys (one namespace per installation's database).
+/// Write transactions take `WRITE_LOCK` for their duration, as SQLite's `BEGIN IMMEDIATE`
+/// takes the file's write lock: the read-then-write steps (audit chain, references, claims)
+/// stay correct with several daemons. `SWEEP_LOCK` is held for a whole sweep.
+const WRITE_LOCK: i64 = 0x6e61_7a6f_7267_0001;
+const SWEEP_LOCK: i64 = 0x6e61_7a6f_7267_0002;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -46,6 +59,17 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot read database.password_file {path}: {source}")]
+    PasswordFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("database.url: {0}")]
+    Url(String),
+    #[error(
+        "no Nazorg tables in the PostgreSQL database; run `nazorg migrate` first (or check database.url for a typo)"
+    )]
+    NotMigrated,
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
@@ -61,6 +85,21 @@ impl StoreError {
     pub fn is_unique_violation(&self) -> bool {
         matches!(self, StoreError::Sql(sqlx::Error::Database(e)) if e.is_unique_violation())
     }
+
+    /// True when the database could not be reached (server down, connection lost): worth
+    /// retrying later, unlike a constraint or a bug.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Sql(
+                sqlx::Error::Io(_)
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::WorkerCrashed
+                    | sqlx::Error::Tls(_)
+            )
+        )
+    }
 }
 
 /// Whether opening may create a new, empty database.
@@ -74,18 +113,51 @@ pub enum OpenMode {
 
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
+    backend: Backend,
     path: PathBuf,
+    label: String,
+    cfg: DatabaseConfig,
 }
 
 /// Held by `serve` for its whole life; a second daemon on the same file is refused.
+/// PostgreSQL needs none: several daemons share one database.
 #[derive(Debug)]
 pub struct DaemonLock {
-    _file: File,
+    _file: Option<File>,
+}
+
+/// Held for the length of a sweep on PostgreSQL, so two daemons never sweep at once.
+/// Dropping it closes its connection, which releases the session's advisory lock even
+/// when the sweep stopped on an error.
+pub struct SweepGuard {
+    _conn: Option<sqlx::pool::PoolConnection<Any>>,
+}
+
+/// `/srv/x.db` → `sqlite:///srv/x.db?mode=rwc`, with the characters a URL would read as
+/// syntax escaped.
+fn sqlite_url(path: &Path, create: bool) -> String {
+    let mut escaped = String::new();
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' | '?' | '#' | ' ' => escaped.push_str(&format!("%{:02X}", c as u32)),
+            c => escaped.push(c),
+        }
+    }
+    let mode = if create { "rwc" } else { "rw" };
+    format!("sqlite://{escaped}?mode={mode}")
 }
 
 impl Store {
     pub async fn open(cfg: &DatabaseConfig, mode: OpenMode) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        match cfg.backend {
+            Backend::Sqlite => Store::open_sqlite(cfg, mode).await,
+            Backend::Postgres => Store::open_postgres(cfg, mode).await,
+        }
+    }
+
+    async fn open_sqlite(cfg: &DatabaseConfig, mode: OpenMode) -> Result<Store, StoreError> {
         let path = cfg.sqlite_path.clone();
         let folder = path.parent().unwrap_or(Path::new("."));
         if !folder.as_os_str().is_empty() && !folder.is_dir() {
@@ -94,14 +166,40 @@ impl Store {
         if mode == OpenMode::Existing && !path.is_file() {
             return Err(StoreError::Missing(path));
         }
-        let options = connect_options(&path, mode == OpenMode::CreateAndMigrate);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await?;
-        let store = Store { pool, path };
+        let pool = sqlite_pool(&path, mode == OpenMode::CreateAndMigrate, 4).await?;
+        let store = Store {
+            pool,
+            backend: Backend::Sqlite,
+            path,
+            label: cfg.url.clone(),
+            cfg: cfg.clone(),
+        };
         if mode == OpenMode::CreateAndMigrate {
-            MIGRATOR.run(&store.pool).await?;
+            store.migrate().await?;
+        }
+        Ok(store)
+    }
+
+    async fn open_postgres(cfg: &DatabaseConfig, mode: OpenMode) -> Result<Store, StoreError> {
+        let store = Store {
+            pool: postgres_pool(cfg, 8)?,
+            backend: Backend::Postgres,
+            path: PathBuf::new(),
+            label: cfg.display_url(),
+            cfg: cfg.clone(),
+        };
+        match mode {
+            OpenMode::CreateAndMigrate => store.migrate().await?,
+            OpenMode::Existing => {
+                // A typo'd database or an unmigrated one fails here, clearly, not later.
+                let migrated: Option<String> =
+                    sqlx::query_scalar("SELECT CAST(to_regclass('_sqlx_migrations') AS TEXT)")
+                        .fetch_one(&store.pool)
+                        .await?;
+                if migrated.is_none() {
+                    return Err(StoreError::NotMigrated);
+                }
+            }
         }
         Ok(store)
     }
@@ -109,48 +207,87 @@ impl Store {
     /// The same database through a pool of its own, so one user of it (the HTTP API) cannot
     /// take every connection from another (the sweep and the dispatcher).
     pub async fn separate_pool(&self, max_connections: u32) -> Result<Store, StoreError> {
-        let pool = SqlitePoolOptions::new()
-            .max_connections(max_connections.max(1))
-            .connect_with(connect_options(&self.path, false))
-            .await?;
+        let max = max_connections.max(1);
+        let pool = match self.backend {
+            Backend::Sqlite => sqlite_pool(&self.path, false, max).await?,
+            Backend::Postgres => postgres_pool(&self.cfg, max)?,
+        };
         Ok(Store {
             pool,
+            backend: self.backend,
             path: self.path.clone(),
+            label: self.label.clone(),
+            cfg: self.cfg.clone(),
         })
     }
 
-    /// Applies pending migrations (idempotent).
+    /// Applies pending migrations (idempotent). On PostgreSQL sqlx's migrator holds an
+    /// advisory lock while it runs, so daemons starting at once migrate one after another.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        MIGRATOR.run(&self.pool).await?;
+        match self.backend {
+            Backend::Sqlite => SQLITE_MIGRATOR.run(&self.pool).await?,
+            Backend::Postgres => POSTGRES_MIGRATOR.run(&self.pool).await?,
+        }
         Ok(())
     }
 
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
     /// A write transaction. `BEGIN IMMEDIATE` takes SQLite's write lock up front, so two
-    /// writers queue on the busy timeout instead of failing halfway.
+    /// writers queue on the busy timeout instead of failing halfway; on PostgreSQL the same
+    /// is a transaction-scoped advisory lock, shared by every daemon on the database.
     pub async fn write(&self) -> Result<Tx, StoreError> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+        match self.backend {
+            Backend::Sqlite => Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?),
+            Backend::Postgres => {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(WRITE_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
+                Ok(tx)
+            }
+        }
     }
 
     /// A read transaction (a consistent snapshot).
     pub async fn read(&self) -> Result<Tx, StoreError> {
-        Ok(self.pool.begin().await?)
+        match self.backend {
+            Backend::Sqlite => Ok(self.pool.begin().await?),
+            Backend::Postgres => Ok(self
+                .pool
+                .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ")
+                .await?),
+        }
     }
 
     /// A connection for reads outside a transaction.
-    pub async fn conn(&self) -> Result<sqlx::pool::PoolConnection<Sqlite>, StoreError> {
+    pub async fn conn(&self) -> Result<sqlx::pool::PoolConnection<Any>, StoreError> {
         Ok(self.pool.acquire().await?)
     }
 
-    pub fn pool(&self) -> &SqlitePool {
+    pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
 
+    /// The SQLite file (empty on PostgreSQL).
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Takes the daemon lock next to the database file (`<db>.daemon.lock`).
+    /// Where the data lives, for logs: the file, or the URL without its password.
+    pub fn describe(&self) -> &str {
+        &self.label
+    }
+
+    /// Takes the daemon lock next to the database file (`<db>.daemon.lock`). On
+    /// PostgreSQL several daemons may share the database: nothing to take.
     pub fn lock_daemon(&self) -> Result<DaemonLock, StoreError> {
+        if self.backend == Backend::Postgres {
+            return Ok(DaemonLock { _file: None });
+        }
         let mut name = self.path.as_os_str().to_owned();
         name.push(".daemon.lock");
         let lock_path = PathBuf::from(name);
@@ -164,13 +301,29 @@ impl Store {
                 source,
             })?;
         match file.try_lock() {
-            Ok(()) => Ok(DaemonLock { _file: file }),
+            Ok(()) => Ok(DaemonLock { _file: Some(file) }),
             Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked(self.path.clone())),
             Err(std::fs::TryLockError::Error(source)) => Err(StoreError::LockFile {
                 path: lock_path,
                 source,
             }),
         }
+    }
+
+    /// Serialises sweeps across daemons on PostgreSQL: waits while another daemon sweeps
+    /// (its sweep then leaves nothing for this one but idempotent checks). On SQLite the
+    /// write lock and the daemon lock already do this.
+    pub async fn sweep_lock(&self) -> Result<SweepGuard, StoreError> {
+        if self.backend == Backend::Sqlite {
+            return Ok(SweepGuard { _conn: None });
+        }
+        let mut conn = self.pool.acquire().await?;
+        conn.close_on_drop();
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(SWEEP_LOCK)
+            .execute(&mut *conn)
+            .await?;
+        Ok(SweepGuard { _conn: Some(conn) })
     }
 
     /// Row counts of every table, for tests that prove bad input changed nothing and for
@@ -197,11 +350,13 @@ impl Store {
     }
 
     /// Moves the WAL into the database and truncates it, so erased pages do not linger in
-    /// the `-wal` file.
+    /// the `-wal` file. PostgreSQL's own WAL and vacuum are the operator's (see README).
     pub async fn checkpoint(&self) -> Result<(), StoreError> {
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&self.pool)
-            .await?;
+        if self.backend == Backend::Sqlite {
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&self.pool)
+                .await?;
+        }
         Ok(())
     }
 
@@ -210,16 +365,57 @@ impl Store {
     }
 }
 
-fn connect_options(path: &Path, create: bool) -> SqliteConnectOptions {
-    SqliteConnectOptions::new()
-        .filename(path)
-        .create_if_missing(create)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Normal)
-        .foreign_keys(true)
-        .busy_timeout(Duration::from_secs(15))
-        // Erased data is overwritten, not merely unlinked from the b-tree.
-        .pragma("secure_delete", "ON")
+/// A pool on the SQLite file with the pragmas every connection needs.
+async fn sqlite_pool(path: &Path, create: bool, max: u32) -> Result<AnyPool, StoreError> {
+    let options = AnyConnectOptions::from_str(&sqlite_url(path, create))?;
+    Ok(AnyPoolOptions::new()
+        .max_connections(max)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                // WAL, as before; erased data is overwritten, not merely unlinked from the
+                // b-tree (secure_delete).
+                conn.execute(
+                    "PRAGMA busy_timeout = 15000; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+                     PRAGMA secure_delete = ON;",
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .connect_with(options)
+        .await?)
+}
+
+/// A lazy pool on the PostgreSQL server (connections open when first needed, and again
+/// after the server was lost), the password read from `database.password_file` if set.
+fn postgres_pool(cfg: &DatabaseConfig, max: u32) -> Result<AnyPool, StoreError> {
+    let mut options = AnyConnectOptions::from_str(&cfg.url)
+        .map_err(|_| StoreError::Url("not a valid PostgreSQL URL".into()))?;
+    if let Some(file) = &cfg.password_file {
+        let secret = std::fs::read_to_string(file).map_err(|source| StoreError::PasswordFile {
+            path: file.clone(),
+            source,
+        })?;
+        let secret = secret.trim_end_matches(['\r', '\n']);
+        options
+            .database_url
+            .set_password(Some(secret))
+            .map_err(|()| StoreError::Url("the URL cannot carry a password".into()))?;
+    }
+    Ok(AnyPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_lazy_with(options))
+}
+
+/// Which engine a connection talks to, for the few statements that differ.
+pub fn backend_of(conn: &Conn) -> Backend {
+    if conn.backend_name() == "PostgreSQL" {
+        Backend::Postgres
+    } else {
+        Backend::Sqlite
+    }
 }
 
 /// Unix seconds ↔ UTC instants, the one representation of time in the database.

@@ -66,10 +66,16 @@ pub async fn claim(
     claim_secs: i64,
     limit: i64,
 ) -> Result<Vec<i64>, StoreError> {
-    let ids: Vec<i64> = sqlx::query_scalar(
+    // On PostgreSQL the rows are locked as they are picked, and rows another daemon is
+    // claiming right now are skipped rather than waited for.
+    let lock = match super::backend_of(conn) {
+        super::Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        super::Backend::Sqlite => "",
+    };
+    let ids: Vec<i64> = sqlx::query_scalar(&format!(
         "SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1 \
-         AND (claimed_until IS NULL OR claimed_until <= $1) ORDER BY next_attempt_at, id LIMIT $2",
-    )
+         AND (claimed_until IS NULL OR claimed_until <= $1) ORDER BY next_attempt_at, id LIMIT $2{lock}"
+    ))
     .bind(now)
     .bind(limit)
     .fetch_all(&mut *conn)

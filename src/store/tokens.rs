@@ -19,7 +19,7 @@ pub struct TokenRow {
 const COLUMNS: &str =
     "id, role, municipality, study, label, created_at, expires_at, revoked_at, last_used_at";
 
-fn row(r: &sqlx::sqlite::SqliteRow) -> Result<TokenRow, StoreError> {
+fn row(r: &sqlx::any::AnyRow) -> Result<TokenRow, StoreError> {
     Ok(TokenRow {
         id: r.try_get(0)?,
         role: r.try_get(1)?,

@@ -22,9 +22,22 @@ fn busy_env() -> TestEnv {
     env
 }
 
-/// What an attacker with the sqlite3 CLI (and no KEK) does first.
+/// What an attacker with the sqlite3 CLI (or psql) and no KEK does first.
 fn drop_triggers(env: &TestEnv) {
-    env.sql("DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete");
+    if env.on_postgres() {
+        env.sql("DROP TRIGGER audit_no_update ON audit; DROP TRIGGER audit_no_delete ON audit");
+    } else {
+        env.sql("DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete");
+    }
+}
+
+/// A BLOB/BYTEA literal from hex, in the engine's spelling.
+fn blob(env: &TestEnv, hex: &str) -> String {
+    if env.on_postgres() {
+        format!("decode('{hex}', 'hex')")
+    } else {
+        format!("X'{hex}'")
+    }
 }
 
 fn hex(b: &[u8]) -> String {
@@ -64,13 +77,18 @@ fn plain_hash(prev: &[u8], row: &Value) -> Vec<u8> {
 }
 
 fn audit_rows(env: &TestEnv) -> Vec<Value> {
+    let query = "SELECT seq, at, actor, action, family_ref, subject, detail, hex(prev_hash) AS prev, \
+                 hex(hash) AS hash, version FROM audit ORDER BY seq";
+    if env.on_postgres() {
+        let json = env.sql(&format!(
+            "SELECT COALESCE(json_agg(t), '[]') FROM ({query}) t"
+        ));
+        return serde_json::from_str(&json).unwrap();
+    }
     let out = Command::new("sqlite3")
         .arg("-json")
         .arg(env.db_path())
-        .arg(
-            "SELECT seq, at, actor, action, family_ref, subject, detail, hex(prev_hash) AS prev, \
-             hex(hash) AS hash, version FROM audit ORDER BY seq",
-        )
+        .arg(query)
         .output()
         .unwrap();
     assert!(out.status.success());
@@ -93,14 +111,14 @@ fn rechain_plain(env: &TestEnv, from: i64, version: i64, edit: impl Fn(&mut Valu
         edit(&mut row);
         let hash = plain_hash(&prev, &row);
         sql.push_str(&format!(
-            "UPDATE audit SET action = '{}', detail = {}, prev_hash = X'{}', hash = X'{}', version = {version} WHERE seq = {seq};",
+            "UPDATE audit SET action = '{}', detail = {}, prev_hash = {}, hash = {}, version = {version} WHERE seq = {seq};",
             row["action"].as_str().unwrap(),
             row["detail"]
                 .as_str()
                 .map(|d| format!("'{d}'"))
                 .unwrap_or("NULL".into()),
-            hex(&prev),
-            hex(&hash)
+            blob(env, &hex(&prev)),
+            blob(env, &hex(&hash))
         ));
         prev = hash;
     }
@@ -232,11 +250,17 @@ fn triggers_refuse_update_and_delete() {
         "DELETE FROM audit WHERE seq = 6",
         "DELETE FROM audit",
     ] {
-        let out = Command::new("sqlite3")
-            .arg(env.db_path())
-            .arg(sql)
-            .output()
-            .unwrap();
+        let out = match env.postgres_url() {
+            Some(url) => Command::new("psql")
+                .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &url, "-c", sql])
+                .output()
+                .unwrap(),
+            None => Command::new("sqlite3")
+                .arg(env.db_path())
+                .arg(sql)
+                .output()
+                .unwrap(),
+        };
         assert!(!out.status.success(), "{sql} was allowed");
         assert!(
             String::from_utf8_lossy(&out.stderr).contains("append-only"),
@@ -309,10 +333,17 @@ fn plain_entries_of_an_upgraded_installation_keep_verifying() {
     drop_triggers(&env);
     env.sql("DELETE FROM audit_key");
     rechain_plain(&env, 1, 1, |_| {});
-    env.sql(
-        "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'append-only'); END; \
-         CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'append-only'); END;",
-    );
+    if env.on_postgres() {
+        env.sql(
+            "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit FOR EACH ROW EXECUTE FUNCTION audit_append_only(); \
+             CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit FOR EACH ROW EXECUTE FUNCTION audit_append_only();",
+        );
+    } else {
+        env.sql(
+            "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'append-only'); END; \
+             CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'append-only'); END;",
+        );
+    }
     let v = verify_ok(&env, &[]);
     assert!(v["keyed_from"].is_null(), "{v}");
 
@@ -324,7 +355,7 @@ fn plain_entries_of_an_upgraded_installation_keep_verifying() {
     ]);
     assert_eq!(env.sql("SELECT first_seq FROM audit_key"), "7");
     assert_eq!(
-        env.sql("SELECT group_concat(version, '') FROM audit ORDER BY seq"),
+        env.sql("SELECT group_concat(CAST(version AS TEXT), '') FROM (SELECT version FROM audit ORDER BY seq) a"),
         "1111112"
     );
     let v = verify_ok(&env, &[]);

@@ -524,6 +524,13 @@ fn unknown_family_is_not_found() {
 fn missing_database_says_run_migrate_and_creates_nothing() {
     let env = TestEnv::new();
     let var = env.path("var");
+    // On PostgreSQL the equivalent of a missing file is a database without our tables.
+    let pg = env.on_postgres();
+    if pg {
+        env.sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public");
+    }
+    let tables =
+        || env.sql("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'public'");
     for entry in std::fs::read_dir(&var).unwrap() {
         let p = entry.unwrap().path();
         if p.file_name()
@@ -579,14 +586,23 @@ fn missing_database_says_run_migrate_and_creates_nothing() {
         };
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(CONFIG), "{case}: {err}");
-        assert!(err.contains("no database at"), "{case}: {err}");
+        if pg {
+            assert!(err.contains("no Nazorg tables"), "{case}: {err}");
+            assert_eq!(tables(), "0", "{case} created tables");
+        } else {
+            assert!(err.contains("no database at"), "{case}: {err}");
+        }
         assert!(err.contains("run `nazorg migrate`"), "{case}: {err}");
         assert!(!err.contains(MARKER), "{case}: {err}");
         assert!(db_files().is_empty(), "{case} created {:?}", db_files());
     }
     // `migrate` brings it back.
     env.ok(&["migrate"]);
-    assert!(env.db_path().is_file());
+    if pg {
+        assert_ne!(tables(), "0");
+    } else {
+        assert!(env.db_path().is_file());
+    }
 }
 
 /// A bad cron and a bad duration: `check-config` exits 78 naming each key path; other

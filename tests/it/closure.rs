@@ -125,10 +125,10 @@ fn early_closure_is_refused_with_a_red_flag_then_approved_and_the_coordinator_to
         "partly/3"
     );
     assert_eq!(
-        env.sql("SELECT sealed_close_approval IS NOT NULL FROM families"),
+        env.sql("SELECT CAST(sealed_close_approval IS NOT NULL AS INTEGER) FROM families"),
         "1"
     );
-    let db = bytes_of(&env.db_path());
+    let db = env.stored_bytes();
     let text = String::from_utf8_lossy(&db);
     assert!(!text.contains("CLOSEMARK") && !text.contains("Jansen"));
     // The operator reads them back from the record.
@@ -310,13 +310,13 @@ fn an_ended_plan_is_evaluated_afterwards_with_family_evaluate() {
     let o = eval(r#"{"safety_improved": "no", "professionals": 7, "family_view": "ENDED-view"}"#);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(
-        env.sql("SELECT safety_improved || '/' || professionals || '/' || (sealed_view IS NOT NULL) FROM evaluations"),
+        env.sql("SELECT safety_improved || '/' || professionals || '/' || CAST(sealed_view IS NOT NULL AS INTEGER) FROM evaluations"),
         "no/7/1"
     );
     let o = eval(r#"{"safety_improved": "yes", "professionals": 1}"#);
     assert_eq!(o.status.code(), Some(65));
     assert!(stderr(&o).contains("already"), "{}", stderr(&o));
-    assert!(!String::from_utf8_lossy(&bytes_of(&env.db_path())).contains("ENDED-view"));
+    assert!(!String::from_utf8_lossy(&env.stored_bytes()).contains("ENDED-view"));
 }
 
 fn one_girl(marker: &str) -> Value {

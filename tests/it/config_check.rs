@@ -476,15 +476,43 @@ fn bad_email_is_rejected() {
 }
 
 #[test]
-fn postgres_url_is_rejected() {
-    for url in ["postgres://nazorg@db/nazorg", "postgresql://db/nazorg"] {
+fn the_url_scheme_chooses_the_backend_and_an_unknown_one_is_refused() {
+    for url in [
+        "postgres://nazorg@db/nazorg",
+        "postgresql://db:5433/nazorg?sslmode=require",
+    ] {
+        let text = edit(
+            EXAMPLE,
+            "url = \"sqlite://../var/nazorg.db\"",
+            &format!("url = \"{url}\""),
+        );
+        let cfg = parse(&text).unwrap();
+        assert_eq!(cfg.database.backend, nazorg::config::Backend::Postgres);
+        assert_eq!(cfg.database.url, url);
+    }
+    // The password stays out of what is shown.
+    let text = edit(
+        EXAMPLE,
+        "url = \"sqlite://../var/nazorg.db\"",
+        "url = \"postgres://nazorg:s3cret@db/nazorg\"",
+    );
+    let shown = parse(&text).unwrap().database.display_url();
+    assert_eq!(shown, "postgres://nazorg:***@db/nazorg");
+    // A password file only makes sense for PostgreSQL.
+    let text = edit(
+        EXAMPLE,
+        "url = \"sqlite://../var/nazorg.db\"",
+        "url = \"sqlite://../var/nazorg.db\"\npassword_file = \"db-password\"",
+    );
+    single_issue(&text, "database.password_file");
+    for url in ["mysql://db/nazorg", "nazorg.db", "file:///x.db"] {
         let text = edit(
             EXAMPLE,
             "url = \"sqlite://../var/nazorg.db\"",
             &format!("url = \"{url}\""),
         );
         let issue = single_issue(&text, "database.url");
-        assert!(issue.message.contains("PostgreSQL"), "{issue:?}");
+        assert!(issue.message.contains("unknown scheme"), "{issue:?}");
     }
     let text = edit(
         EXAMPLE,
@@ -546,7 +574,7 @@ fn several_mistakes_are_reported_together() {
         ),
         (
             "url = \"sqlite://../var/nazorg.db\"",
-            "url = \"postgres://db/nazorg\"",
+            "url = \"mysql://db/nazorg\"",
         ),
         ("\ntransport = \"file\"", "\ntransport = \"pigeon\""),
         ("max_attempts = 12", "max_attempts = 0"),
@@ -629,10 +657,17 @@ fn env_overrides_database_url_and_mail_dir() {
 fn env_overrides_are_validated_like_the_file() {
     let env = BTreeMap::from([(
         "NAZORG_DATABASE_URL".to_string(),
-        "postgres://db/nazorg".to_string(),
+        "mysql://db/nazorg".to_string(),
     )]);
     let err = Config::parse(EXAMPLE, Path::new(EXAMPLE_PATH), &env).unwrap_err();
     assert_eq!(keys(&err.issues()), ["database.url"]);
+    // And a PostgreSQL URL from the environment chooses PostgreSQL.
+    let env = BTreeMap::from([(
+        "NAZORG_DATABASE_URL".to_string(),
+        "postgres://nazorg@db/nazorg".to_string(),
+    )]);
+    let cfg = Config::parse(EXAMPLE, Path::new(EXAMPLE_PATH), &env).unwrap();
+    assert_eq!(cfg.database.backend, nazorg::config::Backend::Postgres);
 }
 
 #[test]

@@ -162,7 +162,7 @@ fn three_failed_attempts_then_a_reached_one() {
     assert_eq!(
         env.sql(
             "SELECT group_concat(outcome || '/' || mode, ' ') FROM \
-             (SELECT outcome, mode FROM checkin_attempts ORDER BY checkin_id, number)"
+             (SELECT outcome, mode FROM checkin_attempts ORDER BY checkin_id, number) a"
         ),
         "not_reached/phone not_reached/home_visit not_reached/video reached/walk"
     );

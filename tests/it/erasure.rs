@@ -191,14 +191,22 @@ fn assert_tombstone(env: &TestEnv, f: &str, reason: &str) {
     );
 }
 
-/// No file under the state folder holds any of `needles`.
+/// No file under the state folder holds any of `needles`; on PostgreSQL neither does a
+/// `pg_dump` of the database.
 fn assert_nothing_left(env: &TestEnv, needles: &[(&str, Vec<u8>)]) {
     let files = files_under(&env.path("var"));
-    assert!(files.iter().any(|p| p.ends_with("nazorg.db")));
-    for p in files {
-        let bytes = std::fs::read(&p).unwrap();
+    let mut scanned: Vec<(String, Vec<u8>)> = files
+        .iter()
+        .map(|p| (p.display().to_string(), std::fs::read(p).unwrap()))
+        .collect();
+    if env.on_postgres() {
+        scanned.push(("pg_dump".to_string(), env.stored_bytes()));
+    } else {
+        assert!(files.iter().any(|p| p.ends_with("nazorg.db")));
+    }
+    for (name, bytes) in scanned {
         for (what, needle) in needles {
-            assert!(!contains(&bytes, needle), "{what} still in {}", p.display());
+            assert!(!contains(&bytes, needle), "{what} still in {name}");
         }
     }
 }
@@ -480,7 +488,8 @@ fn sent_bodies_are_dropped_after_keep_sent() {
             "SELECT COUNT(*) FROM outbox WHERE status = 'sent' AND sent_at <= strftime('%s', '{at}')"
         ))
     };
-    let metadata = "SELECT group_concat(key || kind || recipients || status || sent_at, ',') FROM outbox WHERE status = 'sent'";
+    let metadata = "SELECT group_concat(m, ',') FROM (SELECT key || kind || recipients || status || sent_at AS m \
+                    FROM outbox WHERE status = 'sent' ORDER BY id) o";
     let before = env.sql(metadata);
     let sent_early = sent_by("2026-12-10T09:02:00Z");
     assert!(sent_early.parse::<u64>().unwrap() >= 3);

@@ -777,7 +777,7 @@ async fn export_study_windows_joined_on_the_pseudonym_never_single_out_a_child()
     // The study's state is sealed: no pseudonym of the files in the database.
     let state = env.sql("SELECT length(sealed_state) FROM export_study_releases");
     assert!(state.parse::<u64>().unwrap() > 100, "{state}");
-    let db = String::from_utf8_lossy(&bytes_of(&env.db_path())).to_string();
+    let db = String::from_utf8_lossy(&env.stored_bytes()).to_string();
     for p in pseudonyms(&a).0 {
         assert!(!db.contains(&p));
     }

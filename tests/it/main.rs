@@ -1,5 +1,6 @@
 //! All integration tests in one binary (link time adds up). Real parts only: a temporary
-//! SQLite file, the real `nazorg` binary, aiosmtpd on loopback, the `age` CLI.
+//! SQLite file (or a PostgreSQL database, with NAZORG_TEST_DATABASE_URL), the real `nazorg`
+//! binary, aiosmtpd on loopback, the `age` CLI.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -21,6 +22,7 @@ mod invites;
 mod mail_smtp;
 mod moves;
 mod operations;
+mod postgres;
 mod responsibility;
 mod safety;
 mod sealing;

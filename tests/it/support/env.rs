@@ -1,5 +1,9 @@
 //! A fresh Nazorg installation per test: a temp folder with its own config, SQLite file,
 //! identity and mail folder; the real `nazorg` binary run against it.
+//!
+//! With `NAZORG_TEST_DATABASE_URL` set (a PostgreSQL server, as `scripts/test` starts one),
+//! each installation gets its own fresh database `nazorg_t_…` on that server instead of the
+//! SQLite file, dropped when the test ends; the same tests then run on PostgreSQL.
 
 use nazorg::clock::SharedClock;
 use nazorg::config::Config;
@@ -135,7 +139,13 @@ impl TestEnv {
         } else {
             config_text(mail)
         };
-        let text = format!("{base}{}", extra(dir.path()));
+        let mut text = format!("{base}{}", extra(dir.path()));
+        if let Some(url) = fresh_postgres_database() {
+            text = text.replace(
+                "url = \"sqlite://var/nazorg.db\"",
+                &format!("url = \"{url}\""),
+            );
+        }
         std::fs::write(&config_path, text).unwrap();
         let env = TestEnv { dir, config_path };
         env.ok(&["migrate"]);
@@ -144,6 +154,64 @@ impl TestEnv {
 
     pub fn path(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)
+    }
+
+    /// The PostgreSQL URL of this installation's own database, when the tests run there.
+    pub fn postgres_url(&self) -> Option<String> {
+        let text = std::fs::read_to_string(&self.config_path).ok()?;
+        text.lines().find_map(|l| {
+            let url = l.trim().strip_prefix("url = \"")?.strip_suffix('"')?;
+            (url.starts_with("postgres://") && database_name(url).starts_with(TEST_DB_PREFIX))
+                .then(|| url.to_string())
+        })
+    }
+
+    /// True when this installation lives on PostgreSQL.
+    pub fn on_postgres(&self) -> bool {
+        self.postgres_url().is_some()
+    }
+
+    /// For the few checks that read SQLite's file itself: prints why they are skipped on
+    /// PostgreSQL and returns true there.
+    pub fn skip_on_postgres(&self, why: &str) -> bool {
+        let skip = self.on_postgres();
+        if skip {
+            eprintln!("skipped on PostgreSQL: {why}");
+        }
+        skip
+    }
+
+    /// For tests of what only PostgreSQL offers (several daemons): prints why they are
+    /// skipped on SQLite and returns true there.
+    pub fn skip_unless_postgres(&self, why: &str) -> bool {
+        let skip = !self.on_postgres();
+        if skip {
+            eprintln!("skipped on SQLite: {why}");
+        }
+        skip
+    }
+
+    /// Everything the database holds at rest, for scanning for planted markers: the SQLite
+    /// file with its WAL, or a `pg_dump` of the PostgreSQL database with every BYTEA value
+    /// also decoded from its hex form (so raw bytes are scanned, not only their spelling).
+    pub fn stored_bytes(&self) -> Vec<u8> {
+        let Some(url) = self.postgres_url() else {
+            let mut all = bytes_of(&self.db_path());
+            all.extend(bytes_of(&self.path("var/nazorg.db-wal")));
+            return all;
+        };
+        let out = Command::new("pg_dump")
+            .args(["--no-owner", "--data-only", "--dbname", &url])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "pg_dump: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut all = out.stdout.clone();
+        all.extend(decode_hex_runs(&out.stdout));
+        all
     }
 
     pub fn db_path(&self) -> PathBuf {
@@ -241,8 +309,24 @@ impl TestEnv {
         v
     }
 
-    /// Row counts of every table, read with the `sqlite3` CLI (independent of our code).
+    /// Row counts of every table, read with the `sqlite3` CLI (independent of our code),
+    /// or `psql` on PostgreSQL (the same columns, rows in id order).
     pub fn counts(&self) -> String {
+        if self.on_postgres() {
+            return self.sql(
+                "SELECT (SELECT COUNT(*) FROM families), (SELECT COUNT(*) FROM members), \
+                 (SELECT COUNT(*) FROM responsibilities), (SELECT COUNT(*) FROM checkins), \
+                 (SELECT COUNT(*) FROM observations), (SELECT COUNT(*) FROM outbox), \
+                 (SELECT COUNT(*) FROM keks), (SELECT COUNT(*) FROM checkins WHERE status != 'open'), \
+                 (SELECT string_agg(status || notice_stage, '' ORDER BY id) FROM checkins), \
+                 (SELECT COUNT(*) FROM handovers), \
+                 (SELECT string_agg(status || COALESCE(CAST(acknowledged_at AS TEXT), '-'), '' ORDER BY id) FROM handovers), \
+                 (SELECT string_agg(municipality || valid_from || '-' || COALESCE(CAST(valid_to AS TEXT), ''), ',' ORDER BY id) FROM responsibilities), \
+                 (SELECT string_agg(hex(sealed_details), '' ORDER BY id) FROM families), \
+                 (SELECT COUNT(*) FROM flags), \
+                 (SELECT string_agg(status, '' ORDER BY id) FROM flags)",
+            ) + "\n";
+        }
         let out = Command::new("sqlite3")
             .arg(self.db_path())
             .arg(
@@ -268,7 +352,13 @@ impl TestEnv {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// Runs SQL against the installation's database with the engine's own CLI (`sqlite3`,
+    /// or `psql` with the same `a|b` output and booleans as `1`/`0`; `hex`, `instr`,
+    /// `group_concat` and `strftime('%s', …)` exist there too, see [`PG_TEST_HELPERS`]).
     pub fn sql(&self, query: &str) -> String {
+        if let Some(url) = self.postgres_url() {
+            return sqlite_style(&psql(&url, query));
+        }
         let out = Command::new("sqlite3")
             .arg(self.db_path())
             .arg(query)
@@ -280,6 +370,17 @@ impl TestEnv {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    /// Writes the bytes a `SELECT hex(…)` query returns to `path` (as the sqlite3 CLI's
+    /// `writefile`, on either engine).
+    pub fn save_blob(&self, hex_query: &str, path: &Path) {
+        let hexed = self.sql(hex_query);
+        let bytes: Vec<u8> = (0..hexed.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hexed[i..i + 2], 16).unwrap())
+            .collect();
+        std::fs::write(path, bytes).unwrap();
     }
 
     /// The library's view of this installation, driven by `clock`.
@@ -312,4 +413,148 @@ pub fn family_body(municipality: &str, plan: &str, episode_date: &str, marker: &
 /// Reads a file's bytes, or nothing if it does not exist.
 pub fn bytes_of(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_default()
+}
+
+/// Test databases on PostgreSQL are named with this prefix (and dropped by [`TestEnv`]'s
+/// `Drop`).
+const TEST_DB_PREFIX: &str = "nazorg_t_";
+
+/// SQLite's functions the tests' SQL uses, defined in each test database so one query text
+/// serves both engines. Test support only: the product's SQL needs none of them.
+const PG_TEST_HELPERS: &str = "
+CREATE FUNCTION hex(bytea) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT upper(encode($1, 'hex')) $$;
+CREATE FUNCTION hex(text) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT upper(encode(convert_to($1, 'UTF8'), 'hex')) $$;
+CREATE FUNCTION instr(text, text) RETURNS bigint LANGUAGE sql IMMUTABLE AS $$ SELECT CAST(strpos($1, $2) AS bigint) $$;
+CREATE FUNCTION instr(bytea, text) RETURNS bigint LANGUAGE sql IMMUTABLE AS $$ SELECT CAST(position(convert_to($2, 'UTF8') IN $1) AS bigint) $$;
+CREATE FUNCTION nz_concat(acc text, v text, sep text) RETURNS text LANGUAGE sql IMMUTABLE AS
+  $$ SELECT CASE WHEN v IS NULL THEN acc WHEN acc IS NULL THEN v ELSE acc || sep || v END $$;
+CREATE FUNCTION nz_concat1(acc text, v text) RETURNS text LANGUAGE sql IMMUTABLE AS
+  $$ SELECT CASE WHEN v IS NULL THEN acc WHEN acc IS NULL THEN v ELSE acc || ',' || v END $$;
+CREATE AGGREGATE group_concat(text, text) (SFUNC = nz_concat, STYPE = text);
+CREATE AGGREGATE group_concat(text) (SFUNC = nz_concat1, STYPE = text);
+CREATE FUNCTION strftime(text, text) RETURNS bigint LANGUAGE sql IMMUTABLE AS
+  $$ SELECT CASE WHEN $1 = '%s' THEN CAST(extract(epoch FROM CAST($2 AS timestamptz)) AS bigint) END $$;
+";
+
+/// A new, empty database on the server named by `NAZORG_TEST_DATABASE_URL` (none when the
+/// variable is unset: the tests run on SQLite).
+fn fresh_postgres_database() -> Option<String> {
+    let admin = std::env::var("NAZORG_TEST_DATABASE_URL").ok()?;
+    if admin.trim().is_empty() {
+        return None;
+    }
+    let name = format!("{TEST_DB_PREFIX}{:016x}", rand::random::<u64>());
+    psql(&admin, &format!("CREATE DATABASE {name}"));
+    let url = with_database(&admin, &name);
+    psql(&url, PG_TEST_HELPERS);
+    Some(url)
+}
+
+/// The database name in a `postgres://…/NAME?…` URL.
+pub fn database_name(url: &str) -> &str {
+    let no_query = url.split('?').next().unwrap_or(url);
+    no_query.rsplit('/').next().unwrap_or("")
+}
+
+/// The same server URL naming another database.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let server = match base[scheme_end..].find('/') {
+        Some(i) => &base[..scheme_end + i],
+        None => base,
+    };
+    format!("{server}/{name}{query}")
+}
+
+/// Runs SQL with `psql`, output like the `sqlite3` CLI's (`a|b`, one row a line).
+pub fn psql(url: &str, query: &str) -> String {
+    let out = Command::new("psql")
+        .args([
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-F",
+            "|",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            url,
+            "-c",
+            query,
+        ])
+        .env("PGOPTIONS", "-c client_min_messages=warning")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "psql: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// psql prints booleans as `t`/`f` where sqlite3 prints `1`/`0`; the tests' expectations
+/// are written for the latter (no text column of ours holds a bare `t` or `f`).
+fn sqlite_style(out: &str) -> String {
+    out.lines()
+        .map(|line| {
+            line.split('|')
+                .map(|v| match v {
+                    "t" => "1",
+                    "f" => "0",
+                    v => v,
+                })
+                .collect::<Vec<_>>()
+                .join("|")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The bytes of every `\x…` hex run in a `pg_dump` (BYTEA values in COPY text).
+fn decode_hex_runs(dump: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i + 2 < dump.len() {
+        if dump[i] == b'\\' && dump[i + 1] == b'x' {
+            let mut j = i + 2;
+            while j + 1 < dump.len()
+                && dump[j].is_ascii_hexdigit()
+                && dump[j + 1].is_ascii_hexdigit()
+            {
+                let hi = (dump[j] as char).to_digit(16).unwrap();
+                let lo = (dump[j + 1] as char).to_digit(16).unwrap();
+                out.push((hi * 16 + lo) as u8);
+                j += 2;
+            }
+            out.push(b'\n');
+            i = j;
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+impl Drop for TestEnv {
+    /// A test database on PostgreSQL goes with its test (daemons still connected are
+    /// disconnected by `WITH (FORCE)`).
+    fn drop(&mut self) {
+        let (Some(url), Ok(admin)) = (
+            self.postgres_url(),
+            std::env::var("NAZORG_TEST_DATABASE_URL"),
+        ) else {
+            return;
+        };
+        let name = database_name(&url).to_string();
+        let _ = Command::new("psql")
+            .args(["-X", "-q", "-d", &admin, "-c"])
+            .arg(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .output();
+    }
 }
