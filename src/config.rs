@@ -104,6 +104,12 @@ struct RawConfig {
 struct RawFlags {
     #[serde(default = "d_red_escalate_after")]
     red_escalate_after: u32,
+    #[serde(default = "d_measure_notice")]
+    measure_notice: String,
+}
+
+fn d_measure_notice() -> String {
+    "P14D".into()
 }
 
 fn d_red_escalate_after() -> u32 {
@@ -114,6 +120,7 @@ impl Default for RawFlags {
     fn default() -> Self {
         RawFlags {
             red_escalate_after: d_red_escalate_after(),
+            measure_notice: d_measure_notice(),
         }
     }
 }
@@ -593,6 +600,8 @@ pub struct Config {
     pub digest_local_time: NaiveTime,
     /// Working days an unacknowledged red flag waits before the coordinator is told.
     pub red_escalate_after: u32,
+    /// How long before a court measure against an ex-partner ends the family is flagged.
+    pub measure_notice: IsoDuration,
 }
 
 /// How handovers between teams are chased.
@@ -1227,6 +1236,9 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
     if !(1..=20).contains(&raw.flags.red_escalate_after) {
         is.push("flags.red_escalate_after", "1 to 20 working days");
     }
+    let measure_notice = is
+        .duration("flags.measure_notice", &raw.flags.measure_notice)
+        .unwrap_or(IsoDuration::ZERO);
     let digest_local_time = match NaiveTime::parse_from_str(&raw.digest.local_time, "%H:%M") {
         Ok(t) => t,
         Err(_) => {
@@ -1276,6 +1288,7 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
         signals,
         digest_local_time,
         red_escalate_after: raw.flags.red_escalate_after,
+        measure_notice,
     })
 }
 

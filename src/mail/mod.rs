@@ -9,6 +9,7 @@ pub mod contact;
 pub mod fallback;
 pub mod followup;
 mod message;
+pub mod record;
 pub mod signals;
 pub mod templates;
 mod transport;

@@ -120,15 +120,26 @@ pub async fn record(app: &App, r: &CheckinRecord) -> Result<RecordedCheckin, OpE
         ));
     }
     let members = store::families::members(&mut tx, f.id).await?;
+    let partners = store::household::ex_partners(&mut tx, f.id).await?;
     let mut child_ids = Vec::with_capacity(r.children.len());
     let mut errors = Vec::new();
     for (i, child) in r.children.iter().enumerate() {
         match members.iter().find(|m| m.reference == child.member) {
+            Some(m) if m.left_at.is_some() => errors.push(FieldError::new(
+                format!("children[{i}].member"),
+                "left the household; no longer observed",
+            )),
             Some(m) if m.role == "child" => child_ids.push(m.id),
             Some(_) => errors.push(FieldError::new(
                 format!("children[{i}].member"),
                 "is not a child",
             )),
+            None if partners.iter().any(|x| x.reference == child.member) => {
+                errors.push(FieldError::new(
+                    format!("children[{i}].member"),
+                    "an ex-partner is never observed",
+                ))
+            }
             None => errors.push(FieldError::new(
                 format!("children[{i}].member"),
                 "not a member of this check-in's family",

@@ -295,6 +295,11 @@ pub struct MemberView {
     pub role: String,
     #[serde(flatten)]
     pub details: Option<MemberDetails>,
+    /// When the member left the household: kept for history, no longer followed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub left_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub left_reason: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -356,6 +361,13 @@ pub struct FamilyView {
     /// False between a move and the acknowledgement that names the new case director.
     pub case_director_named: bool,
     pub members: Vec<MemberView>,
+    /// The ex-partner or perpetrator with the court measure: never contacted, never in a
+    /// mail (left out of a handover's dossier), never counted in rules or exports.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ex_partners: Vec<super::record::ExPartnerView>,
+    /// The safety plan (veiligheidsplan) with its review date.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub safety_plan: Option<crate::domain::household::SafetyPlan>,
     pub checkins: Vec<CheckinView>,
     /// Relapse-signal flags of the family and its children (all statuses).
     pub flags: Vec<super::signals::FlagView>,
@@ -430,6 +442,8 @@ pub async fn view(
             reference: m.reference,
             role: m.role,
             details,
+            left_at: m.left_at.map(from_secs).transpose()?,
+            left_reason: m.left_reason,
         });
     }
     let mut checkins = Vec::new();
@@ -495,6 +509,8 @@ pub async fn view(
         });
     }
     let flags = super::signals::of_family(app, tx, f.id).await?;
+    let (ex_partners, safety_plan) =
+        super::record::record_views(tx, f.id, &f.reference, dek.as_ref()).await?;
     let evaluation = match store::closure::evaluation_of(tx, f.id).await? {
         Some((safety_improved, professionals, sealed)) => Some(Evaluation {
             safety_improved,
@@ -532,6 +548,8 @@ pub async fn view(
         details,
         case_director_named,
         members,
+        ex_partners,
+        safety_plan,
         checkins,
         flags,
         evaluation,

@@ -8,6 +8,7 @@ pub mod family;
 pub mod handover;
 pub mod import;
 pub mod keys;
+pub mod record;
 pub mod signals;
 
 use crate::audit::{Actor, Entry};

@@ -14,11 +14,11 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// The row key that binds a flag's sealed columns: stable before the flag has an id.
-fn flag_row_key(rule: &str, subject: &str, trigger: &str) -> String {
+pub(crate) fn flag_row_key(rule: &str, subject: &str, trigger: &str) -> String {
     format!("{rule}/{subject}/{trigger}")
 }
 
-fn flag_place<'a>(family: &'a str, column: &'a str, row: &'a str) -> FieldPlace<'a> {
+pub(crate) fn flag_place<'a>(family: &'a str, column: &'a str, row: &'a str) -> FieldPlace<'a> {
     FieldPlace {
         family,
         table: "flags",

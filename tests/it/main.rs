@@ -13,6 +13,7 @@ mod contact;
 mod daemon;
 mod erasure;
 mod export;
+mod family_record;
 mod handover;
 mod import;
 mod mail_smtp;
