@@ -1886,6 +1886,51 @@ fn validate_rule(
                 },
             }
         }
+        "new_value" => {
+            for (k, set) in [
+                ("op", r.op.is_some()),
+                ("value", r.value.is_some()),
+                ("baseline", r.baseline.is_some()),
+                ("n", r.n.is_some()),
+                ("delta", r.delta.is_some()),
+                ("count", r.count.is_some()),
+                ("conditions", r.conditions.is_some()),
+            ] {
+                unused(is, k, set);
+            }
+            match r.indicator.as_deref().map(|i| (i, indicators.get(i))) {
+                None => {
+                    is.push(
+                        format!("{key}.indicator"),
+                        "required for kind = \"new_value\"",
+                    );
+                    (None, vec![])
+                }
+                Some((i, None)) => {
+                    is.push(
+                        format!("{key}.indicator"),
+                        format!("unknown indicator `{i}`"),
+                    );
+                    (None, vec![])
+                }
+                Some((i, Some(ind))) => {
+                    if matches!(ind.kind, IndicatorType::Enum { multiple: true, .. }) {
+                        (
+                            Some(RuleKind::NewValue {
+                                indicator: i.to_string(),
+                            }),
+                            vec![ind.applies_to],
+                        )
+                    } else {
+                        is.push(
+                            format!("{key}.kind"),
+                            format!("new_value needs an enum indicator with multiple = true; `{i}` is not"),
+                        );
+                        (None, vec![])
+                    }
+                }
+            }
+        }
         "out_of_sight" => {
             unused(is, "indicator", r.indicator.is_some());
             unused(is, "op", r.op.is_some());
@@ -1935,26 +1980,20 @@ fn validate_rule(
             is.push(
                 format!("{key}.kind"),
                 format!(
-                    "`{other}` is not a rule kind; use threshold, worsening, streak, all_of or out_of_sight"
+                    "`{other}` is not a rule kind; use threshold, worsening, streak, all_of, new_value or out_of_sight"
                 ),
             );
             (None, vec![])
         }
     };
     let scope = declared.or_else(|| scopes.first().copied());
-    if let Some(s) = scope {
-        if s == Scope::Adult {
-            is.push(
-                format!("{key}.applies_to"),
-                "adult rules are not evaluated yet (check-ins record children and the family)",
-            );
-        }
-        if scopes.iter().any(|x| *x != s) {
-            is.push(
-                format!("{key}.applies_to"),
-                format!("the rule's indicators must all apply to {}", s.code()),
-            );
-        }
+    if let Some(s) = scope
+        && scopes.iter().any(|x| *x != s)
+    {
+        is.push(
+            format!("{key}.applies_to"),
+            format!("the rule's indicators must all apply to {}", s.code()),
+        );
     }
     if is.0.len() != before {
         return None;

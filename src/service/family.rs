@@ -323,6 +323,9 @@ pub struct CheckinView {
     pub record: Option<RecordDetails>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub children: Vec<ChildObservationView>,
+    /// Observations of the adult members (the adult victim is followed too).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub adults: Vec<ChildObservationView>,
     /// After a failed attempt: when the next one is due.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_attempt_due: Option<DateTime<Utc>>,
@@ -429,7 +432,13 @@ pub async fn view(
         d.case_director.email = String::new();
     }
     let mut members = Vec::new();
-    for m in store::families::members(tx, f.id).await? {
+    let member_rows = store::families::members(tx, f.id).await?;
+    let adult_refs: std::collections::BTreeSet<String> = member_rows
+        .iter()
+        .filter(|m| m.role == "adult")
+        .map(|m| m.reference.clone())
+        .collect();
+    for m in member_rows {
         let details = match (&dek, &m.sealed_details) {
             (Some(dek), Some(s)) => Some(open_json(
                 dek,
@@ -457,11 +466,17 @@ pub async fn view(
             _ => None,
         };
         let mut children = Vec::new();
+        let mut adults = Vec::new();
         if let Some(dek) = &dek {
             for (_, member_ref, sealed) in store::checkins::observations(tx, c.id).await? {
                 let row = super::checkin::observation_row(&c.reference, &member_ref);
                 let place = super::checkin::observation_place(&f.reference, &row);
-                children.push(ChildObservationView {
+                let list = if adult_refs.contains(&member_ref) {
+                    &mut adults
+                } else {
+                    &mut children
+                };
+                list.push(ChildObservationView {
                     observations: open_json(dek, &sealed, &place)?,
                     member: member_ref,
                 });
@@ -506,6 +521,7 @@ pub async fn view(
             recorded_at: c.recorded_at.map(from_secs).transpose()?,
             record,
             children,
+            adults,
         });
     }
     let flags = super::signals::of_family(app, tx, f.id).await?;

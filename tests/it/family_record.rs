@@ -337,3 +337,117 @@ fn bad_family_updates_name_the_field_and_change_nothing() {
     assert!(!o.status.success());
     assert_eq!(state(), before);
 }
+
+fn record_at(env: &TestEnv, checkin: &str, day: &str, extra: Value) -> std::process::Output {
+    let mut body = json!({"checkin": checkin, "at": format!("{day}T10:00:00+01:00"),
+        "outcome": "reached", "mode": "home_visit"});
+    for (k, v) in extra.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    env.record(&format!("{day}T11:00:00+01:00"), &body)
+}
+
+#[test]
+fn adult_observations_are_checked_sealed_and_raise_the_adult_rules() {
+    let env = TestEnv::new();
+    let fam = env.enrol(
+        ENROL_AT,
+        &family_body(AMSTERDAM, "standard", "2026-12-01", "ADMARK"),
+    );
+    let f = fam["family"].as_str().unwrap();
+    let adult = fam["members"][0]["ref"].as_str().unwrap();
+    let kid = children(&fam)[0].clone();
+    let c0 = fam["checkins"][0]["id"].as_str().unwrap();
+    let x = update_ok(
+        &env,
+        "2026-12-03T10:00:00+01:00",
+        f,
+        &json!({"add_members": [{"role": "ex_partner", "name": "ADMARK-ex"}]}),
+    )["added"][0]["ref"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let before = env.counts();
+    for (adults, field) in [
+        (
+            json!([{"member": adult, "observations": {"wellbeing": 5}}]),
+            "adults[0].observations.wellbeing",
+        ),
+        (
+            json!([{"member": kid, "observations": {"adult_feels_safe": true}}]),
+            "adults[0].member",
+        ),
+        (
+            json!([{"member": x, "observations": {"adult_feels_safe": true}}]),
+            "adults[0].member",
+        ),
+    ] {
+        let o = record_at(&env, c0, "2026-12-16", json!({"adults": adults}));
+        assert!(!o.status.success(), "{adults} accepted");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(field), "{adults}: {err}");
+        assert_eq!(env.counts(), before);
+    }
+    let o = record_at(
+        &env,
+        c0,
+        "2026-12-16",
+        json!({"adults": [{"member": adult, "observations": {"adult_feels_safe": false, "adult_wellbeing": 4}}]}),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        env.sql(&format!(
+            "SELECT severity || ':' || status FROM flags WHERE rule = 'adult_feels_unsafe' AND subject = '{adult}'"
+        )),
+        "amber:open"
+    );
+    assert_eq!(
+        env.sql("SELECT COUNT(*) FROM observations WHERE CAST(sealed_values AS TEXT) LIKE '%adult_feels_safe%'"),
+        "0"
+    );
+    let v = show(&env, "2026-12-16T12:00:00+01:00", f);
+    assert_eq!(v["checkins"][0]["adults"][0]["member"], adult);
+    assert_eq!(
+        v["checkins"][0]["adults"][0]["observations"]["adult_feels_safe"],
+        false
+    );
+}
+
+#[test]
+fn a_new_stressor_raises_amber_once() {
+    let env = TestEnv::new();
+    let fam = env.enrol(
+        ENROL_AT,
+        &family_body(AMSTERDAM, "standard", "2026-12-01", "STMARK"),
+    );
+    let f = fam["family"].as_str().unwrap();
+    let c = |i: usize| fam["checkins"][i]["id"].as_str().unwrap().to_string();
+    let stressor_flags = || {
+        env.sql(&format!(
+            "SELECT COUNT(*) FROM flags WHERE rule = 'stressor_new' AND severity = 'amber' AND subject = '{f}'"
+        ))
+    };
+    for (i, day, stressors) in [
+        (0, "2026-12-16", json!(["debts", "housing"])),
+        (1, "2027-01-13", json!(["debts"])),
+    ] {
+        let o = record_at(
+            &env,
+            &c(i),
+            day,
+            json!({"family_observations": {"stressors": stressors}}),
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(stressor_flags(), "0", "no new stressor yet");
+    }
+    let o = record_at(
+        &env,
+        &c(2),
+        "2027-03-02",
+        json!({"family_observations": {"stressors": ["debts", "legal"]}}),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(stressor_flags(), "1");
+    let raised: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(raised.to_string().contains("stressor_new"), "{raised}");
+}
