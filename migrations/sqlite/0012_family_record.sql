@@ -32,3 +32,14 @@ ALTER TABLE families ADD COLUMN safety_plan_review_at INTEGER;
 ALTER TABLE families ADD COLUMN safety_plan_reminded_at INTEGER;
 CREATE INDEX families_safety_review ON families (safety_plan_review_at)
     WHERE safety_plan_reminded_at IS NULL AND safety_plan_review_at IS NOT NULL;
+
+-- Referrals for stressors (schuldhulp, ggz …) and whether they started. Nothing is needed
+-- plain for signals, so kind, status and detail are all sealed; a later row for the same
+-- kind is its current state (the history is kept).
+CREATE TABLE referrals (
+    id              INTEGER PRIMARY KEY,
+    family_id       INTEGER NOT NULL REFERENCES families(id) ON DELETE CASCADE,
+    recorded_at     INTEGER NOT NULL,
+    sealed_details  BLOB    NOT NULL
+);
+CREATE INDEX referrals_family ON referrals (family_id, id);

@@ -24,6 +24,29 @@ pub const LEAVE_REASONS: &[&str] = &[
     "other",
 ];
 
+/// Kinds of referral for a stressor (a code, sealed with the referral).
+pub const REFERRAL_KINDS: &[&str] = &[
+    "schuldhulp",
+    "woningcorporatie",
+    "inkomensondersteuning",
+    "werk_re_integratie",
+    "ggz",
+    "verslavingszorg",
+    "juridisch",
+    "maatschappelijk_werk",
+    "other",
+];
+
+/// A referral (e.g. schuldhulp) and whether it started. Sealed as a whole.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Referral {
+    pub kind: String,
+    pub started: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
 /// The body of `family update` and `PATCH /v1/families/{ref}`. Every part is optional; the
 /// whole update is applied in one transaction or not at all.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -47,6 +70,9 @@ pub struct FamilyUpdate {
     pub measures: Vec<MeasureChange>,
     #[serde(default)]
     pub safety_plan: Option<SafetyPlan>,
+    /// Referrals for stressors; a referral of a kind recorded before updates it.
+    #[serde(default)]
+    pub referrals: Vec<Referral>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -261,6 +287,17 @@ impl FamilyUpdate {
                 e.push(FieldError::new("safety_plan.review_on", "in the past"));
             }
         }
+        for (i, r) in self.referrals.iter().enumerate() {
+            if !REFERRAL_KINDS.contains(&r.kind.as_str()) {
+                e.push(FieldError::new(
+                    format!("referrals[{i}].kind"),
+                    format!("expected one of: {}", REFERRAL_KINDS.join(", ")),
+                ));
+            }
+            if let Some(d) = &r.detail {
+                check_text(&mut e, &format!("referrals[{i}].detail"), d, false);
+            }
+        }
         let empty = self.address.is_none()
             && self.notes.is_none()
             && self.case_director.is_none()
@@ -268,7 +305,8 @@ impl FamilyUpdate {
             && self.add_members.is_empty()
             && self.remove_members.is_empty()
             && self.measures.is_empty()
-            && self.safety_plan.is_none();
+            && self.safety_plan.is_none()
+            && self.referrals.is_empty();
         if empty && e.is_empty() {
             e.push(FieldError::new("update", "nothing to change"));
         }

@@ -371,6 +371,9 @@ pub struct FamilyView {
     /// The safety plan (veiligheidsplan) with its review date.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub safety_plan: Option<crate::domain::household::SafetyPlan>,
+    /// Referrals for stressors (schuldhulp …) and whether they started, oldest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub referrals: Vec<super::record::ReferralView>,
     pub checkins: Vec<CheckinView>,
     /// Relapse-signal flags of the family and its children (all statuses).
     pub flags: Vec<super::signals::FlagView>,
@@ -525,8 +528,7 @@ pub async fn view(
         });
     }
     let flags = super::signals::of_family(app, tx, f.id).await?;
-    let (ex_partners, safety_plan) =
-        super::record::record_views(tx, f.id, &f.reference, dek.as_ref()).await?;
+    let kept_up = super::record::record_views(tx, f.id, &f.reference, dek.as_ref()).await?;
     let evaluation = match store::closure::evaluation_of(tx, f.id).await? {
         Some((safety_improved, professionals, sealed)) => Some(Evaluation {
             safety_improved,
@@ -564,8 +566,9 @@ pub async fn view(
         details,
         case_director_named,
         members,
-        ex_partners,
-        safety_plan,
+        ex_partners: kept_up.ex_partners,
+        safety_plan: kept_up.safety_plan,
+        referrals: kept_up.referrals,
         checkins,
         flags,
         evaluation,

@@ -8,7 +8,7 @@ use crate::audit::Entry;
 use crate::crypto::{Dek, FieldPlace};
 use crate::domain::FieldError;
 use crate::domain::enrolment::{CaseDirectorDetails, FamilyDetails, MemberDetails, Role};
-use crate::domain::household::{ExPartnerDetails, FamilyUpdate, Measure, SafetyPlan};
+use crate::domain::household::{ExPartnerDetails, FamilyUpdate, Measure, Referral, SafetyPlan};
 use crate::domain::reference;
 use crate::store::{self, Conn, StoreError, to_secs};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -39,6 +39,23 @@ pub(crate) fn safety_plan_place(family: &str) -> FieldPlace<'_> {
         column: "sealed_safety_plan",
         row: family,
     }
+}
+
+pub(crate) fn referral_place<'a>(family: &'a str, row: &'a str) -> FieldPlace<'a> {
+    FieldPlace {
+        family,
+        table: "referrals",
+        column: "sealed_details",
+        row,
+    }
+}
+
+/// A referral as shown: the latest state of each kind comes last.
+#[derive(Debug, Serialize)]
+pub struct ReferralView {
+    pub recorded_at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub referral: Referral,
 }
 
 /// What `family update` answers: what changed (codes and references only).
@@ -332,6 +349,16 @@ pub async fn update(app: &App, family_ref: &str, u: &FamilyUpdate) -> Result<Upd
         changed.push("measures");
     }
 
+    for r in &u.referrals {
+        let id = store::household::next_referral_id(&mut tx).await?;
+        let row = id.to_string();
+        let sealed = seal_json(&dek, r, &referral_place(&f.reference, &row))?;
+        store::household::insert_referral(&mut tx, id, f.id, now, &sealed).await?;
+        app.audit(&mut tx, &audit("family.update.referral")).await?;
+    }
+    if !u.referrals.is_empty() {
+        changed.push("referrals");
+    }
     if let Some(sp) = &u.safety_plan {
         let review_at = local_start(app, sp.review_on)?;
         let sealed = seal_json(&dek, sp, &safety_plan_place(&f.reference))?;
@@ -363,13 +390,20 @@ pub struct ExPartnerView {
     pub left_at: Option<DateTime<Utc>>,
 }
 
-/// The ex-partners and the safety plan of a family, opened with its key.
+/// What `family show` adds from the kept-up record.
+pub(crate) struct RecordViews {
+    pub ex_partners: Vec<ExPartnerView>,
+    pub safety_plan: Option<SafetyPlan>,
+    pub referrals: Vec<ReferralView>,
+}
+
+/// The ex-partners, the safety plan and the referrals of a family, opened with its key.
 pub(crate) async fn record_views(
     conn: &mut Conn,
     family_id: i64,
     family_ref: &str,
     dek: Option<&Dek>,
-) -> Result<(Vec<ExPartnerView>, Option<SafetyPlan>), OpError> {
+) -> Result<RecordViews, OpError> {
     let opt_time = |t: Option<i64>| t.map(store::from_secs).transpose();
     let mut views = Vec::new();
     for x in store::household::ex_partners(conn, family_id).await? {
@@ -394,7 +428,21 @@ pub(crate) async fn record_views(
         (Some(k), Some(s)) => Some(open_json(k, s, &safety_plan_place(family_ref))?),
         _ => None,
     };
-    Ok((views, plan))
+    let mut referrals = Vec::new();
+    if let Some(k) = dek {
+        for (id, at, sealed) in store::household::referrals(conn, family_id).await? {
+            let row = id.to_string();
+            referrals.push(ReferralView {
+                recorded_at: store::from_secs(at)?,
+                referral: open_json(k, &sealed, &referral_place(family_ref, &row))?,
+            });
+        }
+    }
+    Ok(RecordViews {
+        ex_partners: views,
+        safety_plan: plan,
+        referrals,
+    })
 }
 
 const BATCH: i64 = 200;

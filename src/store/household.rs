@@ -223,3 +223,47 @@ pub async fn mark_safety_reminded(
         .await?;
     Ok(())
 }
+
+/// The id the next referral gets: its sealed detail is bound to it.
+pub async fn next_referral_id(conn: &mut Conn) -> Result<i64, StoreError> {
+    let n: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM referrals")
+        .fetch_one(conn)
+        .await?;
+    Ok(n.map_or(1, |n| n + 1))
+}
+
+pub async fn insert_referral(
+    conn: &mut Conn,
+    id: i64,
+    family_id: i64,
+    now: i64,
+    sealed: &[u8],
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO referrals (id, family_id, recorded_at, sealed_details) \
+         VALUES ($1, $2, $3, $4)",
+    )
+    .bind(id)
+    .bind(family_id)
+    .bind(now)
+    .bind(sealed)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A family's referrals, oldest first: `(id, recorded_at, sealed)`.
+pub async fn referrals(
+    conn: &mut Conn,
+    family_id: i64,
+) -> Result<Vec<(i64, i64, Vec<u8>)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, recorded_at, sealed_details FROM referrals WHERE family_id = $1 ORDER BY id",
+    )
+    .bind(family_id)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+        .collect()
+}

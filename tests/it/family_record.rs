@@ -451,3 +451,117 @@ fn a_new_stressor_raises_amber_once() {
     let raised: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(raised.to_string().contains("stressor_new"), "{raised}");
 }
+
+#[test]
+fn a_referral_is_recorded_sealed_with_whether_it_started() {
+    let env = TestEnv::new();
+    let fam = env.enrol(
+        ENROL_AT,
+        &family_body(AMSTERDAM, "standard", "2026-12-01", "RFMARK"),
+    );
+    let f = fam["family"].as_str().unwrap();
+    let before = env.sql("SELECT COUNT(*) FROM referrals");
+    let o = update(
+        &env,
+        "2026-12-03T10:00:00+01:00",
+        f,
+        &json!({"referrals": [{"kind": "loan_shark", "started": false}]}),
+    );
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("referrals[0].kind"));
+    assert_eq!(env.sql("SELECT COUNT(*) FROM referrals"), before);
+    update_ok(
+        &env,
+        "2026-12-03T10:00:00+01:00",
+        f,
+        &json!({"referrals": [{"kind": "schuldhulp", "started": false, "detail": "RFMARK-intake booked"}]}),
+    );
+    update_ok(
+        &env,
+        "2027-01-03T10:00:00+01:00",
+        f,
+        &json!({"referrals": [{"kind": "schuldhulp", "started": true}]}),
+    );
+    assert_eq!(
+        env.sql("SELECT COUNT(*) FROM referrals WHERE CAST(sealed_details AS TEXT) LIKE '%schuldhulp%' OR CAST(sealed_details AS TEXT) LIKE '%RFMARK%'"),
+        "0"
+    );
+    let v = show(&env, "2027-01-03T11:00:00+01:00", f);
+    let r = v["referrals"].as_array().unwrap();
+    assert_eq!(r.len(), 2, "the history is kept");
+    assert_eq!(r[0]["detail"], "RFMARK-intake booked");
+    assert_eq!(r[1]["kind"], "schuldhulp");
+    assert_eq!(r[1]["started"], true);
+    assert_eq!(
+        env.sql(&format!(
+            "SELECT COUNT(*) FROM audit WHERE action = 'family.update.referral' AND family_ref = '{f}'"
+        )),
+        "2"
+    );
+}
+
+#[test]
+fn the_api_patches_the_record_for_the_responsible_team_only() {
+    use crate::support::daemon::Daemon;
+    use crate::support::http;
+    use std::time::Duration;
+    const SERVE_AT: &str = "2026-12-20T10:00:00+01:00";
+    let env = TestEnv::new();
+    let fam = env.enrol(
+        ENROL_AT,
+        &family_body(AMSTERDAM, "standard", "2026-12-01", "APIMARK"),
+    );
+    let f = fam["family"].as_str().unwrap();
+    let token = |muni: &str| {
+        env.json(&["token", "create", "--at", SERVE_AT, "--municipality", muni])["token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (ams, rdam) = (token(AMSTERDAM), token(ROTTERDAM));
+    let mut d = Daemon::spawn(&env, "serve", &["--at", SERVE_AT, "serve"], None);
+    d.wait_log("nazorg daemon ready", Duration::from_secs(20));
+    let addr: std::net::SocketAddr = d
+        .log()
+        .lines()
+        .find(|l| l.contains("api listening"))
+        .and_then(|l| l.split("addr=").nth(1))
+        .and_then(|a| a.split_whitespace().next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let patch = |t: &str, body: &Value| {
+        http::request(
+            addr,
+            "PATCH",
+            &format!("/v1/families/{f}"),
+            Some(t),
+            Some(("application/json", body.to_string().as_bytes())),
+        )
+    };
+    let newborn = json!({"add_members": [{"role": "child", "name": "APIMARK-baby", "birth_date": "2026-12-19"}]});
+    let members = || env.sql("SELECT COUNT(*) FROM members");
+    // Another team's token: not found, nothing changed.
+    let r = patch(&rdam, &newborn);
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert_eq!(members(), "3");
+    // Bad input: the field is named, nothing changed.
+    let r = patch(
+        &ams,
+        &json!({"add_members": [{"role": "neighbour", "name": "X"}]}),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("add_members[0].role"), "{}", r.text());
+    assert_eq!(members(), "3");
+    // The responsible team.
+    let r = patch(&ams, &newborn);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["added"][0]["role"], "child");
+    assert_eq!(members(), "4");
+    assert!(
+        !r.text().contains("APIMARK"),
+        "personal data echoed: {}",
+        r.text()
+    );
+    d.terminate();
+}
