@@ -92,13 +92,12 @@ fn main() {
         .unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = rt.spawn(api::serve(
-        listener,
-        ApiState::new(app.clone()),
-        async move {
-            let _ = stop_rx.await;
-        },
-    ));
+    // No reloads in the benchmark: the sender stays alive and silent.
+    let state = ApiState::new(app.clone());
+    let (_reload_tx, routers) = tokio::sync::watch::channel(api::router(state.clone()));
+    let server = rt.spawn(api::serve(listener, state, routers, async move {
+        let _ = stop_rx.await;
+    }));
 
     let queue = Arc::new(Mutex::new(work));
     let latencies = Arc::new(Mutex::new(Vec::with_capacity(requests)));

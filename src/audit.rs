@@ -1,11 +1,21 @@
-//! The append-only, hash-chained audit trail. Every read of personal data, every change,
+//! The append-only, MAC-chained audit trail. Every read of personal data, every change,
 //! every export, token use and denied attempt appends an entry (references and codes only)
-//! whose hash covers the previous entry's hash, so an edited, deleted or reordered entry is
-//! found by `nazorg audit verify`. Entries are appended inside the transaction of the change
-//! they record.
+//! whose HMAC-SHA256 under the audit key (random, wrapped by the KEK) covers the previous
+//! entry's MAC, so an edited, deleted or reordered entry is found by `nazorg audit verify`,
+//! even when someone with database access recomputed every hash: without the KEK they cannot
+//! make a MAC. Database triggers refuse UPDATE and DELETE on the table; the head logged by
+//! each sweep (`SEQ:MAC`) lets `audit verify --head` detect a removed tail. Entries are
+//! appended inside the transaction of the change they record.
+//!
+//! Entries written before the audit key existed (an upgraded installation) keep their plain
+//! SHA-256 hash (version 1): rows are immutable and are never re-chained. The first keyed
+//! entry's MAC covers the last plain hash, so those entries are protected from then on.
 
+use crate::keyring::{AuditKey, Keyring, KeyringError};
 use crate::store::{Conn, StoreError};
+use hmac::{Hmac, Mac};
 use serde::Serialize;
+use sha2::digest::Update;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
@@ -42,34 +52,76 @@ pub struct Entry<'a> {
     pub detail: Option<&'a str>,
 }
 
-fn field(h: &mut Sha256, v: &[u8]) {
-    h.update((v.len() as u64).to_be_bytes());
+/// Chain format of an entry: `1` plain SHA-256 (entries written before the installation had
+/// an audit key; anyone can recompute these), `2` HMAC-SHA256 under the audit key.
+const PLAIN: i64 = 1;
+const KEYED: i64 = 2;
+
+fn field(h: &mut impl Update, v: &[u8]) {
+    h.update(&(v.len() as u64).to_be_bytes());
     h.update(v);
 }
 
-fn entry_hash(prev: &[u8], seq: i64, at: i64, actor: &str, e: &Entry<'_>) -> Vec<u8> {
-    let mut h = Sha256::new();
-    h.update(b"nazorg/audit/v1");
-    field(&mut h, prev);
-    h.update(seq.to_be_bytes());
-    h.update(at.to_be_bytes());
-    field(&mut h, actor.as_bytes());
-    field(&mut h, e.action.as_bytes());
+/// Feeds an entry's canonical, length-prefixed encoding to a hash or a MAC.
+fn encode(
+    h: &mut impl Update,
+    domain: &[u8],
+    prev: &[u8],
+    seq: i64,
+    at: i64,
+    actor: &str,
+    e: &Entry<'_>,
+) {
+    h.update(domain);
+    field(h, prev);
+    h.update(&seq.to_be_bytes());
+    h.update(&at.to_be_bytes());
+    field(h, actor.as_bytes());
+    field(h, e.action.as_bytes());
     for opt in [e.family, e.subject, e.detail] {
         match opt {
             Some(v) => {
-                h.update([1]);
-                field(&mut h, v.as_bytes());
+                h.update(&[1]);
+                field(h, v.as_bytes());
             }
-            None => h.update([0]),
+            None => h.update(&[0]),
         }
     }
+}
+
+/// Version 1: plain SHA-256, as every entry before the audit key existed.
+fn plain_hash(prev: &[u8], seq: i64, at: i64, actor: &str, e: &Entry<'_>) -> Vec<u8> {
+    let mut h = Sha256::new();
+    encode(&mut h, b"nazorg/audit/v1", prev, seq, at, actor, e);
     h.finalize().to_vec()
 }
 
-/// Appends an entry in the caller's (write) transaction.
+/// Version 2: HMAC-SHA256 under the audit key; nobody without the KEK can recompute it.
+fn keyed_mac(
+    key: &AuditKey,
+    prev: &[u8],
+    seq: i64,
+    at: i64,
+    actor: &str,
+    e: &Entry<'_>,
+) -> Hmac<Sha256> {
+    let mut m = key.key.mac();
+    encode(&mut m, b"nazorg/audit/v2", prev, seq, at, actor, e);
+    m
+}
+
+fn key_error(e: KeyringError) -> StoreError {
+    match e {
+        KeyringError::Store(s) => s,
+        other => StoreError::AuditKey(other.to_string()),
+    }
+}
+
+/// Appends an entry in the caller's (write) transaction, MAC'd under the audit key (made on
+/// first use).
 pub async fn append(
     conn: &mut Conn,
+    keys: &Keyring,
     actor: &Actor,
     at: i64,
     e: &Entry<'_>,
@@ -82,11 +134,18 @@ pub async fn append(
         None => (0, vec![0u8; 32]),
     };
     let seq = prev_seq + 1;
+    let key = keys
+        .audit_key_for_append(conn, seq, at)
+        .await
+        .map_err(key_error)?;
     let actor = actor.label();
-    let hash = entry_hash(&prev_hash, seq, at, &actor, e);
+    let hash = keyed_mac(&key, &prev_hash, seq, at, &actor, e)
+        .finalize()
+        .into_bytes()
+        .to_vec();
     sqlx::query(
-        "INSERT INTO audit (seq, at, actor, action, family_ref, subject, detail, prev_hash, hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO audit (seq, at, actor, action, family_ref, subject, detail, prev_hash, hash, version) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(seq)
     .bind(at)
@@ -97,9 +156,64 @@ pub async fn append(
     .bind(e.detail)
     .bind(&prev_hash)
     .bind(&hash)
+    .bind(KEYED)
     .execute(conn)
     .await?;
     Ok(seq)
+}
+
+/// The chain's head, `SEQ:MAC` in hex: what the sweep logs to the journal and
+/// `audit verify --head` checks later. `None` while the trail is empty.
+pub async fn head(conn: &mut Conn) -> Result<Option<Head>, StoreError> {
+    let row = sqlx::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(conn)
+        .await?;
+    row.map(|r| {
+        Ok(Head {
+            seq: r.try_get(0)?,
+            mac: r.try_get(1)?,
+        })
+    })
+    .transpose()
+}
+
+/// A chain head recorded elsewhere (the journal): an entry's sequence number and its MAC.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Head {
+    pub seq: i64,
+    pub mac: Vec<u8>,
+}
+
+impl std::fmt::Display for Head {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.seq, hex(&self.mac))
+    }
+}
+
+impl std::str::FromStr for Head {
+    type Err = String;
+
+    /// `SEQ:MAC`, the MAC as 64 hex digits.
+    fn from_str(s: &str) -> Result<Head, String> {
+        let (seq, mac) = s
+            .split_once(':')
+            .ok_or("expected SEQ:MAC, e.g. 42:9f86d0…")?;
+        let seq: i64 = seq
+            .trim()
+            .parse()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or("SEQ must be a positive entry number")?;
+        let mac = mac.trim();
+        if mac.len() != 64 || !mac.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err("MAC must be 64 hex digits".into());
+        }
+        let mac = (0..32)
+            .map(|i| u8::from_str_radix(&mac[2 * i..2 * i + 2], 16))
+            .collect::<Result<Vec<u8>, _>>()
+            .map_err(|_| "MAC must be 64 hex digits".to_string())?;
+        Ok(Head { seq, mac })
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -117,6 +231,7 @@ struct Stored {
     line: AuditLine,
     prev_hash: Vec<u8>,
     hash: Vec<u8>,
+    version: i64,
 }
 
 fn stored(r: &sqlx::sqlite::SqliteRow) -> Result<Stored, StoreError> {
@@ -132,11 +247,11 @@ fn stored(r: &sqlx::sqlite::SqliteRow) -> Result<Stored, StoreError> {
         },
         prev_hash: r.try_get(7)?,
         hash: r.try_get(8)?,
+        version: r.try_get(9)?,
     })
 }
 
-const SELECT: &str =
-    "SELECT seq, at, actor, action, family_ref, subject, detail, prev_hash, hash FROM audit";
+const SELECT: &str = "SELECT seq, at, actor, action, family_ref, subject, detail, prev_hash, hash, version FROM audit";
 
 pub async fn list(conn: &mut Conn, family: Option<&str>) -> Result<Vec<AuditLine>, StoreError> {
     let sql = format!("{SELECT} WHERE ($1 IS NULL OR family_ref = $1) ORDER BY seq");
@@ -148,9 +263,21 @@ pub async fn list(conn: &mut Conn, family: Option<&str>) -> Result<Vec<AuditLine
 #[derive(Debug, Serialize)]
 pub struct Verification {
     pub entries: u64,
-    /// Hex SHA-256 of the last entry: record it elsewhere to detect a cut-off tail later.
+    /// `SEQ:MAC` of the last entry: record it elsewhere (the sweep logs it to the journal)
+    /// and pass it to `--head` later to detect a removed tail or a rewritten chain.
     pub head: String,
+    /// The first entry under the audit key; older entries are plain SHA-256.
+    pub keyed_from: Option<i64>,
+    /// The lowest-numbered entry found forged, removed or out of place.
+    pub first_forged: Option<i64>,
     pub problems: Vec<String>,
+}
+
+impl Verification {
+    fn forged(&mut self, seq: i64, problem: String) {
+        self.first_forged = Some(self.first_forged.map_or(seq, |f| f.min(seq)));
+        self.problems.push(problem);
+    }
 }
 
 fn hex(b: &[u8]) -> String {
@@ -158,29 +285,49 @@ fn hex(b: &[u8]) -> String {
 }
 
 /// Walks the chain from the first entry; names every entry that was edited, removed or
-/// moved.
-pub async fn verify(conn: &mut Conn) -> Result<Verification, StoreError> {
+/// moved. Entries from the audit key's `first_seq` on must carry a valid MAC (an attacker
+/// without the KEK cannot make one); older ones a valid plain hash, and the first keyed
+/// entry's MAC covers the last of those. With `head`, the entry `head.seq` must still exist
+/// with exactly that MAC.
+pub async fn verify(
+    conn: &mut Conn,
+    keys: &Keyring,
+    head: Option<&Head>,
+) -> Result<Verification, StoreError> {
+    let key = keys.audit_key(&mut *conn).await.map_err(key_error)?;
     let sql = format!("{SELECT} ORDER BY seq");
     let rows = sqlx::query(&sql).fetch_all(conn).await?;
-    let mut problems = Vec::new();
+    let mut v = Verification {
+        entries: 0,
+        head: String::new(),
+        keyed_from: key.as_ref().map(|k| k.first_seq),
+        first_forged: None,
+        problems: Vec::new(),
+    };
     let mut expected_prev = vec![0u8; 32];
     let mut expected_seq = 1;
-    let mut entries = 0;
+    let mut head_found = false;
     for r in &rows {
         let s = stored(r)?;
         let l = &s.line;
-        entries += 1;
+        v.entries += 1;
         if l.seq != expected_seq {
-            problems.push(format!(
-                "entries {expected_seq}..{} are missing (deleted)",
-                l.seq - 1
-            ));
-        } else if s.prev_hash != expected_prev {
-            problems.push(format!(
-                "entry {} does not follow entry {}: an entry was deleted, replaced or moved",
+            v.forged(
                 l.seq,
-                l.seq - 1
-            ));
+                format!(
+                    "entries {expected_seq}..{} are missing (deleted)",
+                    l.seq - 1
+                ),
+            );
+        } else if s.prev_hash != expected_prev {
+            v.forged(
+                l.seq,
+                format!(
+                    "entry {} does not follow entry {}: an entry was deleted, replaced or moved",
+                    l.seq,
+                    l.seq - 1
+                ),
+            );
         }
         let entry = Entry {
             action: &l.action,
@@ -188,19 +335,76 @@ pub async fn verify(conn: &mut Conn) -> Result<Verification, StoreError> {
             subject: l.subject.as_deref(),
             detail: l.detail.as_deref(),
         };
-        let recomputed = entry_hash(&s.prev_hash, l.seq, l.at, &l.actor, &entry);
-        if recomputed != s.hash {
-            problems.push(format!(
-                "entry {} was edited (its hash does not match its content)",
-                l.seq
-            ));
+        let must_be_keyed = key.as_ref().is_some_and(|k| l.seq >= k.first_seq);
+        let intact = match (s.version, &key) {
+            (KEYED, Some(k)) if must_be_keyed => {
+                keyed_mac(k, &s.prev_hash, l.seq, l.at, &l.actor, &entry)
+                    .verify_slice(&s.hash)
+                    .is_ok()
+            }
+            (PLAIN, _) if !must_be_keyed => {
+                plain_hash(&s.prev_hash, l.seq, l.at, &l.actor, &entry) == s.hash
+            }
+            _ => false,
+        };
+        if !intact {
+            let problem = if key
+                .as_ref()
+                .is_some_and(|k| k.first_seq == l.seq && l.seq > 1)
+            {
+                format!(
+                    "entry {} is forged, or a plain (unkeyed) entry before it was rewritten: its MAC covers them",
+                    l.seq
+                )
+            } else {
+                format!(
+                    "entry {} is forged (its {} does not match its content)",
+                    l.seq,
+                    if must_be_keyed { "MAC" } else { "hash" }
+                )
+            };
+            v.forged(l.seq, problem);
+        }
+        if let Some(h) = head
+            && h.seq == l.seq
+        {
+            head_found = true;
+            if h.mac != s.hash {
+                v.forged(
+                    l.seq,
+                    format!(
+                        "entry {} does not have the recorded head's MAC: the chain was rewritten",
+                        l.seq
+                    ),
+                );
+            }
         }
         expected_prev = s.hash.clone();
         expected_seq = l.seq + 1;
     }
-    Ok(Verification {
-        entries,
-        head: hex(&expected_prev),
-        problems,
-    })
+    if let Some(k) = &key
+        && k.first_seq >= expected_seq
+    {
+        v.forged(
+            expected_seq,
+            format!(
+                "the audit key covers entries from {} on, but the trail ends at {}: the tail was removed",
+                k.first_seq,
+                expected_seq - 1
+            ),
+        );
+    }
+    if let Some(h) = head
+        && !head_found
+    {
+        v.forged(
+            expected_seq.min(h.seq),
+            format!(
+                "the recorded head entry {} is missing: entries from {expected_seq} on were removed",
+                h.seq
+            ),
+        );
+    }
+    v.head = format!("{}:{}", expected_seq - 1, hex(&expected_prev));
+    Ok(v)
 }

@@ -220,6 +220,10 @@ struct RawMail {
     transport: String,
     dir: Option<PathBuf>,
     url: Option<String>,
+    /// A file whose content is the SMTP password (default: the systemd credential
+    /// `$CREDENTIALS_DIRECTORY/smtp-password` when it exists).
+    #[serde(default)]
+    password_file: Option<PathBuf>,
     from: String,
     #[serde(default)]
     language: Option<String>,
@@ -380,6 +384,10 @@ struct RawApi {
     rate_limit: u32,
     #[serde(default = "d_burst")]
     burst: u32,
+    #[serde(default = "d_max_connections")]
+    max_connections: u32,
+    #[serde(default = "d_header_timeout")]
+    header_timeout: String,
     #[serde(default = "d_token_lifetime")]
     token_lifetime: String,
 }
@@ -397,6 +405,12 @@ fn d_rate() -> u32 {
 fn d_burst() -> u32 {
     40
 }
+fn d_max_connections() -> u32 {
+    256
+}
+fn d_header_timeout() -> String {
+    "PT10S".into()
+}
 
 impl Default for RawApi {
     fn default() -> Self {
@@ -404,6 +418,8 @@ impl Default for RawApi {
             listen: d_listen(),
             rate_limit: d_rate(),
             burst: d_burst(),
+            max_connections: d_max_connections(),
+            header_timeout: d_header_timeout(),
             token_lifetime: d_token_lifetime(),
         }
     }
@@ -417,6 +433,11 @@ pub struct ApiConfig {
     pub rate_limit: u32,
     /// Requests a token may make at once before the rate applies.
     pub burst: u32,
+    /// Open connections served at once; further clients wait in the listen backlog.
+    pub max_connections: u32,
+    /// How long a client may take to send a request's headers (slow clients hold a
+    /// connection slot otherwise).
+    pub header_timeout: std::time::Duration,
     /// How long a token lives when `token create` is given no `--expires`.
     pub token_lifetime: IsoDuration,
 }
@@ -641,10 +662,39 @@ pub struct CryptoConfig {
     pub recipients: Vec<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum MailTransport {
-    File { dir: PathBuf },
-    Smtp { url: String },
+    File {
+        dir: PathBuf,
+    },
+    /// `password` from `mail.password_file` (or the systemd credential), for the user in
+    /// the URL.
+    Smtp {
+        url: String,
+        password: Option<crate::mail::Password>,
+    },
+}
+
+/// Shows the URL without its user information, and never a password.
+impl std::fmt::Debug for MailTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MailTransport::File { dir } => f.debug_struct("File").field("dir", dir).finish(),
+            MailTransport::Smtp { url, password } => {
+                let shown = match url.split_once("://") {
+                    Some((scheme, rest)) => match rest.rsplit_once('@') {
+                        Some((_, host)) => format!("{scheme}://<redacted>@{host}"),
+                        None => url.clone(),
+                    },
+                    None => "<unparsable>".into(),
+                };
+                f.debug_struct("Smtp")
+                    .field("url", &shown)
+                    .field("password", password)
+                    .finish()
+            }
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -689,7 +739,7 @@ impl Config {
             source,
         })?;
         let env: BTreeMap<String, String> = std::env::vars()
-            .filter(|(k, _)| k.starts_with("NAZORG_"))
+            .filter(|(k, _)| k.starts_with("NAZORG_") || k == CREDENTIALS_DIRECTORY)
             .collect();
         Self::parse(&text, path, &env)
     }
@@ -785,6 +835,34 @@ fn apply_env(raw: &mut RawConfig, env: &BTreeMap<String, String>) {
     if let Some(v) = env.get("NAZORG_MAIL_DIR") {
         raw.mail.dir = Some(PathBuf::from(v));
     }
+    // systemd's LoadCredential=smtp-password:… lands in $CREDENTIALS_DIRECTORY.
+    if raw.mail.password_file.is_none()
+        && let Some(dir) = env.get(CREDENTIALS_DIRECTORY)
+    {
+        let p = Path::new(dir).join("smtp-password");
+        if p.is_file() {
+            raw.mail.password_file = Some(p);
+        }
+    }
+}
+
+/// Passed to [`Config::parse`] with the `NAZORG_*` overrides: where systemd puts credentials.
+pub const CREDENTIALS_DIRECTORY: &str = "CREDENTIALS_DIRECTORY";
+
+/// The SMTP password from its file: the whole content, one trailing newline trimmed.
+fn read_password(path: &Path) -> Result<crate::mail::Password, String> {
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+    );
+    let trimmed = text
+        .strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+        .unwrap_or(&text);
+    if trimmed.is_empty() {
+        return Err(format!("{} is empty", path.display()));
+    }
+    Ok(crate::mail::Password::new(trimmed.to_string()))
 }
 
 struct Issues(Vec<ConfigIssue>);
@@ -906,13 +984,28 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
             }
         },
         "smtp" => match &raw.mail.url {
-            Some(u) => match crate::mail::Transport::smtp(u) {
-                Ok(_) => Some(MailTransport::Smtp { url: u.clone() }),
-                Err(e) => {
-                    is.push("mail.url", e.to_string());
-                    None
+            Some(u) => {
+                let password = match &raw.mail.password_file {
+                    None => Ok(None),
+                    Some(p) => read_password(&resolve(base, p)).map(Some),
+                };
+                match password {
+                    Err(e) => {
+                        is.push("mail.password_file", e);
+                        None
+                    }
+                    Ok(password) => match crate::mail::Transport::smtp_with(u, password.as_ref()) {
+                        Ok(_) => Some(MailTransport::Smtp {
+                            url: u.clone(),
+                            password,
+                        }),
+                        Err(e) => {
+                            is.push("mail.url", e.to_string());
+                            None
+                        }
+                    },
                 }
-            },
+            }
             None => {
                 is.push("mail.url", "required when mail.transport = \"smtp\"");
                 None
@@ -1121,6 +1214,22 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
     if raw.api.burst == 0 {
         is.push("api.burst", "must be at least 1");
     }
+    if raw.api.max_connections == 0 {
+        is.push("api.max_connections", "must be at least 1");
+    }
+    let header_timeout = match is.duration("api.header_timeout", &raw.api.header_timeout) {
+        Some(d) if d.nominal_seconds() >= 1 && d.nominal_seconds() <= 300 => {
+            std::time::Duration::from_secs(d.nominal_seconds().unsigned_abs())
+        }
+        Some(_) => {
+            is.push(
+                "api.header_timeout",
+                "must be between PT1S and PT5M, e.g. \"PT10S\"",
+            );
+            std::time::Duration::from_secs(10)
+        }
+        None => std::time::Duration::from_secs(10),
+    };
     let token_lifetime = is
         .duration("api.token_lifetime", &raw.api.token_lifetime)
         .unwrap_or(IsoDuration::days(90));
@@ -1131,6 +1240,8 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
         listen,
         rate_limit: raw.api.rate_limit,
         burst: raw.api.burst,
+        max_connections: raw.api.max_connections,
+        header_timeout,
         token_lifetime,
     };
 

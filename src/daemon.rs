@@ -11,6 +11,9 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 
+/// Database connections of the HTTP API's own pool.
+const API_CONNECTIONS: u32 = 4;
+
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
     #[error(transparent)]
@@ -84,8 +87,11 @@ impl RelayBackoff {
 /// by a killed predecessor, schedule, bind the API, READY=1; only then the catch-up round,
 /// whose sending is bounded by [`ROUND_BUDGET`] and cut short by SIGTERM.
 pub async fn serve(app: App, mut shutdown: watch::Receiver<bool>) -> Result<(), DaemonError> {
+    // SIGHUP re-reads the config; registered first, so a HUP during start-up cannot kill us.
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let mut app = app;
     let _lock = app.store.lock_daemon()?;
-    let transport = dispatcher::transport(&app.config.mail)?;
+    let mut transport = dispatcher::transport(&app.config.mail)?;
     tracing::info!(
         database = %app.store.path().display(),
         mail = %transport.describe(),
@@ -134,7 +140,16 @@ pub async fn serve(app: App, mut shutdown: watch::Receiver<bool>) -> Result<(), 
         .local_addr()
         .map_err(|source| DaemonError::Listen { addr, source })?;
     tracing::info!(addr = %bound, "api listening");
-    let api_state = crate::api::ApiState::new(app.acting_as(crate::audit::Actor::System));
+    // The API has a connection pool of its own: however busy it is, the sweep and the
+    // dispatcher keep theirs.
+    let api_store = app.store.separate_pool(API_CONNECTIONS).await?;
+    let api_app = crate::service::App {
+        store: api_store.clone(),
+        ..app.acting_as(crate::audit::Actor::System)
+    };
+    let api_state = crate::api::ApiState::new(api_app);
+    let (router_tx, routers) = watch::channel(crate::api::router(api_state.clone()));
+    let reload_state = api_state.clone();
     let mut api_shutdown = shutdown.clone();
     let api = tokio::spawn(async move {
         let stop = async move {
@@ -144,7 +159,7 @@ pub async fn serve(app: App, mut shutdown: watch::Receiver<bool>) -> Result<(), 
                 }
             }
         };
-        if let Err(e) = crate::api::serve(listener, api_state, stop).await {
+        if let Err(e) = crate::api::serve(listener, api_state, routers, stop).await {
             tracing::error!(error = %e, "api server stopped");
         }
     });
@@ -182,6 +197,29 @@ pub async fn serve(app: App, mut shutdown: watch::Receiver<bool>) -> Result<(), 
                     break;
                 }
             }
+            Some(()) = async {
+                match hangup.as_mut() {
+                    Some(h) => h.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                if let Some((reloaded, new_transport)) = reload(&app) {
+                    app = reloaded;
+                    transport = new_transport;
+                    app.health.update(|h| {
+                        h.sweep_every_secs =
+                            crate::health::sweep_allowance(&app.config.sweep_cron, app.now());
+                    });
+                    // The API's next request already sees the new config.
+                    let api_app = crate::service::App {
+                        store: api_store.clone(),
+                        ..app.acting_as(crate::audit::Actor::System)
+                    };
+                    let _ = router_tx.send(crate::api::router(reload_state.with_app(api_app)));
+                    tracing::info!(config = %app.config.path.display(), mail = %transport.describe(), "config reloaded");
+                    status("config reloaded");
+                }
+            }
             _ = watchdog_tick.tick(), if watchdog => {
                 let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
             }
@@ -200,6 +238,7 @@ pub async fn serve(app: App, mut shutdown: watch::Receiver<bool>) -> Result<(), 
     if let Err(e) = api.await {
         tracing::error!(error = %e, "api task ended abnormally");
     }
+    api_store.close().await;
     app.store.close().await;
     Ok(())
 }
@@ -256,4 +295,65 @@ async fn dispatch_round(
         }
         Err(e) => tracing::error!(error = %e, "dispatch failed; will retry"),
     }
+}
+
+/// Settings that a running daemon cannot change under its feet: where the data lives, the
+/// keys, the listener, the limiter's rates and the cron job already scheduled.
+fn needs_restart(old: &crate::config::Config, new: &crate::config::Config) -> Vec<&'static str> {
+    let mut keys = Vec::new();
+    let differ =
+        |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") != format!("{b:?}");
+    if differ(&old.state_dir, &new.state_dir) {
+        keys.push("state_dir");
+    }
+    if differ(&old.database, &new.database) {
+        keys.push("database");
+    }
+    if differ(&old.crypto, &new.crypto) {
+        keys.push("crypto");
+    }
+    if differ(&old.api, &new.api) {
+        keys.push("api");
+    }
+    if old.sweep_cron != new.sweep_cron {
+        keys.push("schedule.sweep");
+    }
+    keys
+}
+
+/// Re-reads the config file (SIGHUP, `systemctl reload`). A config with errors is refused
+/// with every error logged, and the daemon keeps the one it has; otherwise municipalities,
+/// members' teams, plans, indicators, rules, timings and mail settings take effect for the
+/// next sweep, the next message and the next request.
+fn reload(app: &App) -> Option<(App, crate::mail::Transport)> {
+    let path = app.config.path.clone();
+    let cfg = match crate::config::Config::load(&path) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            for issue in e.issues() {
+                tracing::error!(problem = %issue, "config not reloaded");
+            }
+            tracing::error!(
+                config = %path.display(),
+                "config not reloaded: it has errors; the daemon keeps the config it runs with"
+            );
+            status("config reload refused (errors in the file); running on the previous config");
+            return None;
+        }
+    };
+    let transport = match dispatcher::transport(&cfg.mail) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(error = %e, "config not reloaded: the mail transport cannot be built; the daemon keeps the config it runs with");
+            return None;
+        }
+    };
+    let restart = needs_restart(&app.config, &cfg);
+    if !restart.is_empty() {
+        tracing::warn!(
+            keys = %restart.join(", "),
+            "changed settings that take effect only after a restart"
+        );
+    }
+    Some((app.with_config(cfg), transport))
 }

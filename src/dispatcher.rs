@@ -312,6 +312,8 @@ async fn release(app: &App, ids: &[i64]) -> Result<(), StoreError> {
 pub fn transport(cfg: &crate::config::MailConfig) -> Result<Transport, crate::mail::MailError> {
     match &cfg.transport {
         crate::config::MailTransport::File { dir } => Transport::file(dir.clone()),
-        crate::config::MailTransport::Smtp { url } => Transport::smtp(url),
+        crate::config::MailTransport::Smtp { url, password } => {
+            Transport::smtp_with(url, password.as_ref())
+        }
     }
 }

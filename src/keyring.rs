@@ -28,6 +28,22 @@ pub struct Keyring {
     /// `crypto.recipients`: wrapped to as well when the first KEK is made.
     extra_recipients: Vec<String>,
     keks: RwLock<HashMap<i64, Arc<Kek>>>,
+    /// The unwrapped audit key, with the wrapped bytes it came from (a rotation rewraps it;
+    /// the key itself never changes).
+    audit: RwLock<Option<(Vec<u8>, Arc<AuditKey>)>>,
+}
+
+/// The key of the audit chain's MAC and the first entry it covers (entries before it are
+/// plain SHA-256, written before the installation had an audit key).
+pub struct AuditKey {
+    pub key: Dek,
+    pub first_seq: i64,
+}
+
+/// The associated data an audit key is wrapped with: binds `first_seq`, so it cannot be
+/// moved to pass keyed entries off as plain ones.
+pub fn audit_key_label(first_seq: i64) -> String {
+    format!("audit:{first_seq}")
 }
 
 impl std::fmt::Debug for Keyring {
@@ -107,6 +123,7 @@ impl Keyring {
             identity,
             extra_recipients,
             keks: RwLock::new(HashMap::new()),
+            audit: RwLock::new(None),
         };
         if create_kek {
             let mut tx = store.write().await?;
@@ -179,6 +196,72 @@ impl Keyring {
         let id = store::keys::insert(conn, &wrapped, &recipients, now).await?;
         self.remember(id, kek.clone());
         Ok((id, kek))
+    }
+
+    /// The audit key as the database holds it now, unwrapped (cached by its wrapped bytes,
+    /// so a key rolled back with its transaction is never used); `None` before the first
+    /// keyed entry.
+    pub async fn audit_key(&self, conn: &mut Conn) -> Result<Option<Arc<AuditKey>>, KeyringError> {
+        let Some(stored) = store::keys::audit_key(conn).await? else {
+            return Ok(None);
+        };
+        let cached = match self.audit.read() {
+            Ok(a) => a.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        if let Some((wrapped, key)) = cached
+            && wrapped == stored.wrapped
+            && key.first_seq == stored.first_seq
+        {
+            return Ok(Some(key));
+        }
+        let kek = self.kek(conn, stored.kek_id).await?;
+        let key = Arc::new(AuditKey {
+            key: kek.unwrap_dek(&stored.wrapped, &audit_key_label(stored.first_seq))?,
+            first_seq: stored.first_seq,
+        });
+        let fresh = Some((stored.wrapped, key.clone()));
+        match self.audit.write() {
+            Ok(mut a) => *a = fresh,
+            Err(poisoned) => *poisoned.into_inner() = fresh,
+        }
+        Ok(Some(key))
+    }
+
+    /// The audit key for appending entry `next_seq`. The first time (a new installation, or
+    /// the first entry after the upgrade that introduced it) a random key is made, wrapped by
+    /// the current KEK and stored in the caller's transaction, covering `next_seq` on.
+    pub async fn audit_key_for_append(
+        &self,
+        conn: &mut Conn,
+        next_seq: i64,
+        now: i64,
+    ) -> Result<Arc<AuditKey>, KeyringError> {
+        if let Some(key) = self.audit_key(conn).await? {
+            return Ok(key);
+        }
+        let (kek_id, kek) = self.current(conn, now).await?;
+        let key = Dek::generate();
+        let wrapped = kek.wrap_dek(&key, &audit_key_label(next_seq));
+        store::keys::insert_audit_key(
+            conn,
+            &store::keys::StoredAuditKey {
+                kek_id,
+                wrapped,
+                first_seq: next_seq,
+            },
+            now,
+        )
+        .await?;
+        tracing::info!(
+            first_seq = next_seq,
+            "created the audit key: audit entries from here on carry a keyed MAC"
+        );
+        // Not cached: the next append reads it back once this transaction committed.
+        Ok(Arc::new(AuditKey {
+            key,
+            first_seq: next_seq,
+        }))
     }
 
     /// A family's data key.

@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use nazorg::clock::{FixedClock, OffsetClock, SharedClock, SystemClock};
 use nazorg::config::{self, Config};
 use nazorg::service::{self, App, OpError};
@@ -32,7 +32,8 @@ struct Global {
     /// Config file [default: $NAZORG_CONFIG, else /etc/nazorg/nazorg.toml]
     #[arg(long, global = true, value_name = "PATH")]
     config: Option<PathBuf>,
-    /// Act as if the clock showed this instant (RFC 3339), to simulate months in tests
+    /// Act as if the clock showed this instant (RFC 3339), to simulate months in tests;
+    /// only with NAZORG_SIMULATION=1 (hidden from --help otherwise)
     #[arg(long, global = true, value_name = "T")]
     at: Option<DateTime<chrono::FixedOffset>>,
     /// Print data as JSON
@@ -222,8 +223,14 @@ enum TokenCommand {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Check the hash chain; names every edited, deleted or reordered entry (exit 65 if any)
-    Verify,
+    /// Check the MAC chain; names the first forged entry and every edited, deleted or
+    /// reordered one (exit 65 if any)
+    Verify {
+        /// A head recorded earlier (the sweep logs it): `SEQ:MAC`; that entry must still
+        /// exist with that MAC, so a removed tail or a rewritten chain is found
+        #[arg(long, value_name = "SEQ:MAC")]
+        head: Option<nazorg::audit::Head>,
+    },
     /// List entries, optionally for one family
     List {
         #[arg(long, value_name = "REF")]
@@ -385,9 +392,37 @@ impl std::fmt::Display for Exit {
 
 impl std::error::Error for Exit {}
 
+/// The environment variable that allows the simulated clock (`--at`).
+const SIMULATION_VAR: &str = "NAZORG_SIMULATION";
+
+/// True when `NAZORG_SIMULATION=1`: tests and simulations may set the clock with `--at`.
+/// A production daemon never runs on a clock someone else chose, so it is off by default.
+fn simulation_enabled() -> bool {
+    std::env::var_os(SIMULATION_VAR).is_some_and(|v| v == "1")
+}
+
+/// Parses the command line; `--at` is hidden from `--help` outside a simulation.
+fn parse_cli(simulation: bool) -> Cli {
+    let matches = Cli::command()
+        .mut_arg("at", |a| a.hide(!simulation))
+        .get_matches();
+    match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    }
+}
+
 fn main() -> ExitCode {
     forbid_core_dumps();
-    let cli = Cli::parse();
+    let simulation = simulation_enabled();
+    let cli = parse_cli(simulation);
+    if cli.global.at.is_some() && !simulation {
+        eprintln!(
+            "error: --at (the simulated clock) is only accepted when {SIMULATION_VAR}=1 is set; \
+             production runs on the real clock"
+        );
+        return ExitCode::from(exit::USAGE);
+    }
     nazorg::logging::init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -476,7 +511,7 @@ fn op_failed(e: OpError) -> anyhow::Error {
             eprintln!("error: {e}");
             Exit(exit::NOINPUT).into()
         }
-        OpError::Conflict(_) => {
+        OpError::Conflict(_) | OpError::NotResponsible(_) => {
             eprintln!("error: {e}");
             Exit(exit::DATAERR).into()
         }
@@ -1028,14 +1063,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 format!("revoked {id}\n")
             })
         }
-        Command::Audit(AuditCommand::Verify) => {
+        Command::Audit(AuditCommand::Verify { head }) => {
             let app = open_app(g, OpenMode::Existing, false).await?;
             let mut conn = app.store.conn().await?;
-            let v = nazorg::audit::verify(&mut conn)
+            let v = nazorg::audit::verify(&mut conn, &app.keyring, head.as_ref())
                 .await
                 .map_err(|e| op_failed(e.into()))?;
             print(g.json, &v, |v| {
                 let mut s = format!("{} entries, head {}\n", v.entries, v.head);
+                if let Some(f) = v.first_forged {
+                    s.push_str(&format!("TAMPERED: the first forged entry is {f}\n"));
+                }
                 for p in &v.problems {
                     s.push_str(&format!("TAMPERED: {p}\n"));
                 }

@@ -286,6 +286,7 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreE
         .await?;
         tx.commit().await?;
     }
+    log_audit_head(app).await?;
     if summary.examined > 0
         || summary.retention_erased > 0
         || summary.flags_raised > 0
@@ -410,6 +411,17 @@ async fn handovers(app: &App, now: DateTime<Utc>) -> Result<(u64, u64), StoreErr
     }
     tx.commit().await?;
     Ok((reminders, escalations))
+}
+
+/// Anchors the audit chain outside the database: the journal keeps `SEQ:MAC` of the head,
+/// which `nazorg audit verify --head` checks later (a removed tail or a chain rewritten
+/// without the key no longer has it).
+async fn log_audit_head(app: &App) -> Result<(), StoreError> {
+    let mut conn = app.store.conn().await?;
+    if let Some(head) = crate::audit::head(&mut conn).await? {
+        tracing::info!(audit_head = %head, "audit head {head}");
+    }
+    Ok(())
 }
 
 /// Erases families whose plan ended more than `retention.after` before `now`, the same

@@ -110,6 +110,7 @@ pub async fn create(
     .await?;
     audit::append(
         &mut tx,
+        &app.keyring,
         &app.actor,
         to_secs(now),
         &Entry {
@@ -145,6 +146,7 @@ pub async fn revoke(app: &App, id: &str) -> Result<(), OpError> {
     }
     audit::append(
         &mut tx,
+        &app.keyring,
         &app.actor,
         now,
         &Entry {

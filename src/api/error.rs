@@ -75,6 +75,9 @@ impl From<OpError> for ApiError {
             }
             OpError::NotFound { .. } => ApiError::not_found(),
             OpError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            OpError::NotResponsible(m) => {
+                ApiError::new(StatusCode::FORBIDDEN, "not_responsible", m)
+            }
             other => {
                 tracing::error!(error = %other, "request failed");
                 ApiError::internal()

@@ -15,8 +15,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+/// The app acting for the token: its actor for the audit trail, and for a team token the
+/// municipality whose changes `App::require_responsible` limits.
 fn app_for(s: &ApiState, p: &Principal) -> App {
-    s.app.acting_as(p.actor())
+    let team = match &p.scope {
+        Scope::Municipality(m) => Some(m.clone()),
+        _ => None,
+    };
+    s.app.acting_as(p.actor()).for_team(team)
 }
 
 /// Records a request that reached a family or check-in outside the token's scope.
@@ -202,6 +208,11 @@ pub async fn metrics(State(s): State<ApiState>) -> Result<Response, ApiError> {
             c.load(std::sync::atomic::Ordering::Relaxed)
         );
     }
+    let _ = writeln!(
+        out,
+        "# HELP nazorg_api_denied_total Requests without a valid token (401, or 429 once a client's allowance is used up)\n# TYPE nazorg_api_denied_total counter\nnazorg_api_denied_total {}",
+        s.strangers.denied_total()
+    );
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,

@@ -11,12 +11,14 @@ pub mod error;
 mod handlers;
 mod limiter;
 pub mod openapi;
+mod server;
+mod strangers;
 
 use crate::audit::{self, Actor, Entry};
 use crate::service::App;
 use crate::tokens::{self, Principal, Refusal};
 use axum::Router;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -100,6 +102,7 @@ pub const ROUTES: &[(&str, &str, &str, bool)] = &[
 pub struct ApiState {
     pub app: App,
     limiter: Arc<limiter::Limiter>,
+    strangers: Arc<strangers::Strangers>,
     metrics: Arc<HttpMetrics>,
 }
 
@@ -109,11 +112,20 @@ struct HttpMetrics {
 }
 
 impl ApiState {
+    /// The same limits and counters over another app (a reloaded config).
+    pub fn with_app(&self, app: App) -> ApiState {
+        ApiState {
+            app,
+            ..self.clone()
+        }
+    }
+
     pub fn new(app: App) -> ApiState {
         let cfg = app.config.api;
         ApiState {
             app,
             limiter: Arc::new(limiter::Limiter::new(cfg.rate_limit, cfg.burst)),
+            strangers: Arc::new(strangers::Strangers::new(cfg.rate_limit, cfg.burst)),
             metrics: Arc::new(HttpMetrics::default()),
         }
     }
@@ -184,7 +196,7 @@ pub(crate) async fn record_audit(state: &ApiState, actor: &Actor, entry: &Entry<
     let at = state.app.now().timestamp();
     let result = async {
         let mut tx = state.app.store.write().await?;
-        audit::append(&mut tx, actor, at, entry).await?;
+        audit::append(&mut tx, &state.app.keyring, actor, at, entry).await?;
         tx.commit().await?;
         Ok::<_, crate::store::StoreError>(())
     }
@@ -203,7 +215,19 @@ fn request_entry<'a>(action: &'a str, subject: &'a str, detail: &'a str) -> Entr
     }
 }
 
-/// Authenticates the bearer token, applies the rate limit, and audits the request.
+fn too_many(wait: Duration) -> Response {
+    let mut e = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        "too many requests; slow down",
+    );
+    e.retry_after = Some(wait.as_secs().max(1));
+    e.into_response()
+}
+
+/// Authenticates the bearer token, applies the rate limits, and audits the request. A
+/// client IP that used up its allowance of failed requests is answered 429 before any
+/// database work; failures are audited in aggregate (see `strangers`).
 async fn authorize(State(state): State<ApiState>, mut req: Request, next: Next) -> Response {
     let route = req
         .extensions()
@@ -212,25 +236,44 @@ async fn authorize(State(state): State<ApiState>, mut req: Request, next: Next) 
         .unwrap_or_default();
     let method = req.method().to_string();
     let subject = format!("{method} {route}");
-    let principal = match bearer(&req) {
-        None => None,
-        Some(secret) => match tokens::authenticate(&state.app, secret).await {
-            Ok(Ok(p)) => Some(Ok(p)),
-            Ok(Err(refusal)) => Some(Err(refusal)),
+    let client = req
+        .extensions()
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    let secret = bearer(&req).map(str::to_string);
+    let minute = state.app.now().timestamp().div_euclid(60);
+    if let Err(wait) = state.strangers.admit(&client, secret.as_deref()) {
+        let _ = state
+            .strangers
+            .deny(&client, minute, strangers::Why::Limited);
+        return too_many(wait);
+    }
+    let refused = match secret.as_deref() {
+        None => Err(strangers::Why::NoToken),
+        Some(s) => match tokens::authenticate(&state.app, s).await {
+            Ok(Ok(p)) => {
+                state.strangers.authenticated(s);
+                Ok(p)
+            }
+            Ok(Err(refusal)) => {
+                state.strangers.forget(s);
+                Err(match refusal {
+                    Refusal::Revoked(_) => strangers::Why::Revoked,
+                    Refusal::Expired(_) => strangers::Why::Expired,
+                    Refusal::Unknown => strangers::Why::UnknownToken,
+                })
+            }
             Err(e) => return ApiError::from(e).into_response(),
         },
     };
-    let principal: Principal = match principal {
-        Some(Ok(p)) => p,
-        refused => {
-            let (actor, why) = match refused {
-                Some(Err(Refusal::Revoked(id))) => (Actor::Token(id), "revoked"),
-                Some(Err(Refusal::Expired(id))) => (Actor::Token(id), "expired"),
-                Some(Err(Refusal::Unknown)) => (Actor::Anonymous, "unknown token"),
-                _ => (Actor::Anonymous, "no token"),
+    let principal: Principal = match refused {
+        Ok(p) => p,
+        Err(why) => {
+            return match state.strangers.deny(&client, minute, why) {
+                Ok(()) => ApiError::unauthorized().into_response(),
+                Err(wait) => too_many(wait),
             };
-            record_audit(&state, &actor, &request_entry("api.denied", &subject, why)).await;
-            return ApiError::unauthorized().into_response();
         }
     };
     if let Err(wait) = state.limiter.check(&principal.token_id) {
@@ -240,13 +283,7 @@ async fn authorize(State(state): State<ApiState>, mut req: Request, next: Next) 
             &request_entry("api.denied", &subject, "rate limited"),
         )
         .await;
-        let mut e = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "too many requests; slow down",
-        );
-        e.retry_after = Some(wait.as_secs().max(1));
-        return e.into_response();
+        return too_many(wait);
     }
     let actor = principal.actor();
     req.extensions_mut().insert(principal);
@@ -265,13 +302,39 @@ pub async fn bind(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::Tcp
     tokio::net::TcpListener::bind(addr).await
 }
 
-/// Serves until `shutdown` resolves; in-flight requests are finished.
+/// How often finished minutes of denied requests are written to the audit trail (and the
+/// live token hashes reloaded).
+const DENIALS_FLUSH: Duration = Duration::from_secs(5);
+
+/// Serves until `shutdown` resolves; in-flight requests are finished and the denials
+/// counted so far are audited. Each request goes to the router `routers` holds then: a
+/// reload (SIGHUP) sends a router built with [`ApiState::with_app`] over the same limiter,
+/// counters and stranger accounting.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: ApiState,
+    routers: tokio::sync::watch::Receiver<Router>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let cfg = state.app.config.api;
+    let flusher = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(DENIALS_FLUSH);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                strangers::reload_known(&state).await;
+                strangers::flush(&state, false).await;
+            }
+        })
+    };
+    let limits = server::Limits {
+        max_connections: cfg.max_connections,
+        header_timeout: cfg.header_timeout,
+    };
+    let result = server::run(listener, routers, limits, shutdown).await;
+    flusher.abort();
+    strangers::flush(&state, true).await;
+    result
 }

@@ -334,6 +334,17 @@ impl Dek {
         hmac_sha256(&self.0.0[..], message)
     }
 
+    /// A keyed HMAC-SHA256 (the `hmac` crate) under this key, to be fed in parts and checked
+    /// in constant time: the audit chain's MAC. The key bytes never leave.
+    pub fn mac(&self) -> hmac::Hmac<Sha256> {
+        use hmac::Mac;
+        match <hmac::Hmac<Sha256> as Mac>::new_from_slice(&self.0.0[..]) {
+            Ok(mac) => mac,
+            // HMAC accepts keys of every length.
+            Err(_) => unreachable!("HMAC-SHA256 accepts a 32-byte key"),
+        }
+    }
+
     /// [`Dek::seal`] for a string (its UTF-8 bytes).
     pub fn seal_str(&self, s: &str, place: &FieldPlace) -> Vec<u8> {
         self.seal(s.as_bytes(), place)

@@ -17,7 +17,7 @@ mod transport;
 pub use fallback::{SAFETY_FALLBACK_KIND, is_safety_notice};
 pub use message::{Attachment, OutgoingMessage, build, message_id};
 pub use templates::{HandoverFacts, HandoverMail, ReminderFacts, ReminderKind, handover, reminder};
-pub use transport::{Transport, eml_file_name};
+pub use transport::{Password, Transport, eml_file_name};
 
 /// Language of a rendered mail. Dutch is the default.
 #[derive(

@@ -61,6 +61,28 @@ impl TlsMode {
     }
 }
 
+/// The SMTP password (from `mail.url` or `mail.password_file`). Zeroized on drop; `Debug`
+/// never prints it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(zeroize::Zeroizing<String>);
+
+impl Password {
+    pub fn new(s: String) -> Password {
+        Password(zeroize::Zeroizing::new(s))
+    }
+
+    /// The password itself, for the SMTP AUTH exchange only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
 /// The parsed pieces of an SMTP URL.
 #[derive(Debug, PartialEq, Eq)]
 struct SmtpUrl {
@@ -68,7 +90,8 @@ struct SmtpUrl {
     host: String,
     port: u16,
     tls: TlsMode,
-    credentials: Option<(String, String)>,
+    /// `user[:password]` from the URL.
+    userinfo: Option<(String, Option<String>)>,
 }
 
 impl SmtpUrl {
@@ -121,7 +144,41 @@ fn is_loopback(host: &str) -> bool {
             .unwrap_or(false)
 }
 
-/// Parse `smtp://[user:password@]host[:port][?tls=required|opportunistic|none]`
+/// The user and password to authenticate with, if any; refuses every combination that
+/// would send a password without TLS or leaves it ambiguous.
+fn credentials(
+    url: &SmtpUrl,
+    file: Option<&Password>,
+) -> Result<Option<(String, Password)>, MailError> {
+    let pair = match (&url.userinfo, file) {
+        (None, None) => return Ok(None),
+        (None, Some(_)) => {
+            return Err(bad_url(
+                "a password file is given but the URL names no user (smtp://USER@host…)",
+            ));
+        }
+        (Some((_, None)), None) => {
+            return Err(bad_url(
+                "a user name without a password: put the password in mail.password_file (or the systemd credential smtp-password)",
+            ));
+        }
+        (Some((_, Some(_))), Some(_)) => {
+            return Err(bad_url(
+                "the password is given twice (in the URL and in a password file): keep only the file",
+            ));
+        }
+        (Some((user, None)), Some(p)) => (user.clone(), p.clone()),
+        (Some((user, Some(p))), None) => (user.clone(), Password::new(p.clone())),
+    };
+    match url.tls {
+        TlsMode::Wrapper | TlsMode::Required => Ok(Some(pair)),
+        TlsMode::Opportunistic | TlsMode::None => Err(bad_url(
+            "credentials need TLS: use smtp://…?tls=required (STARTTLS) or smtps://; a password is never sent over a connection that may be plain",
+        )),
+    }
+}
+
+/// Parse `smtp://[user[:password]@]host[:port][?tls=required|opportunistic|none]`
 /// or `smtps://[user:password@]host[:port]`. Error reasons never echo the URL,
 /// so credentials cannot leak into logs.
 fn parse_smtp_url(url: &str) -> Result<SmtpUrl, MailError> {
@@ -151,14 +208,14 @@ fn parse_smtp_url(url: &str) -> Result<SmtpUrl, MailError> {
         Some((u, h)) => (Some(u), h),
         None => (None, authority),
     };
-    let credentials = match userinfo {
+    let userinfo = match userinfo {
         None => None,
         Some(u) => {
-            let (user, pass) = u
-                .split_once(':')
-                .ok_or_else(|| bad_url("userinfo must be user:password"))?;
+            let (user, pass) = match u.split_once(':') {
+                Some((user, pass)) => (user, Some(percent_decode(pass, "password")?)),
+                None => (u, None),
+            };
             let user = percent_decode(user, "user name")?;
-            let pass = percent_decode(pass, "password")?;
             if user.is_empty() {
                 return Err(bad_url("empty user name"));
             }
@@ -245,7 +302,7 @@ fn parse_smtp_url(url: &str) -> Result<SmtpUrl, MailError> {
         host,
         port,
         tls,
-        credentials,
+        userinfo,
     })
 }
 
@@ -318,7 +375,17 @@ impl Transport {
     /// User and password are percent-decoded and used for AUTH. TCP connect
     /// timeout 10 s; a whole transaction is bounded at 60 s.
     pub fn smtp(url: &str) -> Result<Transport, MailError> {
+        Self::smtp_with(url, None)
+    }
+
+    /// [`Transport::smtp`] with the password from a file (`mail.password_file`, or the
+    /// systemd credential `smtp-password`) for the user named in the URL
+    /// (`smtp://USER@host…`). Credentials are only ever sent over TLS: they need
+    /// `tls=required` (STARTTLS, refused if the server does not offer it) or `smtps://`;
+    /// a plain connection (`tls=none`, loopback only) never authenticates.
+    pub fn smtp_with(url: &str, password: Option<&Password>) -> Result<Transport, MailError> {
         let parsed = parse_smtp_url(url)?;
+        let credentials = credentials(&parsed, password)?;
         let tls_params = || {
             TlsParameters::new(parsed.host.clone())
                 .map_err(|e| bad_url(format!("TLS setup for host failed: {e}")))
@@ -333,8 +400,8 @@ impl Transport {
             .port(parsed.port)
             .tls(tls)
             .timeout(Some(CONNECT_TIMEOUT));
-        if let Some((user, pass)) = &parsed.credentials {
-            builder = builder.credentials(Credentials::new(user.clone(), pass.clone()));
+        if let Some((user, pass)) = credentials {
+            builder = builder.credentials(Credentials::new(user, pass.expose().to_string()));
         }
         Ok(Transport::Smtp {
             transport: builder.build(),
@@ -464,14 +531,55 @@ mod tests {
     fn smtp_url_credentials_are_decoded_and_not_described() {
         let u = parse_smtp_url("smtps://nazorg%40gem:p%3Ass%2Fw@relay.example:2465").unwrap();
         assert_eq!(
-            u.credentials,
-            Some(("nazorg@gem".to_owned(), "p:ss/w".to_owned()))
+            u.userinfo,
+            Some(("nazorg@gem".to_owned(), Some("p:ss/w".to_owned())))
         );
         let t = Transport::smtp("smtps://nazorg:geheim@relay.example").unwrap();
         assert_eq!(t.describe(), "smtps://relay.example:465");
         assert!(!format!("{t:?}").contains("geheim"));
         let err = Transport::smtp("smtp://nazorg:geheim@relay.example?tls=bogus").unwrap_err();
         assert!(!err.to_string().contains("geheim"));
+    }
+
+    #[test]
+    fn credentials_only_over_tls() {
+        let pw = Password::new("geheim".into());
+        for bad in [
+            "smtp://nazorg:geheim@relay.example",
+            "smtp://nazorg:geheim@relay.example?tls=opportunistic",
+            "smtp://nazorg:geheim@127.0.0.1:2525?tls=none",
+        ] {
+            let err = Transport::smtp(bad).unwrap_err();
+            assert!(
+                err.to_string().contains("credentials need TLS"),
+                "{bad}: {err}"
+            );
+            assert!(!err.to_string().contains("geheim"));
+        }
+        for bad in [
+            "smtp://nazorg@relay.example",
+            "smtp://nazorg@127.0.0.1?tls=none",
+        ] {
+            assert!(Transport::smtp_with(bad, Some(&pw)).is_err(), "{bad}");
+        }
+        for ok in [
+            "smtp://nazorg:geheim@relay.example:587?tls=required",
+            "smtps://nazorg:geheim@relay.example",
+        ] {
+            assert!(Transport::smtp(ok).is_ok(), "{ok}");
+        }
+        let u = parse_smtp_url("smtp://nazorg@relay.example:587?tls=required").unwrap();
+        let (user, pass) = credentials(&u, Some(&pw)).unwrap().unwrap();
+        assert_eq!((user.as_str(), pass.expose()), ("nazorg", "geheim"));
+        assert!(credentials(&u, None).is_err(), "a user needs a password");
+        let both = parse_smtp_url("smtps://nazorg:x@relay.example").unwrap();
+        assert!(credentials(&both, Some(&pw)).is_err(), "two passwords");
+        let none = parse_smtp_url("smtps://relay.example").unwrap();
+        assert!(
+            credentials(&none, Some(&pw)).is_err(),
+            "a password without a user"
+        );
+        assert_eq!(format!("{pw:?}"), "Password(<redacted>)");
     }
 
     #[test]

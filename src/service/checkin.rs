@@ -89,6 +89,7 @@ pub async fn record(app: &App, r: &CheckinRecord) -> Result<RecordedCheckin, OpE
     let f = store::families::by_id(&mut tx, c.family_id, to_secs(now))
         .await?
         .ok_or_else(not_found)?;
+    app.require_responsible(&f)?;
     match c.status.as_str() {
         "open" | "lapsed" => {}
         "recorded" => {

@@ -100,6 +100,7 @@ pub(crate) async fn erase_in(
     store::families::erase(tx, family_id, reason, now).await?;
     crate::audit::append(
         tx,
+        &app.keyring,
         actor,
         now,
         &Entry {
@@ -159,6 +160,7 @@ pub async fn preview(app: &App, family_ref: &str, reason: &str) -> Result<Previe
     let now = to_secs(app.now());
     let mut tx = app.store.read().await?;
     let f = super::family::family_by_ref(&mut tx, family_ref, now).await?;
+    app.require_responsible(&f)?;
     if f.status == "erased" {
         return Err(OpError::Conflict(format!(
             "family {} is already erased",
@@ -215,6 +217,7 @@ pub async fn erase(app: &App, family_ref: &str, reason: &str) -> Result<Erased, 
     let now = to_secs(app.now());
     let mut tx = app.store.write().await?;
     let f = super::family::family_by_ref(&mut tx, family_ref, now).await?;
+    app.require_responsible(&f)?;
     if f.status == "erased" {
         return Err(OpError::Conflict(format!(
             "family {} is already erased",

@@ -692,6 +692,7 @@ pub async fn close(app: &App, family_ref: &str, req: &CloseRequest) -> Result<Cl
     let now = to_secs(now_at);
     let mut tx = app.store.write().await?;
     let f = family_by_ref(&mut tx, family_ref, now).await?;
+    app.require_responsible(&f)?;
     if f.status != "running" {
         return Err(OpError::Conflict(format!(
             "family {} is {}, not running",
@@ -808,6 +809,7 @@ pub async fn evaluate(
     let now = to_secs(app.now());
     let mut tx = app.store.write().await?;
     let f = family_by_ref(&mut tx, family_ref, now).await?;
+    app.require_responsible(&f)?;
     if f.status != "completed" && f.status != "closed_early" {
         return Err(OpError::Conflict(format!(
             "family {} is {}; an evaluation is recorded when the plan has ended",

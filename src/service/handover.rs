@@ -169,6 +169,7 @@ pub async fn move_family(app: &App, req: &MoveRequest) -> Result<HandoverCreated
 
     let mut tx = app.store.write().await?;
     let f = super::family::family_by_ref(&mut tx, &req.family, to_secs(now)).await?;
+    app.require_responsible(&f)?;
     if f.status != "running" {
         return Err(OpError::Conflict(format!(
             "family {} is {}, not running",
@@ -325,6 +326,7 @@ pub async fn reassign(
     }
     let mut tx = app.store.write().await?;
     let f = super::family::family_by_ref(&mut tx, family_ref, to_secs(now)).await?;
+    app.require_responsible(&f)?;
     if f.status != "running" {
         return Err(OpError::Conflict(format!(
             "family {} is {}, not running",

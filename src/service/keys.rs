@@ -167,6 +167,15 @@ pub async fn rotate(app: &App, req: &RotateRequest) -> Result<Rotation, OpError>
                 store::export::set_study_key(&mut tx, &code, target, &new.wrap_dek(&key, &label))
                     .await?;
             }
+            // The audit key too, or retiring the old KEK would leave the chain unverifiable.
+            if let Some(a) = store::keys::audit_key(&mut tx).await?
+                && a.kek_id != target
+            {
+                let label = crate::keyring::audit_key_label(a.first_seq);
+                let old = app.keyring.kek(&mut tx, a.kek_id).await?;
+                let key = old.unwrap_dek(&a.wrapped, &label)?;
+                store::keys::set_audit_key(&mut tx, target, &new.wrap_dek(&key, &label)).await?;
+            }
             out.keks_retired = store::keys::retire_all_but(&mut tx, target, now).await?;
             app.audit(
                 &mut tx,

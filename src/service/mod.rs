@@ -31,6 +31,9 @@ pub enum OpError {
     },
     #[error("{0}")]
     Conflict(String),
+    /// The acting team may see the family but is not responsible for it now.
+    #[error("{0}")]
+    NotResponsible(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -68,6 +71,9 @@ pub struct App {
     pub keyring: Arc<Keyring>,
     /// Who the operations are performed for; recorded in the audit trail.
     pub actor: Actor,
+    /// The municipality whose team acts (an API team token): it changes only the families
+    /// it is responsible for now. `None` for the operator, the system and administrators.
+    pub team: Option<String>,
     /// The daemon's own condition (sweep, dispatch), for readiness and status.
     pub health: Arc<crate::health::Health>,
 }
@@ -96,6 +102,7 @@ impl App {
             store,
             keyring: Arc::new(keyring),
             actor: Actor::Operator,
+            team: None,
             health: Arc::default(),
         })
     }
@@ -108,13 +115,55 @@ impl App {
         }
     }
 
+    /// The same installation (store, keys, clock, health) under a newly loaded config:
+    /// what SIGHUP swaps in.
+    pub fn with_config(&self, config: Config) -> App {
+        App {
+            config: Arc::new(config),
+            ..self.clone()
+        }
+    }
+
+    /// The same installation, acting for a municipality's team (see [`App::team`]).
+    pub fn for_team(&self, team: Option<String>) -> App {
+        App {
+            team,
+            ..self.clone()
+        }
+    }
+
+    /// The one rule for changing a family: only the team responsible for it now. Before a
+    /// move's date that is the sending team (the receiving one may read); from the date on
+    /// the receiving team (the sending one may still read until it acknowledges). Checked
+    /// by every operation that changes a family (close, evaluate, erase, move, reassign,
+    /// record, flag ack/resolve) inside its transaction, so the API and every other caller get it.
+    pub fn require_responsible(
+        &self,
+        f: &crate::store::families::FamilyRow,
+    ) -> Result<(), OpError> {
+        match &self.team {
+            Some(team) if *team != f.municipality => Err(OpError::NotResponsible(format!(
+                "only the team responsible for family {} now may change it",
+                f.reference
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     /// Appends an audit entry for this app's actor in the caller's transaction.
     pub async fn audit(
         &self,
         conn: &mut crate::store::Conn,
         entry: &Entry<'_>,
     ) -> Result<(), OpError> {
-        crate::audit::append(conn, &self.actor, self.now().timestamp(), entry).await?;
+        crate::audit::append(
+            conn,
+            &self.keyring,
+            &self.actor,
+            self.now().timestamp(),
+            entry,
+        )
+        .await?;
         Ok(())
     }
 

@@ -852,6 +852,7 @@ pub async fn act(
     let f = store::families::by_id(&mut tx, fl.family_id, to_secs(now))
         .await?
         .ok_or_else(not_found)?;
+    app.require_responsible(&f)?;
     let Some(dek) = app.family_dek(&mut tx, &f).await? else {
         return Err(OpError::Conflict(format!(
             "family {} is erased",

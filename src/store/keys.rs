@@ -153,3 +153,52 @@ pub async fn set_dek(
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// The stored audit key: the KEK it is wrapped under, the wrapped bytes, and the first audit
+/// entry it covers.
+pub struct StoredAuditKey {
+    pub kek_id: i64,
+    pub wrapped: Vec<u8>,
+    pub first_seq: i64,
+}
+
+pub async fn audit_key(conn: &mut Conn) -> Result<Option<StoredAuditKey>, StoreError> {
+    let row = sqlx::query("SELECT kek_id, wrapped_key, first_seq FROM audit_key WHERE id = 1")
+        .fetch_optional(conn)
+        .await?;
+    row.map(|r| {
+        Ok(StoredAuditKey {
+            kek_id: r.try_get(0)?,
+            wrapped: r.try_get(1)?,
+            first_seq: r.try_get(2)?,
+        })
+    })
+    .transpose()
+}
+
+pub async fn insert_audit_key(
+    conn: &mut Conn,
+    key: &StoredAuditKey,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO audit_key (id, kek_id, wrapped_key, first_seq, created_at) VALUES (1, $1, $2, $3, $4)",
+    )
+    .bind(key.kek_id)
+    .bind(&key.wrapped)
+    .bind(key.first_seq)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Stores the audit key rewrapped under another KEK (rotation; the key itself is unchanged).
+pub async fn set_audit_key(conn: &mut Conn, kek_id: i64, wrapped: &[u8]) -> Result<(), StoreError> {
+    sqlx::query("UPDATE audit_key SET kek_id = $1, wrapped_key = $2 WHERE id = 1")
+        .bind(kek_id)
+        .bind(wrapped)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

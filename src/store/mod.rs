@@ -51,6 +51,8 @@ pub enum StoreError {
     Sql(#[from] sqlx::Error),
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
+    #[error("the audit key is not usable: {0}")]
+    AuditKey(String),
 }
 
 impl StoreError {
@@ -91,15 +93,7 @@ impl Store {
         if mode == OpenMode::Existing && !path.is_file() {
             return Err(StoreError::Missing(path));
         }
-        let options = SqliteConnectOptions::new()
-            .filename(&path)
-            .create_if_missing(mode == OpenMode::CreateAndMigrate)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(15))
-            // Erased data is overwritten, not merely unlinked from the b-tree.
-            .pragma("secure_delete", "ON");
+        let options = connect_options(&path, mode == OpenMode::CreateAndMigrate);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
@@ -109,6 +103,19 @@ impl Store {
             MIGRATOR.run(&store.pool).await?;
         }
         Ok(store)
+    }
+
+    /// The same database through a pool of its own, so one user of it (the HTTP API) cannot
+    /// take every connection from another (the sweep and the dispatcher).
+    pub async fn separate_pool(&self, max_connections: u32) -> Result<Store, StoreError> {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .connect_with(connect_options(&self.path, false))
+            .await?;
+        Ok(Store {
+            pool,
+            path: self.path.clone(),
+        })
     }
 
     /// Applies pending migrations (idempotent).
@@ -200,6 +207,18 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+fn connect_options(path: &Path, create: bool) -> SqliteConnectOptions {
+    SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(create)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(15))
+        // Erased data is overwritten, not merely unlinked from the b-tree.
+        .pragma("secure_delete", "ON")
 }
 
 /// Unix seconds ↔ UTC instants, the one representation of time in the database.

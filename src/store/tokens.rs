@@ -92,3 +92,14 @@ pub async fn touch(conn: &mut Conn, id: &str, now: i64) -> Result<(), StoreError
         .await?;
     Ok(())
 }
+
+/// SHA-256 hashes of the secrets of tokens not revoked (the API's in-memory gate for clients
+/// that used up their allowance of failed requests).
+pub async fn active_hashes(conn: &mut Conn, now: i64) -> Result<Vec<Vec<u8>>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT secret_hash FROM api_tokens WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $1)",
+    )
+    .bind(now)
+    .fetch_all(conn)
+    .await?)
+}

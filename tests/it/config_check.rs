@@ -194,7 +194,8 @@ fn production_template_parses() {
     assert_eq!(
         cfg.mail.transport,
         MailTransport::Smtp {
-            url: "smtps://mail.example.org".into()
+            url: "smtps://mail.example.org".into(),
+            password: None
         }
     );
     assert!(cfg.plans.contains_key("standard"));
@@ -510,7 +511,7 @@ fn smtp_transport_needs_a_valid_url() {
     single_issue(&text, "mail.url");
     let text = edit(
         &text,
-        "# url = \"smtps://nazorg:secret@mail.example.org\"",
+        "# url = \"smtps://nazorg@mail.example.org\"",
         "url = \"smtp://mail.example.org?tls=none\"",
     );
     single_issue(&text, "mail.url");
@@ -648,7 +649,8 @@ fn env_switches_the_transport_to_smtp() {
     assert_eq!(
         cfg.mail.transport,
         MailTransport::Smtp {
-            url: "smtp://127.0.0.1:2525?tls=none".into()
+            url: "smtp://127.0.0.1:2525?tls=none".into(),
+            password: None
         }
     );
     assert_eq!(cfg.state_dir, Path::new("/tmp/nazorg-ci"));

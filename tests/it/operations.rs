@@ -430,3 +430,79 @@ fn send_test_email_uses_the_configured_transport() {
     // Not an outbox message: nothing is queued for the daemon.
     assert!(env.outbox().is_empty());
 }
+
+/// The `new_family` notices in the outbox, by their recipients.
+fn new_family_recipients(env: &TestEnv) -> Vec<String> {
+    env.outbox()
+        .iter()
+        .filter(|m| m["kind"] == "new_family")
+        .map(|m| m["recipients"].to_string())
+        .collect()
+}
+
+/// SIGHUP (`systemctl reload`) re-reads the config: a changed team address takes effect
+/// for the next message without a restart; a broken config is refused with its errors
+/// logged, and the daemon keeps working on the config it had.
+#[test]
+fn sighup_reloads_the_config_and_keeps_the_old_one_when_broken() {
+    let env = TestEnv::new();
+    let v = env.json(&[
+        "--at",
+        SERVE_AT,
+        "token",
+        "create",
+        "--municipality",
+        AMSTERDAM,
+    ]);
+    let token = v["token"].as_str().unwrap().to_string();
+    let mut d = Daemon::spawn(&env, "reload", &["--at", SERVE_AT, "serve"], None);
+    let addr = api_addr(&mut d);
+    d.wait_log("nazorg daemon ready", Duration::from_secs(10));
+    let enrol_via_api = |marker: &str| {
+        let r = http::post_json(
+            addr,
+            "/v1/families",
+            Some(&token),
+            &family_body(AMSTERDAM, "standard", "2026-03-01", marker),
+        );
+        assert_eq!(r.status, 201, "{}", r.text());
+    };
+    enrol_via_api("RELOADONE");
+    assert!(new_family_recipients(&env)[0].contains(TEAM_AMSTERDAM));
+
+    // A new team address, then SIGHUP.
+    let new_team = "nieuw-wijkteam@amsterdam.example.org";
+    let original = std::fs::read_to_string(&env.config_path).unwrap();
+    std::fs::write(&env.config_path, original.replace(TEAM_AMSTERDAM, new_team)).unwrap();
+    d.signal("-HUP");
+    d.wait_log("config reloaded", Duration::from_secs(10));
+    assert!(d.running(), "SIGHUP must not end the daemon");
+    enrol_via_api("RELOADTWO");
+    let after = new_family_recipients(&env);
+    assert_eq!(after.len(), 2);
+    assert!(after[1].contains(new_team), "{after:?}");
+
+    // A broken config: refused, every error logged, the reloaded one stays in force.
+    std::fs::write(
+        &env.config_path,
+        original
+            .replace(TEAM_AMSTERDAM, "not-an-address")
+            .replace("overdue_after = \"P3D\"", "overdue_after = \"soon\""),
+    )
+    .unwrap();
+    d.signal("-HUP");
+    d.wait_log("config not reloaded", Duration::from_secs(10));
+    let log = d.log();
+    assert!(log.contains("reminders.overdue_after"), "{log}");
+    assert!(d.running());
+    enrol_via_api("RELOADTHREE");
+    // The CLI reads the file too: give it a valid one again (no SIGHUP, the daemon is not told).
+    std::fs::write(&env.config_path, original.replace(TEAM_AMSTERDAM, new_team)).unwrap();
+    let last = new_family_recipients(&env);
+    assert_eq!(last.len(), 3);
+    assert!(last[2].contains(new_team), "{last:?}");
+    assert_eq!(http::get(addr, "/healthz", None).status, 200);
+    // The log names keys and problems, never family data.
+    assert!(!log.contains("RELOAD"), "{log}");
+    d.terminate();
+}
