@@ -90,6 +90,7 @@ pub async fn update(app: &App, family_ref: &str, u: &FamilyUpdate) -> Result<Upd
     u.validate(today).map_err(OpError::Invalid)?;
     let mut tx = app.store.write().await?;
     let f = family_by_ref(&mut tx, family_ref, now).await?;
+    app.require_responsible(&f)?;
     if f.status != "running" {
         return Err(OpError::Conflict(format!(
             "family {} is {}; only a running family's record is changed",
