@@ -565,3 +565,77 @@ fn the_api_patches_the_record_for_the_responsible_team_only() {
     );
     d.terminate();
 }
+
+#[test]
+fn the_ex_partner_is_never_in_an_export() {
+    let env = crate::export::export_env();
+    let mut partners = Vec::new();
+    for i in 0..8 {
+        let marker = format!("EXPX{i}");
+        let fam = env.enrol(
+            "2025-02-02T10:00:00+01:00",
+            &json!({
+                "episode": {"kind": "shelter_exit", "date": "2025-02-01"},
+                "municipality": AMSTERDAM,
+                "plan": "standard",
+                "case_director": {"name": format!("{marker}-director"), "email": "director@team.example.org"},
+                "members": [
+                    {"role": "adult", "name": format!("{marker}-adult"), "birth_date": "1990-04-02"},
+                    {"role": "child", "name": format!("{marker}-girl"), "birth_date": "2020-01-01", "sex": "f"}
+                ]
+            }),
+        );
+        let f = fam["family"].as_str().unwrap();
+        let out = update_ok(
+            &env,
+            "2025-02-03T10:00:00+01:00",
+            f,
+            &json!({"add_members": [{"role": "ex_partner", "name": format!("{marker}-ex"),
+                "birth_date": "1985-05-05", "sex": "m",
+                "measure": {"kind": "contactverbod", "ends_on": "2025-08-01"}}]}),
+        );
+        partners.push(out["added"][0]["ref"].as_str().unwrap().to_string());
+        let checkin = fam["checkins"][0]["id"].as_str().unwrap();
+        let girl = children(&fam)[0].clone();
+        let o = env.record(
+            "2025-02-16T10:00:00+01:00",
+            &json!({"checkin": checkin, "at": "2025-02-15T10:00:00+01:00",
+                "outcome": "reached", "mode": "phone",
+                "children": [{"member": girl, "observations": {"wellbeing": 7}}]}),
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let dir = env.path("export-out");
+    let o = env.run(
+        &[
+            "--at",
+            "2027-03-01T12:00:00+01:00",
+            "export",
+            "--out",
+            dir.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut text = String::new();
+    for e in std::fs::read_dir(&dir).unwrap() {
+        text.push_str(&String::from_utf8_lossy(&bytes_of(&e.unwrap().path())));
+    }
+    let csv = std::fs::read_to_string(dir.join("followup.csv")).unwrap();
+    // One row per child and check-in: 8 girls, the ex-partners are no rows.
+    let children_out: std::collections::BTreeSet<&str> = csv
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').next())
+        .collect();
+    assert_eq!(children_out.len(), 8, "{csv}");
+    assert!(!text.contains("EXPX"), "a name in the export");
+    assert!(!text.contains("ex_partner"), "the role in the export");
+    assert!(!text.contains("contactverbod"), "the measure in the export");
+    for x in &partners {
+        assert!(
+            !text.contains(x.as_str()),
+            "an ex-partner reference in the export"
+        );
+    }
+}
