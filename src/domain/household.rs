@@ -143,6 +143,10 @@ pub struct SafetyPlan {
 #[serde(deny_unknown_fields)]
 pub struct ExPartnerDetails {
     pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub birth_date: Option<NaiveDate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sex: Option<Sex>,
     pub measure: Measure,
 }
 

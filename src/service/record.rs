@@ -204,6 +204,11 @@ pub async fn update(app: &App, family_ref: &str, u: &FamilyUpdate) -> Result<Upd
         }
         let sealed = seal_json(&dek, &details, &place)?;
         store::families::set_sealed_details(&mut tx, f.id, &sealed).await?;
+        if u.case_director.is_some() {
+            // The responsible team named the case director: a move no longer leaves the
+            // family without one.
+            store::handovers::director_named_for_family(&mut tx, f.id).await?;
+        }
         for c in changed.clone() {
             let action = match c {
                 "address" => "family.update.address",
@@ -258,6 +263,8 @@ pub async fn update(app: &App, family_ref: &str, u: &FamilyUpdate) -> Result<Upd
                 &dek,
                 &ExPartnerDetails {
                     name: m.name.clone(),
+                    birth_date: m.birth_date,
+                    sex: m.sex,
                     measure,
                 },
                 &ex_partner_place(&f.reference, &r),
@@ -520,7 +527,10 @@ async fn measure_flag(
         return Ok(false);
     };
     let rule = "measure_notice";
-    let row = super::signals::flag_row_key(rule, x_ref, &trigger.reference);
+    // A family flag (no member): sealed at the family's place like every family flag, so
+    // the flag views open it; the subject (one active flag per ex-partner) stays the
+    // ex-partner's reference.
+    let row = super::signals::flag_row_key(rule, &f.reference, &trigger.reference);
     let evidence = crate::domain::signals::Evidence {
         items: Vec::new(),
         baseline: None,

@@ -200,6 +200,22 @@ fn the_ex_partner_is_never_mailed_and_the_measure_end_is_signalled_once_ahead() 
         env.sweep(at);
     }
     assert_eq!(flags(), "1");
+    let listed = env.json(&[
+        "--at",
+        "2027-01-21T10:00:00+01:00",
+        "flags",
+        "list",
+        "--open",
+    ]);
+    let notice = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|fl| fl["rule"] == "measure_notice")
+        .unwrap();
+    assert_eq!(notice["family"], f);
+    assert_eq!(notice["severity"], "amber");
+    assert!(notice["child"].is_null());
     assert_eq!(
         env.sql(&format!(
             "SELECT COUNT(*) FROM audit WHERE action = 'flag.measure_notice' AND family_ref = '{f}'"
@@ -223,6 +239,22 @@ fn the_ex_partner_is_never_mailed_and_the_measure_end_is_signalled_once_ahead() 
     assert!(!mail.contains("EXMARK-perpetrator"), "ex-partner in a mail");
     assert!(!mail.contains(&x), "ex-partner reference in a mail");
     assert!(!mail.contains("huisverbod"), "measure in a mail");
+    // Until the receiving team names a case director the family has none; naming one in
+    // the record does.
+    let v = show(&env, "2027-01-26T10:00:00+01:00", f);
+    assert_eq!(v["case_director_named"], false);
+    update_ok(
+        &env,
+        "2027-01-26T10:00:00+01:00",
+        f,
+        &json!({"case_director": {"name": "EXMARK-rotterdam-director", "email": "cd@rotterdam.example.org"}}),
+    );
+    let v = show(&env, "2027-01-26T11:00:00+01:00", f);
+    assert_eq!(v["case_director_named"], true);
+    assert_eq!(
+        v["details"]["case_director"]["name"],
+        "EXMARK-rotterdam-director"
+    );
 }
 
 #[test]
