@@ -457,7 +457,8 @@ const BATCH: i64 = 200;
 
 /// The sweep's part: a court measure ending within `flags.measure_notice` raises an amber
 /// family flag (`measure_notice`), once per end date; a safety plan whose review date came
-/// is reminded to the responsible team, once per review date. Returns (flags, reminders).
+/// is reminded to the responsible team on a working day, once per review date. Returns
+/// (flags, reminders).
 pub async fn sweep_record(app: &App, now: DateTime<Utc>) -> Result<(u64, u64), StoreError> {
     let as_store = |e: OpError| match e {
         OpError::Store(s) => s,
@@ -485,6 +486,12 @@ pub async fn sweep_record(app: &App, now: DateTime<Utc>) -> Result<(u64, u64), S
         }
     }
     let mut reminders = 0;
+    // Teams read mail on working days: a review date on a weekend or holiday is reminded
+    // on the next working day (the first sweep of it).
+    let local_today = now.with_timezone(&app.config.timezone).date_naive();
+    if !app.config.handover.working_days.is_working_day(local_today) {
+        return Ok((flags, reminders));
+    }
     loop {
         let mut tx = app.store.write().await?;
         let batch = store::household::safety_reviews_due(&mut tx, now_s, BATCH).await?;

@@ -277,10 +277,13 @@ fn the_safety_plan_review_is_reminded_once_without_its_text() {
     let reviews = || env.sql("SELECT COUNT(*) FROM outbox WHERE kind = 'safety_plan_review'");
     env.sweep("2027-01-09T23:30:00+01:00");
     assert_eq!(reviews(), "0");
-    let s = env.sweep("2027-01-10T09:00:00+01:00");
+    // 2027-01-10 is a Sunday: reminded on Monday.
+    env.sweep("2027-01-10T09:00:00+01:00");
+    assert_eq!(reviews(), "0");
+    let s = env.sweep("2027-01-11T08:00:00+01:00");
     assert_eq!(s["sweep"]["safety_plan_reviews"], 1, "{s}");
-    env.sweep("2027-01-10T09:05:00+01:00");
     env.sweep("2027-01-11T09:05:00+01:00");
+    env.sweep("2027-01-12T09:05:00+01:00");
     assert_eq!(reviews(), "1");
     assert_eq!(
         env.sql("SELECT recipients FROM outbox WHERE kind = 'safety_plan_review'"),
@@ -294,9 +297,11 @@ fn the_safety_plan_review_is_reminded_once_without_its_text() {
         &env,
         "2027-01-12T10:00:00+01:00",
         f,
-        &json!({"safety_plan": {"text": "SPMARK-plan v2", "review_on": "2027-04-10"}}),
+        &json!({"safety_plan": {"text": "SPMARK-plan v2", "review_on": "2027-04-13"}}),
     );
-    env.sweep("2027-04-10T09:00:00+02:00");
+    env.sweep("2027-04-12T09:00:00+02:00");
+    assert_eq!(reviews(), "1");
+    env.sweep("2027-04-13T09:00:00+02:00");
     assert_eq!(reviews(), "2");
 }
 
