@@ -30,6 +30,8 @@ pub enum Actor {
     Token(String),
     /// An API request without a valid token.
     Anonymous,
+    /// A team member signed in to the workspace, by their member reference.
+    Member(String),
 }
 
 impl Actor {
@@ -39,6 +41,7 @@ impl Actor {
             Actor::System => "system".into(),
             Actor::Token(id) => id.clone(),
             Actor::Anonymous => "anonymous".into(),
+            Actor::Member(m) => m.clone(),
         }
     }
 }

@@ -84,6 +84,8 @@ struct RawConfig {
     #[serde(default)]
     api: RawApi,
     #[serde(default)]
+    web: RawWeb,
+    #[serde(default)]
     handover: RawHandover,
     #[serde(default)]
     export: RawExport,
@@ -425,6 +427,45 @@ impl Default for RawApi {
     }
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWeb {
+    #[serde(default)]
+    base_url: Option<String>,
+    #[serde(default = "d_session_idle")]
+    session_idle: String,
+}
+
+fn d_session_idle() -> String {
+    "PT30M".into()
+}
+
+impl Default for RawWeb {
+    fn default() -> Self {
+        RawWeb {
+            base_url: None,
+            session_idle: d_session_idle(),
+        }
+    }
+}
+
+/// The team workspace under `/team/` (served on the API listener).
+#[derive(Clone, Debug)]
+pub struct WebConfig {
+    /// Where teams reach the daemon, without a trailing slash, e.g. `https://nazorg.example.nl`;
+    /// every link in a mail starts with it. Default: `http://` + `api.listen`.
+    pub base_url: String,
+    /// A session ends after this long without a request.
+    pub session_idle: IsoDuration,
+}
+
+impl WebConfig {
+    /// Cookies get `Secure` when the workspace is reached over https.
+    pub fn secure_cookies(&self) -> bool {
+        self.base_url.starts_with("https://")
+    }
+}
+
 /// The HTTP API: where it listens and how much one token may ask.
 #[derive(Clone, Copy, Debug)]
 pub struct ApiConfig {
@@ -612,6 +653,7 @@ pub struct Config {
     /// How long after the end of a plan a family's data is kept before the sweep erases it.
     pub retention_after: IsoDuration,
     pub api: ApiConfig,
+    pub web: WebConfig,
     pub handover: HandoverConfig,
     pub export: ExportConfig,
     pub municipalities: BTreeMap<String, Municipality>,
@@ -1245,6 +1287,35 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
         token_lifetime,
     };
 
+    // web
+    let base_url = match &raw.web.base_url {
+        None => format!("http://{listen}"),
+        Some(u) => {
+            let u = u.trim_end_matches('/').to_string();
+            let rest = u
+                .strip_prefix("https://")
+                .or_else(|| u.strip_prefix("http://"));
+            match rest {
+                Some(host) if !host.is_empty() && !host.contains(['/', '?', '#', ' ']) => {}
+                _ => is.push(
+                    "web.base_url",
+                    "expected http(s)://HOST[:PORT] without a path, e.g. \"https://nazorg.example.nl\"",
+                ),
+            }
+            u
+        }
+    };
+    let session_idle = is
+        .duration("web.session_idle", &raw.web.session_idle)
+        .unwrap_or(IsoDuration::ZERO);
+    if session_idle.is_zero() {
+        is.push("web.session_idle", "must be longer than zero, e.g. PT30M");
+    }
+    let web = WebConfig {
+        base_url,
+        session_idle,
+    };
+
     // handover
     let h = &raw.handover;
     let max_move_ahead = is
@@ -1393,6 +1464,7 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
         dispatch,
         retention_after,
         api,
+        web,
         handover,
         export,
         municipalities,

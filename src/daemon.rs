@@ -148,6 +148,7 @@ pub async fn serve(app: App, mut shutdown: watch::Receiver<bool>) -> Result<(), 
         ..app.acting_as(crate::audit::Actor::System)
     };
     let api_state = crate::api::ApiState::new(api_app);
+    let dispatch_wanted = api_state.dispatch.clone();
     let (router_tx, routers) = watch::channel(crate::api::router(api_state.clone()));
     let reload_state = api_state.clone();
     let mut api_shutdown = shutdown.clone();
@@ -224,6 +225,11 @@ pub async fn serve(app: App, mut shutdown: watch::Receiver<bool>) -> Result<(), 
                 let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
             }
             Some(()) = tick_rx.recv() => run_round(&app, &transport, &shutdown, &mut relay).await,
+            () = dispatch_wanted.notified() => {
+                if relay.ready() {
+                    dispatch_round(&app, &transport, &shutdown, &mut relay).await;
+                }
+            }
             _ = dispatch_tick.tick() => {
                 if relay.ready() {
                     dispatch_round(&app, &transport, &shutdown, &mut relay).await;

@@ -22,3 +22,4 @@ pub mod status;
 pub mod store;
 pub mod sweep;
 pub mod tokens;
+pub mod web;

@@ -136,6 +136,30 @@ enum Command {
     Version,
     /// Queue depth, last sweep, pending handovers, open flags (counts only)
     Status,
+    /// Team members who sign in to the workspace (/team/): add, list, remove
+    #[command(subcommand)]
+    Member(MemberCommand),
+}
+
+#[derive(Subcommand)]
+enum MemberCommand {
+    /// Register a team member; they sign in with a link mailed to this address
+    Add {
+        /// CBS code of the member's municipality, e.g. GM0363
+        #[arg(long, value_name = "CODE")]
+        municipality: String,
+        #[arg(long, value_name = "ADDR")]
+        email: String,
+        #[arg(long, value_name = "NAME")]
+        name: String,
+    },
+    /// List members (active and removed)
+    List {
+        #[arg(long, value_name = "CODE")]
+        municipality: Option<String>,
+    },
+    /// Remove a member: no more sign-in, their sessions end at once
+    Remove { id: String },
 }
 
 #[derive(Subcommand)]
@@ -1373,6 +1397,52 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         f.raised_at.to_rfc3339()
                     )
                 })
+            })
+        }
+        Command::Member(MemberCommand::Add {
+            municipality,
+            email,
+            name,
+        }) => {
+            let app = open_app(g, OpenMode::Existing, false).await?;
+            let m = service::members::add(&app, &municipality, &email, &name)
+                .await
+                .map_err(op_failed)?;
+            print(g.json, &m, |m| {
+                format!("member {} added for {}\n", m.id, m.municipality)
+            })
+        }
+        Command::Member(MemberCommand::List { municipality }) => {
+            let app = open_app(g, OpenMode::Existing, false).await?;
+            let list = service::members::list(&app, municipality.as_deref())
+                .await
+                .map_err(op_failed)?;
+            print(g.json, &list, |l| {
+                l.iter()
+                    .map(|m| {
+                        format!(
+                            "{}  {}  {:<8} {} <{}>\n",
+                            m.id,
+                            m.municipality,
+                            if m.removed_at.is_some() {
+                                "removed"
+                            } else {
+                                "active"
+                            },
+                            m.name,
+                            m.email
+                        )
+                    })
+                    .collect()
+            })
+        }
+        Command::Member(MemberCommand::Remove { id }) => {
+            let app = open_app(g, OpenMode::Existing, false).await?;
+            service::members::remove(&app, &id)
+                .await
+                .map_err(op_failed)?;
+            print(g.json, &serde_json::json!({"removed": id}), |_| {
+                format!("removed {id}\n")
             })
         }
         Command::Flags(FlagsCommand::Ack { id, note, by }) => {

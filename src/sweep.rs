@@ -182,6 +182,14 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreE
             } else {
                 reminder(kind, cfg.mail.language, &facts)
             };
+            let body = crate::mail::workspace::with_link(
+                cfg.mail.language,
+                &body,
+                &crate::mail::workspace::url(
+                    &cfg.web.base_url,
+                    &format!("/team/checkins/{}", c.reference),
+                ),
+            );
             let kind_code = if retry { "retry" } else { kind.code() };
             let (to, mut cc) = match notice {
                 Notice::Escalation => (
@@ -350,6 +358,14 @@ async fn handovers(app: &App, now: DateTime<Utc>) -> Result<(u64, u64), StoreErr
         let send = |kind: HandoverMail, days: u32, to_list: Vec<String>, cc: Vec<String>| {
             let facts = data.facts(&h, from, &to, dossier, days);
             let (subject, body) = render(kind, cfg.mail.language, &facts);
+            let body = crate::mail::workspace::with_link(
+                cfg.mail.language,
+                &body,
+                &crate::mail::workspace::url(
+                    &cfg.web.base_url,
+                    &format!("/team/handovers/{}", h.reference),
+                ),
+            );
             (kind, to_list, cc, subject, body)
         };
         let mut out = Vec::new();

@@ -38,7 +38,7 @@ async fn denied(s: &ApiState, p: &Principal, family: Option<&str>) {
 
 /// The municipalities that may see a family now: the one responsible, and while a move is
 /// not yet acknowledged both its sender and its receiver. Empty if the family does not exist.
-async fn parties(s: &ApiState, family_ref: &str) -> Result<Vec<String>, ApiError> {
+pub(crate) async fn parties(s: &ApiState, family_ref: &str) -> Result<Vec<String>, ApiError> {
     if !reference::looks_like(family_ref, 'F') {
         return Ok(Vec::new());
     }
@@ -721,4 +721,52 @@ pub async fn export_file(
     )
     .await;
     Ok(([(axum::http::header::CONTENT_TYPE, *ctype)], bytes).into_response())
+}
+
+fn admin_only(p: &Principal) -> Result<(), ApiError> {
+    match p.scope {
+        Scope::Admin => Ok(()),
+        _ => Err(ApiError::not_found()),
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MemberBody {
+    municipality: String,
+    email: String,
+    name: String,
+}
+
+pub async fn add_member(
+    State(s): State<ApiState>,
+    Extension(p): Extension<Principal>,
+    body: JsonBytes,
+) -> Result<(StatusCode, Json<service::members::MemberView>), ApiError> {
+    admin_only(&p)?;
+    let b: MemberBody = body.parse()?;
+    let out = service::members::add(&app_for(&s, &p), &b.municipality, &b.email, &b.name).await?;
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
+pub async fn list_members(
+    State(s): State<ApiState>,
+    Extension(p): Extension<Principal>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Vec<service::members::MemberView>>, ApiError> {
+    admin_only(&p)?;
+    let q = query(raw, &["municipality"])?;
+    Ok(Json(
+        service::members::list(&app_for(&s, &p), q.get("municipality").map(String::as_str)).await?,
+    ))
+}
+
+pub async fn remove_member(
+    State(s): State<ApiState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    admin_only(&p)?;
+    service::members::remove(&app_for(&s, &p), &id).await?;
+    Ok(Json(json!({"removed": id})))
 }

@@ -8,7 +8,7 @@
 
 pub mod body;
 pub mod error;
-mod handlers;
+pub(crate) mod handlers;
 mod limiter;
 pub mod openapi;
 mod server;
@@ -95,6 +95,24 @@ pub const ROUTES: &[(&str, &str, &str, bool)] = &[
         "Record a check-in's outcome and observations",
         true,
     ),
+    (
+        "GET",
+        "/v1/members",
+        "Team members of the workspace (admin token; ?municipality=CODE)",
+        true,
+    ),
+    (
+        "POST",
+        "/v1/members",
+        "Register a team member: {\"municipality\", \"email\", \"name\"} (admin token)",
+        true,
+    ),
+    (
+        "POST",
+        "/v1/members/{id}/remove",
+        "Remove a team member; their sessions end (admin token)",
+        true,
+    ),
 ];
 
 /// Shared by all handlers.
@@ -104,6 +122,8 @@ pub struct ApiState {
     limiter: Arc<limiter::Limiter>,
     strangers: Arc<strangers::Strangers>,
     metrics: Arc<HttpMetrics>,
+    /// Wakes the daemon's dispatcher (a sign-in link should not wait for the next tick).
+    pub dispatch: Arc<tokio::sync::Notify>,
 }
 
 #[derive(Default)]
@@ -127,7 +147,13 @@ impl ApiState {
             limiter: Arc::new(limiter::Limiter::new(cfg.rate_limit, cfg.burst)),
             strangers: Arc::new(strangers::Strangers::new(cfg.rate_limit, cfg.burst)),
             metrics: Arc::new(HttpMetrics::default()),
+            dispatch: Arc::new(tokio::sync::Notify::new()),
         }
+    }
+
+    /// Asks the dispatcher to send what is queued now rather than at its next tick.
+    pub fn dispatch_soon(&self) {
+        self.dispatch.notify_one();
     }
 }
 
@@ -152,6 +178,11 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/flags", get(handlers::flags))
         .route("/v1/flags/{id}/ack", post(handlers::ack_flag))
         .route("/v1/flags/{id}/resolve", post(handlers::resolve_flag))
+        .route(
+            "/v1/members",
+            get(handlers::list_members).post(handlers::add_member),
+        )
+        .route("/v1/members/{id}/remove", post(handlers::remove_member))
         .route("/v1/exports", post(handlers::create_export))
         .route("/v1/exports/{id}/{file}", get(handlers::export_file))
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize));
@@ -161,6 +192,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/metrics", get(handlers::metrics))
         .route("/v1/openapi.json", get(handlers::openapi))
         .merge(protected)
+        .merge(crate::web::router(state.clone()))
         .fallback(handlers::no_route)
         .layer(middleware::from_fn_with_state(state.clone(), edge))
         .with_state(state)

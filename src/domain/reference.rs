@@ -27,6 +27,12 @@ pub fn member() -> String {
     random("M-", 10)
 }
 
+/// A team member of the workspace, `M-` and 12 characters (longer than a family member's
+/// reference, so the two never clash).
+pub fn team_member() -> String {
+    random("M-", 12)
+}
+
 /// A check-in id such as `C-…` (30^10 values).
 pub fn checkin() -> String {
     random("C-", 10)

@@ -13,6 +13,7 @@ pub mod record;
 pub mod signals;
 pub mod templates;
 mod transport;
+pub mod workspace;
 
 pub use fallback::{SAFETY_FALLBACK_KIND, is_safety_notice};
 pub use message::{Attachment, OutgoingMessage, build, message_id};

@@ -377,6 +377,14 @@ async fn enqueue_missed(
             max_attempts: cfg.reminders.max_attempts,
         },
     );
+    let body = crate::mail::workspace::with_link(
+        cfg.mail.language,
+        &body,
+        &crate::mail::workspace::url(
+            &cfg.web.base_url,
+            &format!("/team/checkins/{}", c.reference),
+        ),
+    );
     let cc = if muni.team_email == muni.coordinator_email {
         vec![]
     } else {

@@ -240,6 +240,11 @@ async fn enqueue_new_family(
             interpreter_needed: e.interpreter_needed,
         },
     );
+    let body = crate::mail::workspace::with_link(
+        cfg.mail.language,
+        &body,
+        &crate::mail::workspace::url(&cfg.web.base_url, &format!("/team/families/{family_ref}")),
+    );
     store::outbox::enqueue(
         tx,
         &store::outbox::NewMessage {

@@ -457,6 +457,11 @@ async fn create(
         0,
     );
     let (subject, body) = render(HandoverMail::Handover, cfg.mail.language, &facts);
+    let body = crate::mail::workspace::with_link(
+        cfg.mail.language,
+        &body,
+        &crate::mail::workspace::url(&cfg.web.base_url, &format!("/team/handovers/{href}")),
+    );
     store::outbox::enqueue(
         tx,
         &store::outbox::NewMessage {
@@ -476,6 +481,14 @@ async fn create(
         match from {
             Some(from) => {
                 let (subject, body) = render(HandoverMail::Notice, cfg.mail.language, &facts);
+                let body = crate::mail::workspace::with_link(
+                    cfg.mail.language,
+                    &body,
+                    &crate::mail::workspace::url(
+                        &cfg.web.base_url,
+                        &format!("/team/handovers/{href}"),
+                    ),
+                );
                 store::outbox::enqueue(
                     tx,
                     &store::outbox::NewMessage {
@@ -892,6 +905,14 @@ pub async fn resend(app: &App, id: &str) -> Result<Resent, OpError> {
         0,
     );
     let (subject, body) = render(HandoverMail::Handover, cfg.mail.language, &facts);
+    let body = crate::mail::workspace::with_link(
+        cfg.mail.language,
+        &body,
+        &crate::mail::workspace::url(
+            &cfg.web.base_url,
+            &format!("/team/handovers/{}", h.reference),
+        ),
+    );
     store::outbox::enqueue(
         &mut tx,
         &store::outbox::NewMessage {
@@ -955,4 +976,13 @@ pub async fn list(app: &App, filter: ListFilter<'_>) -> Result<Vec<HandoverView>
     .await?;
     tx.commit().await?;
     rows.into_iter().map(view).collect()
+}
+
+/// Every handover of a family, oldest first (the family page's history).
+pub async fn history(conn: &mut Conn, family_id: i64) -> Result<Vec<HandoverView>, OpError> {
+    store::handovers::of_family(conn, family_id)
+        .await?
+        .into_iter()
+        .map(view)
+        .collect()
 }

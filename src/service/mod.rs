@@ -8,6 +8,7 @@ pub mod family;
 pub mod handover;
 pub mod import;
 pub mod keys;
+pub mod members;
 pub mod record;
 pub mod signals;
 

@@ -370,6 +370,11 @@ async fn enqueue_alert(
         raised_local: &raised_local,
     };
     let (subject, body) = crate::mail::signals::alert(cfg.mail.language, &facts);
+    let body = crate::mail::workspace::with_link(
+        cfg.mail.language,
+        &body,
+        &crate::mail::workspace::url(&cfg.web.base_url, &format!("/team/flags/{flag_id}")),
+    );
     // (An amber flag that turns red was never alerted: the key is still free.)
     let key = format!("alert:{flag_id}");
     store::flags::mark_alerted(tx, flag_id, to_secs(now)).await?;
@@ -532,6 +537,21 @@ pub async fn sweep_digest(app: &App, now: DateTime<Utc>) -> Result<u64, StoreErr
                 weekly: &weekly,
             },
         );
+        let links: Vec<(String, String)> = red
+            .iter()
+            .chain(changed.iter())
+            .chain(weekly.iter())
+            .map(|l| {
+                (
+                    format!("#{}", l.flag_id),
+                    crate::mail::workspace::url(
+                        &cfg.web.base_url,
+                        &format!("/team/flags/{}", l.flag_id),
+                    ),
+                )
+            })
+            .collect();
+        let body = crate::mail::workspace::with_links(cfg.mail.language, &body, &links);
         let fresh = store::outbox::enqueue(
             &mut tx,
             &store::outbox::NewMessage {
@@ -596,6 +616,11 @@ pub async fn sweep_red_flags(app: &App, now: DateTime<Utc>) -> Result<(u64, u64)
         if alerted_day.is_some_and(|d| d < today) && local.time() >= cfg.digest_local_time {
             let (subject, body) =
                 crate::mail::followup::red_repeat(cfg.mail.language, &facts, &date);
+            let body = crate::mail::workspace::with_link(
+                cfg.mail.language,
+                &body,
+                &crate::mail::workspace::url(&cfg.web.base_url, &format!("/team/flags/{}", fl.id)),
+            );
             let fresh = store::outbox::enqueue(
                 &mut tx,
                 &store::outbox::NewMessage {
@@ -620,6 +645,11 @@ pub async fn sweep_red_flags(app: &App, now: DateTime<Utc>) -> Result<(u64, u64)
                 cfg.mail.language,
                 &facts,
                 cfg.red_escalate_after,
+            );
+            let body = crate::mail::workspace::with_link(
+                cfg.mail.language,
+                &body,
+                &crate::mail::workspace::url(&cfg.web.base_url, &format!("/team/flags/{}", fl.id)),
             );
             let cc = if muni.team_email == muni.coordinator_email {
                 vec![]

@@ -5,6 +5,7 @@
 //! Each statement is a small function taking the connection of an open transaction, so the
 //! callers decide what commits together (a state change and its outbox message).
 
+pub mod caseload;
 pub mod checkins;
 pub mod closure;
 pub mod export;
@@ -13,6 +14,7 @@ pub mod flags;
 pub mod handovers;
 pub mod household;
 pub mod keys;
+pub mod members;
 pub mod metrics;
 pub mod outbox;
 pub mod sweeps;

@@ -31,3 +31,4 @@ mod smtp_credentials;
 mod smtp_delivery;
 mod spine;
 mod working_days;
+mod workspace;

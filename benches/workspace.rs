@@ -1,0 +1,113 @@
+//! The team workspace's caseload page for one municipality with many families: the caseload
+//! query, decrypting each case director's name, the audit entry and the template, as
+//! `GET /team/` does for a signed-in member. Latency percentiles over repeated renders.
+//!
+//! `cargo bench --bench workspace` runs the full size (2,000 families); without `--bench`
+//! (as `cargo test --all-targets` runs it) a small smoke version checks the page renders.
+//! `BENCH_FAMILIES` and `BENCH_RENDERS` override the size.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use chrono::{TimeZone, Utc};
+use common::*;
+use nazorg::clock::ManualClock;
+use nazorg::mail::Language;
+use nazorg::service::family;
+use nazorg::store::OpenMode;
+use nazorg::web::i18n::T;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let families = env_usize("BENCH_FAMILIES", if full { 2_000 } else { 20 });
+    let renders = env_usize("BENCH_RENDERS", if full { 200 } else { 3 });
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("nazorg.toml");
+    std::fs::write(&config_path, config_text()).unwrap();
+    let enrol_at = Utc.with_ymd_and_hms(2027, 1, 2, 9, 0, 0).unwrap();
+    let clock = ManualClock::new(enrol_at);
+    rt.block_on(async {
+        let app = open_app(
+            &config_path,
+            Arc::new(clock.clone()),
+            OpenMode::CreateAndMigrate,
+        )
+        .await;
+        let mut rng = StdRng::seed_from_u64(12);
+        let today = enrol_at.date_naive();
+        let started = Instant::now();
+        for i in 0..families {
+            let mut e = synthetic_family(&mut rng, i, today, 60);
+            e.municipality = "GM0363".into();
+            family::enrol(&app, &e).await.unwrap();
+        }
+        let enrol_time = started.elapsed();
+        // A few weeks on, so the caseload has due and overdue contacts.
+        clock.set(Utc.with_ymd_and_hms(2027, 2, 10, 9, 0, 0).unwrap());
+        let t = T(Language::Nl);
+        let first = nazorg::web::caseload_html(&app, t, "GM0363").await.unwrap();
+        assert_eq!(first.matches("/team/families/F-").count(), families);
+        let mut took: Vec<Duration> = Vec::with_capacity(renders);
+        for _ in 0..renders {
+            let s = Instant::now();
+            let html = nazorg::web::caseload_html(&app, t, "GM0363").await.unwrap();
+            took.push(s.elapsed());
+            assert!(html.len() > 1000);
+        }
+        took.sort();
+        // The caseload query alone, to see where the time goes.
+        let mut query: Vec<Duration> = Vec::with_capacity(renders);
+        for _ in 0..renders {
+            let s = Instant::now();
+            let mut tx = app.store.read().await.unwrap();
+            let rows =
+                nazorg::store::caseload::of_municipality(&mut tx, "GM0363", app.now().timestamp())
+                    .await
+                    .unwrap();
+            tx.commit().await.unwrap();
+            query.push(s.elapsed());
+            assert_eq!(rows.len(), families);
+        }
+        query.sort();
+        table(
+            &format!("Caseload page, {families} families of one municipality, {renders} renders"),
+            &[
+                (
+                    "setup: enrolment".into(),
+                    format!("{:.1} s", enrol_time.as_secs_f64()),
+                ),
+                (
+                    "page size".into(),
+                    format!("{:.0} KiB", first.len() as f64 / 1024.0),
+                ),
+                ("p50".into(), ms(percentile(&took, 0.50))),
+                ("p95".into(), ms(percentile(&took, 0.95))),
+                ("p99".into(), ms(percentile(&took, 0.99))),
+                ("max".into(), ms(*took.last().unwrap())),
+                (
+                    "of which the query, p50".into(),
+                    ms(percentile(&query, 0.50)),
+                ),
+                (
+                    "of which the query, p99".into(),
+                    ms(percentile(&query, 0.99)),
+                ),
+            ],
+        );
+    });
+}
