@@ -384,6 +384,7 @@ async fn show_bench(calls: usize) -> ShowResult {
                     }
                 })
                 .collect(),
+            adults: Vec::new(),
             notes: Some("huisbezoek, rustig gesprek; afspraak met budgetcoach gemaakt.".into()),
             by: None,
         };

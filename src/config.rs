@@ -106,6 +106,12 @@ struct RawConfig {
 struct RawFlags {
     #[serde(default = "d_red_escalate_after")]
     red_escalate_after: u32,
+    #[serde(default = "d_measure_notice")]
+    measure_notice: String,
+}
+
+fn d_measure_notice() -> String {
+    "P14D".into()
 }
 
 fn d_red_escalate_after() -> u32 {
@@ -116,6 +122,7 @@ impl Default for RawFlags {
     fn default() -> Self {
         RawFlags {
             red_escalate_after: d_red_escalate_after(),
+            measure_notice: d_measure_notice(),
         }
     }
 }
@@ -698,6 +705,8 @@ pub struct Config {
     pub digest_local_time: NaiveTime,
     /// Working days an unacknowledged red flag waits before the coordinator is told.
     pub red_escalate_after: u32,
+    /// How long before a court measure against an ex-partner ends the family is flagged.
+    pub measure_notice: IsoDuration,
 }
 
 /// How handovers between teams are chased.
@@ -1569,6 +1578,9 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
     if !(1..=20).contains(&raw.flags.red_escalate_after) {
         is.push("flags.red_escalate_after", "1 to 20 working days");
     }
+    let measure_notice = is
+        .duration("flags.measure_notice", &raw.flags.measure_notice)
+        .unwrap_or(IsoDuration::ZERO);
     let digest_local_time = match NaiveTime::parse_from_str(&raw.digest.local_time, "%H:%M") {
         Ok(t) => t,
         Err(_) => {
@@ -1646,6 +1658,7 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
         signals,
         digest_local_time,
         red_escalate_after: raw.flags.red_escalate_after,
+        measure_notice,
     })
 }
 
@@ -2244,6 +2257,51 @@ fn validate_rule(
                 },
             }
         }
+        "new_value" => {
+            for (k, set) in [
+                ("op", r.op.is_some()),
+                ("value", r.value.is_some()),
+                ("baseline", r.baseline.is_some()),
+                ("n", r.n.is_some()),
+                ("delta", r.delta.is_some()),
+                ("count", r.count.is_some()),
+                ("conditions", r.conditions.is_some()),
+            ] {
+                unused(is, k, set);
+            }
+            match r.indicator.as_deref().map(|i| (i, indicators.get(i))) {
+                None => {
+                    is.push(
+                        format!("{key}.indicator"),
+                        "required for kind = \"new_value\"",
+                    );
+                    (None, vec![])
+                }
+                Some((i, None)) => {
+                    is.push(
+                        format!("{key}.indicator"),
+                        format!("unknown indicator `{i}`"),
+                    );
+                    (None, vec![])
+                }
+                Some((i, Some(ind))) => {
+                    if matches!(ind.kind, IndicatorType::Enum { multiple: true, .. }) {
+                        (
+                            Some(RuleKind::NewValue {
+                                indicator: i.to_string(),
+                            }),
+                            vec![ind.applies_to],
+                        )
+                    } else {
+                        is.push(
+                            format!("{key}.kind"),
+                            format!("new_value needs an enum indicator with multiple = true; `{i}` is not"),
+                        );
+                        (None, vec![])
+                    }
+                }
+            }
+        }
         "out_of_sight" => {
             unused(is, "indicator", r.indicator.is_some());
             unused(is, "op", r.op.is_some());
@@ -2293,26 +2351,20 @@ fn validate_rule(
             is.push(
                 format!("{key}.kind"),
                 format!(
-                    "`{other}` is not a rule kind; use threshold, worsening, streak, all_of or out_of_sight"
+                    "`{other}` is not a rule kind; use threshold, worsening, streak, all_of, new_value or out_of_sight"
                 ),
             );
             (None, vec![])
         }
     };
     let scope = declared.or_else(|| scopes.first().copied());
-    if let Some(s) = scope {
-        if s == Scope::Adult {
-            is.push(
-                format!("{key}.applies_to"),
-                "adult rules are not evaluated yet (check-ins record children and the family)",
-            );
-        }
-        if scopes.iter().any(|x| *x != s) {
-            is.push(
-                format!("{key}.applies_to"),
-                format!("the rule's indicators must all apply to {}", s.code()),
-            );
-        }
+    if let Some(s) = scope
+        && scopes.iter().any(|x| *x != s)
+    {
+        is.push(
+            format!("{key}.applies_to"),
+            format!("the rule's indicators must all apply to {}", s.code()),
+        );
     }
     if is.0.len() != before {
         return None;

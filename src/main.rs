@@ -311,6 +311,15 @@ enum FamilyCommand {
     },
     /// The whole decrypted record of a family (for the operator)
     Show { reference: String },
+    /// Keep the record up to date from a JSON file (`-` for stdin): address, notes,
+    /// case_director, contacts [{member, phone?, email?}], add_members (role adult, child
+    /// or ex_partner with a court measure), remove_members [{member, reason}], measures,
+    /// safety_plan {text, review_on}; all or nothing, each change sealed and audited
+    Update {
+        reference: String,
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+    },
     /// Close a plan before its term, with a reason code and the evaluation
     Close {
         reference: String,
@@ -915,6 +924,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         .map(|c| format!("; coordinator {c} notified"))
                         .unwrap_or_default()
                 )
+            })
+        }
+        Command::Family(FamilyCommand::Update { reference, file }) => {
+            let bytes = read_input(&file)?;
+            let input: nazorg::domain::household::FamilyUpdate =
+                match serde_json::from_slice(&bytes) {
+                    Ok(i) => i,
+                    Err(e) => {
+                        eprintln!("error: file: not a family update ({e})");
+                        return Err(Exit(exit::DATAERR).into());
+                    }
+                };
+            let app = open_app(g, OpenMode::Existing, false).await?;
+            let out = service::record::update(&app, &reference, &input)
+                .await
+                .map_err(op_failed)?;
+            print(g.json, &out, |o| {
+                let mut s = format!("family {} updated: {}\n", o.family, o.changed.join(", "));
+                for m in &o.added {
+                    s.push_str(&format!("  added {} ({})\n", m.reference, m.role));
+                }
+                for m in &o.removed {
+                    s.push_str(&format!("  left {m}\n"));
+                }
+                s
             })
         }
         Command::Family(FamilyCommand::Evaluate { reference, file }) => {

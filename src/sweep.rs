@@ -44,8 +44,11 @@ pub struct SweepSummary {
     pub handover_reminders: u64,
     /// Escalations of unacknowledged handovers to the coordinator and the sending team.
     pub handover_escalations: u64,
-    /// Flags raised by the sweep (`out_of_sight` while nothing is recorded).
+    /// Flags raised by the sweep (`out_of_sight` while nothing is recorded, and
+    /// `measure_notice` ahead of the end of a court measure).
     pub flags_raised: u64,
+    /// Safety plans reminded at their review date.
+    pub safety_plan_reviews: u64,
     /// Daily digests enqueued (at most one per team per working day).
     pub digests: u64,
     /// Red alerts sent again because nobody acknowledged them yet.
@@ -299,6 +302,9 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreE
             crate::service::OpError::Store(s) => s,
             other => StoreError::Corrupt(other.to_string()),
         })?;
+    let (measure_flags, safety_reviews) = crate::service::record::sweep_record(app, now).await?;
+    summary.flags_raised += measure_flags;
+    summary.safety_plan_reviews = safety_reviews;
     let (repeats, escalations) = crate::service::signals::sweep_red_flags(app, now).await?;
     summary.red_repeats = repeats;
     summary.red_escalations = escalations;

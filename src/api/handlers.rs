@@ -293,6 +293,20 @@ pub async fn close_family(
     ))
 }
 
+/// `PATCH /v1/families/{ref}`: the body of `family update`; only the responsible team.
+pub async fn update_family(
+    State(s): State<ApiState>,
+    Extension(p): Extension<Principal>,
+    Path(family): Path<String>,
+    body: JsonBytes,
+) -> Result<Json<service::record::Updated>, ApiError> {
+    require_family(&s, &p, &family).await?;
+    let b: crate::domain::household::FamilyUpdate = body.parse()?;
+    Ok(Json(
+        service::record::update(&app_for(&s, &p), &family, &b).await?,
+    ))
+}
+
 pub async fn evaluate_family(
     State(s): State<ApiState>,
     Extension(p): Extension<Principal>,

@@ -54,6 +54,12 @@ pub const ROUTES: &[(&str, &str, &str, bool)] = &[
     ),
     ("GET", "/v1/openapi.json", "This description", false),
     (
+        "PATCH",
+        "/v1/families/{ref}",
+        "Keep the family record up to date (the body of `family update`): contacts, members joining and leaving, case director, ex-partner and court measure, safety plan",
+        true,
+    ),
+    (
         "POST",
         "/v1/families",
         "Enrol a family (the CLI's body); 201 with the references and check-ins",
@@ -155,7 +161,10 @@ impl ApiState {
 pub fn router(state: ApiState) -> Router {
     let protected = Router::new()
         .route("/v1/families", post(handlers::enrol))
-        .route("/v1/families/{ref}", get(handlers::show_family))
+        .route(
+            "/v1/families/{ref}",
+            get(handlers::show_family).patch(handlers::update_family),
+        )
         .route("/v1/families/{ref}/close", post(handlers::close_family))
         .route(
             "/v1/families/{ref}/evaluation",

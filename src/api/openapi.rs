@@ -31,7 +31,7 @@ pub fn document() -> Value {
         if !params.is_empty() {
             op["parameters"] = Value::Array(params);
         }
-        if *method == "POST" {
+        if *method == "POST" || *method == "PATCH" {
             op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"type": "object"}}}});
         }
         if *auth {

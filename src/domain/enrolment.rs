@@ -169,7 +169,7 @@ pub fn earliest_date() -> NaiveDate {
 /// Longest free text we accept in one field (notes, addresses).
 pub const MAX_TEXT: usize = 16 * 1024;
 
-fn check_text(errors: &mut Vec<FieldError>, field: &str, value: &str, required: bool) {
+pub(crate) fn check_text(errors: &mut Vec<FieldError>, field: &str, value: &str, required: bool) {
     if required && value.trim().is_empty() {
         errors.push(FieldError::new(field, "must not be empty"));
     }
@@ -187,7 +187,12 @@ fn check_text(errors: &mut Vec<FieldError>, field: &str, value: &str, required: 
     }
 }
 
-fn check_date(errors: &mut Vec<FieldError>, field: &str, d: NaiveDate, today: NaiveDate) {
+pub(crate) fn check_date(
+    errors: &mut Vec<FieldError>,
+    field: &str,
+    d: NaiveDate,
+    today: NaiveDate,
+) {
     if d < earliest_date() {
         errors.push(FieldError::new(field, "before 1900-01-01"));
     }

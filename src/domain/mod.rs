@@ -7,6 +7,7 @@ pub mod enrolment;
 pub mod evaluation;
 pub mod handover;
 pub mod holidays;
+pub mod household;
 pub mod plan;
 pub mod recording;
 pub mod reference;

@@ -65,6 +65,10 @@ pub struct CheckinRecord {
     pub family_observations: Observations,
     #[serde(default)]
     pub children: Vec<ChildObservations>,
+    /// The adult victim is followed too: observations per adult member, checked against
+    /// the indicators with `applies_to = "adult"` and evaluated by the adult rules.
+    #[serde(default)]
+    pub adults: Vec<ChildObservations>,
     #[serde(default)]
     pub notes: Option<String>,
     /// Who made the contact (attempt): personal data, sealed with the attempt.
@@ -161,6 +165,24 @@ impl CheckinRecord {
                 &c.observations,
             );
         }
+        for (i, a) in self.adults.iter().enumerate() {
+            if !super::reference::looks_like(&a.member, 'M') {
+                e.push(FieldError::new(
+                    format!("adults[{i}].member"),
+                    "not a member reference (M-…)",
+                ));
+            } else if !seen.insert(a.member.as_str()) {
+                e.push(FieldError::new(
+                    format!("adults[{i}].member"),
+                    "listed twice",
+                ));
+            }
+            check_observations(
+                &mut e,
+                &format!("adults[{i}].observations"),
+                &a.observations,
+            );
+        }
         // Nothing was seen when nobody was reached or the family declined: observations
         // would be invented data.
         if self.outcome != Outcome::Reached {
@@ -176,7 +198,13 @@ impl CheckinRecord {
                 .iter()
                 .position(|c| !c.observations.is_empty())
             {
-                e.push(FieldError::new(format!("children[{i}].observations"), why));
+                e.push(FieldError::new(
+                    format!("children[{i}].observations"),
+                    why.clone(),
+                ));
+            }
+            if let Some(i) = self.adults.iter().position(|c| !c.observations.is_empty()) {
+                e.push(FieldError::new(format!("adults[{i}].observations"), why));
             }
         }
         if let Some(b) = &self.by

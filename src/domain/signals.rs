@@ -202,6 +202,11 @@ pub enum RuleKind {
         count: usize,
     },
     AllOf(Vec<Condition>),
+    /// A multi-valued enum (the family's stressors) lists a value its previous observation
+    /// did not: a new stressor.
+    NewValue {
+        indicator: String,
+    },
     /// A time rule: no `reached` contact for `amber_after` raises amber, for `red_after`
     /// red (up to the rule's severity), counted from the last reached contact or enrolment.
     OutOfSight {
@@ -217,6 +222,7 @@ impl RuleKind {
             RuleKind::Worsening { .. } => "worsening",
             RuleKind::Streak { .. } => "streak",
             RuleKind::AllOf(_) => "all_of",
+            RuleKind::NewValue { .. } => "new_value",
             RuleKind::OutOfSight { .. } => "out_of_sight",
         }
     }
@@ -493,6 +499,25 @@ pub fn evaluate(catalog: &Catalog, rule: &Rule, history: &[Visit], at: usize) ->
                 items: cs.iter().map(|c| item(current, &c.indicator)).collect(),
                 baseline: None,
             })
+        }
+        RuleKind::NewValue { indicator } => {
+            let values = |v: &Visit| {
+                v.observations
+                    .and_then(|o| o.get(indicator))
+                    .and_then(Value::as_array)
+                    .cloned()
+            };
+            let now = values(current)?;
+            let previous = upto[..upto.len() - 1]
+                .iter()
+                .rev()
+                .find_map(|v| values(v).map(|vals| (v, vals)))?;
+            now.iter()
+                .any(|x| !previous.1.contains(x))
+                .then(|| Evidence {
+                    items: vec![item(previous.0, indicator), item(current, indicator)],
+                    baseline: None,
+                })
         }
         RuleKind::Streak { condition, count } => {
             current.observations?;

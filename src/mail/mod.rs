@@ -10,6 +10,7 @@ pub mod fallback;
 pub mod followup;
 pub mod ics;
 mod message;
+pub mod record;
 pub mod signals;
 pub mod templates;
 mod transport;

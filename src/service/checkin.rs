@@ -121,17 +121,47 @@ pub async fn record(app: &App, r: &CheckinRecord) -> Result<RecordedCheckin, OpE
         ));
     }
     let members = store::families::members(&mut tx, f.id).await?;
+    let partners = store::household::ex_partners(&mut tx, f.id).await?;
     let mut child_ids = Vec::with_capacity(r.children.len());
     let mut errors = Vec::new();
     for (i, child) in r.children.iter().enumerate() {
         match members.iter().find(|m| m.reference == child.member) {
+            Some(m) if m.left_at.is_some() => errors.push(FieldError::new(
+                format!("children[{i}].member"),
+                "left the household; no longer observed",
+            )),
             Some(m) if m.role == "child" => child_ids.push(m.id),
             Some(_) => errors.push(FieldError::new(
                 format!("children[{i}].member"),
                 "is not a child",
             )),
+            None if partners.iter().any(|x| x.reference == child.member) => {
+                errors.push(FieldError::new(
+                    format!("children[{i}].member"),
+                    "an ex-partner is never observed",
+                ))
+            }
             None => errors.push(FieldError::new(
                 format!("children[{i}].member"),
+                "not a member of this check-in's family",
+            )),
+        }
+    }
+    let mut adult_ids = Vec::with_capacity(r.adults.len());
+    for (i, adult) in r.adults.iter().enumerate() {
+        let field = format!("adults[{i}].member");
+        match members.iter().find(|m| m.reference == adult.member) {
+            Some(m) if m.left_at.is_some() => errors.push(FieldError::new(
+                field,
+                "left the household; no longer observed",
+            )),
+            Some(m) if m.role == "adult" => adult_ids.push(m.id),
+            Some(_) => errors.push(FieldError::new(field, "is not an adult")),
+            None if partners.iter().any(|x| x.reference == adult.member) => {
+                errors.push(FieldError::new(field, "an ex-partner is never observed"))
+            }
+            None => errors.push(FieldError::new(
+                field,
                 "not a member of this check-in's family",
             )),
         }
@@ -263,7 +293,12 @@ pub async fn record(app: &App, r: &CheckinRecord) -> Result<RecordedCheckin, OpE
     if r.outcome == Outcome::Reached {
         store::families::note_reached(&mut tx, f.id, to_secs(at)).await?;
     }
-    for (child, member_id) in r.children.iter().zip(child_ids) {
+    let observed = r
+        .children
+        .iter()
+        .zip(child_ids)
+        .chain(r.adults.iter().zip(adult_ids));
+    for (child, member_id) in observed {
         let row = observation_row(&c.reference, &child.member);
         let sealed = seal_json(
             &dek,
@@ -418,6 +453,15 @@ fn check_against_indicators(app: &App, r: &CheckinRecord) -> Result<(), OpError>
             Scope::Child,
             &format!("children[{i}].observations"),
             &c.observations,
+            &mut errors,
+        );
+    }
+    for (i, a) in r.adults.iter().enumerate() {
+        check_observations(
+            catalog,
+            Scope::Adult,
+            &format!("adults[{i}].observations"),
+            &a.observations,
             &mut errors,
         );
     }

@@ -301,6 +301,11 @@ pub struct MemberView {
     pub role: String,
     #[serde(flatten)]
     pub details: Option<MemberDetails>,
+    /// When the member left the household: kept for history, no longer followed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub left_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub left_reason: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -324,6 +329,9 @@ pub struct CheckinView {
     pub record: Option<RecordDetails>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub children: Vec<ChildObservationView>,
+    /// Observations of the adult members (the adult victim is followed too).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub adults: Vec<ChildObservationView>,
     /// After a failed attempt: when the next one is due.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_attempt_due: Option<DateTime<Utc>>,
@@ -362,6 +370,16 @@ pub struct FamilyView {
     /// False between a move and the acknowledgement that names the new case director.
     pub case_director_named: bool,
     pub members: Vec<MemberView>,
+    /// The ex-partner or perpetrator with the court measure: never contacted, never in a
+    /// mail (left out of a handover's dossier), never counted in rules or exports.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ex_partners: Vec<super::record::ExPartnerView>,
+    /// The safety plan (veiligheidsplan) with its review date.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub safety_plan: Option<crate::domain::household::SafetyPlan>,
+    /// Referrals for stressors (schuldhulp …) and whether they started, oldest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub referrals: Vec<super::record::ReferralView>,
     pub checkins: Vec<CheckinView>,
     /// Relapse-signal flags of the family and its children (all statuses).
     pub flags: Vec<super::signals::FlagView>,
@@ -423,7 +441,13 @@ pub async fn view(
         d.case_director.email = String::new();
     }
     let mut members = Vec::new();
-    for m in store::families::members(tx, f.id).await? {
+    let member_rows = store::families::members(tx, f.id).await?;
+    let adult_refs: std::collections::BTreeSet<String> = member_rows
+        .iter()
+        .filter(|m| m.role == "adult")
+        .map(|m| m.reference.clone())
+        .collect();
+    for m in member_rows {
         let details = match (&dek, &m.sealed_details) {
             (Some(dek), Some(s)) => Some(open_json(
                 dek,
@@ -436,6 +460,8 @@ pub async fn view(
             reference: m.reference,
             role: m.role,
             details,
+            left_at: m.left_at.map(from_secs).transpose()?,
+            left_reason: m.left_reason,
         });
     }
     let mut checkins = Vec::new();
@@ -449,11 +475,17 @@ pub async fn view(
             _ => None,
         };
         let mut children = Vec::new();
+        let mut adults = Vec::new();
         if let Some(dek) = &dek {
             for (_, member_ref, sealed) in store::checkins::observations(tx, c.id).await? {
                 let row = super::checkin::observation_row(&c.reference, &member_ref);
                 let place = super::checkin::observation_place(&f.reference, &row);
-                children.push(ChildObservationView {
+                let list = if adult_refs.contains(&member_ref) {
+                    &mut adults
+                } else {
+                    &mut children
+                };
+                list.push(ChildObservationView {
                     observations: open_json(dek, &sealed, &place)?,
                     member: member_ref,
                 });
@@ -498,9 +530,11 @@ pub async fn view(
             recorded_at: c.recorded_at.map(from_secs).transpose()?,
             record,
             children,
+            adults,
         });
     }
     let flags = super::signals::of_family(app, tx, f.id).await?;
+    let kept_up = super::record::record_views(tx, f.id, &f.reference, dek.as_ref()).await?;
     let evaluation = match store::closure::evaluation_of(tx, f.id).await? {
         Some((safety_improved, professionals, sealed)) => Some(Evaluation {
             safety_improved,
@@ -538,6 +572,9 @@ pub async fn view(
         details,
         case_director_named,
         members,
+        ex_partners: kept_up.ex_partners,
+        safety_plan: kept_up.safety_plan,
+        referrals: kept_up.referrals,
         checkins,
         flags,
         evaluation,

@@ -591,7 +591,10 @@ async fn dossier(
         open_flags: Vec<OpenFlag>,
         moves: Vec<HandoverView>,
     }
-    let family = super::family::view(app, tx, f).await?;
+    let mut family = super::family::view(app, tx, f).await?;
+    // The ex-partner is never in any mail, not even in the encrypted dossier; the receiving
+    // team finds the court measure in Nazorg itself.
+    family.ex_partners.clear();
     let moves = store::handovers::of_family(tx, f.id)
         .await?
         .into_iter()

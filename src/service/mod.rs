@@ -10,6 +10,7 @@ pub mod import;
 pub mod invites;
 pub mod keys;
 pub mod members;
+pub mod record;
 pub mod signals;
 
 use crate::audit::{Actor, Entry};
@@ -137,7 +138,7 @@ impl App {
     /// move's date that is the sending team (the receiving one may read); from the date on
     /// the receiving team (the sending one may still read until it acknowledges). Checked
     /// by every operation that changes a family (close, evaluate, erase, move, reassign,
-    /// record, flag ack/resolve) inside its transaction, so the API and every other caller get it.
+    /// record, flag ack/resolve, family update) inside its transaction, so the API and every other caller get it.
     pub fn require_responsible(
         &self,
         f: &crate::store::families::FamilyRow,

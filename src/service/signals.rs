@@ -14,11 +14,11 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// The row key that binds a flag's sealed columns: stable before the flag has an id.
-fn flag_row_key(rule: &str, subject: &str, trigger: &str) -> String {
+pub(crate) fn flag_row_key(rule: &str, subject: &str, trigger: &str) -> String {
     format!("{rule}/{subject}/{trigger}")
 }
 
-fn flag_place<'a>(family: &'a str, column: &'a str, row: &'a str) -> FieldPlace<'a> {
+pub(crate) fn flag_place<'a>(family: &'a str, column: &'a str, row: &'a str) -> FieldPlace<'a> {
     FieldPlace {
         family,
         table: "flags",
@@ -127,11 +127,16 @@ pub async fn evaluate_family(
         Trigger::Recorded(id) => slots.iter().position(|s| s.id == id),
         Trigger::Sweep => None,
     };
-    let children: Vec<(i64, String)> = store::families::members(tx, f.id)
+    // Children and adults are each a subject of their own (the adult victim is followed
+    // too); an ex-partner is no member and never a subject.
+    let followed: Vec<(Scope, i64, String)> = store::families::members(tx, f.id)
         .await?
         .into_iter()
-        .filter(|m| m.role == "child")
-        .map(|m| (m.id, m.reference))
+        .filter_map(|m| match m.role.as_str() {
+            "child" => Some((Scope::Child, m.id, m.reference)),
+            "adult" => Some((Scope::Adult, m.id, m.reference)),
+            _ => None,
+        })
         .collect();
     let mut raised = Vec::new();
     // `out_of_sight` counts time since the last reached contact (or enrolment).
@@ -140,9 +145,9 @@ pub async fn evaluate_family(
         None => from_secs(f.enrolled_at)?,
     };
     // Subjects: each child on its own, and the family.
-    let mut subjects: Vec<(Scope, Option<i64>, String)> = children
+    let mut subjects: Vec<(Scope, Option<i64>, String)> = followed
         .iter()
-        .map(|(id, r)| (Scope::Child, Some(*id), r.clone()))
+        .map(|(scope, id, r)| (*scope, Some(*id), r.clone()))
         .collect();
     subjects.push((Scope::Family, None, f.reference.clone()));
     for (scope, member_id, subject) in &subjects {

@@ -240,11 +240,15 @@ pub struct MemberRow {
     pub reference: String,
     pub role: String,
     pub sealed_details: Option<Vec<u8>>,
+    /// When the member left the household (kept for history, no longer followed).
+    pub left_at: Option<i64>,
+    pub left_reason: Option<String>,
 }
 
 pub async fn members(conn: &mut Conn, family_id: i64) -> Result<Vec<MemberRow>, StoreError> {
     let rows = sqlx::query(
-        "SELECT id, ref, role, sealed_details FROM members WHERE family_id = $1 ORDER BY position",
+        "SELECT id, ref, role, sealed_details, left_at, left_reason FROM members \
+         WHERE family_id = $1 ORDER BY position",
     )
     .bind(family_id)
     .fetch_all(conn)
@@ -256,6 +260,8 @@ pub async fn members(conn: &mut Conn, family_id: i64) -> Result<Vec<MemberRow>, 
                 reference: r.try_get(1)?,
                 role: r.try_get(2)?,
                 sealed_details: r.try_get(3)?,
+                left_at: r.try_get(4)?,
+                left_reason: r.try_get(5)?,
             })
         })
         .collect()
@@ -326,6 +332,8 @@ pub async fn erase(
         "DELETE FROM checkins WHERE family_id = $1",
         "DELETE FROM handovers WHERE family_id = $1",
         "DELETE FROM members WHERE family_id = $1",
+        "DELETE FROM ex_partners WHERE family_id = $1",
+        "DELETE FROM referrals WHERE family_id = $1",
         "DELETE FROM responsibilities WHERE family_id = $1",
     ] {
         sqlx::query(sql).bind(family_id).execute(&mut *conn).await?;
@@ -334,7 +342,8 @@ pub async fn erase(
         "UPDATE families SET status = 'erased', erase_reason = $2, erased_at = $3, \
          episode_kind = 'shelter_exit', episode_date = '', plan = '', plan_end = 0, \
          close_reason = NULL, closed_at = NULL, language = '', interpreter_needed = 0, \
-         enrolled_at = 0, wrapped_dek = NULL, kek_id = NULL, sealed_details = NULL \
+         enrolled_at = 0, wrapped_dek = NULL, kek_id = NULL, sealed_details = NULL, \
+         sealed_safety_plan = NULL, safety_plan_review_at = NULL, safety_plan_reminded_at = NULL \
          WHERE id = $1",
     )
     .bind(family_id)

@@ -13,6 +13,7 @@ pub mod export;
 pub mod families;
 pub mod flags;
 pub mod handovers;
+pub mod household;
 pub mod keys;
 pub mod members;
 pub mod metrics;

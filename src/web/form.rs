@@ -271,6 +271,8 @@ pub fn parse(
             mode,
             family_observations,
             children: kids,
+            // The web form records children and the family; adults go through the CLI/API.
+            adults: Vec::new(),
             notes: notes.map(str::to_string),
             by: None,
         }),

@@ -879,10 +879,11 @@ async fn record_ctx(
     let v = service::family::show(&app, &family)
         .await
         .map_err(|e| op_failed(h, Some(&s), e))?;
+    // A child who left the household is no longer observed: no fields for them.
     let children = v
         .members
         .iter()
-        .filter(|m| m.role == "child")
+        .filter(|m| m.role == "child" && m.left_at.is_none())
         .map(|m| FormChild {
             reference: m.reference.clone(),
             name: m

@@ -16,6 +16,7 @@ mod contact;
 mod daemon;
 mod erasure;
 mod export;
+mod family_record;
 mod handover;
 mod import;
 mod invites;

@@ -173,6 +173,14 @@ const ROUTES: &[(&str, Call)] = &[
             200,
         )
     }),
+    ("update", |f| {
+        (
+            "PATCH",
+            format!("/v1/families/{}", f.reference),
+            json!({"notes": "new phone number noted", "contacts": []}),
+            200,
+        )
+    }),
     ("evaluation", |f| {
         (
             "POST",

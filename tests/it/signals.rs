@@ -605,8 +605,8 @@ fn bad_rules_are_reported_with_their_key_paths() {
             "rules[3].value",
         ),
         (
-            "type = \"scale\"",
-            "type = \"slider\"",
+            "applies_to = \"child\"\ntype = \"scale\"",
+            "applies_to = \"child\"\ntype = \"slider\"",
             "indicators[3].type",
         ),
     ];
