@@ -614,10 +614,7 @@ fn bad_config_names_each_key() {
     let before = env.counts();
     let text = std::fs::read_to_string(&env.config_path).unwrap();
     let bad = text
-        .replace(
-            "sweep = \"0 0 3 1 1 *\"",
-            "sweep = \"every five minutes\"",
-        )
+        .replace("sweep = \"0 0 3 1 1 *\"", "sweep = \"every five minutes\"")
         .replace("lead = \"P2D\"", "lead = \"2 days\"");
     assert_ne!(bad, text);
     std::fs::write(&env.config_path, &bad).unwrap();
