@@ -125,6 +125,22 @@ async fn gate(st: &ApiState, h: &Here, headers: &HeaderMap) -> Result<Session, R
     }
 }
 
+/// [`gate`] for a submitted form: signed in, and the form's CSRF token is the session's
+/// (403 otherwise, before anything about the item is looked up).
+async fn gate_form(
+    st: &ApiState,
+    h: &Here,
+    headers: &HeaderMap,
+    p: &Posted,
+) -> Result<Session, Response> {
+    let s = gate(st, h, headers).await?;
+    if s.csrf_ok(csrf_of(p)) {
+        Ok(s)
+    } else {
+        Err(forbidden(h, Some(&s)))
+    }
+}
+
 fn member_app(st: &ApiState, s: &Session) -> App {
     st.app
         .acting_as(Actor::Member(s.member.reference.clone()))
@@ -348,13 +364,10 @@ pub async fn signout(
     Form(p): Form<Vec<(String, String)>>,
 ) -> Response {
     let p = Posted(p);
-    let s = match gate(&st, &h, &headers).await {
+    let s = match gate_form(&st, &h, &headers, &p).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if !s.csrf_ok(csrf_of(&p)) {
-        return forbidden(&h, Some(&s));
-    }
     if let Err(e) = signin::end_session(&st.app, &s).await {
         return failed(&h, Some(&s), e);
     }
@@ -988,10 +1001,8 @@ pub async fn record_submit(
 ) -> Response {
     let p = Posted(p);
     // CSRF first: a forged form learns nothing, not even whether the check-in exists.
-    match gate(&st, &h, &headers).await {
-        Ok(s) if !s.csrf_ok(csrf_of(&p)) => return forbidden(&h, Some(&s)),
-        Ok(_) => {}
-        Err(r) => return r,
+    if let Err(r) = gate_form(&st, &h, &headers, &p).await {
+        return r;
     }
     let ctx = match record_ctx(&st, &h, &headers, &id).await {
         Ok(c) => c,
@@ -1135,10 +1146,8 @@ pub async fn flag_submit(
     Form(p): Form<Vec<(String, String)>>,
 ) -> Response {
     let p = Posted(p);
-    match gate(&st, &h, &headers).await {
-        Ok(s) if !s.csrf_ok(csrf_of(&p)) => return forbidden(&h, Some(&s)),
-        Ok(_) => {}
-        Err(r) => return r,
+    if let Err(r) = gate_form(&st, &h, &headers, &p).await {
+        return r;
     }
     let (s, app, family, fl) = match flag_ctx(&st, &h, &headers, &id).await {
         Ok(x) => x,
@@ -1330,10 +1339,8 @@ pub async fn handover_submit(
     Form(p): Form<Vec<(String, String)>>,
 ) -> Response {
     let p = Posted(p);
-    match gate(&st, &h, &headers).await {
-        Ok(s) if !s.csrf_ok(csrf_of(&p)) => return forbidden(&h, Some(&s)),
-        Ok(_) => {}
-        Err(r) => return r,
+    if let Err(r) = gate_form(&st, &h, &headers, &p).await {
+        return r;
     }
     let c = match handover_ctx(&st, &h, &headers, &id).await {
         Ok(c) => c,
