@@ -186,15 +186,15 @@ fn csrf_of(p: &Posted) -> Option<&str> {
     p.get("csrf")
 }
 
-fn local(app: &App, t: chrono::DateTime<chrono::Utc>) -> String {
-    t.with_timezone(&app.config.timezone)
-        .format("%Y-%m-%d %H:%M")
-        .to_string()
+/// An instant in the reader's language and the configured zone, as the mails write it:
+/// "dinsdag 15 december 2026, 09:00".
+fn local(app: &App, t: chrono::DateTime<chrono::Utc>, lang: T) -> String {
+    crate::mail::words::when(t, app.config.timezone, lang.0)
 }
 
-fn local_secs(app: &App, secs: i64) -> String {
+fn local_secs(app: &App, secs: i64, lang: T) -> String {
     chrono::DateTime::from_timestamp(secs, 0)
-        .map(|t| local(app, t))
+        .map(|t| local(app, t, lang))
         .unwrap_or_default()
 }
 
@@ -435,7 +435,7 @@ pub async fn caseload_rows(app: &App, t: T, municipality: &str) -> Result<Vec<Ca
             checkin: r.next_checkin,
             due: r
                 .next_due_at
-                .map(|d| local_secs(app, d))
+                .map(|d| local_secs(app, d, t))
                 .unwrap_or_default(),
             due_at: r.next_due_at.unwrap_or(i64::MAX),
             state,
@@ -583,7 +583,7 @@ fn flag_vm(
         if let Some(n) = n {
             let by = n.by.clone().map(|b| format!(" ({b})")).unwrap_or_default();
             notes.push((
-                format!("{} {}{by}", t.s(key), local(app, n.at)),
+                format!("{} {}{by}", t.s(key), local(app, n.at, t)),
                 n.note.clone().unwrap_or_default(),
             ));
         }
@@ -600,7 +600,7 @@ fn flag_vm(
             .unwrap_or_else(|| "–".into()),
         status: t.code("status", &fl.status),
         status_code: fl.status.clone(),
-        raised: local(app, fl.raised_at),
+        raised: local(app, fl.raised_at, t),
         evidence: evidence_text(&fl.evidence),
         notes,
     }
@@ -749,7 +749,7 @@ async fn family_vm(app: &App, t: T, v: &service::family::FamilyView) -> Result<F
             .map(|c| CheckinVm {
                 id: c.id.clone(),
                 wave: c.wave,
-                due: local(app, c.due),
+                due: local(app, c.due, t),
                 status: t.code("status", &c.status),
                 outcome: c
                     .outcome
@@ -777,7 +777,7 @@ async fn family_vm(app: &App, t: T, v: &service::family::FamilyView) -> Result<F
         handovers: handovers
             .into_iter()
             .map(|hv| HandoverVm {
-                effective: local(app, hv.effective_at),
+                effective: local(app, hv.effective_at, t),
                 status: t.code("status", &hv.status),
                 id: hv.id,
                 family: hv.family,
@@ -907,7 +907,7 @@ async fn record_ctx(
         })
         .collect();
     Ok(RecordCtx {
-        due: local_secs(&app, due_at),
+        due: local_secs(&app, due_at, h.t),
         s,
         app,
         family,
@@ -1288,7 +1288,7 @@ async fn handover_ctx(
         family: row.family_ref.clone(),
         from: name(&row.from_municipality),
         to: name(&row.to_municipality),
-        effective: local_secs(&app, row.effective_at),
+        effective: local_secs(&app, row.effective_at, here.t),
         status: here.t.code("status", &row.status),
     };
     Ok(HandoverCtx {
