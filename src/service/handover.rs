@@ -351,19 +351,7 @@ pub async fn reassign(
             f.municipality, f.reference
         ))
     })?;
-    let (Some(dek), Some(sealed)) = (app.family_dek(&mut tx, &f).await?, &f.sealed_details) else {
-        return Err(OpError::Conflict(format!(
-            "family {} has no details to update",
-            f.reference
-        )));
-    };
-    let place = super::family::family_place(&f.reference);
-    let mut details: FamilyDetails = open_json(&dek, sealed, &place)?;
-    details.case_director.name = director.name.clone();
-    details.case_director.email = director.email.clone();
-    let resealed = seal_json(&dek, &details, &place)?;
-    store::families::set_sealed_details(&mut tx, f.id, &resealed).await?;
-    store::handovers::director_named_for_family(&mut tx, f.id).await?;
+    name_case_director(app, &mut tx, &f, director).await?;
     let code = muni.code.clone();
     let (out, _) = create(app, &mut tx, &f, "reassign", &code, muni, to_secs(now), now).await?;
     app.audit(
@@ -805,20 +793,7 @@ pub async fn ack_naming(
         let f = store::families::by_id(&mut tx, h.family_id, to_secs(now))
             .await?
             .ok_or_else(|| not_found("family", &h.family_ref))?;
-        let (Some(dek), Some(sealed)) = (app.family_dek(&mut tx, &f).await?, &f.sealed_details)
-        else {
-            return Err(OpError::Conflict(format!(
-                "family {} has no details to update",
-                f.reference
-            )));
-        };
-        let place = super::family::family_place(&f.reference);
-        let mut details: FamilyDetails = open_json(&dek, sealed, &place)?;
-        details.case_director.name = d.name.clone();
-        details.case_director.email = d.email.clone();
-        let resealed = seal_json(&dek, &details, &place)?;
-        store::families::set_sealed_details(&mut tx, f.id, &resealed).await?;
-        store::handovers::director_named_for_family(&mut tx, f.id).await?;
+        name_case_director(app, &mut tx, &f, d).await?;
     }
     app.audit(
         &mut tx,
@@ -1006,4 +981,28 @@ pub async fn history(conn: &mut Conn, family_id: i64) -> Result<Vec<HandoverView
         .into_iter()
         .map(view)
         .collect()
+}
+
+/// Seals `director` as the family's case director and ends any "no case director" state a
+/// move left: shared by a reassignment and a move's acknowledgement.
+async fn name_case_director(
+    app: &App,
+    tx: &mut Conn,
+    f: &store::families::FamilyRow,
+    director: &CaseDirector,
+) -> Result<(), OpError> {
+    let (Some(dek), Some(sealed)) = (app.family_dek(tx, f).await?, &f.sealed_details) else {
+        return Err(OpError::Conflict(format!(
+            "family {} has no details to update",
+            f.reference
+        )));
+    };
+    let place = super::family::family_place(&f.reference);
+    let mut details: FamilyDetails = open_json(&dek, sealed, &place)?;
+    details.case_director.name = director.name.clone();
+    details.case_director.email = director.email.clone();
+    let resealed = seal_json(&dek, &details, &place)?;
+    store::families::set_sealed_details(tx, f.id, &resealed).await?;
+    store::handovers::director_named_for_family(tx, f.id).await?;
+    Ok(())
 }
