@@ -148,6 +148,8 @@ struct RawIndicator {
     values: Option<Vec<String>>,
     order: Option<Vec<String>>,
     multiple: Option<bool>,
+    /// type = "enum": how values are shown, `{ value = { nl, en } }`.
+    value_labels: Option<BTreeMap<String, RawLabels>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -1944,6 +1946,7 @@ fn validate_indicator(i: &RawIndicator, key: &str, is: &mut Issues) -> Option<In
             only(is, "values", i.values.is_some(), "enum");
             only(is, "order", i.order.is_some(), "enum");
             only(is, "multiple", i.multiple.is_some(), "enum");
+            only(is, "value_labels", i.value_labels.is_some(), "enum");
             if i.kind == "bool" {
                 IndicatorType::Bool
             } else {
@@ -1954,6 +1957,7 @@ fn validate_indicator(i: &RawIndicator, key: &str, is: &mut Issues) -> Option<In
             only(is, "values", i.values.is_some(), "enum");
             only(is, "order", i.order.is_some(), "enum");
             only(is, "multiple", i.multiple.is_some(), "enum");
+            only(is, "value_labels", i.value_labels.is_some(), "enum");
             let (min, max) = match (i.min, i.max) {
                 (Some(a), Some(b)) if a < b => (a, b),
                 (Some(_), Some(_)) => {
@@ -2006,6 +2010,17 @@ fn validate_indicator(i: &RawIndicator, key: &str, is: &mut Issues) -> Option<In
                     is.push(format!("{key}.order[{j}]"), "listed twice");
                 }
             }
+            for (v, l) in i.value_labels.iter().flatten() {
+                if !values.contains(v) {
+                    is.push(format!("{key}.value_labels.{v}"), "not one of the values");
+                }
+                if l.nl.trim().is_empty() || l.en.trim().is_empty() {
+                    is.push(
+                        format!("{key}.value_labels.{v}"),
+                        "nl and en must not be empty",
+                    );
+                }
+            }
             IndicatorType::Enum {
                 values,
                 order,
@@ -2026,6 +2041,12 @@ fn validate_indicator(i: &RawIndicator, key: &str, is: &mut Issues) -> Option<In
         label_en: i.labels.en.clone(),
         applies_to: applies_to.unwrap_or(Scope::Child),
         kind,
+        value_labels: i
+            .value_labels
+            .iter()
+            .flatten()
+            .map(|(v, l)| (v.clone(), (l.nl.clone(), l.en.clone())))
+            .collect(),
     })
 }
 

@@ -142,6 +142,9 @@ pub struct Indicator {
     pub label_en: String,
     pub applies_to: Scope,
     pub kind: IndicatorType,
+    /// An enum's values as shown (Dutch, English), where the config names them
+    /// (`value_labels`); a value without one is shown as it is.
+    pub value_labels: BTreeMap<String, (String, String)>,
 }
 
 /// A comparison of one indicator's value at one check-in.
@@ -640,6 +643,7 @@ mod tests {
                 code: code.into(),
                 label_nl: code.into(),
                 label_en: code.into(),
+                value_labels: BTreeMap::new(),
                 applies_to: scope,
                 kind,
             },
