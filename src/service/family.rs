@@ -46,6 +46,18 @@ pub struct Enrolled {
     pub checkins: Vec<ScheduledCheckin>,
 }
 
+/// Only the case director's name from a sealed family record: the caseload shows no more,
+/// so nothing else is copied out of it.
+#[derive(Debug, serde::Deserialize)]
+pub struct DirectorOnly {
+    pub case_director: DirectorName,
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct DirectorName {
+    pub name: String,
+}
+
 pub(crate) fn family_place<'a>(family: &'a str) -> FieldPlace<'a> {
     FieldPlace {
         family,
@@ -369,6 +381,10 @@ pub struct FamilyView {
     pub details: Option<FamilyDetails>,
     /// False between a move and the acknowledgement that names the new case director.
     pub case_director_named: bool,
+    /// The team's own case number (`family update` `case_number`): the reading team's
+    /// (the responsible one's for the operator); `None` if that team set none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub case_number: Option<String>,
     pub members: Vec<MemberView>,
     /// The ex-partner or perpetrator with the court measure: never contacted, never in a
     /// mail (left out of a handover's dossier), never counted in rules or exports.
@@ -535,6 +551,9 @@ pub async fn view(
     }
     let flags = super::signals::of_family(app, tx, f.id).await?;
     let kept_up = super::record::record_views(tx, f.id, &f.reference, dek.as_ref()).await?;
+    let team = app.team.as_deref().unwrap_or(&f.municipality);
+    let case_number =
+        super::record::case_number(tx, f.id, &f.reference, team, dek.as_ref()).await?;
     let evaluation = match store::closure::evaluation_of(tx, f.id).await? {
         Some((safety_improved, professionals, sealed)) => Some(Evaluation {
             safety_improved,
@@ -571,6 +590,7 @@ pub async fn view(
         enrolled_at: from_secs(f.enrolled_at)?,
         details,
         case_director_named,
+        case_number,
         members,
         ex_partners: kept_up.ex_partners,
         safety_plan: kept_up.safety_plan,

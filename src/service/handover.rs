@@ -583,6 +583,8 @@ async fn dossier(
     // The ex-partner is never in any mail, not even in the encrypted dossier; the receiving
     // team finds the court measure in Nazorg itself.
     family.ex_partners.clear();
+    // The sending team's own case number is its file number, not the receiving team's.
+    family.case_number = None;
     let moves = store::handovers::of_family(tx, f.id)
         .await?
         .into_iter()

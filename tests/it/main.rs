@@ -35,3 +35,4 @@ mod smtp_delivery;
 mod spine;
 mod working_days;
 mod workspace;
+mod workspace_pages;
