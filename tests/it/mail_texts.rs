@@ -327,3 +327,104 @@ fn a_sent_signin_link_is_dropped_from_the_database() {
         "one message: the sign-in mail"
     );
 }
+
+/// A sign-in link that expired before its mail could go (the relay was down) takes its
+/// text with it: the next sweep cancels the mail and drops its body, and the link is in
+/// no database file.
+#[test]
+fn an_expired_unsent_signin_link_is_dropped_by_the_sweep() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // Nobody listens here: every delivery attempt fails, and is retried later.
+    let relay = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let env = TestEnv::with_config(
+        &config_text(&format!(
+            "transport = \"smtp\"\nurl = \"smtp://127.0.0.1:{relay}?tls=none\""
+        ))
+        .replace("listen = \"127.0.0.1:0\"", &format!("listen = \"{addr}\"")),
+        |_| format!("\n[web]\nbase_url = \"{base}\"\n"),
+    );
+    if env.skip_on_postgres("scans the SQLite files") {
+        return;
+    }
+    let worker = "anna@amsterdam.example.org";
+    env.ok(&[
+        "member",
+        "add",
+        "--municipality",
+        AMSTERDAM,
+        "--email",
+        worker,
+        "--name",
+        "Anna de Vries",
+    ]);
+    let mut daemon = Daemon::spawn(
+        &env,
+        "serve",
+        &["--at", "2027-01-18T10:00:00+01:00", "serve"],
+        None,
+    );
+    daemon.wait_log("nazorg daemon ready", Duration::from_secs(30));
+    let start = Instant::now();
+    while TcpStream::connect(addr).is_err() {
+        assert!(start.elapsed() < Duration::from_secs(10), "no listener");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let form = http::request_with(addr, "GET", "/team/signin", &[], None);
+    let browser = cookie(&form, "nz_browser").expect("a browser cookie");
+    let csrf = form
+        .text()
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("a csrf field")
+        .to_string();
+    let body = format!("csrf={csrf}&email={}", worker.replace('@', "%40"));
+    let asked = http::request_with(
+        addr,
+        "POST",
+        "/team/signin",
+        &[("Cookie", &format!("nz_browser={browser}"))],
+        Some(("application/x-www-form-urlencoded", body.as_bytes())),
+    );
+    assert_eq!(asked.status, 200, "{}", asked.text());
+    daemon.terminate();
+    assert_eq!(
+        env.sql(
+            "SELECT status, instr(body, '/team/signin/') > 0 FROM outbox WHERE kind = 'signin_link'"
+        ),
+        "pending|1",
+        "the link waits for the relay"
+    );
+    let needle = format!("{base}/team/signin/");
+    // Sixteen minutes later the link has expired; the sweep drops its text.
+    let s = env.json(&[
+        "--at",
+        "2027-01-18T10:16:00+01:00",
+        "sweep",
+        "--no-dispatch",
+    ]);
+    assert!(s["sweep"]["bodies_dropped"].as_u64().unwrap() >= 1, "{s}");
+    assert_eq!(
+        env.sql(
+            "SELECT status, body = '', body_dropped_at IS NOT NULL, subject != '' \
+             FROM outbox WHERE kind = 'signin_link'"
+        ),
+        "cancelled|1|1|1"
+    );
+    for f in ["var/nazorg.db", "var/nazorg.db-wal", "var/nazorg.db-shm"] {
+        assert!(
+            !contains(&bytes_of(&env.path(f)), needle.as_bytes()),
+            "the expired link is in {f}"
+        );
+    }
+}
