@@ -649,10 +649,15 @@ async fn safety_reminder(
         tracing::error!(family = %f.reference, "municipality missing from config; safety plan reminder not sent");
         return Ok(false);
     };
-    let review_on = store::from_secs(review_at)?
-        .with_timezone(&cfg.timezone)
-        .date_naive()
-        .to_string();
+    let review_on = crate::mail::words::day(
+        store::from_secs(review_at)?,
+        cfg.timezone,
+        cfg.mail.language,
+    );
+    let link = crate::mail::workspace::url(
+        &cfg.web.base_url,
+        &format!("/team/families/{}", f.reference),
+    );
     let (subject, body) = safety_plan_review(
         cfg.mail.language,
         &SafetyReviewFacts {
@@ -660,6 +665,7 @@ async fn safety_reminder(
             municipality_code: &muni.code,
             municipality_name: &muni.name,
             review_on: &review_on,
+            link: Some(&link),
         },
     );
     let fresh = store::outbox::enqueue(

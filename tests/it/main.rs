@@ -21,6 +21,7 @@ mod handover;
 mod import;
 mod invites;
 mod mail_smtp;
+mod mail_texts;
 mod moves;
 mod operations;
 mod postgres;
