@@ -28,7 +28,11 @@ pub struct AlertFacts<'a> {
 pub struct DigestLine {
     pub flag_id: i64,
     pub family: String,
+    /// The member the flag is about (a child, or an adult for an adult rule); `None` for
+    /// a family-level flag.
     pub child: Option<String>,
+    /// Whether `child` is an adult (an adult rule's flag): labelled so, not as a child.
+    pub adult: bool,
     pub rule: String,
     pub severity: String,
     pub status: String,
@@ -165,6 +169,7 @@ mod tests {
             flag_id: 8,
             family: "F-7Q2K9XM4".into(),
             child: None,
+            adult: false,
             rule: "wellbeing_drop".into(),
             severity: "amber".into(),
             status: "open".into(),

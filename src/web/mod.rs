@@ -8,6 +8,7 @@
 //! as for an item that does not exist. Every view of personal data, every change and every
 //! sign-in (and failed sign-in) is audited.
 
+mod evaluation;
 mod form;
 pub mod i18n;
 mod pages;
@@ -50,6 +51,10 @@ pub fn router(state: ApiState) -> Router<ApiState> {
         .route("/team/signout", axum::routing::post(pages::signout))
         .route("/team/families/{reference}", get(pages::family))
         .route("/team/families/{reference}/print", get(pages::family_print))
+        .route(
+            "/team/families/{reference}/evaluation",
+            get(evaluation::evaluation_form).post(evaluation::evaluation_submit),
+        )
         .route(
             "/team/checkins/{id}",
             get(pages::record_form).post(pages::record_submit),

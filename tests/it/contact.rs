@@ -172,6 +172,11 @@ fn three_failed_attempts_then_a_reached_one() {
         ),
         "0"
     );
+    // `missed` is the stored status, not a reading of it.
+    assert_eq!(
+        env.sql(&format!("SELECT status FROM checkins WHERE ref = '{c1}'")),
+        "missed"
+    );
     let shown = env.json(&["family", "show", family]);
     assert_eq!(shown["checkins"][0]["status"], "missed");
     assert_eq!(shown["checkins"][0]["outcome"], "not_reached");
