@@ -15,6 +15,7 @@ mod config_check;
 mod contact;
 mod daemon;
 mod erasure;
+mod evaluation;
 mod export;
 mod family_record;
 mod handover;
