@@ -432,6 +432,8 @@ struct RawApi {
     header_timeout: String,
     #[serde(default = "d_token_lifetime")]
     token_lifetime: String,
+    #[serde(default)]
+    metrics_admin_only: bool,
 }
 
 fn d_token_lifetime() -> String {
@@ -463,6 +465,7 @@ impl Default for RawApi {
             max_connections: d_max_connections(),
             header_timeout: d_header_timeout(),
             token_lifetime: d_token_lifetime(),
+            metrics_admin_only: false,
         }
     }
 }
@@ -521,6 +524,8 @@ pub struct ApiConfig {
     pub header_timeout: std::time::Duration,
     /// How long a token lives when `token create` is given no `--expires`.
     pub token_lifetime: IsoDuration,
+    /// `GET /metrics` needs an admin token (else it answers anyone who reaches the listener).
+    pub metrics_admin_only: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -1445,6 +1450,7 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
         max_connections: raw.api.max_connections,
         header_timeout,
         token_lifetime,
+        metrics_admin_only: raw.api.metrics_admin_only,
     };
 
     // web

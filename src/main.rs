@@ -134,6 +134,14 @@ enum Command {
     },
     /// Ask the running daemon whether it is ready (exit 0) or not (exit 1)
     Healthcheck,
+    /// Write the man pages or shell completions into a folder (for packaging)
+    #[command(hide = true)]
+    Generate {
+        what: nazorg::manual::Artefact,
+        /// The folder to write into (created if missing)
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// Send one test message straight through the configured transport (not the outbox)
     SendTestEmail {
         /// The address to send to (e.g. your own)
@@ -401,6 +409,7 @@ mod exit {
     pub const UNAVAILABLE: u8 = 69;
     pub const SOFTWARE: u8 = 70;
     pub const CANTCREAT: u8 = 73;
+    pub const NOPERM: u8 = 77;
     pub const TEMPFAIL: u8 = 75;
     pub const CONFIG: u8 = 78;
 }
@@ -569,6 +578,10 @@ fn op_failed(e: OpError) -> anyhow::Error {
             eprintln!("error: {e}");
             Exit(exit::CONFIG).into()
         }
+        OpError::Store(StoreError::ForeignOwner(_)) => {
+            eprintln!("error: {e}");
+            Exit(exit::NOPERM).into()
+        }
         OpError::Store(StoreError::Locked(_)) => {
             eprintln!("error: {e}");
             Exit(exit::TEMPFAIL).into()
@@ -625,6 +638,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 &serde_json::json!({"config": cfg.path, "ok": true}),
                 |_| format!("config {} is valid\n", cfg.path.display()),
             )
+        }
+        Command::Generate { what, out } => {
+            let cmd = Cli::command().mut_arg("at", |a| a.hide(true));
+            for file in nazorg::manual::generate(cmd, what, &out)? {
+                println!("{}", file.display());
+            }
+            Ok(())
         }
         Command::DefaultConfig => {
             print!("{}", include_str!("../config/nazorg.example.toml"));
