@@ -19,6 +19,7 @@ pub mod keys;
 pub mod members;
 pub mod metrics;
 pub mod outbox;
+pub mod owner;
 pub mod sweeps;
 pub mod tokens;
 
@@ -80,6 +81,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the audit key is not usable: {0}")]
     AuditKey(String),
+    #[error("{0}")]
+    ForeignOwner(owner::ForeignOwner),
 }
 
 impl StoreError {
@@ -165,6 +168,7 @@ impl Store {
         if !folder.as_os_str().is_empty() && !folder.is_dir() {
             return Err(StoreError::NoFolder(folder.to_path_buf()));
         }
+        owner::refuse_root_on_foreign(&path, folder).map_err(StoreError::ForeignOwner)?;
         if mode == OpenMode::Existing && !path.is_file() {
             return Err(StoreError::Missing(path));
         }
