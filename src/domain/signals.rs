@@ -10,241 +10,12 @@ use super::FieldError;
 use super::enrolment::Observations;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::BTreeMap;
 
-/// Whom an indicator or rule is about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Scope {
-    Child,
-    Adult,
-    Family,
-}
-
-impl Scope {
-    pub fn code(&self) -> &'static str {
-        match self {
-            Scope::Child => "child",
-            Scope::Adult => "adult",
-            Scope::Family => "family",
-        }
-    }
-
-    pub fn from_code(s: &str) -> Option<Scope> {
-        match s {
-            "child" => Some(Scope::Child),
-            "adult" => Some(Scope::Adult),
-            "family" => Some(Scope::Family),
-            _ => None,
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    Info,
-    Amber,
-    Red,
-}
-
-impl Severity {
-    pub fn code(&self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Amber => "amber",
-            Severity::Red => "red",
-        }
-    }
-
-    pub fn from_code(s: &str) -> Option<Severity> {
-        match s {
-            "info" => Some(Severity::Info),
-            "amber" => Some(Severity::Amber),
-            "red" => Some(Severity::Red),
-            _ => None,
-        }
-    }
-}
-
-/// Which direction of a scale is the good one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Better {
-    High,
-    Low,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum IndicatorType {
-    Bool,
-    Scale {
-        min: f64,
-        max: f64,
-        better: Better,
-    },
-    /// A non-negative whole number; more is worse.
-    Count,
-    /// One of `values` (or, with `multiple`, a list of distinct values). `order` lists the
-    /// comparable values from best to worst; values outside it (e.g. `n/a`) never compare.
-    Enum {
-        values: Vec<String>,
-        order: Vec<String>,
-        multiple: bool,
-    },
-}
-
-impl IndicatorType {
-    pub fn code(&self) -> &'static str {
-        match self {
-            IndicatorType::Bool => "bool",
-            IndicatorType::Scale { .. } => "scale",
-            IndicatorType::Count => "count",
-            IndicatorType::Enum { .. } => "enum",
-        }
-    }
-
-    /// Whether values can be compared as better/worse (needed by `worsening`).
-    pub fn ordered(&self) -> bool {
-        match self {
-            IndicatorType::Scale { .. } | IndicatorType::Count => true,
-            IndicatorType::Enum {
-                order, multiple, ..
-            } => !order.is_empty() && !multiple,
-            IndicatorType::Bool => false,
-        }
-    }
-
-    /// How bad a value is on a line where larger is worse; `None` when not comparable.
-    pub fn badness(&self, v: &Value) -> Option<f64> {
-        match self {
-            IndicatorType::Scale { better, .. } => v.as_f64().map(|x| match better {
-                Better::High => -x,
-                Better::Low => x,
-            }),
-            IndicatorType::Count => v.as_f64(),
-            IndicatorType::Enum {
-                order,
-                multiple: false,
-                ..
-            } => {
-                let s = v.as_str()?;
-                order.iter().position(|o| o == s).map(|p| p as f64)
-            }
-            _ => None,
-        }
-    }
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct Indicator {
-    pub code: String,
-    pub label_nl: String,
-    pub label_en: String,
-    pub applies_to: Scope,
-    pub kind: IndicatorType,
-    /// An enum's values as shown (Dutch, English), where the config names them
-    /// (`value_labels`); a value without one is shown as it is.
-    pub value_labels: BTreeMap<String, (String, String)>,
-}
-
-/// A comparison of one indicator's value at one check-in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Op {
-    Eq,
-    Ne,
-    Lt,
-    Le,
-    Gt,
-    Ge,
-    In,
-    Contains,
-}
-
-impl Op {
-    pub fn from_code(s: &str) -> Option<Op> {
-        Some(match s {
-            "eq" => Op::Eq,
-            "ne" => Op::Ne,
-            "lt" => Op::Lt,
-            "le" => Op::Le,
-            "gt" => Op::Gt,
-            "ge" => Op::Ge,
-            "in" => Op::In,
-            "contains" => Op::Contains,
-            _ => return None,
-        })
-    }
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct Condition {
-    pub indicator: String,
-    pub op: Op,
-    pub value: Value,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Baseline {
-    /// Mean of the subject's first N observations.
-    First,
-    /// Mean of the N observations before the current one.
-    Previous,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum RuleKind {
-    Threshold(Condition),
-    Worsening {
-        indicator: String,
-        baseline: Baseline,
-        n: usize,
-        delta: f64,
-    },
-    Streak {
-        condition: Condition,
-        count: usize,
-    },
-    AllOf(Vec<Condition>),
-    /// A multi-valued enum (the family's stressors) lists a value its previous observation
-    /// did not: a new stressor.
-    NewValue {
-        indicator: String,
-    },
-    /// A time rule: no `reached` contact for `amber_after` raises amber, for `red_after`
-    /// red (up to the rule's severity), counted from the last reached contact or enrolment.
-    OutOfSight {
-        amber_after: super::duration::IsoDuration,
-        red_after: super::duration::IsoDuration,
-    },
-}
-
-impl RuleKind {
-    pub fn code(&self) -> &'static str {
-        match self {
-            RuleKind::Threshold(_) => "threshold",
-            RuleKind::Worsening { .. } => "worsening",
-            RuleKind::Streak { .. } => "streak",
-            RuleKind::AllOf(_) => "all_of",
-            RuleKind::NewValue { .. } => "new_value",
-            RuleKind::OutOfSight { .. } => "out_of_sight",
-        }
-    }
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct Rule {
-    pub code: String,
-    pub severity: Severity,
-    pub applies_to: Scope,
-    pub kind: RuleKind,
-}
-
-/// The configured indicators and rules.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Catalog {
-    pub indicators: BTreeMap<String, Indicator>,
-    pub rules: Vec<Rule>,
-}
+use crate::types::signals::check_value;
+pub use crate::types::signals::{
+    Baseline, Better, Catalog, Condition, Indicator, IndicatorType, Op, Rule, RuleKind, Scope,
+    Severity, check_condition,
+};
 
 // ---- checking recorded observations ----------------------------------------------------------
 
@@ -274,107 +45,106 @@ pub fn check_observations(
             ));
             continue;
         }
-        if let Err(m) = check_value(&ind.kind, v) {
+        if let IndicatorType::Enum {
+            values,
+            multiple: true,
+            ..
+        } = &ind.kind
+        {
+            if let Err((at, m)) = check_entries(values, v) {
+                errors.push(FieldError::new(format!("{f}{at}"), m));
+            }
+        } else if let Err(m) = check_value(&ind.kind, v) {
             errors.push(FieldError::new(f, m));
         }
     }
 }
 
-fn check_value(t: &IndicatorType, v: &Value) -> Result<(), String> {
-    match t {
-        IndicatorType::Bool => v
-            .as_bool()
-            .map(|_| ())
-            .ok_or_else(|| "expected true or false".to_string()),
-        IndicatorType::Scale { min, max, .. } => match v.as_f64() {
-            None => Err(format!("expected a number from {min} to {max}")),
-            Some(x) if x < *min || x > *max => Err(format!("out of range {min}–{max}")),
-            Some(_) => Ok(()),
-        },
-        IndicatorType::Count => match v.as_u64() {
-            Some(n) if n <= 1_000_000 => Ok(()),
-            Some(_) => Err("out of range 0–1000000".into()),
-            None => Err("expected a whole number of at least 0".into()),
-        },
-        IndicatorType::Enum {
-            values, multiple, ..
-        } => {
-            let allowed = || format!("expected one of: {}", values.join(", "));
-            if *multiple {
-                let Some(items) = v.as_array() else {
-                    return Err(format!("expected a list; {}", allowed()));
-                };
-                let mut seen = std::collections::BTreeSet::new();
-                for i in items {
-                    match i.as_str() {
-                        Some(s) if values.iter().any(|x| x == s) => {
-                            if !seen.insert(s) {
-                                return Err("a value is listed twice".into());
-                            }
-                        }
-                        _ => return Err(format!("a value is not allowed; {}", allowed())),
-                    }
-                }
-                Ok(())
-            } else {
-                match v.as_str() {
-                    Some(s) if values.iter().any(|x| x == s) => Ok(()),
-                    _ => Err(allowed()),
-                }
-            }
-        }
+/// The levels a listed value (a stressor) may carry, lightest first; `1`–`3` mean the same.
+pub const LEVELS: [&str; 3] = ["mild", "serious", "severe"];
+
+/// A level given as `mild|serious|severe` or `1..3`, as a number 1–3.
+fn level_of(v: &Value) -> Option<u8> {
+    if let Some(s) = v.as_str() {
+        return LEVELS
+            .iter()
+            .position(|l| *l == s)
+            .and_then(|p| u8::try_from(p + 1).ok());
     }
+    v.as_u64()
+        .filter(|n| (1..=3).contains(n))
+        .and_then(|n| u8::try_from(n).ok())
 }
 
-// ---- a rule's condition ----------------------------------------------------------------------
-
-/// Checks that `op value` makes sense for the indicator's type; the message for the config.
-pub fn check_condition(ind: &Indicator, op: Op, value: &Value) -> Result<(), String> {
-    let t = &ind.kind;
-    let numeric = |v: &Value| v.as_f64().is_some();
-    match (t, op) {
-        (IndicatorType::Bool, Op::Eq | Op::Ne) if value.is_boolean() => Ok(()),
-        (IndicatorType::Bool, Op::Eq | Op::Ne) => Err("expected true or false".into()),
-        (IndicatorType::Scale { .. } | IndicatorType::Count, Op::In | Op::Contains)
-        | (IndicatorType::Bool, _) => Err(format!("op not usable with a {} indicator", t.code())),
-        (IndicatorType::Scale { .. } | IndicatorType::Count, _) if numeric(value) => {
-            check_value(t, value).map_err(|m| format!("value {m}"))
-        }
-        (IndicatorType::Scale { .. } | IndicatorType::Count, _) => Err("expected a number".into()),
-        (
-            IndicatorType::Enum {
-                values, multiple, ..
-            },
-            op,
-        ) => {
-            let known = |v: &Value| v.as_str().is_some_and(|s| values.iter().any(|x| x == s));
-            match (multiple, op) {
-                (true, Op::Contains) | (false, Op::Eq | Op::Ne) if known(value) => Ok(()),
-                (false, Op::In)
-                    if value
-                        .as_array()
-                        .is_some_and(|a| !a.is_empty() && a.iter().all(known)) =>
-                {
-                    Ok(())
+/// The entries of a multi-valued observation: each a code (present, no level) or an
+/// object `{code, level}`. `None` when the value is not such a list.
+pub fn entries(v: &Value) -> Option<Vec<(&str, Option<u8>)>> {
+    v.as_array()?
+        .iter()
+        .map(|i| match i {
+            Value::String(s) => Some((s.as_str(), None)),
+            Value::Object(o) => {
+                let code = o.get("code")?.as_str()?;
+                match o.get("level") {
+                    None => Some((code, None)),
+                    Some(l) => level_of(l).map(|n| (code, Some(n))),
                 }
-                (false, Op::Lt | Op::Le | Op::Gt | Op::Ge) if t.ordered() => {
-                    if t.badness(value).is_some() {
-                        Ok(())
-                    } else {
-                        Err("value is not in the indicator's order".into())
-                    }
-                }
-                (false, Op::Lt | Op::Le | Op::Gt | Op::Ge) => {
-                    Err("comparing needs an `order` on the indicator".into())
-                }
-                (true, Op::Contains) | (false, Op::Eq | Op::Ne | Op::In) => {
-                    Err(format!("value not allowed; expected {}", values.join(", ")))
-                }
-                (true, _) => Err("a multiple-choice indicator only supports `contains`".into()),
-                (false, _) => Err("op not usable with a single-choice indicator".into()),
             }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Checks a multi-valued observation: a list of distinct allowed codes, each given as the
+/// code or as `{code, level}`. The error carries the path inside the value (`[1].level`).
+fn check_entries(values: &[String], v: &Value) -> Result<(), (String, String)> {
+    let allowed = || format!("expected one of: {}", values.join(", "));
+    let Some(items) = v.as_array() else {
+        return Err((String::new(), format!("expected a list; {}", allowed())));
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    for (n, i) in items.iter().enumerate() {
+        let code = match i {
+            Value::String(s) => s.as_str(),
+            Value::Object(o) => {
+                if let Some(k) = o.keys().find(|k| *k != "code" && *k != "level") {
+                    let k: String = k.chars().take(40).collect();
+                    return Err((
+                        format!("[{n}].{k}"),
+                        "unknown field; expected code and level".into(),
+                    ));
+                }
+                if let Some(l) = o.get("level")
+                    && level_of(l).is_none()
+                {
+                    return Err((
+                        format!("[{n}].level"),
+                        format!("expected one of: {}, or 1 to 3", LEVELS.join(", ")),
+                    ));
+                }
+                match o.get("code").and_then(Value::as_str) {
+                    Some(c) => c,
+                    None => return Err((format!("[{n}].code"), allowed())),
+                }
+            }
+            _ => {
+                return Err((
+                    format!("[{n}]"),
+                    format!("a value is not allowed; {}", allowed()),
+                ));
+            }
+        };
+        if !values.iter().any(|x| x == code) {
+            return Err((
+                format!("[{n}]"),
+                format!("a value is not allowed; {}", allowed()),
+            ));
+        }
+        if !seen.insert(code) {
+            return Err((format!("[{n}]"), "a value is listed twice".into()));
         }
     }
+    Ok(())
 }
 
 /// Whether the condition holds for these observations (a missing value never holds).
@@ -393,7 +163,9 @@ pub fn holds(catalog: &Catalog, c: &Condition, obs: &Observations) -> bool {
         Op::Eq => v == &c.value || (v.as_f64().is_some() && v.as_f64() == c.value.as_f64()),
         Op::Ne => !(v == &c.value || (v.as_f64().is_some() && v.as_f64() == c.value.as_f64())),
         Op::In => c.value.as_array().is_some_and(|a| a.contains(v)),
-        Op::Contains => v.as_array().is_some_and(|a| a.contains(&c.value)),
+        Op::Contains => c.value.as_str().is_some_and(|want| {
+            entries(v).is_some_and(|e| e.iter().any(|(code, _)| *code == want))
+        }),
         Op::Lt | Op::Le | Op::Gt | Op::Ge => match &ind.kind {
             // Ordered enums compare by rank: `ge "reduced"` = reduced or worse.
             IndicatorType::Enum { .. } => match (ind.kind.badness(v), ind.kind.badness(&c.value)) {
@@ -475,6 +247,11 @@ fn item(v: &Visit, indicator: &str) -> EvidenceItem {
     }
 }
 
+/// The entries a visit lists for a multi-valued indicator, if it observed it.
+fn listed<'o>(v: &Visit<'o>, indicator: &str) -> Option<Vec<(&'o str, Option<u8>)>> {
+    v.observations?.get(indicator).and_then(entries)
+}
+
 /// The check-in an `out_of_sight` rule is evaluated at: the latest one that says
 /// something about contact (recorded, or overdue without a record).
 pub fn last_contact_point(history: &[Visit]) -> Option<usize> {
@@ -504,23 +281,24 @@ pub fn evaluate(catalog: &Catalog, rule: &Rule, history: &[Visit], at: usize) ->
             })
         }
         RuleKind::NewValue { indicator } => {
-            let values = |v: &Visit| {
-                v.observations
-                    .and_then(|o| o.get(indicator))
-                    .and_then(Value::as_array)
-                    .cloned()
-            };
-            let now = values(current)?;
+            let now = listed(current, indicator)?;
             let previous = upto[..upto.len() - 1]
                 .iter()
                 .rev()
-                .find_map(|v| values(v).map(|vals| (v, vals)))?;
-            now.iter()
-                .any(|x| !previous.1.contains(x))
-                .then(|| Evidence {
-                    items: vec![item(previous.0, indicator), item(current, indicator)],
-                    baseline: None,
-                })
+                .find_map(|v| listed(v, indicator).map(|vals| (v, vals)))?;
+            // New, or at a higher level than before (levels compare only when both given).
+            let worse = |(code, level): &(&str, Option<u8>)| match previous
+                .1
+                .iter()
+                .find(|(c, _)| c == code)
+            {
+                None => true,
+                Some((_, before)) => matches!((before, level), (Some(b), Some(l)) if l > b),
+            };
+            now.iter().any(worse).then(|| Evidence {
+                items: vec![item(previous.0, indicator), item(current, indicator)],
+                baseline: None,
+            })
         }
         RuleKind::Streak { condition, count } => {
             current.observations?;
@@ -643,7 +421,7 @@ mod tests {
                 code: code.into(),
                 label_nl: code.into(),
                 label_en: code.into(),
-                value_labels: BTreeMap::new(),
+                value_labels: std::collections::BTreeMap::new(),
                 applies_to: scope,
                 kind,
             },
@@ -933,6 +711,75 @@ mod tests {
     }
 
     #[test]
+    fn new_value_fires_on_a_new_or_worsened_stressor_only() {
+        let cat = catalog(vec![(
+            "stressor",
+            RuleKind::NewValue {
+                indicator: "stressors".into(),
+            },
+        )]);
+        let s = |v: Value| (Reached, json!({ "stressors": v }));
+        let cases: Vec<Case> = vec![
+            (
+                "new (old form)",
+                vec![s(json!(["debts"])), s(json!(["debts", "work"]))],
+                vec![("stressor", "c2")],
+            ),
+            (
+                "new (with a level)",
+                vec![
+                    s(json!([{"code": "debts", "level": "mild"}])),
+                    s(json!([{"code": "debts", "level": 1}, {"code": "work", "level": 1}])),
+                ],
+                vec![("stressor", "c2")],
+            ),
+            (
+                "worsened",
+                vec![
+                    s(json!([{"code": "debts", "level": "mild"}])),
+                    s(json!([{"code": "debts", "level": "serious"}])),
+                ],
+                vec![("stressor", "c2")],
+            ),
+            (
+                "worsened, numbers and words mixed",
+                vec![
+                    s(json!([{"code": "debts", "level": 2}, "work"])),
+                    s(json!(["work", {"code": "debts", "level": "severe"}])),
+                ],
+                vec![("stressor", "c2")],
+            ),
+            (
+                "unchanged",
+                vec![
+                    s(json!([{"code": "debts", "level": "serious"}])),
+                    s(json!([{"code": "debts", "level": 2}])),
+                ],
+                vec![],
+            ),
+            (
+                "improved",
+                vec![
+                    s(json!([{"code": "debts", "level": "severe"}, "work"])),
+                    s(json!([{"code": "debts", "level": "mild"}])),
+                ],
+                vec![],
+            ),
+            (
+                "a level first given does not compare",
+                vec![
+                    s(json!(["debts"])),
+                    s(json!([{"code": "debts", "level": 3}])),
+                ],
+                vec![],
+            ),
+        ];
+        for (name, steps, want) in cases {
+            assert_eq!(run(&cat, &steps), flags(&want), "{name}");
+        }
+    }
+
+    #[test]
     fn out_of_sight_is_a_time_rule() {
         use chrono::{TimeDelta, TimeZone, Utc};
         let since = Utc.with_ymd_and_hms(2027, 1, 4, 8, 0, 0).unwrap();
@@ -997,11 +844,46 @@ mod tests {
         assert!(check(Scope::Family, json!({"stressors": ["debts", "work"]})).is_empty());
         assert_eq!(
             check(Scope::Family, json!({"stressors": ["debts", "debts"]})),
-            ["o.stressors"]
+            ["o.stressors[1]"]
         );
         assert_eq!(
             check(Scope::Family, json!({"stressors": "debts"})),
             ["o.stressors"]
+        );
+        assert!(
+            check(
+                Scope::Family,
+                json!({"stressors": [{"code": "debts", "level": "severe"}, "work", {"code": "housing", "level": 1}]})
+            )
+            .is_empty()
+        );
+        assert_eq!(
+            check(
+                Scope::Family,
+                json!({"stressors": ["work", {"code": "debts", "level": "extreme"}]})
+            ),
+            ["o.stressors[1].level"]
+        );
+        assert_eq!(
+            check(
+                Scope::Family,
+                json!({"stressors": [{"code": "debts", "level": 4}]})
+            ),
+            ["o.stressors[0].level"]
+        );
+        assert_eq!(
+            check(
+                Scope::Family,
+                json!({"stressors": [{"code": "gambling", "level": 1}]})
+            ),
+            ["o.stressors[0]"]
+        );
+        assert_eq!(
+            check(
+                Scope::Family,
+                json!({"stressors": ["debts", {"code": "debts", "level": 1}]})
+            ),
+            ["o.stressors[1]"]
         );
     }
 

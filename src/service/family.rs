@@ -241,6 +241,8 @@ async fn enqueue_new_family(
     let first = checkins.iter().find(|c| c.status == "open");
     let first_local =
         first.map(|c| crate::mail::words::day(c.due, cfg.timezone, cfg.mail.language));
+    let link =
+        crate::mail::workspace::url(&cfg.web.base_url, &format!("/team/families/{family_ref}"));
     let (subject, body) = new_family(
         cfg.mail.language,
         &NewFamilyFacts {
@@ -251,12 +253,12 @@ async fn enqueue_new_family(
             first_checkin: first.map(|c| c.id.as_str()).zip(first_local.as_deref()),
             contact_language: &e.language,
             interpreter_needed: e.interpreter_needed,
+            case_director: Some(crate::mail::templates::CaseDirectorContact {
+                name: &e.case_director.name,
+                email: &e.case_director.email,
+            }),
+            link: Some(&link),
         },
-    );
-    let body = crate::mail::workspace::with_link(
-        cfg.mail.language,
-        &body,
-        &crate::mail::workspace::url(&cfg.web.base_url, &format!("/team/families/{family_ref}")),
     );
     store::outbox::enqueue(
         tx,
@@ -417,6 +419,44 @@ fn stage_label(stage: i64, overdue: i64) -> String {
     }
 }
 
+/// The family's case director as a reminder names them: unsealed from the family's details
+/// in the caller's transaction. `None` while nobody is named (after a move, until the
+/// receiving team names one) and for an erased family. The name is a professional's, not
+/// the family's; it is never logged.
+pub(crate) async fn case_director(
+    app: &App,
+    tx: &mut store::Conn,
+    f: &store::families::FamilyRow,
+) -> Result<Option<crate::domain::enrolment::CaseDirectorDetails>, OpError> {
+    if store::handovers::lacks_case_director(tx, f.id).await? {
+        return Ok(None);
+    }
+    let (Some(dek), Some(sealed)) = (app.family_dek(tx, f).await?, &f.sealed_details) else {
+        return Ok(None);
+    };
+    let details: FamilyDetails = open_json(&dek, sealed, &family_place(&f.reference))?;
+    let d = details.case_director;
+    Ok((!d.name.trim().is_empty()).then_some(d))
+}
+
+/// [`case_director`] for a mail: a family whose details cannot be opened still gets its
+/// mail, without the name (the error is logged with the family reference only); only a
+/// database error stops the caller.
+pub(crate) async fn case_director_for_mail(
+    app: &App,
+    tx: &mut store::Conn,
+    f: &store::families::FamilyRow,
+) -> Result<Option<crate::domain::enrolment::CaseDirectorDetails>, store::StoreError> {
+    match case_director(app, tx, f).await {
+        Ok(d) => Ok(d),
+        Err(OpError::Store(e @ store::StoreError::Sql(_))) => Err(e),
+        Err(e) => {
+            tracing::error!(family = %f.reference, error = %e, "cannot open the family's details; mail sent without the case director");
+            Ok(None)
+        }
+    }
+}
+
 pub async fn show(app: &App, family_ref: &str) -> Result<FamilyView, OpError> {
     let mut tx = app.store.read().await?;
     let f = family_by_ref(&mut tx, family_ref, to_secs(app.now())).await?;
@@ -527,7 +567,7 @@ pub async fn view(
                 notes: details.and_then(|d| d.notes),
             });
         }
-        let status = c.shown_status().to_string();
+        let status = c.status.clone();
         checkins.push(CheckinView {
             next_attempt_due: c
                 .retry_due_at
@@ -764,10 +804,7 @@ pub async fn close(app: &App, family_ref: &str, req: &CloseRequest) -> Result<Cl
     let coordinator = match app.config.municipality(&f.municipality) {
         Some(m) => {
             let lang = app.config.mail.language;
-            let closed_on = now_at
-                .with_timezone(&app.config.timezone)
-                .date_naive()
-                .to_string();
+            let closed_on = crate::mail::words::day(now_at, app.config.timezone, lang);
             let (subject, body) = crate::mail::closure::closure_notice(
                 lang,
                 &crate::mail::closure::ClosureFacts {
@@ -778,6 +815,8 @@ pub async fn close(app: &App, family_ref: &str, req: &CloseRequest) -> Result<Cl
                     closed_on: &closed_on,
                     approved_over_red_flag: red > 0,
                     checkins_cancelled: cancelled,
+                    coordinator_name: m.coordinator_name.as_deref(),
+                    coordinator_email: &m.coordinator_email,
                 },
             );
             store::outbox::enqueue(
