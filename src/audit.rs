@@ -55,6 +55,35 @@ pub struct Entry<'a> {
     pub detail: Option<&'a str>,
 }
 
+/// The audit entry of one API request (`api.request`, subject `METHOD /route`, detail the
+/// status answered). An operation that changes something appends it in its own transaction
+/// ([`crate::service::App::commit`]), so a request costs one write transaction; for every
+/// other request (reads, refusals, errors) the API appends it afterwards.
+#[derive(Debug)]
+pub struct RequestEntry {
+    pub subject: String,
+    written: std::sync::atomic::AtomicBool,
+}
+
+impl RequestEntry {
+    pub fn new(subject: String) -> std::sync::Arc<RequestEntry> {
+        std::sync::Arc::new(RequestEntry {
+            subject,
+            written: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    /// Whether a committed transaction already holds this request's entry.
+    pub fn written(&self) -> bool {
+        self.written.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub(crate) fn mark_written(&self) {
+        self.written
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+}
+
 /// Chain format of an entry: `1` plain SHA-256 (entries written before the installation had
 /// an audit key; anyone can recompute these), `2` HMAC-SHA256 under the audit key.
 const PLAIN: i64 = 1;

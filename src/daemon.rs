@@ -1,6 +1,7 @@
-//! `serve`: the daemon. tokio-cron-scheduler only wakes the sweep (UTC, `schedule.sweep`);
-//! the sweep and the dispatcher run in one worker loop whose rounds are bounded in time and
-//! cut short by shutdown. systemd hears READY=1 once the database is migrated, the job is
+//! `serve`: the daemon. The sweep fires on `schedule.sweep` (UTC, the machine's clock):
+//! the loop sleeps until the next firing, so an idle daemon wakes only for its ticks (the
+//! sweep, `dispatch.interval`, the watchdog). The sweep and the dispatcher run in that one
+//! loop; their rounds are bounded in time and cut short by shutdown. systemd hears READY=1 once the database is migrated, the job is
 //! scheduled and the API listens; the catch-up round runs after that.
 
 use crate::dispatcher::{self, DispatchSummary};
@@ -8,8 +9,7 @@ use crate::service::App;
 use crate::store::StoreError;
 use crate::sweep::{self, SweepSummary};
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
-use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
+use tokio::sync::watch;
 
 /// Database connections of the HTTP API's own pool.
 const API_CONNECTIONS: u32 = 4;
@@ -18,8 +18,8 @@ const API_CONNECTIONS: u32 = 4;
 pub enum DaemonError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("scheduler: {0}")]
-    Scheduler(#[from] JobSchedulerError),
+    #[error("schedule.sweep: {0}")]
+    Schedule(String),
     #[error("mail transport: {0}")]
     Mail(#[from] crate::mail::MailError),
     #[error("cannot listen on {addr}: {source}")]
@@ -42,6 +42,30 @@ pub async fn sweep_and_dispatch(
     let swept = sweep::sweep(app, now).await?;
     let sent = dispatcher::dispatch(app, transport, app.now()).await?;
     Ok((swept, sent))
+}
+
+/// The sweep's schedule: a cron expression with a seconds field first, in UTC.
+fn sweep_schedule(expr: &str) -> Result<croner::Cron, DaemonError> {
+    croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Required)
+        .build()
+        .parse(expr)
+        .map_err(|e| DaemonError::Schedule(e.to_string()))
+}
+
+/// The next firing of `cron` after `after` (the machine's clock; a year ahead if none).
+fn next_firing(
+    cron: &croner::Cron,
+    after: chrono::DateTime<chrono::Utc>,
+) -> chrono::DateTime<chrono::Utc> {
+    cron.find_next_occurrence(&after, false)
+        .unwrap_or(after + chrono::TimeDelta::days(365))
+}
+
+/// A monotonic deadline for a wall-clock instant (now if it has passed).
+fn deadline_for(at: chrono::DateTime<chrono::Utc>) -> tokio::time::Instant {
+    let wait = (at - chrono::Utc::now()).to_std().unwrap_or_default();
+    tokio::time::Instant::now() + wait
 }
 
 /// Tells systemd what the daemon is doing (`STATUS=`), and logs it at debug level.
@@ -116,21 +140,9 @@ pub async fn serve(app: App, mut shutdown: watch::Receiver<bool>) -> Result<(), 
         h.sweep_every_secs = crate::health::sweep_allowance(&app.config.sweep_cron, app.now());
     });
 
-    let (tick_tx, mut tick_rx) = mpsc::channel::<()>(1);
-    let mut scheduler = JobScheduler::new().await?;
-    scheduler
-        .add(Job::new_async(
-            app.config.sweep_cron.as_str(),
-            move |_, _| {
-                let tick_tx = tick_tx.clone();
-                Box::pin(async move {
-                    // A full channel means a sweep is already pending: nothing is lost.
-                    let _ = tick_tx.try_send(());
-                })
-            },
-        )?)
-        .await?;
-    scheduler.start().await?;
+    // The sweep's next firing; the loop sleeps until then (no polling in between).
+    let schedule = sweep_schedule(&app.config.sweep_cron)?;
+    let mut next_sweep = next_firing(&schedule, chrono::Utc::now());
 
     // The API listens before we report ready, so a failed bind fails the start.
     let addr = app.config.api.listen;
@@ -191,6 +203,8 @@ pub async fn serve(app: App, mut shutdown: watch::Receiver<bool>) -> Result<(), 
         3_600_000_000
     }));
     watchdog_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let sweep_due = tokio::time::sleep_until(deadline_for(next_sweep));
+    tokio::pin!(sweep_due);
     loop {
         tokio::select! {
             biased;
@@ -225,7 +239,16 @@ pub async fn serve(app: App, mut shutdown: watch::Receiver<bool>) -> Result<(), 
             _ = watchdog_tick.tick(), if watchdog => {
                 let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
             }
-            Some(()) = tick_rx.recv() => run_round(&app, &transport, &shutdown, &mut relay).await,
+            () = &mut sweep_due => {
+                // The monotonic timer may run a little ahead of the wall clock: sleep the
+                // rest, so a firing is never swept early or twice.
+                let now = chrono::Utc::now();
+                if now >= next_sweep {
+                    run_round(&app, &transport, &shutdown, &mut relay).await;
+                    next_sweep = next_firing(&schedule, chrono::Utc::now().max(next_sweep));
+                }
+                sweep_due.as_mut().reset(deadline_for(next_sweep));
+            }
             () = dispatch_wanted.notified() => {
                 if relay.ready() {
                     dispatch_round(&app, &transport, &shutdown, &mut relay).await;
@@ -241,7 +264,6 @@ pub async fn serve(app: App, mut shutdown: watch::Receiver<bool>) -> Result<(), 
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     status("stopping");
     tracing::info!("nazorg daemon stopping");
-    scheduler.shutdown().await?;
     if let Err(e) = api.await {
         tracing::error!(error = %e, "api task ended abnormally");
     }

@@ -10,7 +10,7 @@ use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
 /// The default filter: our own info, the cron scheduler's chatter only at warn.
-pub const DEFAULT_FILTER: &str = "info,tokio_cron_scheduler=warn";
+pub const DEFAULT_FILTER: &str = "info";
 
 /// Installs the global subscriber; `NAZORG_LOG` overrides the filter.
 pub fn init() {

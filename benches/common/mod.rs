@@ -186,6 +186,17 @@ pub fn synthetic_family(
     today: NaiveDate,
     spread_days: i64,
 ) -> Enrolment {
+    synthetic_family_with(rng, i, today, spread_days, 3)
+}
+
+/// A synthetic family of one adult and `children` children.
+pub fn synthetic_family_with(
+    rng: &mut StdRng,
+    i: usize,
+    today: NaiveDate,
+    spread_days: i64,
+    children: usize,
+) -> Enrolment {
     let surname = pick(rng, FAMILY_NAMES);
     let municipality = MUNICIPALITIES[i % MUNICIPALITIES.len()].0;
     let episode_date = today - TimeDelta::days(rng.gen_range(0..spread_days));
@@ -197,7 +208,7 @@ pub fn synthetic_family(
         email: Some(format!("ouder{i}@mail.example.org")),
         sex: Some(Sex::F),
     }];
-    for _ in 0..3 {
+    for _ in 0..children {
         members.push(MemberInput {
             role: Role::Child,
             name: format!("{} {surname}", pick(rng, GIVEN)),

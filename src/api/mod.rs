@@ -329,13 +329,18 @@ async fn authorize(State(state): State<ApiState>, mut req: Request, next: Next) 
     }
     let actor = principal.actor();
     req.extensions_mut().insert(principal);
+    let entry = audit::RequestEntry::new(subject);
+    req.extensions_mut().insert(entry.clone());
     let resp = next.run(req).await;
-    record_audit(
-        &state,
-        &actor,
-        &request_entry("api.request", &subject, resp.status().as_str()),
-    )
-    .await;
+    // An operation that answered 200 may have appended it in its own transaction already.
+    if !(entry.written() && resp.status() == StatusCode::OK) {
+        record_audit(
+            &state,
+            &actor,
+            &request_entry("api.request", &entry.subject, resp.status().as_str()),
+        )
+        .await;
+    }
     resp
 }
 
@@ -344,8 +349,8 @@ pub async fn bind(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::Tcp
     tokio::net::TcpListener::bind(addr).await
 }
 
-/// How often finished minutes of denied requests are written to the audit trail (and the
-/// live token hashes reloaded).
+/// How often, while requests are being denied, finished minutes of denials are written to
+/// the audit trail (and the live token hashes reloaded).
 const DENIALS_FLUSH: Duration = Duration::from_secs(5);
 
 /// Serves until `shutdown` resolves; in-flight requests are finished and the denials
@@ -359,13 +364,17 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let cfg = state.app.config.api;
+    // Works only while denials are being counted: woken by the first one, then every
+    // DENIALS_FLUSH until their minutes are written; asleep otherwise.
     let flusher = {
         let state = state.clone();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(DENIALS_FLUSH);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            strangers::reload_known(&state).await;
             loop {
-                tick.tick().await;
+                if !state.strangers.pending() {
+                    state.strangers.denied.notified().await;
+                }
+                tokio::time::sleep(DENIALS_FLUSH).await;
                 strangers::reload_known(&state).await;
                 strangers::flush(&state, false).await;
             }

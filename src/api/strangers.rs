@@ -68,7 +68,8 @@ pub struct Strangers {
     limiter: Limiter,
     /// This minute's tally per client, and finished ones not flushed yet.
     open: Mutex<Tallies>,
-    /// SHA-256 of the secrets of live tokens, reloaded every few seconds: a team behind the
+    /// SHA-256 of the secrets of live tokens, reloaded every few seconds while requests are
+    /// denied (only then does a blocked address matter): a team behind the
     /// same address as a flood still reaches authentication (which checks revocation and
     /// expiry as always), while unknown secrets from that address are stopped unread.
     known: Mutex<HashSet<[u8; 32]>>,
@@ -76,6 +77,8 @@ pub struct Strangers {
     /// member behind a flooding address still reaches their pages.
     sessions: Mutex<HashSet<[u8; 32]>>,
     denied_total: AtomicU64,
+    /// Wakes the flusher at a denial; without denials it sleeps (no idle wake-ups).
+    pub(super) denied: tokio::sync::Notify,
 }
 
 impl Strangers {
@@ -88,6 +91,7 @@ impl Strangers {
             known: Mutex::new(HashSet::new()),
             sessions: Mutex::new(HashSet::new()),
             denied_total: AtomicU64::new(0),
+            denied: tokio::sync::Notify::new(),
         }
     }
 }
@@ -152,7 +156,8 @@ impl Strangers {
         known.insert(digest(secret));
     }
 
-    /// Replaces the set of live token hashes (from the database, every few seconds).
+    /// Replaces the set of live token hashes (from the database, every few seconds while
+    /// requests are denied).
     pub fn set_known(&self, hashes: Vec<Vec<u8>>) {
         let set: HashSet<[u8; 32]> = hashes
             .into_iter()
@@ -192,10 +197,17 @@ impl Strangers {
             }
             tally.counts[i] += 1;
         }
+        self.denied.notify_one();
         if why == Why::Limited {
             return Err(self.limiter.peek(client).err().unwrap_or_default());
         }
         self.limiter.check(client)
+    }
+
+    /// Whether tallies wait to be written (this minute's or finished ones).
+    pub fn pending(&self) -> bool {
+        let guard = lock(&self.open);
+        !guard.0.is_empty() || !guard.1.is_empty()
     }
 
     pub fn denied_total(&self) -> u64 {
@@ -221,7 +233,8 @@ impl Strangers {
     }
 }
 
-/// Reloads the live token hashes (one small query every few seconds, never per request).
+/// Reloads the live token hashes (one small query every few seconds while requests are
+/// denied, never per request).
 pub async fn reload_known(state: &super::ApiState) {
     let now = state.app.now().timestamp();
     let result = async {

@@ -145,7 +145,7 @@ pub struct Config {
     pub crypto: CryptoConfig,
     pub mail: MailConfig,
     pub timezone: Tz,
-    /// The sweep's wake-up rule (tokio-cron-scheduler syntax, seconds first, UTC).
+    /// The sweep's wake-up rule (cron syntax with seconds first, UTC; parsed by croner).
     pub sweep_cron: String,
     pub plans: BTreeMap<String, PlanRule>,
     pub reminders: ReminderPolicy,

@@ -30,12 +30,45 @@ use sqlx::{Any, AnyPool, Executor};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// One connection type for both engines (sqlx's `Any` driver): the statements use `$N`
 /// placeholders and only BIGINT, TEXT and BLOB/BYTEA values, which both speak alike.
 pub type Conn = sqlx::AnyConnection;
-pub type Tx = sqlx::Transaction<'static, Any>;
+
+/// A transaction of the store. A write transaction on SQLite also holds the store's write
+/// gate (see [`Store::write`]) until it commits or is dropped.
+pub struct Tx {
+    inner: sqlx::Transaction<'static, Any>,
+    _gate: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.inner.commit().await
+    }
+
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.inner.rollback().await
+    }
+}
+
+impl std::ops::Deref for Tx {
+    type Target = Conn;
+    fn deref(&self) -> &Conn {
+        &self.inner
+    }
+}
+
+impl std::ops::DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut Conn {
+        &mut self.inner
+    }
+}
+
+/// Longest a write transaction waits for the write gate: SQLite's own `busy_timeout`.
+const WRITE_WAIT: Duration = Duration::from_secs(15);
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -81,6 +114,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the audit key is not usable: {0}")]
     AuditKey(String),
+    #[error("the database stayed busy with other writes for {} s", WRITE_WAIT.as_secs())]
+    Busy,
     #[error("{0}")]
     ForeignOwner(owner::ForeignOwner),
 }
@@ -123,6 +158,13 @@ pub struct Store {
     path: PathBuf,
     label: String,
     cfg: DatabaseConfig,
+    /// SQLite: one write transaction at a time per process, queued in order here rather
+    /// than on SQLite's busy handler (which polls with sleeps of up to 100 ms). Shared by
+    /// every pool on the same file ([`Store::separate_pool`]).
+    gate: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// Write transactions begun through this store and its separate pools (benchmarks and
+    /// tests hold the API to one per request).
+    writes: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Held by `serve` for its whole life; a second daemon on the same file is refused.
@@ -179,6 +221,8 @@ impl Store {
             path,
             label: cfg.url.clone(),
             cfg: cfg.clone(),
+            gate: Some(Arc::default()),
+            writes: Arc::default(),
         };
         if mode == OpenMode::CreateAndMigrate {
             store.migrate().await?;
@@ -193,6 +237,8 @@ impl Store {
             path: PathBuf::new(),
             label: cfg.display_url(),
             cfg: cfg.clone(),
+            gate: None,
+            writes: Arc::default(),
         };
         match mode {
             OpenMode::CreateAndMigrate => store.migrate().await?,
@@ -224,6 +270,8 @@ impl Store {
             path: self.path.clone(),
             label: self.label.clone(),
             cfg: self.cfg.clone(),
+            gate: self.gate.clone(),
+            writes: self.writes.clone(),
         })
     }
 
@@ -275,31 +323,64 @@ impl Store {
     }
 
     /// A write transaction. `BEGIN IMMEDIATE` takes SQLite's write lock up front, so two
-    /// writers queue on the busy timeout instead of failing halfway; on PostgreSQL the same
-    /// is a transaction-scoped advisory lock, shared by every daemon on the database.
+    /// writers queue instead of failing halfway: within this process on the write gate, in
+    /// arrival order, and against other processes (the CLI) on the busy timeout. On
+    /// PostgreSQL the same is a transaction-scoped advisory lock, shared by every daemon on
+    /// the database.
     pub async fn write(&self) -> Result<Tx, StoreError> {
+        self.writes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         match self.backend {
-            Backend::Sqlite => Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?),
+            Backend::Sqlite => {
+                // The connection first, then the gate: the order in which a writer queued on
+                // SQLite's lock held them before, so nobody holding the gate ever waits for a
+                // connection that a queued writer holds for longer than `WRITE_WAIT`.
+                let conn = self.pool.acquire().await?;
+                let gate = match &self.gate {
+                    Some(g) => Some(
+                        tokio::time::timeout(WRITE_WAIT, g.clone().lock_owned())
+                            .await
+                            .map_err(|_| StoreError::Busy)?,
+                    ),
+                    None => None,
+                };
+                Ok(Tx {
+                    // What `Pool::begin_with` does, on the connection taken above.
+                    inner: sqlx::Transaction::begin(conn, Some("BEGIN IMMEDIATE".into())).await?,
+                    _gate: gate,
+                })
+            }
             Backend::Postgres => {
                 let mut tx = self.pool.begin().await?;
                 sqlx::query("SELECT pg_advisory_xact_lock($1)")
                     .bind(WRITE_LOCK)
                     .execute(&mut *tx)
                     .await?;
-                Ok(tx)
+                Ok(Tx {
+                    inner: tx,
+                    _gate: None,
+                })
             }
         }
     }
 
+    /// How many write transactions were begun on this database through this process's
+    /// stores so far.
+    pub fn write_transactions(&self) -> u64 {
+        self.writes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// A read transaction (a consistent snapshot).
     pub async fn read(&self) -> Result<Tx, StoreError> {
-        match self.backend {
-            Backend::Sqlite => Ok(self.pool.begin().await?),
-            Backend::Postgres => Ok(self
-                .pool
-                .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ")
-                .await?),
-        }
+        let inner = match self.backend {
+            Backend::Sqlite => self.pool.begin().await?,
+            Backend::Postgres => {
+                self.pool
+                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ")
+                    .await?
+            }
+        };
+        Ok(Tx { inner, _gate: None })
     }
 
     /// A connection for reads outside a transaction.
@@ -417,6 +498,10 @@ async fn sqlite_pool(path: &Path, create: bool, max: u32) -> Result<AnyPool, Sto
     let options = AnyConnectOptions::from_str(&sqlite_url(path, create))?;
     Ok(AnyPoolOptions::new()
         .max_connections(max)
+        // No reaper task: it would wake an idle daemon every ten minutes to close
+        // connections to a local file, which cost nothing to keep.
+        .idle_timeout(None)
+        .max_lifetime(None)
         .after_connect(|conn, _| {
             Box::pin(async move {
                 // WAL, as before; erased data is overwritten, not merely unlinked from the

@@ -185,6 +185,65 @@ fn full_journey_over_http() {
     assert!(v["problems"].as_array().unwrap().is_empty(), "{v}");
 }
 
+/// A recording over HTTP is one write transaction: the request's own `api.request` entry is
+/// committed with the check-in and its `checkin.record` entry (the next entry of the chain,
+/// same instant, same token), once; a refused repeat is audited with its status afterwards.
+#[test]
+fn recording_over_http_audits_the_request_in_the_operations_commit() {
+    let env = TestEnv::new();
+    let (token_id, ams) = token(&env, &["--municipality", AMSTERDAM]);
+    let api = start(&env);
+    let a = api.addr;
+    let r = http::post_json(
+        a,
+        "/v1/families",
+        Some(&ams),
+        &enrol_body(AMSTERDAM, "ONETX"),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let fam = r.json();
+    let c1 = fam["checkins"][1]["id"].as_str().unwrap().to_string();
+    let child = fam["members"][1]["ref"].as_str().unwrap().to_string();
+    let rec = json!({"at": "2026-12-19T10:00:00+01:00", "outcome": "reached", "mode": "home_visit",
+                     "children": [{"member": child, "observations": {"wellbeing": 8}}]});
+    let path = format!("/v1/checkins/{c1}/record");
+    let r = http::post_json(a, &path, Some(&ams), &rec);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = http::post_json(a, &path, Some(&ams), &rec);
+    assert_eq!(r.status, 409, "{}", r.text());
+
+    let trail = env.json(&["audit", "list"]);
+    let trail = trail.as_array().unwrap();
+    let subject = "POST /v1/checkins/{id}/record";
+    let requests: Vec<&Value> = trail
+        .iter()
+        .filter(|e| e["action"] == "api.request" && e["subject"] == subject)
+        .collect();
+    let details: Vec<&str> = requests
+        .iter()
+        .map(|e| e["detail"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        details,
+        ["200", "409"],
+        "one entry per request: {requests:?}"
+    );
+    let recorded = trail
+        .iter()
+        .find(|e| e["action"] == "checkin.record" && e["subject"] == c1.as_str())
+        .expect("checkin.record entry");
+    let ok = requests[0];
+    assert_eq!(
+        ok["seq"].as_i64(),
+        Some(recorded["seq"].as_i64().unwrap() + 1)
+    );
+    assert_eq!(ok["at"], recorded["at"]);
+    assert_eq!(ok["actor"], token_id.as_str());
+    assert_eq!(recorded["actor"], token_id.as_str());
+    let v = env.json(&["audit", "verify"]);
+    assert!(v["problems"].as_array().unwrap().is_empty(), "{v}");
+}
+
 /// Every protected endpoint, for every kind of caller that must not reach the resource:
 /// the right status, no data, the database unchanged.
 #[test]
