@@ -6,6 +6,7 @@
 pub mod api;
 pub mod audit;
 pub mod backup;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod copy;
@@ -23,4 +24,5 @@ pub mod status;
 pub mod store;
 pub mod sweep;
 pub mod tokens;
+pub mod types;
 pub mod web;

@@ -10,7 +10,6 @@ use crate::mail::{ReminderFacts, ReminderKind, reminder};
 use crate::service::App;
 use crate::store::{self, StoreError, from_secs, to_secs};
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
 use serde::Serialize;
 
 /// Check-ins handled per transaction, so a large catch-up never blocks other writers long.
@@ -57,14 +56,9 @@ pub struct SweepSummary {
     pub red_escalations: u64,
 }
 
-/// How due instants are shown to teams: local wall time and the zone's name.
-pub fn local_label(t: DateTime<Utc>, tz: Tz) -> String {
-    format!(
-        "{} ({})",
-        t.with_timezone(&tz).format("%Y-%m-%d %H:%M"),
-        tz.name()
-    )
-}
+/// Kept here for callers of `sweep::local_label`; it lives with the services, which the
+/// sweep calls (never the other way round).
+pub use crate::service::checkin::local_label;
 
 /// One sweep at `now`.
 pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreError> {

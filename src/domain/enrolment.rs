@@ -153,13 +153,7 @@ pub struct MemberDetails {
     pub sex: Option<Sex>,
 }
 
-/// Codes are lowercase ASCII words (`debts`, `mental_health`): they travel in exports.
-pub fn is_code(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 40
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-}
+pub use crate::types::is_code;
 
 /// Earliest date we accept anywhere: older dates are typing mistakes.
 pub fn earliest_date() -> NaiveDate {

@@ -2,7 +2,6 @@
 
 use chrono::{DateTime, Datelike, Days, NaiveDate, TimeZone, Utc, Weekday};
 use chrono_tz::Tz;
-use std::collections::BTreeSet;
 
 /// Where a handover stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,13 +42,7 @@ impl Status {
     }
 }
 
-/// Working days: Monday to Friday, minus the configured holidays (and, when
-/// `dutch_holidays` is set, the computed Dutch public holidays).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct WorkingDays {
-    pub holidays: BTreeSet<NaiveDate>,
-    pub dutch_holidays: bool,
-}
+pub use crate::types::calendar::WorkingDays;
 
 impl WorkingDays {
     pub fn is_working_day(&self, d: NaiveDate) -> bool {

@@ -2,7 +2,7 @@
 //! validation of what teams send in.
 
 pub mod anonymise;
-pub mod duration;
+pub use crate::types::duration;
 pub mod enrolment;
 pub mod evaluation;
 pub mod handover;

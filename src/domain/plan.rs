@@ -4,7 +4,6 @@
 //! day across DST changes. The zone arithmetic is ours (chrono-tz); cron rules are only used
 //! to enumerate wall-clock times, never to resolve offsets.
 
-use super::duration::IsoDuration;
 use chrono::{
     DateTime, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, TimeZone, Utc,
 };
@@ -18,20 +17,7 @@ pub const INTRO_WAVE_BASE: i64 = 1000;
 /// minute), not aftercare.
 pub const MAX_SLOTS: usize = 400;
 
-/// The schedule part of a configured plan.
-#[derive(Clone, Debug)]
-pub struct PlanRule {
-    /// Offsets from the plan start (`P14D`, `P6W`, …), each due at `local_time`.
-    pub offsets: Vec<IsoDuration>,
-    /// A recurring rule read as local wall-clock time in the configured zone.
-    pub cron: Option<croner::Cron>,
-    /// How long the plan runs; without it, the plan ends with its last offset.
-    pub duration: Option<IsoDuration>,
-    pub local_time: NaiveTime,
-    /// `plans.NAME.working_days_only`: a slot on a weekend or holiday moves to the next
-    /// working day (same local time). `None`: slots stay where the calendar puts them.
-    pub working_days: Option<super::handover::WorkingDays>,
-}
+pub use crate::types::plan::PlanRule;
 
 /// One scheduled check-in moment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

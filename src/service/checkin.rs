@@ -520,11 +520,20 @@ pub async fn due(
                 family: d.family,
                 wave: d.wave,
                 due,
-                due_local: crate::sweep::local_label(due, cfg.timezone),
+                due_local: local_label(due, cfg.timezone),
                 municipality: d.municipality,
                 state,
                 reminders_sent: i64::from(d.notice_stage > 0) + d.overdue_count,
             })
         })
         .collect()
+}
+
+/// How due instants are shown to teams: local wall time and the zone's name.
+pub fn local_label(t: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
+    format!(
+        "{} ({})",
+        t.with_timezone(&tz).format("%Y-%m-%d %H:%M"),
+        tz.name()
+    )
 }
