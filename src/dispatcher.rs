@@ -7,6 +7,7 @@
 
 use crate::config::DispatchConfig;
 use crate::mail::{OutgoingMessage, SendError, Transport};
+use crate::metrics::Failure;
 use crate::service::App;
 use crate::store::{self, StoreError, to_secs};
 use chrono::{DateTime, Utc};
@@ -140,6 +141,7 @@ pub async fn dispatch_within(
     let mut summary = DispatchSummary::default();
     let now_s = to_secs(now);
     let mut transient_in_a_row = 0u32;
+    let mut spent_secrets = false;
     'rounds: loop {
         if budget.spent() {
             summary.stopped_early = true;
@@ -188,6 +190,11 @@ pub async fn dispatch_within(
             match result {
                 Ok(()) => {
                     store::outbox::mark_sent(&mut tx, id, now_s).await?;
+                    // A sign-in link is spent once it is out: its text goes at once.
+                    if m.kind == crate::mail::workspace::SIGNIN_LINK_KIND {
+                        store::outbox::drop_body(&mut tx, id, now_s).await?;
+                        spent_secrets = true;
+                    }
                     summary.sent += 1;
                     transient_in_a_row = 0;
                 }
@@ -202,6 +209,14 @@ pub async fn dispatch_within(
                     if matches!(e, SendError::Transient(_)) {
                         transient_in_a_row += 1;
                     }
+                    app.health.metrics.send_failed(
+                        &m.kind,
+                        match (&e, retry_at) {
+                            (SendError::Transient(_), Some(_)) => Failure::Transient,
+                            (SendError::Transient(_), None) => Failure::Exhausted,
+                            _ => Failure::Permanent,
+                        },
+                    );
                     store::outbox::mark_attempt_failed(&mut tx, id, &e.to_string(), retry_at)
                         .await?;
                     if retry_at.is_some() {
@@ -226,6 +241,10 @@ pub async fn dispatch_within(
         }
     }
     summary.relay_trouble = transient_in_a_row >= RELAY_TROUBLE_AFTER;
+    if spent_secrets {
+        // Nor may the link linger in the write-ahead log.
+        app.store.checkpoint().await?;
+    }
     Ok(summary)
 }
 

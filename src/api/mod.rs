@@ -12,7 +12,7 @@ pub(crate) mod handlers;
 mod limiter;
 pub mod openapi;
 mod server;
-mod strangers;
+pub(crate) mod strangers;
 
 use crate::audit::{self, Actor, Entry};
 use crate::service::App;
@@ -155,11 +155,17 @@ impl ApiState {
     pub fn dispatch_soon(&self) {
         self.dispatch.notify_one();
     }
+
+    /// The per-IP accounting of unauthenticated requests, shared with the workspace.
+    pub(crate) fn strangers(&self) -> &strangers::Strangers {
+        &self.strangers
+    }
 }
 
 /// The router with every route, limit and layer.
 pub fn router(state: ApiState) -> Router {
-    let protected = Router::new()
+    let metrics_admin_only = state.app.config.api.metrics_admin_only;
+    let mut protected = Router::new()
         .route("/v1/families", post(handlers::enrol))
         .route(
             "/v1/families/{ref}",
@@ -184,12 +190,16 @@ pub fn router(state: ApiState) -> Router {
         )
         .route("/v1/members/{id}/remove", post(handlers::remove_member))
         .route("/v1/exports", post(handlers::create_export))
-        .route("/v1/exports/{id}/{file}", get(handlers::export_file))
-        .route_layer(middleware::from_fn_with_state(state.clone(), authorize));
-    Router::new()
-        .route("/healthz", get(handlers::healthz))
+        .route("/v1/exports/{id}/{file}", get(handlers::export_file));
+    let mut open = Router::new();
+    if metrics_admin_only {
+        protected = protected.route("/metrics", get(handlers::metrics_for_admin));
+    } else {
+        open = open.route("/metrics", get(handlers::metrics));
+    }
+    let protected = protected.route_layer(middleware::from_fn_with_state(state.clone(), authorize));
+    open.route("/healthz", get(handlers::healthz))
         .route("/readyz", get(handlers::readyz))
-        .route("/metrics", get(handlers::metrics))
         .route("/v1/openapi.json", get(handlers::openapi))
         .merge(protected)
         .merge(crate::web::router(state.clone()))

@@ -47,6 +47,28 @@ pub struct Referral {
     pub detail: Option<String>,
 }
 
+/// Checks referrals (`referrals[i].kind`, `.detail`), for `family update` and for a
+/// check-in's record alike.
+pub fn check_referrals(e: &mut Vec<FieldError>, referrals: &[Referral]) {
+    for (i, r) in referrals.iter().enumerate() {
+        if !REFERRAL_KINDS.contains(&r.kind.as_str()) {
+            e.push(FieldError::new(
+                format!("referrals[{i}].kind"),
+                format!("expected one of: {}", REFERRAL_KINDS.join(", ")),
+            ));
+        }
+        if let Some(d) = &r.detail {
+            check_text(e, &format!("referrals[{i}].detail"), d, false);
+        }
+    }
+    if referrals.len() > 32 {
+        e.push(FieldError::new(
+            "referrals",
+            "more than 32 referrals at once",
+        ));
+    }
+}
+
 /// The body of `family update` and `PATCH /v1/families/{ref}`. Every part is optional; the
 /// whole update is applied in one transaction or not at all.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -58,6 +80,9 @@ pub struct FamilyUpdate {
     pub notes: Option<String>,
     #[serde(default)]
     pub case_director: Option<CaseDirector>,
+    /// The responsible team's own case number (its file number); `""` removes it.
+    #[serde(default)]
+    pub case_number: Option<String>,
     /// New phone numbers or email addresses of current members.
     #[serde(default)]
     pub contacts: Vec<ContactChange>,
@@ -197,6 +222,25 @@ pub fn check_measure(e: &mut Vec<FieldError>, field: &str, m: &Measure) {
     }
 }
 
+/// The longest case number kept (a file number, not a text).
+pub const MAX_CASE_NUMBER: usize = 64;
+
+/// A case number is one short line: letters, digits and the usual separators.
+fn check_case_number(e: &mut Vec<FieldError>, n: &str) {
+    if n.trim().chars().count() > MAX_CASE_NUMBER {
+        e.push(FieldError::new(
+            "case_number",
+            format!("longer than {MAX_CASE_NUMBER} characters"),
+        ));
+    }
+    if n.chars().any(char::is_control) {
+        e.push(FieldError::new(
+            "case_number",
+            "one line without control characters",
+        ));
+    }
+}
+
 impl FamilyUpdate {
     /// Checks everything that needs no database; `today` is the clock's local date.
     pub fn validate(&self, today: NaiveDate) -> Result<(), Vec<FieldError>> {
@@ -210,6 +254,9 @@ impl FamilyUpdate {
         if let Some(cd) = &self.case_director {
             check_text(&mut e, "case_director.name", &cd.name, true);
             check_email(&mut e, "case_director.email".into(), &cd.email);
+        }
+        if let Some(n) = &self.case_number {
+            check_case_number(&mut e, n);
         }
         for (i, c) in self.contacts.iter().enumerate() {
             if c.phone.is_none() && c.email.is_none() {
@@ -291,20 +338,11 @@ impl FamilyUpdate {
                 e.push(FieldError::new("safety_plan.review_on", "in the past"));
             }
         }
-        for (i, r) in self.referrals.iter().enumerate() {
-            if !REFERRAL_KINDS.contains(&r.kind.as_str()) {
-                e.push(FieldError::new(
-                    format!("referrals[{i}].kind"),
-                    format!("expected one of: {}", REFERRAL_KINDS.join(", ")),
-                ));
-            }
-            if let Some(d) = &r.detail {
-                check_text(&mut e, &format!("referrals[{i}].detail"), d, false);
-            }
-        }
+        check_referrals(&mut e, &self.referrals);
         let empty = self.address.is_none()
             && self.notes.is_none()
             && self.case_director.is_none()
+            && self.case_number.is_none()
             && self.contacts.is_empty()
             && self.add_members.is_empty()
             && self.remove_members.is_empty()

@@ -1,5 +1,6 @@
 //! The caseload of a municipality in one query: every running family it is responsible
-//! for now, or that is moving to it, with its next contact, open flags and pending move.
+//! for now, or that is moving to it, with its next contact (and the attempts made at it),
+//! open flags, pending move and the municipality's own case number.
 
 use super::{Conn, StoreError};
 
@@ -18,6 +19,10 @@ pub struct CaseloadRow {
     pub next_due_at: Option<i64>,
     pub notice_stage: i64,
     pub overdue_count: i64,
+    /// Failed attempts so far at the next contact.
+    pub attempts: i64,
+    /// This municipality's own case number, sealed with the family's key.
+    pub sealed_case_number: Option<Vec<u8>>,
     pub red: i64,
     pub amber: i64,
     pub info: i64,
@@ -54,7 +59,8 @@ pub async fn of_municipality(
            COALESCE(nc.notice_stage, 0) AS notice_stage, \
            COALESCE(nc.overdue_count, 0) AS overdue_count, COALESCE(fl.red, 0) AS red, \
            COALESCE(fl.amber, 0) AS amber, COALESCE(fl.info, 0) AS info, \
-           moving.ref AS pending_handover \
+           moving.ref AS pending_handover, COALESCE(nc.attempts, 0) AS attempts, \
+           cn.sealed_number AS sealed_case_number \
          FROM families f \
          JOIN ranked resp ON resp.family_id = f.id AND resp.n = 1 \
          LEFT JOIN moving ON moving.family_id = f.id \
@@ -62,6 +68,7 @@ pub async fn of_municipality(
            SELECT c.id FROM checkins c WHERE c.family_id = f.id AND c.status = 'open' \
            ORDER BY c.due_at LIMIT 1) \
          LEFT JOIN fl ON fl.family_id = f.id \
+         LEFT JOIN case_numbers cn ON cn.family_id = f.id AND cn.municipality = $1 \
          WHERE f.status = 'running' AND (resp.municipality = $1 OR moving.to_municipality = $1) \
          ORDER BY f.ref",
     )

@@ -135,6 +135,9 @@ pub struct Indicator {
     pub label_en: String,
     pub applies_to: Scope,
     pub kind: IndicatorType,
+    /// An enum's values as shown (Dutch, English), where the config names them
+    /// (`value_labels`); a value without one is shown as it is.
+    pub value_labels: BTreeMap<String, (String, String)>,
 }
 
 /// A comparison of one indicator's value at one check-in.
@@ -196,7 +199,7 @@ pub enum RuleKind {
     },
     AllOf(Vec<Condition>),
     /// A multi-valued enum (the family's stressors) lists a value its previous observation
-    /// did not: a new stressor.
+    /// did not, or lists one at a higher level than before: a new or worsened stressor.
     NewValue {
         indicator: String,
     },
