@@ -9,7 +9,13 @@
 //! faster than the service's one-transaction-per-family path), but every personal field is
 //! sealed the real way: a fresh data key per family, wrapped under the KEK, JSON sealed at
 //! its place.
+//!
+//! With `NAZORG_BENCH_DATABASE_URL` set (see `scripts/bench-postgres`) the same runs on
+//! PostgreSQL, next to `psql` copying the same rows out as CSV.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+use common::BenchDb;
 
 use chrono::{TimeZone, Utc};
 use nazorg::clock::{FixedClock, SharedClock};
@@ -193,21 +199,17 @@ async fn synthesise(app: &App, families: usize) {
             for (w, days) in OFFSETS_DAYS.iter().enumerate() {
                 let cref = format!("C-{i:08}{w}");
                 let due = start + days * 86400;
-                sqlx::query(
+                let cid: i64 = sqlx::query_scalar(
                     "INSERT INTO checkins (ref, family_id, wave, due_at, status, contact_at, recorded_at, outcome, mode) \
-                     VALUES ($1, $2, $3, $4, 'recorded', $4, $4, 'reached', 'phone')",
+                     VALUES ($1, $2, $3, $4, 'recorded', $4, $4, 'reached', 'phone') RETURNING id",
                 )
                 .bind(&cref)
                 .bind(fid)
                 .bind(w as i64 + 1)
                 .bind(due)
-                .execute(&mut *tx)
+                .fetch_one(&mut *tx)
                 .await
                 .unwrap();
-                let cid: i64 = sqlx::query_scalar("SELECT last_insert_rowid()")
-                    .fetch_one(&mut *tx)
-                    .await
-                    .unwrap();
                 for (mid, mref) in &kids {
                     let row = format!("{cref}/{mref}");
                     let wellbeing = ["good", "fair", "poor"][rng.gen_range(0..3)];
@@ -271,7 +273,8 @@ async fn run(children: usize, full: bool) {
     let families = children.div_ceil(3);
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("nazorg.toml");
-    std::fs::write(&config, config_text()).unwrap();
+    let pg = BenchDb::from_env();
+    std::fs::write(&config, common::on_database(&config_text(), pg.as_ref())).unwrap();
     let app = open(&config, OpenMode::CreateAndMigrate).await;
     let t = Instant::now();
     synthesise(&app, families).await;
@@ -311,27 +314,49 @@ async fn run(children: usize, full: bool) {
         serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
     assert!(manifest["k"]["achieved"].as_u64().unwrap() >= 10);
 
-    // The baseline: sqlite3 dumping the same number of rows (observations joined to their
-    // check-ins, sealed blobs as hex) from the same database.
-    let db = dir.path().join("var/nazorg.db");
-    let t = Instant::now();
-    let dump = Command::new(SQLITE3)
-        .arg("-csv")
-        .arg(&db)
-        .arg(format!(
-            "SELECT c.ref, c.wave, c.due_at, c.outcome, c.mode, o.member_id, hex(o.sealed_values) \
+    // The baseline: the backend's CLI dumping the same number of rows (observations joined
+    // to their check-ins, sealed blobs as hex) from the same database.
+    let select = |hex: &str| {
+        format!(
+            "SELECT c.ref, c.wave, c.due_at, c.outcome, c.mode, o.member_id, {hex} \
              FROM observations o JOIN checkins c ON c.id = o.checkin_id LIMIT {rows}"
-        ))
-        .stdout(std::process::Stdio::piped())
-        .output()
-        .unwrap();
-    let sqlite_secs = t.elapsed().as_secs_f64();
+        )
+    };
+    let t = Instant::now();
+    let (cli, dump) = match &pg {
+        Some(pg) => (
+            "psql COPY … CSV",
+            Command::new("psql")
+                .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &pg.url, "-c"])
+                .arg(format!(
+                    "COPY ({}) TO STDOUT WITH (FORMAT csv)",
+                    select("encode(o.sealed_values, 'hex')")
+                ))
+                .stdout(std::process::Stdio::piped())
+                .output()
+                .unwrap(),
+        ),
+        None => (
+            "sqlite3 -csv",
+            Command::new(SQLITE3)
+                .arg("-csv")
+                .arg(dir.path().join("var/nazorg.db"))
+                .arg(select("hex(o.sealed_values)"))
+                .stdout(std::process::Stdio::piped())
+                .output()
+                .unwrap(),
+        ),
+    };
+    let cli_secs = t.elapsed().as_secs_f64();
+    assert!(dump.status.success(), "{cli} failed");
     let dumped = dump.stdout.iter().filter(|b| **b == b'\n').count();
     println!(
-        "| {} children | {rows} rows, {kids} children out | export {secs:.2} s ({:.0} rows/s), peak RSS {:.1} MiB | sqlite3 -csv {dumped} rows {sqlite_secs:.2} s | generalisation {} |",
+        "| {} | {} children | {rows} rows, {kids} children out | export {secs:.2} s ({:.0} rows/s), peak RSS {:.1} MiB | {cli} {dumped} rows {cli_secs:.2} s | ratio {:.1} | generalisation {} |",
+        common::backend_name(pg.as_ref()),
         families * 3,
         rows as f64 / secs,
         hwm as f64 / 1024.0,
+        secs / cli_secs.max(1e-9),
         manifest["generalisation"]["age_band_at_start"]["applied"]
             .as_str()
             .unwrap_or("")

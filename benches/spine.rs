@@ -1,5 +1,7 @@
 //! The spine at scale: enrolment throughput through the real service path, then one sweep
 //! over a large installation, compared with the `sqlite3` CLI running the sweep's query.
+//! With `NAZORG_BENCH_DATABASE_URL` set (see `scripts/bench-postgres`) the same runs on
+//! PostgreSQL, compared with `psql` running the sweep's query on the same database.
 //!
 //! `cargo bench --bench spine` runs the full size (100,000 families with 1 adult and
 //! 3 children each). Without `--bench` (as `cargo test --all-targets` runs it) a small smoke
@@ -73,71 +75,150 @@ fn count_sql(t: i64) -> String {
 
 struct CliTiming {
     plan: String,
-    /// `.timer on` real seconds per statement, median over the runs.
+    /// Per statement as the CLI reports it (`.timer on` real, `\timing`), median.
     timer_real: Duration,
-    /// `.timer on` user + sys seconds, median.
-    timer_cpu: Duration,
-    /// Whole `sqlite3` process (start, open, query, exit), median.
+    /// `.timer on` user + sys seconds, median (sqlite3 only: psql's `\timing` is wall time).
+    timer_cpu: Option<Duration>,
+    /// Whole CLI process (start, open or connect, query, exit), median.
     process: Duration,
     /// Per query when one process runs it 21 times: (T(21) - T(1)) / 20, median.
     amortised: Duration,
     rows: usize,
 }
 
-fn run_sqlite3(db: &Path, script: &str) -> String {
-    let mut child = Command::new(SQLITE3)
-        .arg("-readonly")
-        .arg(db)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("sqlite3 starts");
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take().expect("stdin");
-        stdin.write_all(script.as_bytes()).expect("script written");
-    }
-    let out = child.wait_with_output().expect("sqlite3 runs");
-    assert!(
-        out.status.success(),
-        "sqlite3 failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
+/// The command-line client of the backend: the baseline for the library's queries.
+enum Cli<'a> {
+    Sqlite3(&'a Path),
+    Psql(&'a str),
 }
 
-fn cli_timing(db: &Path, sql: &str, runs: usize) -> CliTiming {
-    let plan = run_sqlite3(db, &format!("EXPLAIN QUERY PLAN {sql};\n"));
-    let rows = run_sqlite3(db, &format!("{sql};\n")).lines().count();
-    // Statement time as SQLite's shell reports it (results to /dev/null).
-    let mut script = String::from(".timer on\n.output /dev/null\n");
-    for _ in 0..runs {
-        script.push_str(sql);
-        script.push_str(";\n");
+impl Cli<'_> {
+    fn name(&self) -> &'static str {
+        match self {
+            Cli::Sqlite3(_) => "sqlite3",
+            Cli::Psql(_) => "psql",
+        }
     }
-    let out = run_sqlite3(db, &script);
-    let mut real = Vec::new();
-    let mut cpu = Vec::new();
-    for line in out.lines().filter(|l| l.starts_with("Run Time:")) {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        // Run Time: real 0.012 user 0.010000 sys 0.001000
-        let num = |i: usize| f.get(i).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
-        real.push(Duration::from_secs_f64(num(3)));
-        cpu.push(Duration::from_secs_f64(num(5) + num(7)));
+
+    /// Runs a script (stdin), read-only, and returns its stdout.
+    fn run(&self, script: &str) -> String {
+        let mut cmd = match self {
+            Cli::Sqlite3(db) => {
+                let mut c = Command::new(SQLITE3);
+                c.arg("-readonly").arg(db);
+                c
+            }
+            Cli::Psql(url) => {
+                let mut c = Command::new("psql");
+                c.args([
+                    "-X",
+                    "-q",
+                    "-A",
+                    "-t",
+                    "-v",
+                    "ON_ERROR_STOP=1",
+                    "-d",
+                    url,
+                    "-f",
+                    "-",
+                ])
+                .env(
+                    "PGOPTIONS",
+                    "-c client_min_messages=warning -c default_transaction_read_only=on",
+                );
+                c
+            }
+        };
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the CLI starts");
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().expect("stdin");
+            stdin.write_all(script.as_bytes()).expect("script written");
+        }
+        let out = child.wait_with_output().expect("the CLI runs");
+        assert!(
+            out.status.success(),
+            "{} failed: {}",
+            self.name(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8")
     }
+
+    fn quiet(&self) -> &'static str {
+        match self {
+            Cli::Sqlite3(_) => ".output /dev/null\n",
+            Cli::Psql(_) => "\\o /dev/null\n",
+        }
+    }
+
+    fn plan(&self, sql: &str) -> String {
+        match self {
+            Cli::Sqlite3(_) => self.run(&format!("EXPLAIN QUERY PLAN {sql};\n")),
+            Cli::Psql(_) => self.run(&format!("EXPLAIN {sql};\n")),
+        }
+    }
+
+    /// (real, user + sys) per statement, from the CLI's own timer.
+    fn timed(&self, sql: &str, runs: usize) -> Vec<(Duration, Option<Duration>)> {
+        let timer = match self {
+            Cli::Sqlite3(_) => ".timer on\n",
+            Cli::Psql(_) => "\\timing on\n",
+        };
+        let mut script = format!("{timer}{}", self.quiet());
+        for _ in 0..runs {
+            script.push_str(sql);
+            script.push_str(";\n");
+        }
+        let out = self.run(&script);
+        let mut times = Vec::new();
+        for line in out.lines() {
+            if let Some(rest) = line.strip_prefix("Run Time:") {
+                // Run Time: real 0.012 user 0.010000 sys 0.001000
+                let f: Vec<&str> = rest.split_whitespace().collect();
+                let num = |i: usize| f.get(i).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
+                times.push((
+                    Duration::from_secs_f64(num(1)),
+                    Some(Duration::from_secs_f64(num(3) + num(5))),
+                ));
+            } else if let Some(rest) = line.strip_prefix("Time: ") {
+                // Time: 12.345 ms
+                let ms = rest
+                    .split_whitespace()
+                    .next()
+                    .and_then(|s| s.parse::<f64>().ok())
+                    .unwrap_or(0.0);
+                times.push((Duration::from_secs_f64(ms / 1e3), None));
+            }
+        }
+        times
+    }
+}
+
+fn cli_timing(cli: &Cli, sql: &str, runs: usize) -> CliTiming {
+    let plan = cli.plan(sql);
+    let rows = cli.run(&format!("{sql};\n")).lines().count();
+    // Statement time as the CLI reports it (results to /dev/null).
+    let timed = cli.timed(sql, runs);
+    let mut real: Vec<Duration> = timed.iter().map(|t| t.0).collect();
+    let mut cpu: Vec<Duration> = timed.iter().filter_map(|t| t.1).collect();
     real.sort();
     cpu.sort();
     // Whole process, output discarded; and a process running the query 21 times, so the
     // difference gives the per-query time without process start and open.
     let time_script = |queries: usize| {
-        let mut script = String::from(".output /dev/null\n");
+        let mut script = String::from(cli.quiet());
         for _ in 0..queries {
             script.push_str(sql);
             script.push_str(";\n");
         }
         let t = Instant::now();
-        run_sqlite3(db, &script);
+        cli.run(&script);
         t.elapsed()
     };
     let mut process = Vec::new();
@@ -153,7 +234,7 @@ fn cli_timing(db: &Path, sql: &str, runs: usize) -> CliTiming {
     CliTiming {
         plan,
         timer_real: percentile(&real, 0.5),
-        timer_cpu: percentile(&cpu, 0.5),
+        timer_cpu: (!cpu.is_empty()).then(|| percentile(&cpu, 0.5)),
         process: percentile(&process, 0.5),
         amortised: percentile(&amortised, 0.5),
         rows,
@@ -163,10 +244,22 @@ fn cli_timing(db: &Path, sql: &str, runs: usize) -> CliTiming {
 // ---- the benchmark -------------------------------------------------------------------------
 
 async fn checkpoint(app: &App) {
-    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-        .execute(app.store.pool())
-        .await
-        .unwrap();
+    app.store.checkpoint().await.unwrap();
+}
+
+/// (database, WAL) bytes: the SQLite files, or PostgreSQL's `pg_database_size` (its WAL is
+/// the server's, shared by every database: not counted).
+async fn sizes(app: &App, db: &Path) -> (u64, u64) {
+    if app.store.backend() == nazorg::store::Backend::Postgres {
+        let n = scalar(
+            app,
+            "SELECT CAST(pg_database_size(current_database()) AS BIGINT)",
+        )
+        .await;
+        (n as u64, 0)
+    } else {
+        db_sizes(db)
+    }
 }
 
 async fn scalar(app: &App, sql: &str) -> i64 {
@@ -176,10 +269,10 @@ async fn scalar(app: &App, sql: &str) -> i64 {
         .unwrap()
 }
 
-async fn run(n: usize, full: bool) {
+async fn run(n: usize, full: bool, pg: Option<&BenchDb>) {
     let dir = tempfile::tempdir().unwrap();
     let config_path = dir.path().join("nazorg.toml");
-    std::fs::write(&config_path, config_text()).unwrap();
+    std::fs::write(&config_path, on_database(&config_text(), pg)).unwrap();
     let db = dir.path().join("var/nazorg.db");
 
     // R: a fixed reference instant, so runs are comparable.
@@ -259,20 +352,22 @@ async fn run(n: usize, full: bool) {
         "calibration off: {owed} of {slots} slots owe a notice at {t}"
     );
 
-    // The plan SQLite (the library's own, through sqlx) chooses for the sweep's query.
-    let plan_rows = sqlx::query(&format!(
-        "EXPLAIN QUERY PLAN {} LIMIT 500",
-        candidate_sql(t_secs)
-    ))
-    .fetch_all(app.store.pool())
-    .await
-    .unwrap();
+    // The plan the engine (through sqlx) chooses for the sweep's query.
+    let (explain, plan_column) = if pg.is_some() {
+        ("EXPLAIN", 0)
+    } else {
+        ("EXPLAIN QUERY PLAN", 3)
+    };
+    let plan_rows = sqlx::query(&format!("{explain} {} LIMIT 500", candidate_sql(t_secs)))
+        .fetch_all(app.store.pool())
+        .await
+        .unwrap();
     let plan_lib: Vec<String> = plan_rows
         .iter()
-        .map(|r| sqlx::Row::get::<String, _>(r, 3))
+        .map(|r| sqlx::Row::get::<String, _>(r, plan_column))
         .collect();
     assert!(
-        plan_lib.iter().any(|l| l.contains("checkins_next_notice")),
+        pg.is_some() || plan_lib.iter().any(|l| l.contains("checkins_next_notice")),
         "the sweep's query does not use the partial index checkins_next_notice: {plan_lib:?}"
     );
 
@@ -301,23 +396,33 @@ async fn run(n: usize, full: bool) {
     // Sizes with the WAL folded in. The app stays open: closing the pool returns before
     // the last connection's own checkpoint has finished, which races with sqlite3 below.
     checkpoint(&app).await;
-    let (db_before, wal_before) = db_sizes(&db);
-    // 3. The same query in the sqlite3 CLI, on the same file.
-    let cli = if Path::new(SQLITE3).exists() {
-        let runs = if full { 7 } else { 3 };
-        let rows_q = cli_timing(&db, &candidate_sql(t_secs), runs);
-        assert_eq!(rows_q.rows as i64, owed);
-        assert!(
-            rows_q.plan.contains("checkins_next_notice"),
-            "sqlite3 CLI plan does not use checkins_next_notice:\n{}",
-            rows_q.plan
-        );
-        let count_q = cli_timing(&db, &count_sql(t_secs), runs);
-        Some((rows_q, count_q))
-    } else {
-        println!("({SQLITE3} not found: CLI comparison skipped)");
-        None
+    let (db_before, wal_before) = sizes(&app, &db).await;
+    // 3. The same query in the backend's CLI (sqlite3 on the same file, psql on the same
+    //    database).
+    let cli = match pg {
+        Some(pg) => Some(Cli::Psql(&pg.url)),
+        None if Path::new(SQLITE3).exists() => Some(Cli::Sqlite3(&db)),
+        None => {
+            println!("({SQLITE3} not found: CLI comparison skipped)");
+            None
+        }
     };
+    let cli = cli.map(|cli| {
+        let runs = if full { 7 } else { 3 };
+        let rows_q = cli_timing(&cli, &candidate_sql(t_secs), runs);
+        assert_eq!(rows_q.rows as i64, owed);
+        // SQLite's planner must use the partial index; PostgreSQL's chooses by its
+        // statistics, so there its plan is reported, not required.
+        if matches!(cli, Cli::Sqlite3(_)) {
+            assert!(
+                rows_q.plan.contains("checkins_next_notice"),
+                "sqlite3 CLI plan does not use checkins_next_notice:\n{}",
+                rows_q.plan
+            );
+        }
+        let count_q = cli_timing(&cli, &count_sql(t_secs), runs);
+        (cli.name(), rows_q, count_q)
+    });
 
     // 4. One sweep at t, then the same sweep again (nothing left to do).
     clock.set(t);
@@ -363,7 +468,7 @@ async fn run(n: usize, full: bool) {
     );
     assert!(!rotation.incomplete);
     checkpoint(&app).await;
-    let (db_after, wal_after) = db_sizes(&db);
+    let (db_after, wal_after) = sizes(&app, &db).await;
     app.store.close().await;
 
     // ---- report ----
@@ -372,8 +477,9 @@ async fn run(n: usize, full: bool) {
     } else {
         "release (bench profile)"
     };
+    let backend = backend_name(pg);
     table(
-        &format!("Enrolment, {profile}"),
+        &format!("Enrolment, {backend}, {profile}"),
         &[
             ("families".into(), format!("{n}")),
             ("members".into(), format!("{} ({} children)", 4 * n, 3 * n)),
@@ -406,7 +512,7 @@ async fn run(n: usize, full: bool) {
         table("Enrolment rate by database size", &rows);
     }
     table(
-        "Sweep",
+        &format!("Sweep, {backend}"),
         &[
             ("reference instant R".into(), reference.to_string()),
             (
@@ -443,37 +549,45 @@ async fn run(n: usize, full: bool) {
             ),
         ],
     );
-    if let Some((rows_q, count_q)) = &cli {
+    if let Some((name, rows_q, count_q)) = &cli {
+        let library = percentile(&read_all, 0.5);
         table(
-            "The same query in the sqlite3 CLI (same file, -readonly, median)",
+            &format!("The same query in the {name} CLI (same database, read-only, median)"),
             &[
-                ("candidate query: .timer real".into(), ms(rows_q.timer_real)),
                 (
-                    "candidate query: .timer user+sys".into(),
-                    ms(rows_q.timer_cpu),
+                    "candidate query: CLI timer real".into(),
+                    ms(rows_q.timer_real),
+                ),
+                (
+                    "candidate query: CLI timer user+sys".into(),
+                    rows_q.timer_cpu.map(ms).unwrap_or_else(|| "-".into()),
                 ),
                 ("candidate query: whole process".into(), ms(rows_q.process)),
                 (
                     "candidate query: amortised over 21 runs".into(),
                     ms(rows_q.amortised),
                 ),
-                ("COUNT(*) form: .timer real".into(), ms(count_q.timer_real)),
+                (
+                    "COUNT(*) form: CLI timer real".into(),
+                    ms(count_q.timer_real),
+                ),
                 (
                     "COUNT(*) form: amortised over 21 runs".into(),
                     ms(count_q.amortised),
                 ),
                 ("COUNT(*) form: whole process".into(), ms(count_q.process)),
+                (
+                    format!("ratio: candidate query via sqlx (all rows) / {name} amortised"),
+                    format!(
+                        "{:.2}",
+                        library.as_secs_f64() / rows_q.amortised.as_secs_f64().max(1e-9)
+                    ),
+                ),
             ],
         );
-        println!(
-            "\nEXPLAIN QUERY PLAN (sqlite3 CLI):\n{}",
-            rows_q.plan.trim_end()
-        );
+        println!("\n{explain} ({name} CLI):\n{}", rows_q.plan.trim_end());
     }
-    println!(
-        "EXPLAIN QUERY PLAN (library, via sqlx):\n{}",
-        plan_lib.join("\n")
-    );
+    println!("{explain} (library, via sqlx):\n{}", plan_lib.join("\n"));
     table(
         "Database size",
         &[
@@ -523,7 +637,8 @@ fn main() {
         .build()
         .unwrap();
     let started = Instant::now();
-    rt.block_on(run(n, full));
+    let pg = BenchDb::from_env();
+    rt.block_on(run(n, full, pg.as_ref()));
     println!(
         "\n(spine benchmark ran {:.1} s)",
         started.elapsed().as_secs_f64()

@@ -293,3 +293,158 @@ pub async fn open_app(config_path: &Path, clock: SharedClock, mode: OpenMode) ->
     let cfg = Config::parse(&text, config_path, &BTreeMap::new()).expect("valid config");
     App::open(cfg, clock, mode).await.expect("app opens")
 }
+
+// ---- PostgreSQL ----------------------------------------------------------------------------
+
+/// `NAZORG_BENCH_DATABASE_URL`: a PostgreSQL server to run on instead of SQLite (e.g.
+/// `postgres://postgres@localhost/postgres?host=/tmp/x&port=5432`, as
+/// `scripts/bench-postgres` starts one). Each run gets a fresh database of its own there,
+/// dropped at the end.
+pub const BENCH_DATABASE_VAR: &str = "NAZORG_BENCH_DATABASE_URL";
+
+/// A fresh database on the benchmark's PostgreSQL server, dropped on drop.
+pub struct BenchDb {
+    admin: String,
+    pub name: String,
+    pub url: String,
+}
+
+impl BenchDb {
+    /// `None` when `NAZORG_BENCH_DATABASE_URL` is unset or empty: the bench runs on SQLite.
+    pub fn from_env() -> Option<BenchDb> {
+        let admin = std::env::var(BENCH_DATABASE_VAR).ok()?;
+        if admin.trim().is_empty() {
+            return None;
+        }
+        let name = format!(
+            "nazorg_bench_{}_{:08x}",
+            std::process::id(),
+            rand::random::<u32>()
+        );
+        psql(&admin, &format!("CREATE DATABASE {name}"));
+        let url = url_with_database(&admin, &name);
+        Some(BenchDb { admin, name, url })
+    }
+
+    /// Runs SQL with `psql` on this database; rows as `a|b` lines.
+    pub fn psql(&self, sql: &str) -> String {
+        psql(&self.url, sql)
+    }
+}
+
+impl Drop for BenchDb {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("psql")
+            .args(["-X", "-q", "-d", &self.admin, "-c"])
+            .arg(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .output();
+    }
+}
+
+/// The same server URL naming another database.
+pub fn url_with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let server = match base[scheme_end..].find('/') {
+        Some(i) => &base[..scheme_end + i],
+        None => base,
+    };
+    format!("{server}/{name}{query}")
+}
+
+/// Runs SQL with `psql` (no psqlrc, stop on the first error), output `a|b`, one row a line.
+pub fn psql(url: &str, sql: &str) -> String {
+    let out = std::process::Command::new("psql")
+        .args([
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-F",
+            "|",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            url,
+            "-c",
+            sql,
+        ])
+        .env("PGOPTIONS", "-c client_min_messages=warning")
+        .output()
+        .expect("psql starts");
+    assert!(
+        out.status.success(),
+        "psql: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// Runs a psql script from stdin (`-f -`) with its output to /dev/null and `\timing` lines
+/// collected: what psql prints as `Time: 1.234 ms`, per statement, in order.
+pub fn psql_script(url: &str, script: &str) -> (Duration, Vec<Duration>) {
+    use std::io::Write;
+    let t = std::time::Instant::now();
+    let mut child = std::process::Command::new("psql")
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-f", "-"])
+        .env("PGOPTIONS", "-c client_min_messages=warning")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("psql starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(script.as_bytes())
+        .expect("script written");
+    let out = child.wait_with_output().expect("psql runs");
+    let took = t.elapsed();
+    assert!(
+        out.status.success(),
+        "psql: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let timings = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("Time: "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter_map(|ms| ms.parse::<f64>().ok())
+        .map(|ms| Duration::from_secs_f64(ms / 1e3))
+        .collect();
+    (took, timings)
+}
+
+/// The config text with its `database.url` pointing at `db` (unchanged without one).
+pub fn on_database(text: &str, db: Option<&BenchDb>) -> String {
+    match db {
+        Some(db) => text.replace(
+            "url = \"sqlite://var/nazorg.db\"",
+            &format!("url = \"{}\"", db.url),
+        ),
+        None => text.to_string(),
+    }
+}
+
+/// "SQLite" or "PostgreSQL", for the report.
+pub fn backend_name(db: Option<&BenchDb>) -> &'static str {
+    if db.is_some() { "PostgreSQL" } else { "SQLite" }
+}
+
+/// A PostgreSQL bytea literal for `bytes` (`'\x…'`), for the psql baselines.
+pub fn bytea_literal(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2 + 4);
+    s.push_str("'\\x");
+    for b in bytes {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s.push('\'');
+    s
+}

@@ -3,16 +3,17 @@
 //! open flags, pending move and the municipality's own case number.
 
 use super::{Conn, StoreError};
-use sqlx::Row;
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct CaseloadRow {
     pub family_id: i64,
+    #[sqlx(rename = "ref")]
     pub reference: String,
     pub kek_id: Option<i64>,
     pub wrapped_dek: Option<Vec<u8>>,
     pub sealed_details: Option<Vec<u8>>,
     /// Responsible now (false: the family is moving here).
+    #[sqlx(try_from = "super::IntBool")]
     pub responsible: bool,
     pub next_checkin: Option<String>,
     pub next_due_at: Option<i64>,
@@ -36,7 +37,7 @@ pub async fn of_municipality(
     // The responsibility in force at $2 per family (the latest that began by then, else
     // the first: the rule of `families::by_ref`) in one window, open moves, each family's
     // next open check-in by index, the unresolved flags counted by severity in one pass.
-    let rows = sqlx::query(
+    Ok(sqlx::query_as(
         "WITH ranked AS ( \
            SELECT r.family_id, r.municipality, ROW_NUMBER() OVER ( \
              PARTITION BY r.family_id \
@@ -52,11 +53,14 @@ pub async fn of_municipality(
              SUM(CASE WHEN fl.severity = 'amber' THEN 1 ELSE 0 END) AS amber, \
              SUM(CASE WHEN fl.severity = 'info' THEN 1 ELSE 0 END) AS info \
            FROM flags fl WHERE fl.status != 'resolved' GROUP BY fl.family_id) \
-         SELECT f.id, f.ref, f.kek_id, f.wrapped_dek, f.sealed_details, \
-           CASE WHEN resp.municipality = $1 THEN 1 ELSE 0 END, \
-           nc.ref, nc.due_at, COALESCE(nc.notice_stage, 0), COALESCE(nc.overdue_count, 0), \
-           COALESCE(fl.red, 0), COALESCE(fl.amber, 0), COALESCE(fl.info, 0), moving.ref, \
-           COALESCE(nc.attempts, 0), cn.sealed_number \
+         SELECT f.id AS family_id, f.ref, f.kek_id, f.wrapped_dek, f.sealed_details, \
+           CASE WHEN resp.municipality = $1 THEN 1 ELSE 0 END AS responsible, \
+           nc.ref AS next_checkin, nc.due_at AS next_due_at, \
+           COALESCE(nc.notice_stage, 0) AS notice_stage, \
+           COALESCE(nc.overdue_count, 0) AS overdue_count, COALESCE(fl.red, 0) AS red, \
+           COALESCE(fl.amber, 0) AS amber, COALESCE(fl.info, 0) AS info, \
+           moving.ref AS pending_handover, COALESCE(nc.attempts, 0) AS attempts, \
+           cn.sealed_number AS sealed_case_number \
          FROM families f \
          JOIN ranked resp ON resp.family_id = f.id AND resp.n = 1 \
          LEFT JOIN moving ON moving.family_id = f.id \
@@ -71,27 +75,5 @@ pub async fn of_municipality(
     .bind(municipality)
     .bind(at)
     .fetch_all(conn)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(CaseloadRow {
-                family_id: r.try_get(0)?,
-                reference: r.try_get(1)?,
-                kek_id: r.try_get(2)?,
-                wrapped_dek: r.try_get(3)?,
-                sealed_details: r.try_get(4)?,
-                responsible: r.try_get::<i64, _>(5)? == 1,
-                next_checkin: r.try_get(6)?,
-                next_due_at: r.try_get(7)?,
-                notice_stage: r.try_get(8)?,
-                overdue_count: r.try_get(9)?,
-                red: r.try_get(10)?,
-                amber: r.try_get(11)?,
-                info: r.try_get(12)?,
-                pending_handover: r.try_get(13)?,
-                attempts: r.try_get(14)?,
-                sealed_case_number: r.try_get(15)?,
-            })
-        })
-        .collect()
+    .await?)
 }

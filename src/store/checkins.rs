@@ -1,7 +1,6 @@
 //! Check-ins: their slots, their reminder state and what was recorded.
 
 use super::{Conn, StoreError};
-use sqlx::Row;
 
 pub struct NewCheckin<'a> {
     pub reference: &'a str,
@@ -30,9 +29,10 @@ pub async fn insert(conn: &mut Conn, c: &NewCheckin<'_>) -> Result<i64, StoreErr
 }
 
 /// A check-in as stored.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct CheckinRow {
     pub id: i64,
+    #[sqlx(rename = "ref")]
     pub reference: String,
     pub family_id: i64,
     pub wave: i64,
@@ -58,35 +58,12 @@ const COLUMNS: &str = "c.id, c.ref, c.family_id, c.wave, c.due_at, c.status, c.n
     c.overdue_count, c.last_notice_at, c.contact_at, c.recorded_at, c.outcome, c.mode, c.sealed_record, \
     c.attempts, c.retry_due_at, c.missed_at";
 
-fn checkin_row(r: &sqlx::any::AnyRow) -> Result<CheckinRow, StoreError> {
-    Ok(CheckinRow {
-        id: r.try_get(0)?,
-        reference: r.try_get(1)?,
-        family_id: r.try_get(2)?,
-        wave: r.try_get(3)?,
-        due_at: r.try_get(4)?,
-        status: r.try_get(5)?,
-        notice_stage: r.try_get(6)?,
-        overdue_count: r.try_get(7)?,
-        last_notice_at: r.try_get(8)?,
-        contact_at: r.try_get(9)?,
-        recorded_at: r.try_get(10)?,
-        outcome: r.try_get(11)?,
-        mode: r.try_get(12)?,
-        sealed_record: r.try_get(13)?,
-        attempts: r.try_get(14)?,
-        retry_due_at: r.try_get(15)?,
-        missed_at: r.try_get(16)?,
-    })
-}
-
 pub async fn by_ref(conn: &mut Conn, reference: &str) -> Result<Option<CheckinRow>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM checkins c WHERE c.ref = $1");
-    let row = sqlx::query(&sql)
+    Ok(sqlx::query_as(&sql)
         .bind(reference)
         .fetch_optional(conn)
-        .await?;
-    row.as_ref().map(checkin_row).transpose()
+        .await?)
 }
 
 /// A family's check-ins in time order (introduction contacts after a move among them).
@@ -94,8 +71,7 @@ pub async fn of_family(conn: &mut Conn, family_id: i64) -> Result<Vec<CheckinRow
     let sql = format!(
         "SELECT {COLUMNS} FROM checkins c WHERE c.family_id = $1 ORDER BY c.due_at, c.wave"
     );
-    let rows = sqlx::query(&sql).bind(family_id).fetch_all(conn).await?;
-    rows.iter().map(checkin_row).collect()
+    Ok(sqlx::query_as(&sql).bind(family_id).fetch_all(conn).await?)
 }
 
 /// The municipality responsible for a check-in: the one responsible at its due instant
@@ -108,9 +84,10 @@ const RESPONSIBLE_AT_DUE: &str = "COALESCE(\
       WHERE r.family_id = c.family_id ORDER BY r.valid_from LIMIT 1))";
 
 /// An open check-in that the sweep must look at, with what the notice needs.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct NoticeCandidate {
     pub id: i64,
+    #[sqlx(rename = "ref")]
     pub reference: String,
     pub wave: i64,
     pub due_at: i64,
@@ -120,6 +97,7 @@ pub struct NoticeCandidate {
     pub family_ref: String,
     pub plan: String,
     pub language: String,
+    #[sqlx(try_from = "super::IntBool")]
     pub interpreter_needed: bool,
     pub municipality: String,
     /// The sending municipality of the family's unacknowledged move, if one is pending:
@@ -138,40 +116,20 @@ pub async fn notice_candidates(
 ) -> Result<Vec<NoticeCandidate>, StoreError> {
     let sql = format!(
         "SELECT c.id, c.ref, c.wave, c.due_at, c.notice_stage, c.overdue_count, c.last_notice_at, \
-                f.ref, f.plan, f.language, f.interpreter_needed, {RESPONSIBLE_AT_DUE}, \
+                f.ref AS family_ref, f.plan, f.language, f.interpreter_needed, \
+                {RESPONSIBLE_AT_DUE} AS municipality, \
                 (SELECT h.from_municipality FROM handovers h WHERE h.family_id = c.family_id \
-                 AND h.kind = 'move' AND h.status IN ('pending', 'escalated')), \
+                 AND h.kind = 'move' AND h.status IN ('pending', 'escalated')) AS handover_from, \
                 c.attempts, c.retry_due_at \
          FROM checkins c JOIN families f ON f.id = c.family_id \
          WHERE c.status = 'open' AND c.next_notice_at <= $1 AND f.status = 'running' \
          ORDER BY c.next_notice_at, c.id LIMIT $2"
     );
-    let rows = sqlx::query(&sql)
+    Ok(sqlx::query_as(&sql)
         .bind(now)
         .bind(limit)
         .fetch_all(conn)
-        .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(NoticeCandidate {
-                id: r.try_get(0)?,
-                reference: r.try_get(1)?,
-                wave: r.try_get(2)?,
-                due_at: r.try_get(3)?,
-                notice_stage: r.try_get(4)?,
-                overdue_count: r.try_get(5)?,
-                last_notice_at: r.try_get(6)?,
-                family_ref: r.try_get(7)?,
-                plan: r.try_get(8)?,
-                language: r.try_get(9)?,
-                interpreter_needed: r.try_get::<i64, _>(10)? != 0,
-                municipality: r.try_get(11)?,
-                handover_from: r.try_get(12)?,
-                attempts: r.try_get(13)?,
-                retry_due_at: r.try_get(14)?,
-            })
-        })
-        .collect()
+        .await?)
 }
 
 /// Records that a notice was enqueued and when the next one can be owed.
@@ -247,24 +205,23 @@ pub async fn observations(
     conn: &mut Conn,
     checkin_id: i64,
 ) -> Result<Vec<(i64, String, Vec<u8>)>, StoreError> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT m.id, m.ref, o.sealed_values FROM observations o \
          JOIN members m ON m.id = o.member_id WHERE o.checkin_id = $1 ORDER BY m.position",
     )
     .bind(checkin_id)
     .fetch_all(conn)
-    .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
-        .collect()
+    .await?)
 }
 
 /// An open check-in in the due list.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, sqlx::FromRow)]
 pub struct DueCheckin {
     pub checkin: String,
     pub family: String,
     pub wave: i64,
+    /// When it is due: the next attempt's instant after a failed one.
+    #[sqlx(rename = "due")]
     pub due_at: i64,
     pub municipality: String,
     pub notice_stage: i64,
@@ -278,30 +235,17 @@ pub async fn due(
     municipality: Option<&str>,
 ) -> Result<Vec<DueCheckin>, StoreError> {
     let sql = format!(
-        "SELECT c.ref, f.ref, c.wave, COALESCE(c.retry_due_at, c.due_at) AS d, \
-                {RESPONSIBLE_AT_DUE} AS muni, c.notice_stage, c.overdue_count \
+        "SELECT c.ref AS checkin, f.ref AS family, c.wave, COALESCE(c.retry_due_at, c.due_at) AS due, \
+                {RESPONSIBLE_AT_DUE} AS municipality, c.notice_stage, c.overdue_count \
          FROM checkins c JOIN families f ON f.id = c.family_id \
          WHERE c.status = 'open' AND f.status = 'running' AND COALESCE(c.retry_due_at, c.due_at) <= $1 \
-         ORDER BY d, c.id"
+         ORDER BY due, c.id"
     );
-    let rows = sqlx::query(&sql).bind(before).fetch_all(conn).await?;
-    let mut out = Vec::new();
-    for r in &rows {
-        let muni: String = r.try_get(4)?;
-        if municipality.is_some_and(|m| m != muni) {
-            continue;
-        }
-        out.push(DueCheckin {
-            checkin: r.try_get(0)?,
-            family: r.try_get(1)?,
-            wave: r.try_get(2)?,
-            due_at: r.try_get(3)?,
-            municipality: muni,
-            notice_stage: r.try_get(5)?,
-            overdue_count: r.try_get(6)?,
-        });
-    }
-    Ok(out)
+    let rows: Vec<DueCheckin> = sqlx::query_as(&sql).bind(before).fetch_all(conn).await?;
+    Ok(rows
+        .into_iter()
+        .filter(|d| municipality.is_none_or(|m| m == d.municipality))
+        .collect())
 }
 
 /// One contact attempt, as stored.
@@ -345,24 +289,13 @@ pub type AttemptRow = (i64, i64, String, String, Option<Vec<u8>>);
 
 /// The attempts of one check-in, in order.
 pub async fn attempts(conn: &mut Conn, checkin_id: i64) -> Result<Vec<AttemptRow>, StoreError> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT number, at, outcome, mode, sealed_details FROM checkin_attempts \
          WHERE checkin_id = $1 ORDER BY number",
     )
     .bind(checkin_id)
     .fetch_all(conn)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok((
-                r.try_get(0)?,
-                r.try_get(1)?,
-                r.try_get(2)?,
-                r.try_get(3)?,
-                r.try_get(4)?,
-            ))
-        })
-        .collect()
+    .await?)
 }
 
 /// After a failed attempt the check-in stays open: the next attempt is due at `retry_due`,
@@ -428,32 +361,25 @@ pub async fn cancel_intros_after(
 }
 
 /// A check-in whose reminders carried a calendar invitation, still open.
-#[derive(Debug)]
+#[derive(Debug, sqlx::FromRow)]
 pub struct Invited {
+    #[sqlx(rename = "ref")]
     pub reference: String,
     pub attempts: i64,
     /// The instant the last invitation named (the next attempt's, after a failed one).
+    #[sqlx(rename = "invited_for")]
     pub due_at: i64,
 }
 
 /// The family's open check-ins that had an invitation (a reminder went out, or an attempt
 /// failed and the retry reminder carries one), so closing, erasing or moving can cancel them.
 pub async fn invited_open(conn: &mut Conn, family_id: i64) -> Result<Vec<Invited>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT ref, attempts, COALESCE(retry_due_at, due_at) FROM checkins \
+    Ok(sqlx::query_as(
+        "SELECT ref, attempts, COALESCE(retry_due_at, due_at) AS invited_for FROM checkins \
          WHERE family_id = $1 AND status IN ('open', 'lapsed') \
          AND (last_notice_at IS NOT NULL OR attempts > 0) ORDER BY due_at",
     )
     .bind(family_id)
     .fetch_all(conn)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Invited {
-                reference: r.try_get(0)?,
-                attempts: r.try_get(1)?,
-                due_at: r.try_get(2)?,
-            })
-        })
-        .collect()
+    .await?)
 }

@@ -2,7 +2,6 @@
 //! closure, and the red flags that block one.
 
 use super::{Conn, StoreError};
-use sqlx::Row;
 
 /// Red flags of a family that are not resolved (open or acknowledged).
 pub async fn unresolved_red_flags(conn: &mut Conn, family_id: i64) -> Result<i64, StoreError> {
@@ -60,17 +59,14 @@ pub async fn evaluations_between(
     lo: i64,
     hi: i64,
 ) -> Result<Vec<(i64, String, i64)>, StoreError> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT family_id, safety_improved, professionals FROM evaluations \
          WHERE family_id BETWEEN $1 AND $2",
     )
     .bind(lo)
     .bind(hi)
     .fetch_all(conn)
-    .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
-        .collect()
+    .await?)
 }
 
 /// `(safety_improved, professionals, sealed_view)` of a family's evaluation.
@@ -78,14 +74,12 @@ pub async fn evaluation_of(
     conn: &mut Conn,
     family_id: i64,
 ) -> Result<Option<(String, i64, Option<Vec<u8>>)>, StoreError> {
-    let row = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT safety_improved, professionals, sealed_view FROM evaluations WHERE family_id = $1",
     )
     .bind(family_id)
     .fetch_optional(conn)
-    .await?;
-    row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
-        .transpose()
+    .await?)
 }
 
 /// The sealed approval of a family's early closure, if any.
@@ -123,7 +117,7 @@ pub async fn evaluations_owed(
     after: i64,
     limit: i64,
 ) -> Result<Vec<(i64, Option<i64>)>, StoreError> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT f.id, f.evaluation_asked_at FROM families f \
          WHERE f.status = 'completed' AND f.evaluation_reminded_at IS NULL \
          AND (f.evaluation_asked_at IS NULL OR f.evaluation_asked_at <= $1) \
@@ -135,10 +129,7 @@ pub async fn evaluations_owed(
     .bind(after)
     .bind(limit)
     .fetch_all(conn)
-    .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-        .collect()
+    .await?)
 }
 
 /// The evaluation was asked for (`reminder = false`) or reminded at `now`.

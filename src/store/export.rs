@@ -2,12 +2,12 @@
 //! what it records (the export, the sealed per-study pseudonym key).
 
 use super::{Conn, StoreError};
-use sqlx::Row;
 
 /// A family as the export needs it (sealed columns still sealed).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct ExportFamily {
     pub id: i64,
+    #[sqlx(rename = "ref")]
     pub reference: String,
     pub episode_kind: String,
     pub episode_date: String,
@@ -26,7 +26,7 @@ pub async fn families_after(
     after_id: i64,
     limit: i64,
 ) -> Result<Vec<ExportFamily>, StoreError> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT id, ref, episode_kind, episode_date, plan_end, status, close_reason, kek_id, \
          wrapped_dek, plan FROM families WHERE id > $1 AND status != 'erased' \
          AND COALESCE(close_reason, '') != 'enrolled_in_error' ORDER BY id LIMIT $2",
@@ -34,23 +34,7 @@ pub async fn families_after(
     .bind(after_id)
     .bind(limit)
     .fetch_all(conn)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(ExportFamily {
-                id: r.try_get(0)?,
-                reference: r.try_get(1)?,
-                episode_kind: r.try_get(2)?,
-                episode_date: r.try_get(3)?,
-                plan_end: r.try_get(4)?,
-                status: r.try_get(5)?,
-                close_reason: r.try_get(6)?,
-                kek_id: r.try_get(7)?,
-                wrapped_dek: r.try_get(8)?,
-                plan: r.try_get(9)?,
-            })
-        })
-        .collect()
+    .await?)
 }
 
 /// Erased families (not exported: nothing is left to export), for the manifest.
@@ -63,10 +47,11 @@ pub async fn erased_families(conn: &mut Conn) -> Result<i64, StoreError> {
 }
 
 /// A child member (its details still sealed).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct ExportChild {
     pub family_id: i64,
     pub id: i64,
+    #[sqlx(rename = "ref")]
     pub reference: String,
     pub sealed_details: Option<Vec<u8>>,
 }
@@ -77,24 +62,14 @@ pub async fn children_between(
     lo: i64,
     hi: i64,
 ) -> Result<Vec<ExportChild>, StoreError> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT family_id, id, ref, sealed_details FROM members \
          WHERE family_id BETWEEN $1 AND $2 AND role = 'child' ORDER BY family_id, position",
     )
     .bind(lo)
     .bind(hi)
     .fetch_all(conn)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(ExportChild {
-                family_id: r.try_get(0)?,
-                id: r.try_get(1)?,
-                reference: r.try_get(2)?,
-                sealed_details: r.try_get(3)?,
-            })
-        })
-        .collect()
+    .await?)
 }
 
 /// `(family_id, municipality, valid_from)` of every responsibility of the families with ids
@@ -106,23 +81,21 @@ pub async fn responsibilities_between(
     lo: i64,
     hi: i64,
 ) -> Result<Vec<(i64, String, i64)>, StoreError> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT family_id, municipality, valid_from FROM responsibilities \
          WHERE family_id BETWEEN $1 AND $2 ORDER BY family_id, valid_from, id",
     )
     .bind(lo)
     .bind(hi)
     .fetch_all(conn)
-    .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
-        .collect()
+    .await?)
 }
 
 /// A check-in as exported (no sealed record: family notes never leave).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct ExportCheckin {
     pub id: i64,
+    #[sqlx(rename = "ref")]
     pub reference: String,
     pub family_id: i64,
     pub wave: i64,
@@ -142,7 +115,7 @@ pub async fn checkins_between(
     from: i64,
     to: i64,
 ) -> Result<Vec<ExportCheckin>, StoreError> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT id, ref, family_id, wave, due_at, status, outcome, mode FROM checkins \
          WHERE family_id BETWEEN $1 AND $2 AND due_at >= $3 AND due_at <= $4 \
          AND status != 'cancelled' AND wave < 1000 ORDER BY family_id, due_at, id",
@@ -152,21 +125,7 @@ pub async fn checkins_between(
     .bind(from)
     .bind(to)
     .fetch_all(conn)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(ExportCheckin {
-                id: r.try_get(0)?,
-                reference: r.try_get(1)?,
-                family_id: r.try_get(2)?,
-                wave: r.try_get(3)?,
-                due_at: r.try_get(4)?,
-                status: r.try_get(5)?,
-                outcome: r.try_get(6)?,
-                mode: r.try_get(7)?,
-            })
-        })
-        .collect()
+    .await?)
 }
 
 /// `(checkin_id, member_id, sealed_values)` of the observations at those check-ins.
@@ -177,7 +136,7 @@ pub async fn observations_between(
     from: i64,
     to: i64,
 ) -> Result<Vec<(i64, i64, Vec<u8>)>, StoreError> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT o.checkin_id, o.member_id, o.sealed_values FROM observations o \
          JOIN checkins c ON c.id = o.checkin_id \
          WHERE c.family_id BETWEEN $1 AND $2 AND c.due_at >= $3 AND c.due_at <= $4 \
@@ -188,10 +147,7 @@ pub async fn observations_between(
     .bind(from)
     .bind(to)
     .fetch_all(conn)
-    .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
-        .collect()
+    .await?)
 }
 
 /// Rule codes of the flags raised at a check-in for one child: its own flags and the
@@ -214,11 +170,12 @@ pub async fn flags_raised_at(
 
 /// `(kek_id, wrapped_key)` of a study's pseudonym key.
 pub async fn study_key(conn: &mut Conn, code: &str) -> Result<Option<(i64, Vec<u8>)>, StoreError> {
-    let row = sqlx::query("SELECT kek_id, wrapped_key FROM export_studies WHERE code = $1")
-        .bind(code)
-        .fetch_optional(conn)
-        .await?;
-    row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
+    Ok(
+        sqlx::query_as("SELECT kek_id, wrapped_key FROM export_studies WHERE code = $1")
+            .bind(code)
+            .fetch_optional(conn)
+            .await?,
+    )
 }
 
 pub async fn insert_study_key(
@@ -245,15 +202,12 @@ pub async fn study_keys_not_under(
     conn: &mut Conn,
     kek_id: i64,
 ) -> Result<Vec<(String, i64, Vec<u8>)>, StoreError> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT code, kek_id, wrapped_key FROM export_studies WHERE kek_id != $1 ORDER BY code",
     )
     .bind(kek_id)
     .fetch_all(conn)
-    .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
-        .collect()
+    .await?)
 }
 
 pub async fn set_study_key(
@@ -316,7 +270,7 @@ pub async fn study_of(conn: &mut Conn, id: &str) -> Result<Option<Option<String>
 }
 
 /// An export that has not expired: its files may still exist.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, sqlx::FromRow)]
 pub struct LiveExport {
     pub id: String,
     pub created_at: i64,
@@ -326,22 +280,13 @@ pub struct LiveExport {
 /// Exports made at or after `since` that have not expired (they may hold a family enrolled
 /// at `since`).
 pub async fn live_since(conn: &mut Conn, since: i64) -> Result<Vec<LiveExport>, StoreError> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT id, created_at, study FROM exports \
          WHERE expired_at IS NULL AND created_at >= $1 ORDER BY created_at, id",
     )
     .bind(since)
     .fetch_all(conn)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(LiveExport {
-                id: r.try_get(0)?,
-                created_at: r.try_get(1)?,
-                study: r.try_get(2)?,
-            })
-        })
-        .collect()
+    .await?)
 }
 
 /// Ids of exports made on or before `cutoff` that have not expired yet.

@@ -1,7 +1,6 @@
 //! Families, their members and who is responsible for them.
 
 use super::{Conn, StoreError};
-use sqlx::Row;
 
 pub struct NewFamily<'a> {
     pub reference: &'a str,
@@ -87,9 +86,10 @@ pub async fn insert_responsibility(
 }
 
 /// A family row as stored (sealed columns still sealed).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct FamilyRow {
     pub id: i64,
+    #[sqlx(rename = "ref")]
     pub reference: String,
     pub episode_kind: String,
     pub episode_date: String,
@@ -99,6 +99,7 @@ pub struct FamilyRow {
     pub close_reason: Option<String>,
     pub closed_at: Option<i64>,
     pub language: String,
+    #[sqlx(try_from = "super::IntBool")]
     pub interpreter_needed: bool,
     pub enrolled_at: i64,
     pub kek_id: Option<i64>,
@@ -112,27 +113,6 @@ const FAMILY_COLUMNS: &str = "f.id, f.ref, f.episode_kind, f.episode_date, f.pla
     f.status, f.close_reason, f.closed_at, f.language, f.interpreter_needed, f.enrolled_at, \
     f.kek_id, f.wrapped_dek, f.sealed_details";
 
-fn family_row(r: &sqlx::any::AnyRow) -> Result<FamilyRow, StoreError> {
-    Ok(FamilyRow {
-        id: r.try_get(0)?,
-        reference: r.try_get(1)?,
-        episode_kind: r.try_get(2)?,
-        episode_date: r.try_get(3)?,
-        plan: r.try_get(4)?,
-        plan_end: r.try_get(5)?,
-        status: r.try_get(6)?,
-        close_reason: r.try_get(7)?,
-        closed_at: r.try_get(8)?,
-        language: r.try_get(9)?,
-        interpreter_needed: r.try_get::<i64, _>(10)? != 0,
-        enrolled_at: r.try_get(11)?,
-        kek_id: r.try_get(12)?,
-        wrapped_dek: r.try_get(13)?,
-        sealed_details: r.try_get(14)?,
-        municipality: r.try_get(15)?,
-    })
-}
-
 /// The municipality responsible at instant `$AT`: the responsibility that began last at
 /// or before it (intervals are contiguous, so that is the one containing it), or the first
 /// one for an instant before the family's first responsibility began. The same rule as
@@ -142,7 +122,7 @@ const RESPONSIBLE_AT: &str = "COALESCE(\
       WHERE r.family_id = f.id AND r.valid_from <= $2 \
       ORDER BY r.valid_from DESC LIMIT 1), \
      (SELECT r.municipality FROM responsibilities r \
-      WHERE r.family_id = f.id ORDER BY r.valid_from LIMIT 1), '')";
+      WHERE r.family_id = f.id ORDER BY r.valid_from LIMIT 1), '') AS municipality";
 
 /// A family by reference, with the municipality responsible at `at` (unix seconds; pass
 /// "now"). A move with a future date has already opened the receiving municipality's
@@ -154,27 +134,25 @@ pub async fn by_ref(
     at: i64,
 ) -> Result<Option<FamilyRow>, StoreError> {
     let sql = format!("SELECT {FAMILY_COLUMNS}, {RESPONSIBLE_AT} FROM families f WHERE f.ref = $1");
-    let row = sqlx::query(&sql)
+    Ok(sqlx::query_as(&sql)
         .bind(reference)
         .bind(at)
         .fetch_optional(conn)
-        .await?;
-    row.as_ref().map(family_row).transpose()
+        .await?)
 }
 
 /// A family by id, with the municipality responsible at `at` (see [`by_ref`]).
 pub async fn by_id(conn: &mut Conn, id: i64, at: i64) -> Result<Option<FamilyRow>, StoreError> {
     let sql = format!("SELECT {FAMILY_COLUMNS}, {RESPONSIBLE_AT} FROM families f WHERE f.id = $1");
-    let row = sqlx::query(&sql)
+    Ok(sqlx::query_as(&sql)
         .bind(id)
         .bind(at)
         .fetch_optional(conn)
-        .await?;
-    row.as_ref().map(family_row).transpose()
+        .await?)
 }
 
 /// One responsibility interval.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
 pub struct Responsibility {
     pub municipality: String,
     pub valid_from: i64,
@@ -186,22 +164,13 @@ pub async fn responsibilities(
     conn: &mut Conn,
     family_id: i64,
 ) -> Result<Vec<Responsibility>, StoreError> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT municipality, valid_from, valid_to FROM responsibilities \
          WHERE family_id = $1 ORDER BY valid_from",
     )
     .bind(family_id)
     .fetch_all(conn)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Responsibility {
-                municipality: r.try_get(0)?,
-                valid_from: r.try_get(1)?,
-                valid_to: r.try_get(2)?,
-            })
-        })
-        .collect()
+    .await?)
 }
 
 /// Ends the open-ended responsibility at `at`; returns whether there was one.
@@ -234,9 +203,10 @@ pub async fn set_sealed_details(
     Ok(())
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct MemberRow {
     pub id: i64,
+    #[sqlx(rename = "ref")]
     pub reference: String,
     pub role: String,
     pub sealed_details: Option<Vec<u8>>,
@@ -246,25 +216,13 @@ pub struct MemberRow {
 }
 
 pub async fn members(conn: &mut Conn, family_id: i64) -> Result<Vec<MemberRow>, StoreError> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT id, ref, role, sealed_details, left_at, left_reason FROM members \
          WHERE family_id = $1 ORDER BY position",
     )
     .bind(family_id)
     .fetch_all(conn)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(MemberRow {
-                id: r.try_get(0)?,
-                reference: r.try_get(1)?,
-                role: r.try_get(2)?,
-                sealed_details: r.try_get(3)?,
-                left_at: r.try_get(4)?,
-                left_reason: r.try_get(5)?,
-            })
-        })
-        .collect()
+    .await?)
 }
 
 /// Marks a family closed before its term: its open check-ins are cancelled and so stop
@@ -387,15 +345,12 @@ pub async fn past_retention(
     cutoff: i64,
     limit: i64,
 ) -> Result<Vec<(i64, String)>, StoreError> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT id, ref FROM families WHERE status != 'erased' \
          AND COALESCE(closed_at, plan_end) <= $1 ORDER BY id LIMIT $2",
     )
     .bind(cutoff)
     .bind(limit)
     .fetch_all(conn)
-    .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-        .collect()
+    .await?)
 }

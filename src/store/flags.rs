@@ -1,7 +1,6 @@
 //! Flags: rules that fired for a child or a family, and their lifecycle.
 
 use super::{Conn, StoreError};
-use sqlx::Row;
 
 pub struct NewFlag<'a> {
     pub family_id: i64,
@@ -57,7 +56,7 @@ pub async fn insert(conn: &mut Conn, f: &NewFlag<'_>) -> Result<Option<i64>, Sto
 }
 
 /// A flag as stored, with its family, member and trigger references.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct FlagRow {
     pub id: i64,
     pub family_id: i64,
@@ -78,8 +77,8 @@ pub struct FlagRow {
     pub municipality: String,
 }
 
-const SELECT: &str = "SELECT fl.id, fl.family_id, f.ref, m.ref, fl.rule, fl.kind, fl.severity, \
-     fl.status, c.ref, fl.raised_at, fl.sealed_evidence, fl.acknowledged_at, fl.sealed_ack, \
+const SELECT: &str = "SELECT fl.id, fl.family_id, f.ref AS family_ref, m.ref AS member_ref, \
+     fl.rule, fl.kind, fl.severity, fl.status, c.ref AS trigger_checkin, fl.raised_at, fl.sealed_evidence, fl.acknowledged_at, fl.sealed_ack, \
      fl.resolved_at, fl.sealed_resolution, r.municipality \
      FROM flags fl JOIN families f ON f.id = fl.family_id \
      JOIN checkins c ON c.id = fl.trigger_checkin_id \
@@ -95,35 +94,13 @@ fn select_at(n: usize) -> String {
     SELECT.replace("$AT", &format!("${n}"))
 }
 
-fn flag_row(r: &sqlx::any::AnyRow) -> Result<FlagRow, StoreError> {
-    Ok(FlagRow {
-        id: r.try_get(0)?,
-        family_id: r.try_get(1)?,
-        family_ref: r.try_get(2)?,
-        member_ref: r.try_get(3)?,
-        rule: r.try_get(4)?,
-        kind: r.try_get(5)?,
-        severity: r.try_get(6)?,
-        status: r.try_get(7)?,
-        trigger_checkin: r.try_get(8)?,
-        raised_at: r.try_get(9)?,
-        sealed_evidence: r.try_get(10)?,
-        acknowledged_at: r.try_get(11)?,
-        sealed_ack: r.try_get(12)?,
-        resolved_at: r.try_get(13)?,
-        sealed_resolution: r.try_get(14)?,
-        municipality: r.try_get(15)?,
-    })
-}
-
 pub async fn by_id(conn: &mut Conn, id: i64, at: i64) -> Result<Option<FlagRow>, StoreError> {
     let sql = format!("{} WHERE fl.id = $1", select_at(2));
-    let row = sqlx::query(&sql)
+    Ok(sqlx::query_as(&sql)
         .bind(id)
         .bind(at)
         .fetch_optional(conn)
-        .await?;
-    row.as_ref().map(flag_row).transpose()
+        .await?)
 }
 
 /// Flags, optionally of one municipality (responsible now) and/or only unresolved ones.
@@ -138,13 +115,12 @@ pub async fn list(
          AND ($2 = 0 OR fl.status != 'resolved') ORDER BY fl.id",
         select_at(3)
     );
-    let rows = sqlx::query(&sql)
+    Ok(sqlx::query_as(&sql)
         .bind(municipality)
         .bind(i64::from(unresolved_only))
         .bind(at)
         .fetch_all(conn)
-        .await?;
-    rows.iter().map(flag_row).collect()
+        .await?)
 }
 
 pub async fn of_family(
@@ -153,12 +129,11 @@ pub async fn of_family(
     at: i64,
 ) -> Result<Vec<FlagRow>, StoreError> {
     let sql = format!("{} WHERE fl.family_id = $1 ORDER BY fl.id", select_at(2));
-    let rows = sqlx::query(&sql)
+    Ok(sqlx::query_as(&sql)
         .bind(family_id)
         .bind(at)
         .fetch_all(conn)
-        .await?;
-    rows.iter().map(flag_row).collect()
+        .await?)
 }
 
 /// Unresolved flags of running families (every severity), for the digest.
@@ -168,8 +143,7 @@ pub async fn for_digest(conn: &mut Conn, at: i64) -> Result<Vec<FlagRow>, StoreE
          AND f.status = 'running' ORDER BY r.municipality, fl.id",
         select_at(1)
     );
-    let rows = sqlx::query(&sql).bind(at).fetch_all(conn).await?;
-    rows.iter().map(flag_row).collect()
+    Ok(sqlx::query_as(&sql).bind(at).fetch_all(conn).await?)
 }
 
 /// open → acknowledged; `false` if the flag was not open.
@@ -240,14 +214,13 @@ pub async fn active(
     rule: &str,
     subject: &str,
 ) -> Result<Option<(i64, String)>, StoreError> {
-    let row = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT id, severity FROM flags WHERE rule = $1 AND subject = $2 AND status != 'resolved'",
     )
     .bind(rule)
     .bind(subject)
     .fetch_optional(conn)
-    .await?;
-    row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
+    .await?)
 }
 
 /// A flag that became more severe (an amber `out_of_sight` turning red) is open again:
@@ -283,7 +256,9 @@ pub async fn mark_red_escalated(conn: &mut Conn, id: i64, now: i64) -> Result<()
 
 /// An open (unacknowledged) red flag of a running family, with when it was last alerted
 /// and whether it was escalated.
+#[derive(sqlx::FromRow)]
 pub struct RedToFollow {
+    #[sqlx(flatten)]
     pub flag: FlagRow,
     pub alerted_at: Option<i64>,
     pub escalated_at: Option<i64>,
@@ -301,14 +276,5 @@ pub async fn red_to_follow(conn: &mut Conn, at: i64) -> Result<Vec<RedToFollow>,
         ", fl.alerted_at, fl.escalated_at FROM flags fl",
         1,
     );
-    let rows = sqlx::query(&sql).bind(at).fetch_all(conn).await?;
-    rows.iter()
-        .map(|r| {
-            Ok(RedToFollow {
-                flag: flag_row(r)?,
-                alerted_at: r.try_get(16)?,
-                escalated_at: r.try_get(17)?,
-            })
-        })
-        .collect()
+    Ok(sqlx::query_as(&sql).bind(at).fetch_all(conn).await?)
 }

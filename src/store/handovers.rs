@@ -1,7 +1,6 @@
 //! Handovers between teams: a move to another municipality, or a new case director.
 
 use super::{Conn, StoreError};
-use sqlx::Row;
 
 pub struct NewHandover<'a> {
     pub reference: &'a str,
@@ -41,9 +40,10 @@ pub async fn insert(conn: &mut Conn, h: &NewHandover<'_>) -> Result<i64, StoreEr
 }
 
 /// A handover as stored, with its family's reference and status.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct HandoverRow {
     pub id: i64,
+    #[sqlx(rename = "ref")]
     pub reference: String,
     pub family_id: i64,
     pub family_ref: String,
@@ -61,40 +61,19 @@ pub struct HandoverRow {
     pub superseded_by: Option<String>,
 }
 
-const COLUMNS: &str = "h.id, h.ref, h.family_id, f.ref, f.status, h.kind, h.from_municipality, \
-    h.to_municipality, h.effective_at, h.created_at, h.status, h.dossier, h.reminded_at, \
-    h.escalated_at, h.acknowledged_at, (SELECT s.ref FROM handovers s WHERE s.id = h.superseded_by)";
+const COLUMNS: &str = "h.id, h.ref, h.family_id, f.ref AS family_ref, f.status AS family_status, \
+    h.kind, h.from_municipality, h.to_municipality, h.effective_at, h.created_at, h.status, \
+    h.dossier, h.reminded_at, h.escalated_at, h.acknowledged_at, \
+    (SELECT s.ref FROM handovers s WHERE s.id = h.superseded_by) AS superseded_by";
 
 const FROM: &str = "FROM handovers h JOIN families f ON f.id = h.family_id";
 
-fn handover_row(r: &sqlx::any::AnyRow) -> Result<HandoverRow, StoreError> {
-    Ok(HandoverRow {
-        id: r.try_get(0)?,
-        reference: r.try_get(1)?,
-        family_id: r.try_get(2)?,
-        family_ref: r.try_get(3)?,
-        family_status: r.try_get(4)?,
-        kind: r.try_get(5)?,
-        from_municipality: r.try_get(6)?,
-        to_municipality: r.try_get(7)?,
-        effective_at: r.try_get(8)?,
-        created_at: r.try_get(9)?,
-        status: r.try_get(10)?,
-        dossier: r.try_get(11)?,
-        reminded_at: r.try_get(12)?,
-        escalated_at: r.try_get(13)?,
-        acknowledged_at: r.try_get(14)?,
-        superseded_by: r.try_get(15)?,
-    })
-}
-
 pub async fn by_ref(conn: &mut Conn, reference: &str) -> Result<Option<HandoverRow>, StoreError> {
     let sql = format!("SELECT {COLUMNS} {FROM} WHERE h.ref = $1");
-    let row = sqlx::query(&sql)
+    Ok(sqlx::query_as(&sql)
         .bind(reference)
         .fetch_optional(conn)
-        .await?;
-    row.as_ref().map(handover_row).transpose()
+        .await?)
 }
 
 /// The unacknowledged move of a family, if any (at most one: a unique index).
@@ -103,18 +82,16 @@ pub async fn open_move(conn: &mut Conn, family_id: i64) -> Result<Option<Handove
         "SELECT {COLUMNS} {FROM} WHERE h.family_id = $1 AND h.kind = 'move' \
          AND h.status IN ('pending', 'escalated')"
     );
-    let row = sqlx::query(&sql)
+    Ok(sqlx::query_as(&sql)
         .bind(family_id)
         .fetch_optional(conn)
-        .await?;
-    row.as_ref().map(handover_row).transpose()
+        .await?)
 }
 
 /// Every handover of a family, oldest first.
 pub async fn of_family(conn: &mut Conn, family_id: i64) -> Result<Vec<HandoverRow>, StoreError> {
     let sql = format!("SELECT {COLUMNS} {FROM} WHERE h.family_id = $1 ORDER BY h.id");
-    let rows = sqlx::query(&sql).bind(family_id).fetch_all(conn).await?;
-    rows.iter().map(handover_row).collect()
+    Ok(sqlx::query_as(&sql).bind(family_id).fetch_all(conn).await?)
 }
 
 /// Handovers for `handover list`: all, only open ones, or only those whose dossier was
@@ -132,13 +109,12 @@ pub async fn list(
          AND ($3 IS NULL OR h.to_municipality = $3 OR h.from_municipality = $3) \
          ORDER BY h.id"
     );
-    let rows = sqlx::query(&sql)
+    Ok(sqlx::query_as(&sql)
         .bind(i64::from(open_only))
         .bind(i64::from(withheld_only))
         .bind(municipality)
         .fetch_all(conn)
-        .await?;
-    rows.iter().map(handover_row).collect()
+        .await?)
 }
 
 /// Open handovers of running families that still owe a reminder or an escalation.
@@ -148,8 +124,7 @@ pub async fn to_chase(conn: &mut Conn, limit: i64) -> Result<Vec<HandoverRow>, S
          AND f.status = 'running' AND (h.reminded_at IS NULL OR h.escalated_at IS NULL) \
          ORDER BY h.created_at, h.id LIMIT $1"
     );
-    let rows = sqlx::query(&sql).bind(limit).fetch_all(conn).await?;
-    rows.iter().map(handover_row).collect()
+    Ok(sqlx::query_as(&sql).bind(limit).fetch_all(conn).await?)
 }
 
 /// Marks an open handover superseded by a further move. Done before the new handover is

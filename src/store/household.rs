@@ -2,7 +2,6 @@
 //! the sweep reads (plain instants only; everything personal is sealed).
 
 use super::{Conn, StoreError};
-use sqlx::Row;
 
 /// The next free member position of a family (members added later come last).
 pub async fn next_position(conn: &mut Conn, family_id: i64) -> Result<i64, StoreError> {
@@ -43,9 +42,10 @@ pub async fn set_member_details(
     Ok(())
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct ExPartnerRow {
     pub id: i64,
+    #[sqlx(rename = "ref")]
     pub reference: String,
     pub sealed_details: Option<Vec<u8>>,
     pub measure_ends_at: Option<i64>,
@@ -55,26 +55,13 @@ pub struct ExPartnerRow {
 }
 
 pub async fn ex_partners(conn: &mut Conn, family_id: i64) -> Result<Vec<ExPartnerRow>, StoreError> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT id, ref, sealed_details, measure_ends_at, measure_noticed_at, added_at, left_at \
          FROM ex_partners WHERE family_id = $1 ORDER BY id",
     )
     .bind(family_id)
     .fetch_all(conn)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(ExPartnerRow {
-                id: r.try_get(0)?,
-                reference: r.try_get(1)?,
-                sealed_details: r.try_get(2)?,
-                measure_ends_at: r.try_get(3)?,
-                measure_noticed_at: r.try_get(4)?,
-                added_at: r.try_get(5)?,
-                left_at: r.try_get(6)?,
-            })
-        })
-        .collect()
+    .await?)
 }
 
 pub async fn insert_ex_partner(
@@ -134,7 +121,7 @@ pub async fn measures_to_signal(
     until: i64,
     limit: i64,
 ) -> Result<Vec<(i64, String, i64)>, StoreError> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT x.id, x.ref, x.family_id FROM ex_partners x JOIN families f ON f.id = x.family_id \
          WHERE x.measure_noticed_at IS NULL AND x.measure_ends_at IS NOT NULL \
          AND x.measure_ends_at <= $1 AND x.left_at IS NULL AND f.status = 'running' \
@@ -143,10 +130,7 @@ pub async fn measures_to_signal(
     .bind(until)
     .bind(limit)
     .fetch_all(conn)
-    .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
-        .collect()
+    .await?)
 }
 
 pub async fn mark_measure_noticed(conn: &mut Conn, id: i64, now: i64) -> Result<(), StoreError> {
@@ -163,12 +147,12 @@ pub async fn safety_plan(
     conn: &mut Conn,
     family_id: i64,
 ) -> Result<(Option<Vec<u8>>, Option<i64>), StoreError> {
-    let r =
-        sqlx::query("SELECT sealed_safety_plan, safety_plan_review_at FROM families WHERE id = $1")
-            .bind(family_id)
-            .fetch_one(conn)
-            .await?;
-    Ok((r.try_get(0)?, r.try_get(1)?))
+    Ok(sqlx::query_as(
+        "SELECT sealed_safety_plan, safety_plan_review_at FROM families WHERE id = $1",
+    )
+    .bind(family_id)
+    .fetch_one(conn)
+    .await?)
 }
 
 /// A new safety plan (or review date) is reminded again at its review date.
@@ -197,7 +181,7 @@ pub async fn safety_reviews_due(
     at: i64,
     limit: i64,
 ) -> Result<Vec<(i64, i64)>, StoreError> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT id, safety_plan_review_at FROM families WHERE safety_plan_reminded_at IS NULL \
          AND safety_plan_review_at IS NOT NULL AND safety_plan_review_at <= $1 \
          AND status = 'running' ORDER BY id LIMIT $2",
@@ -205,10 +189,7 @@ pub async fn safety_reviews_due(
     .bind(at)
     .bind(limit)
     .fetch_all(conn)
-    .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-        .collect()
+    .await?)
 }
 
 pub async fn mark_safety_reminded(
@@ -257,13 +238,10 @@ pub async fn referrals(
     conn: &mut Conn,
     family_id: i64,
 ) -> Result<Vec<(i64, i64, Vec<u8>)>, StoreError> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT id, recorded_at, sealed_details FROM referrals WHERE family_id = $1 ORDER BY id",
     )
     .bind(family_id)
     .fetch_all(conn)
-    .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
-        .collect()
+    .await?)
 }

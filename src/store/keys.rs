@@ -1,54 +1,42 @@
 //! The key-encryption keys, stored only as age files (see `crypto`), and the per-family
 //! wrapped data keys that rotation rewraps.
 
-use super::{Conn, StoreError};
-use sqlx::Row;
+use super::{Conn, StoreError, StringList};
 
 /// A live KEK: its id, its age-wrapped bytes and the recipients it is wrapped to.
+#[derive(sqlx::FromRow)]
 pub struct StoredKek {
     pub id: i64,
     pub wrapped: Vec<u8>,
+    #[sqlx(try_from = "StringList")]
     pub recipients: Vec<String>,
-}
-
-fn stored(r: &sqlx::any::AnyRow) -> Result<StoredKek, StoreError> {
-    let recipients: String = r.try_get(2)?;
-    Ok(StoredKek {
-        id: r.try_get(0)?,
-        wrapped: r.try_get(1)?,
-        recipients: serde_json::from_str(&recipients)
-            .map_err(|_| StoreError::Corrupt("key recipients".into()))?,
-    })
 }
 
 /// The KEK new data keys are wrapped with: the newest live one.
 pub async fn current(conn: &mut Conn) -> Result<Option<StoredKek>, StoreError> {
-    let row = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT id, wrapped, recipients FROM keks WHERE retired_at IS NULL ORDER BY id DESC LIMIT 1",
     )
     .fetch_optional(conn)
-    .await?;
-    row.as_ref().map(stored).transpose()
+    .await?)
 }
 
 pub async fn by_id(conn: &mut Conn, id: i64) -> Result<Option<StoredKek>, StoreError> {
-    let row = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT id, wrapped, recipients FROM keks WHERE id = $1 AND retired_at IS NULL",
     )
     .bind(id)
     .fetch_optional(conn)
-    .await?;
-    row.as_ref().map(stored).transpose()
+    .await?)
 }
 
 /// Every live KEK, oldest first (more than one only while a `--new-kek` rotation runs).
 pub async fn live(conn: &mut Conn) -> Result<Vec<StoredKek>, StoreError> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT id, wrapped, recipients FROM keks WHERE retired_at IS NULL ORDER BY id",
     )
     .fetch_all(conn)
-    .await?;
-    rows.iter().map(stored).collect()
+    .await?)
 }
 
 pub async fn insert(
@@ -102,6 +90,7 @@ pub async fn retire_all_but(conn: &mut Conn, keep: i64, now: i64) -> Result<u64,
 }
 
 /// A family whose data key is still wrapped by another KEK than `target`.
+#[derive(sqlx::FromRow)]
 pub struct WrappedDek {
     pub family_id: i64,
     pub family_ref: String,
@@ -114,24 +103,14 @@ pub async fn deks_not_under(
     target: i64,
     limit: i64,
 ) -> Result<Vec<WrappedDek>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT id, ref, kek_id, wrapped_dek FROM families \
+    Ok(sqlx::query_as(
+        "SELECT id AS family_id, ref AS family_ref, kek_id, wrapped_dek AS wrapped FROM families \
          WHERE kek_id != $1 AND wrapped_dek IS NOT NULL ORDER BY id LIMIT $2",
     )
     .bind(target)
     .bind(limit)
     .fetch_all(conn)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(WrappedDek {
-                family_id: r.try_get(0)?,
-                family_ref: r.try_get(1)?,
-                kek_id: r.try_get(2)?,
-                wrapped: r.try_get(3)?,
-            })
-        })
-        .collect()
+    .await?)
 }
 
 /// Stores a rewrapped data key, only if the family is still under `from` (so a concurrent
@@ -157,6 +136,7 @@ pub async fn set_dek(
 
 /// The stored audit key: the KEK it is wrapped under, the wrapped bytes, and the first audit
 /// entry it covers.
+#[derive(sqlx::FromRow)]
 pub struct StoredAuditKey {
     pub kek_id: i64,
     pub wrapped: Vec<u8>,
@@ -164,17 +144,11 @@ pub struct StoredAuditKey {
 }
 
 pub async fn audit_key(conn: &mut Conn) -> Result<Option<StoredAuditKey>, StoreError> {
-    let row = sqlx::query("SELECT kek_id, wrapped_key, first_seq FROM audit_key WHERE id = 1")
-        .fetch_optional(conn)
-        .await?;
-    row.map(|r| {
-        Ok(StoredAuditKey {
-            kek_id: r.try_get(0)?,
-            wrapped: r.try_get(1)?,
-            first_seq: r.try_get(2)?,
-        })
-    })
-    .transpose()
+    Ok(sqlx::query_as(
+        "SELECT kek_id, wrapped_key AS wrapped, first_seq FROM audit_key WHERE id = 1",
+    )
+    .fetch_optional(conn)
+    .await?)
 }
 
 pub async fn insert_audit_key(

@@ -2,9 +2,8 @@
 //! Link tokens and session ids are stored only as SHA-256.
 
 use super::{Conn, StoreError};
-use sqlx::Row;
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct MemberRow {
     pub id: i64,
     pub reference: String,
@@ -17,18 +16,6 @@ pub struct MemberRow {
 
 const COLUMNS: &str = "id, reference, municipality, email, name, created_at, removed_at";
 
-fn member(r: &sqlx::any::AnyRow) -> Result<MemberRow, StoreError> {
-    Ok(MemberRow {
-        id: r.try_get(0)?,
-        reference: r.try_get(1)?,
-        municipality: r.try_get(2)?,
-        email: r.try_get(3)?,
-        name: r.try_get(4)?,
-        created_at: r.try_get(5)?,
-        removed_at: r.try_get(6)?,
-    })
-}
-
 pub struct NewMember<'a> {
     pub reference: &'a str,
     pub municipality: &'a str,
@@ -38,7 +25,7 @@ pub struct NewMember<'a> {
 }
 
 pub async fn insert(conn: &mut Conn, m: &NewMember<'_>) -> Result<i64, StoreError> {
-    let r = sqlx::query(
+    let id: i64 = sqlx::query_scalar(
         "INSERT INTO team_members (reference, municipality, email, name, created_at) \
          VALUES ($1, $2, $3, $4, $5) RETURNING id",
     )
@@ -49,7 +36,7 @@ pub async fn insert(conn: &mut Conn, m: &NewMember<'_>) -> Result<i64, StoreErro
     .bind(m.created_at)
     .fetch_one(conn)
     .await?;
-    Ok(r.try_get(0)?)
+    Ok(id)
 }
 
 /// The active member with this (lowercase) address.
@@ -58,17 +45,18 @@ pub async fn active_by_email(
     email: &str,
 ) -> Result<Option<MemberRow>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM team_members WHERE email = $1 AND removed_at IS NULL");
-    let r = sqlx::query(&sql).bind(email).fetch_optional(conn).await?;
-    r.as_ref().map(member).transpose()
+    Ok(sqlx::query_as(&sql)
+        .bind(email)
+        .fetch_optional(conn)
+        .await?)
 }
 
 pub async fn by_ref(conn: &mut Conn, reference: &str) -> Result<Option<MemberRow>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM team_members WHERE reference = $1");
-    let r = sqlx::query(&sql)
+    Ok(sqlx::query_as(&sql)
         .bind(reference)
         .fetch_optional(conn)
-        .await?;
-    r.as_ref().map(member).transpose()
+        .await?)
 }
 
 /// Members, active and removed, optionally of one municipality.
@@ -79,13 +67,15 @@ pub async fn list(
     let sql = format!(
         "SELECT {COLUMNS} FROM team_members WHERE ($1 IS NULL OR municipality = $1) ORDER BY id"
     );
-    let rows = sqlx::query(&sql).bind(municipality).fetch_all(conn).await?;
-    rows.iter().map(member).collect()
+    Ok(sqlx::query_as(&sql)
+        .bind(municipality)
+        .fetch_all(conn)
+        .await?)
 }
 
 /// Marks a member removed and ends their sessions; false if there was no active member.
 pub async fn remove(conn: &mut Conn, reference: &str, at: i64) -> Result<bool, StoreError> {
-    let r = sqlx::query(
+    let id: Option<i64> = sqlx::query_scalar(
         "UPDATE team_members SET removed_at = $2 WHERE reference = $1 AND removed_at IS NULL \
          RETURNING id",
     )
@@ -93,10 +83,9 @@ pub async fn remove(conn: &mut Conn, reference: &str, at: i64) -> Result<bool, S
     .bind(at)
     .fetch_optional(&mut *conn)
     .await?;
-    let Some(r) = r else {
+    let Some(id) = id else {
         return Ok(false);
     };
-    let id: i64 = r.try_get(0)?;
     sqlx::query("UPDATE web_sessions SET ended_at = $2 WHERE member_id = $1 AND ended_at IS NULL")
         .bind(id)
         .bind(at)
@@ -142,7 +131,7 @@ pub async fn links_since(conn: &mut Conn, member_id: i64, since: i64) -> Result<
     Ok(n)
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct LinkRow {
     pub member_id: i64,
     pub browser_hash: Vec<u8>,
@@ -152,23 +141,13 @@ pub struct LinkRow {
 }
 
 pub async fn link(conn: &mut Conn, token_hash: &[u8]) -> Result<Option<LinkRow>, StoreError> {
-    let r = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT member_id, browser_hash, next_path, expires_at, used_at FROM signin_links \
          WHERE token_hash = $1",
     )
     .bind(token_hash)
     .fetch_optional(conn)
-    .await?;
-    match r {
-        None => Ok(None),
-        Some(r) => Ok(Some(LinkRow {
-            member_id: r.try_get(0)?,
-            browser_hash: r.try_get(1)?,
-            next_path: r.try_get(2)?,
-            expires_at: r.try_get(3)?,
-            used_at: r.try_get(4)?,
-        })),
-    }
+    .await?)
 }
 
 /// Uses a link once: false when it was used already (by a concurrent request, say).
@@ -203,8 +182,9 @@ pub async fn insert_session(
     Ok(())
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct SessionRow {
+    #[sqlx(flatten)]
     pub member: MemberRow,
     pub csrf: String,
     pub last_seen_at: i64,
@@ -212,7 +192,7 @@ pub struct SessionRow {
 
 /// A session that has not ended, with its (active) member.
 pub async fn session(conn: &mut Conn, id_hash: &[u8]) -> Result<Option<SessionRow>, StoreError> {
-    let r = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT m.id, m.reference, m.municipality, m.email, m.name, m.created_at, m.removed_at, \
                 s.csrf, s.last_seen_at \
          FROM web_sessions s JOIN team_members m ON m.id = s.member_id \
@@ -220,15 +200,7 @@ pub async fn session(conn: &mut Conn, id_hash: &[u8]) -> Result<Option<SessionRo
     )
     .bind(id_hash)
     .fetch_optional(conn)
-    .await?;
-    match r {
-        None => Ok(None),
-        Some(r) => Ok(Some(SessionRow {
-            member: member(&r)?,
-            csrf: r.try_get(7)?,
-            last_seen_at: r.try_get(8)?,
-        })),
-    }
+    .await?)
 }
 
 pub async fn touch_session(conn: &mut Conn, id_hash: &[u8], at: i64) -> Result<(), StoreError> {

@@ -1,20 +1,15 @@
 //! Counts for `/metrics`: how many, never which.
 
 use super::{Conn, StoreError};
-use sqlx::Row;
 
 type Series = Vec<(Option<(&'static str, String)>, i64)>;
 
 async fn grouped(conn: &mut Conn, sql: &str, label: &'static str) -> Result<Series, StoreError> {
-    let rows = sqlx::query(sql).fetch_all(conn).await?;
-    rows.iter()
-        .map(|r| {
-            Ok((
-                Some((label, r.try_get::<String, _>(0)?)),
-                r.try_get::<i64, _>(1)?,
-            ))
-        })
-        .collect()
+    let rows: Vec<(String, i64)> = sqlx::query_as(sql).fetch_all(conn).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(value, n)| (Some((label, value)), n))
+        .collect())
 }
 
 /// (metric name, help, series).

@@ -559,3 +559,122 @@ pub fn from_secs(s: i64) -> Result<chrono::DateTime<chrono::Utc>, StoreError> {
     chrono::DateTime::from_timestamp(s, 0)
         .ok_or_else(|| StoreError::Corrupt(format!("timestamp {s} out of range")))
 }
+
+/// A 0/1 `BIGINT` column (both engines store flags so), read into a `bool` field of a
+/// `FromRow` struct with `#[sqlx(try_from = "IntBool")]`: sqlx's `Any` driver decodes a
+/// `bool` only from a boolean value, never from an integer.
+pub struct IntBool(bool);
+
+impl sqlx::Type<Any> for IntBool {
+    fn type_info() -> sqlx::any::AnyTypeInfo {
+        <i64 as sqlx::Type<Any>>::type_info()
+    }
+
+    fn compatible(ty: &sqlx::any::AnyTypeInfo) -> bool {
+        <i64 as sqlx::Type<Any>>::compatible(ty)
+    }
+}
+
+impl<'r> sqlx::Decode<'r, Any> for IntBool {
+    fn decode(value: sqlx::any::AnyValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        Ok(IntBool(<i64 as sqlx::Decode<'r, Any>>::decode(value)? != 0))
+    }
+}
+
+impl From<IntBool> for bool {
+    fn from(v: IntBool) -> bool {
+        v.0
+    }
+}
+
+/// A list of strings as stored (a JSON array in a TEXT column: outbox addresses, a KEK's
+/// recipients), read into a `Vec<String>` field of a `FromRow` struct with
+/// `#[sqlx(try_from = "StringList")]`: the `Any` driver has no JSON type.
+pub struct StringList(Vec<String>);
+
+impl sqlx::Type<Any> for StringList {
+    fn type_info() -> sqlx::any::AnyTypeInfo {
+        <String as sqlx::Type<Any>>::type_info()
+    }
+
+    fn compatible(ty: &sqlx::any::AnyTypeInfo) -> bool {
+        <String as sqlx::Type<Any>>::compatible(ty)
+    }
+}
+
+impl<'r> sqlx::Decode<'r, Any> for StringList {
+    fn decode(value: sqlx::any::AnyValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        let text = <&str as sqlx::Decode<'r, Any>>::decode(value)?;
+        let list = serde_json::from_str(text)
+            .map_err(|_| StoreError::Corrupt("not a JSON list of strings".into()))?;
+        Ok(StringList(list))
+    }
+}
+
+impl From<StringList> for Vec<String> {
+    fn from(v: StringList) -> Vec<String> {
+        v.0
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[derive(sqlx::FromRow)]
+    struct Probe {
+        #[sqlx(try_from = "IntBool")]
+        flag: bool,
+        #[sqlx(try_from = "StringList")]
+        list: Vec<String>,
+    }
+
+    async fn memory() -> AnyPool {
+        sqlx::any::install_default_drivers();
+        AnyPoolOptions::new()
+            .max_connections(1)
+            .connect("sqlite::memory:")
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn integer_flags_and_json_lists_map_into_rows() {
+        let pool = memory().await;
+        let p: Probe = sqlx::query_as("SELECT 1 AS flag, '[\"a@x.example\",\"b\"]' AS list")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert!(p.flag);
+        assert_eq!(p.list, ["a@x.example", "b"]);
+        let p: Probe = sqlx::query_as("SELECT 0 AS flag, '[]' AS list")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert!(!p.flag);
+        assert!(p.list.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_list_column_that_is_not_json_is_an_error_naming_the_column() {
+        let pool = memory().await;
+        let e = sqlx::query_as::<_, Probe>("SELECT 1 AS flag, 'not json' AS list")
+            .fetch_one(&pool)
+            .await
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("\"list\"") && e.contains("not a JSON list"),
+            "{e}"
+        );
+        let e = sqlx::query_as::<_, Probe>("SELECT 'yes' AS flag, '[]' AS list")
+            .fetch_one(&pool)
+            .await
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("flag"), "{e}");
+    }
+}

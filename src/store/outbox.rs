@@ -1,7 +1,6 @@
 //! The durable outbox: messages written with their cause, claimed and sent by the dispatcher.
 
-use super::{Conn, StoreError};
-use sqlx::Row;
+use super::{Conn, StoreError, StringList};
 
 pub struct NewMessage<'a> {
     pub key: &'a str,
@@ -17,10 +16,6 @@ pub struct NewMessage<'a> {
 
 fn json_list(v: &[String]) -> Result<String, StoreError> {
     serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-fn parse_list(s: &str) -> Result<Vec<String>, StoreError> {
-    serde_json::from_str(s).map_err(|_| StoreError::Corrupt("outbox address list".into()))
 }
 
 /// Enqueues a message unless one with the same key exists. Returns whether it was new.
@@ -99,21 +94,26 @@ pub async fn claim(
 }
 
 /// A message as the dispatcher needs it.
+#[derive(sqlx::FromRow)]
 pub struct StoredMessage {
     pub id: i64,
     pub key: String,
     pub kind: String,
     pub family_ref: Option<String>,
+    #[sqlx(try_from = "StringList")]
     pub recipients: Vec<String>,
+    #[sqlx(try_from = "StringList")]
     pub cc: Vec<String>,
     pub subject: String,
     pub body: String,
     pub attempts: i64,
+    /// From `outbox_attachments`, read after the row.
+    #[sqlx(skip)]
     pub attachments: Vec<crate::mail::Attachment>,
 }
 
 pub async fn load(conn: &mut Conn, id: i64) -> Result<Option<StoredMessage>, StoreError> {
-    let Some(r) = sqlx::query(
+    let Some(mut message) = sqlx::query_as::<_, StoredMessage>(
         "SELECT id, key, recipients, cc, subject, body, attempts, kind, family_ref \
          FROM outbox WHERE id = $1",
     )
@@ -123,33 +123,21 @@ pub async fn load(conn: &mut Conn, id: i64) -> Result<Option<StoredMessage>, Sto
     else {
         return Ok(None);
     };
-    let attachments = sqlx::query(
+    let attachments: Vec<(String, String, Vec<u8>)> = sqlx::query_as(
         "SELECT filename, content_type, bytes FROM outbox_attachments WHERE outbox_id = $1 ORDER BY position",
     )
     .bind(id)
     .fetch_all(&mut *conn)
-    .await?
-    .iter()
-    .map(|a| {
-        Ok(crate::mail::Attachment {
-            filename: a.try_get(0)?,
-            content_type: a.try_get(1)?,
-            bytes: a.try_get(2)?,
+    .await?;
+    message.attachments = attachments
+        .into_iter()
+        .map(|(filename, content_type, bytes)| crate::mail::Attachment {
+            filename,
+            content_type,
+            bytes,
         })
-    })
-    .collect::<Result<Vec<_>, StoreError>>()?;
-    Ok(Some(StoredMessage {
-        id: r.try_get(0)?,
-        key: r.try_get(1)?,
-        recipients: parse_list(&r.try_get::<String, _>(2)?)?,
-        cc: parse_list(&r.try_get::<String, _>(3)?)?,
-        subject: r.try_get(4)?,
-        body: r.try_get(5)?,
-        attempts: r.try_get(6)?,
-        kind: r.try_get(7)?,
-        family_ref: r.try_get(8)?,
-        attachments,
-    }))
+        .collect();
+    Ok(Some(message))
 }
 
 /// Records a delivery. Only a pending message changes: one cancelled (its family erased)
@@ -200,13 +188,15 @@ pub async fn mark_attempt_failed(
 }
 
 /// One line of `outbox list`.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, sqlx::FromRow)]
 pub struct OutboxEntry {
     pub id: i64,
     pub key: String,
     pub kind: String,
     pub family: Option<String>,
+    #[sqlx(try_from = "StringList")]
     pub recipients: Vec<String>,
+    #[sqlx(try_from = "StringList")]
     pub cc: Vec<String>,
     pub subject: String,
     pub status: String,
@@ -218,33 +208,14 @@ pub struct OutboxEntry {
 }
 
 pub async fn list(conn: &mut Conn, failed_only: bool) -> Result<Vec<OutboxEntry>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT id, key, kind, family_ref, recipients, cc, subject, status, attempts, created_at, \
-         next_attempt_at, sent_at, last_error FROM outbox \
+    Ok(sqlx::query_as(
+        "SELECT id, key, kind, family_ref AS family, recipients, cc, subject, status, attempts, \
+         created_at, next_attempt_at, sent_at, last_error FROM outbox \
          WHERE ($1 = 0 OR status = 'failed') ORDER BY id",
     )
     .bind(i64::from(failed_only))
     .fetch_all(conn)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(OutboxEntry {
-                id: r.try_get(0)?,
-                key: r.try_get(1)?,
-                kind: r.try_get(2)?,
-                family: r.try_get(3)?,
-                recipients: parse_list(&r.try_get::<String, _>(4)?)?,
-                cc: parse_list(&r.try_get::<String, _>(5)?)?,
-                subject: r.try_get(6)?,
-                status: r.try_get(7)?,
-                attempts: r.try_get(8)?,
-                created_at: r.try_get(9)?,
-                next_attempt_at: r.try_get(10)?,
-                sent_at: r.try_get(11)?,
-                last_error: r.try_get(12)?,
-            })
-        })
-        .collect()
+    .await?)
 }
 
 /// When the latest message whose key starts with `key_prefix` was queued (e.g. a team's

@@ -1,9 +1,8 @@
 //! API tokens, stored only as the SHA-256 of their secret.
 
 use super::{Conn, StoreError};
-use sqlx::Row;
 
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, sqlx::FromRow)]
 pub struct TokenRow {
     pub id: String,
     pub role: String,
@@ -18,20 +17,6 @@ pub struct TokenRow {
 
 const COLUMNS: &str =
     "id, role, municipality, study, label, created_at, expires_at, revoked_at, last_used_at";
-
-fn row(r: &sqlx::any::AnyRow) -> Result<TokenRow, StoreError> {
-    Ok(TokenRow {
-        id: r.try_get(0)?,
-        role: r.try_get(1)?,
-        municipality: r.try_get(2)?,
-        study: r.try_get(3)?,
-        label: r.try_get(4)?,
-        created_at: r.try_get(5)?,
-        expires_at: r.try_get(6)?,
-        revoked_at: r.try_get(7)?,
-        last_used_at: r.try_get(8)?,
-    })
-}
 
 pub struct NewToken<'a> {
     pub id: &'a str,
@@ -64,14 +49,12 @@ pub async fn insert(conn: &mut Conn, t: &NewToken<'_>) -> Result<(), StoreError>
 
 pub async fn by_hash(conn: &mut Conn, hash: &[u8]) -> Result<Option<TokenRow>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM api_tokens WHERE secret_hash = $1");
-    let r = sqlx::query(&sql).bind(hash).fetch_optional(conn).await?;
-    r.as_ref().map(row).transpose()
+    Ok(sqlx::query_as(&sql).bind(hash).fetch_optional(conn).await?)
 }
 
 pub async fn list(conn: &mut Conn) -> Result<Vec<TokenRow>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM api_tokens ORDER BY created_at, id");
-    let rows = sqlx::query(&sql).fetch_all(conn).await?;
-    rows.iter().map(row).collect()
+    Ok(sqlx::query_as(&sql).fetch_all(conn).await?)
 }
 
 pub async fn revoke(conn: &mut Conn, id: &str, now: i64) -> Result<bool, StoreError> {
