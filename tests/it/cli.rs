@@ -112,7 +112,11 @@ fn check_config_reports_unknown_keys_with_every_other_error_also_as_json() {
     let broken = text
         .replacen("[database]\n", "colour = \"blue\"\n[database]\n", 1)
         .replacen("[mail]\n", "[mail]\nfrum = \"x@example.org\"\n", 1)
-        .replacen("[dispatch]\nmax_attempts = 6", "[dispatch]\nmax_attempts = 0", 1);
+        .replacen(
+            "[dispatch]\nmax_attempts = 6",
+            "[dispatch]\nmax_attempts = 0",
+            1,
+        );
     std::fs::write(&env.config_path, broken).unwrap();
 
     let out = env.run(&["check-config"], None);
