@@ -140,6 +140,7 @@ pub async fn dispatch_within(
     let mut summary = DispatchSummary::default();
     let now_s = to_secs(now);
     let mut transient_in_a_row = 0u32;
+    let mut spent_secrets = false;
     'rounds: loop {
         if budget.spent() {
             summary.stopped_early = true;
@@ -188,6 +189,11 @@ pub async fn dispatch_within(
             match result {
                 Ok(()) => {
                     store::outbox::mark_sent(&mut tx, id, now_s).await?;
+                    // A sign-in link is spent once it is out: its text goes at once.
+                    if m.kind == crate::mail::workspace::SIGNIN_LINK_KIND {
+                        store::outbox::drop_body(&mut tx, id, now_s).await?;
+                        spent_secrets = true;
+                    }
                     summary.sent += 1;
                     transient_in_a_row = 0;
                 }
@@ -226,6 +232,10 @@ pub async fn dispatch_within(
         }
     }
     summary.relay_trouble = transient_in_a_row >= RELAY_TROUBLE_AFTER;
+    if spent_secrets {
+        // Nor may the link linger in the write-ahead log.
+        app.store.checkpoint().await?;
+    }
     Ok(summary)
 }
 

@@ -6,6 +6,7 @@
 //! sweep twice for the same instant changes nothing and enqueues nothing twice.
 
 use crate::domain::reminder::{Notice, Stage, next_notice_at, owed};
+use crate::mail::templates::CaseDirectorContact;
 use crate::mail::{ReminderFacts, ReminderKind, reminder};
 use crate::service::App;
 use crate::store::{self, StoreError, from_secs, to_secs};
@@ -157,6 +158,13 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreE
                 &cfg.web.base_url,
                 &format!("/team/checkins/{}", c.reference),
             );
+            // Who the team can ask: the case director, unsealed for this mail only.
+            let director = match store::families::by_ref(&mut tx, &c.family_ref, to_secs(now))
+                .await?
+            {
+                Some(f) => crate::service::family::case_director_for_mail(app, &mut tx, &f).await?,
+                None => None,
+            };
             let facts = ReminderFacts {
                 family: &c.family_ref,
                 checkin: &c.reference,
@@ -174,6 +182,10 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreE
                 coordinator_email: &muni.coordinator_email,
                 talking_points: cfg.mail.talking_points(lang),
                 link: Some(&link),
+                case_director: director.as_ref().map(|d| CaseDirectorContact {
+                    name: &d.name,
+                    email: &d.email,
+                }),
             };
             let retry = c.attempts > 0 && notice == Notice::Due;
             let (subject, body) = if retry {
@@ -219,7 +231,7 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreE
                         Method::Request,
                         &Invite {
                             checkin: &c.reference,
-                            family: &c.family_ref,
+                            family: Some(&c.family_ref),
                             sequence: u32::try_from(c.attempts).unwrap_or(0),
                             start: due,
                             stamp: now,
@@ -377,17 +389,16 @@ async fn handovers(app: &App, now: DateTime<Utc>) -> Result<(u64, u64), StoreErr
             })?;
         let file = format!("dossier-{}.age", h.family_ref);
         let dossier = (h.dossier == "attached").then_some(file.as_str());
+        let link = crate::mail::workspace::url(
+            &cfg.web.base_url,
+            &format!("/team/handovers/{}", h.reference),
+        );
         let send = |kind: HandoverMail, days: u32, to_list: Vec<String>, cc: Vec<String>| {
-            let facts = data.facts(&h, from, &to, dossier, days);
+            let facts = crate::mail::HandoverFacts {
+                link: Some(&link),
+                ..data.facts(&h, from, &to, dossier, days)
+            };
             let (subject, body) = render(kind, cfg.mail.language, &facts);
-            let body = crate::mail::workspace::with_link(
-                cfg.mail.language,
-                &body,
-                &crate::mail::workspace::url(
-                    &cfg.web.base_url,
-                    &format!("/team/handovers/{}", h.reference),
-                ),
-            );
             (kind, to_list, cc, subject, body)
         };
         let mut out = Vec::new();
@@ -505,14 +516,26 @@ async fn retention(app: &App, now: DateTime<Utc>) -> Result<(u64, Vec<String>), 
     Ok((erased, exports.into_iter().collect()))
 }
 
-/// Drops the bodies (and attachments) of messages sent more than `mail.keep_sent` ago.
+/// Drops the bodies (and attachments) of messages sent more than `mail.keep_sent` ago, and
+/// at once those of sign-in mails whose link has expired.
 async fn drop_sent_bodies(app: &App, now: DateTime<Utc>) -> Result<u64, StoreError> {
-    let Some(cutoff) = app.config.mail.keep_sent.sub_from(now) else {
-        return Ok(0);
-    };
     let mut tx = app.store.write().await?;
-    let n = store::outbox::drop_sent_bodies(&mut tx, to_secs(cutoff), to_secs(now)).await?;
+    // Sign-in links that expired unsent (or failed) take their text with them at once.
+    let mut n = store::outbox::drop_spent(
+        &mut tx,
+        crate::mail::workspace::SIGNIN_LINK_KIND,
+        None,
+        to_secs(now) - crate::web::signin::LINK_VALID_SECS,
+        to_secs(now),
+    )
+    .await?;
+    if let Some(cutoff) = app.config.mail.keep_sent.sub_from(now) {
+        n += store::outbox::drop_sent_bodies(&mut tx, to_secs(cutoff), to_secs(now)).await?;
+    }
     tx.commit().await?;
+    if n > 0 {
+        app.store.checkpoint().await?;
+    }
     Ok(n)
 }
 

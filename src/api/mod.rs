@@ -12,7 +12,7 @@ pub(crate) mod handlers;
 mod limiter;
 pub mod openapi;
 mod server;
-mod strangers;
+pub(crate) mod strangers;
 
 use crate::audit::{self, Actor, Entry};
 use crate::service::App;
@@ -160,6 +160,11 @@ impl ApiState {
     /// Asks the dispatcher to send what is queued now rather than at its next tick.
     pub fn dispatch_soon(&self) {
         self.dispatch.notify_one();
+    }
+
+    /// The per-IP accounting of unauthenticated requests, shared with the workspace.
+    pub(crate) fn strangers(&self) -> &strangers::Strangers {
+        &self.strangers
     }
 }
 

@@ -1,5 +1,6 @@
-//! Requests without a valid token (no token, an unknown, revoked or expired one): limited per
-//! client IP before any database work, counted for `/metrics`, and audited in aggregate,
+//! Requests without a valid token (no token, an unknown, revoked or expired one), and the
+//! workspace's requests without a valid session (sign-in requests, links, pages asked for
+//! before sign-in): limited per client IP before any database work, counted for `/metrics`, and audited in aggregate,
 //! one entry per client and minute with the counts, so a flood of strangers costs at most
 //! one write per client per minute instead of one per request.
 
@@ -22,21 +23,27 @@ pub enum Why {
     Expired,
     /// The client used up its allowance of failed requests: answered 429 unauthenticated.
     Limited,
+    /// A workspace request (`/team/`) without a valid session.
+    NoSession,
+    /// A request for a sign-in link (`POST /team/signin`).
+    SignIn,
 }
 
-const WHYS: [(Why, &str); 5] = [
+const WHYS: [(Why, &str); 7] = [
     (Why::NoToken, "no_token"),
     (Why::UnknownToken, "unknown_token"),
     (Why::Revoked, "revoked"),
     (Why::Expired, "expired"),
     (Why::Limited, "rate_limited"),
+    (Why::NoSession, "no_session"),
+    (Why::SignIn, "signin_request"),
 ];
 
 /// One client's denials within one minute.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Tally {
     pub minute: i64,
-    pub counts: [u64; 5],
+    pub counts: [u64; 7],
 }
 
 impl Tally {
@@ -65,6 +72,9 @@ pub struct Strangers {
     /// same address as a flood still reaches authentication (which checks revocation and
     /// expiry as always), while unknown secrets from that address are stopped unread.
     known: Mutex<HashSet<[u8; 32]>>,
+    /// SHA-256 of workspace session ids that worked lately: like `known`, a signed-in
+    /// member behind a flooding address still reaches their pages.
+    sessions: Mutex<HashSet<[u8; 32]>>,
     denied_total: AtomicU64,
 }
 
@@ -76,6 +86,7 @@ impl Strangers {
             limiter: Limiter::new(rate, burst),
             open: Mutex::new((HashMap::new(), Vec::new())),
             known: Mutex::new(HashSet::new()),
+            sessions: Mutex::new(HashSet::new()),
             denied_total: AtomicU64::new(0),
         }
     }
@@ -102,6 +113,34 @@ impl Strangers {
             return Ok(());
         }
         self.limiter.peek(client)
+    }
+
+    /// [`Strangers::admit`] for a workspace request: a session that worked lately passes.
+    pub fn admit_session(
+        &self,
+        client: &str,
+        session: Option<&str>,
+    ) -> Result<(), std::time::Duration> {
+        if let Some(s) = session
+            && lock(&self.sessions).contains(&digest(s))
+        {
+            return Ok(());
+        }
+        self.limiter.peek(client)
+    }
+
+    /// A session was valid: remember it (see `sessions`).
+    pub fn session_ok(&self, session: &str) {
+        let mut known = lock(&self.sessions);
+        if known.len() >= MAX_KNOWN {
+            known.clear();
+        }
+        known.insert(digest(session));
+    }
+
+    /// A session stopped working (signed out, expired, unknown): forget it.
+    pub fn session_gone(&self, session: &str) {
+        lock(&self.sessions).remove(&digest(session));
     }
 
     /// A token authenticated: remember it (see `known`).

@@ -40,6 +40,8 @@ pub(super) struct RawIndicator {
     pub(super) values: Option<Vec<String>>,
     pub(super) order: Option<Vec<String>>,
     pub(super) multiple: Option<bool>,
+    /// type = "enum": how values are shown, `{ value = { nl, en } }`.
+    pub(super) value_labels: Option<BTreeMap<String, RawLabels>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -137,6 +139,7 @@ pub(super) fn validate_indicator(
             only(is, "values", i.values.is_some(), "enum");
             only(is, "order", i.order.is_some(), "enum");
             only(is, "multiple", i.multiple.is_some(), "enum");
+            only(is, "value_labels", i.value_labels.is_some(), "enum");
             if i.kind == "bool" {
                 IndicatorType::Bool
             } else {
@@ -147,6 +150,7 @@ pub(super) fn validate_indicator(
             only(is, "values", i.values.is_some(), "enum");
             only(is, "order", i.order.is_some(), "enum");
             only(is, "multiple", i.multiple.is_some(), "enum");
+            only(is, "value_labels", i.value_labels.is_some(), "enum");
             let (min, max) = match (i.min, i.max) {
                 (Some(a), Some(b)) if a < b => (a, b),
                 (Some(_), Some(_)) => {
@@ -199,6 +203,17 @@ pub(super) fn validate_indicator(
                     is.push(format!("{key}.order[{j}]"), "listed twice");
                 }
             }
+            for (v, l) in i.value_labels.iter().flatten() {
+                if !values.contains(v) {
+                    is.push(format!("{key}.value_labels.{v}"), "not one of the values");
+                }
+                if l.nl.trim().is_empty() || l.en.trim().is_empty() {
+                    is.push(
+                        format!("{key}.value_labels.{v}"),
+                        "nl and en must not be empty",
+                    );
+                }
+            }
             IndicatorType::Enum {
                 values,
                 order,
@@ -219,6 +234,12 @@ pub(super) fn validate_indicator(
         label_en: i.labels.en.clone(),
         applies_to: applies_to.unwrap_or(Scope::Child),
         kind,
+        value_labels: i
+            .value_labels
+            .iter()
+            .flatten()
+            .map(|(v, l)| (v.clone(), (l.nl.clone(), l.en.clone())))
+            .collect(),
     })
 }
 

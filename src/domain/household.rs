@@ -58,6 +58,9 @@ pub struct FamilyUpdate {
     pub notes: Option<String>,
     #[serde(default)]
     pub case_director: Option<CaseDirector>,
+    /// The responsible team's own case number (its file number); `""` removes it.
+    #[serde(default)]
+    pub case_number: Option<String>,
     /// New phone numbers or email addresses of current members.
     #[serde(default)]
     pub contacts: Vec<ContactChange>,
@@ -197,6 +200,25 @@ pub fn check_measure(e: &mut Vec<FieldError>, field: &str, m: &Measure) {
     }
 }
 
+/// The longest case number kept (a file number, not a text).
+pub const MAX_CASE_NUMBER: usize = 64;
+
+/// A case number is one short line: letters, digits and the usual separators.
+fn check_case_number(e: &mut Vec<FieldError>, n: &str) {
+    if n.trim().chars().count() > MAX_CASE_NUMBER {
+        e.push(FieldError::new(
+            "case_number",
+            format!("longer than {MAX_CASE_NUMBER} characters"),
+        ));
+    }
+    if n.chars().any(char::is_control) {
+        e.push(FieldError::new(
+            "case_number",
+            "one line without control characters",
+        ));
+    }
+}
+
 impl FamilyUpdate {
     /// Checks everything that needs no database; `today` is the clock's local date.
     pub fn validate(&self, today: NaiveDate) -> Result<(), Vec<FieldError>> {
@@ -210,6 +232,9 @@ impl FamilyUpdate {
         if let Some(cd) = &self.case_director {
             check_text(&mut e, "case_director.name", &cd.name, true);
             check_email(&mut e, "case_director.email".into(), &cd.email);
+        }
+        if let Some(n) = &self.case_number {
+            check_case_number(&mut e, n);
         }
         for (i, c) in self.contacts.iter().enumerate() {
             if c.phone.is_none() && c.email.is_none() {
@@ -305,6 +330,7 @@ impl FamilyUpdate {
         let empty = self.address.is_none()
             && self.notes.is_none()
             && self.case_director.is_none()
+            && self.case_number.is_none()
             && self.contacts.is_empty()
             && self.add_members.is_empty()
             && self.remove_members.is_empty()

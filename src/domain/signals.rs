@@ -317,6 +317,7 @@ mod tests {
                 code: code.into(),
                 label_nl: code.into(),
                 label_en: code.into(),
+                value_labels: std::collections::BTreeMap::new(),
                 applies_to: scope,
                 kind,
             },

@@ -15,11 +15,14 @@ pub struct ClosureFacts<'a> {
     pub municipality_name: &'a str,
     /// One of `service::family::CLOSE_REASONS`.
     pub reason: &'a str,
-    /// `YYYY-MM-DD`, local.
+    /// The local day in words ("dinsdag 15 december 2026").
     pub closed_on: &'a str,
     /// A red flag was still open, so a coordinator approved the closure.
     pub approved_over_red_flag: bool,
     pub checkins_cancelled: u64,
+    /// The coordinator the notice goes to (`coordinator_name` is optional).
+    pub coordinator_name: Option<&'a str>,
+    pub coordinator_email: &'a str,
 }
 
 /// The reason code in words.
@@ -42,57 +45,44 @@ pub fn reason_words(lang: Language, code: &str) -> &'static str {
     }
 }
 
-/// `(subject, body)` of the notice.
+#[derive(askama::Template)]
+#[template(path = "mail/closure_notice.nl.txt", escape = "none")]
+struct ClosureNl<'a> {
+    f: &'a ClosureFacts<'a>,
+    reason: &'a str,
+    coordinator: &'a str,
+}
+
+#[derive(askama::Template)]
+#[template(path = "mail/closure_notice.en.txt", escape = "none")]
+struct ClosureEn<'a> {
+    f: &'a ClosureFacts<'a>,
+    reason: &'a str,
+    coordinator: &'a str,
+}
+
+/// `(subject, body)` of the notice, from `templates/mail/closure_notice.*.txt`.
 pub fn closure_notice(lang: Language, f: &ClosureFacts) -> (String, String) {
-    let words = reason_words(lang, f.reason);
-    match lang {
-        Language::Nl => {
-            let subject = format!("[Nazorg] Nazorg {} voortijdig beëindigd", f.family);
-            let approval = if f.approved_over_red_flag {
-                "Er stond nog een rood signaal open; een coördinator heeft de beëindiging goedgekeurd.\n"
-            } else {
-                ""
-            };
-            let body = format!(
-                "Aan de coördinator nazorg van {name} ({code}),\n\n\
-                 Het nazorgplan van gezin {fam} is op {date} voortijdig beëindigd.\n\
-                 Reden: {words} ({reason}).\n{approval}\
-                 Geannuleerde contactmomenten: {n}.\n\n\
-                 Nazorg loopt normaal de volle termijn: geweld keert vaak terug. Controleer of \
-                 de beëindiging terecht is en of het gezin elders in beeld blijft.\n\n\
-                 Dit bericht bevat bewust geen persoonsgegevens; de gegevens staan in Nazorg.\n",
-                name = f.municipality_name,
-                code = f.municipality_code,
-                fam = f.family,
-                date = f.closed_on,
-                reason = f.reason,
-                n = f.checkins_cancelled,
-            );
-            (subject, body)
+    use askama::Template;
+    let reason = reason_words(lang, f.reason);
+    let coordinator = &super::templates::coordinator_line(
+        lang,
+        f.coordinator_name,
+        f.coordinator_email,
+        f.municipality_name,
+    );
+    super::templates::finish(match lang {
+        Language::Nl => ClosureNl {
+            f,
+            reason,
+            coordinator,
         }
-        Language::En => {
-            let subject = format!("[Nazorg] Aftercare of {} closed early", f.family);
-            let approval = if f.approved_over_red_flag {
-                "A red flag was still open; a coordinator approved the closure.\n"
-            } else {
-                ""
-            };
-            let body = format!(
-                "To the aftercare coordinator of {name} ({code}),\n\n\
-                 The aftercare plan of family {fam} was closed before its term on {date}.\n\
-                 Reason: {words} ({reason}).\n{approval}\
-                 Check-ins cancelled: {n}.\n\n\
-                 Aftercare normally runs its full term: violence often recurs. Please check \
-                 that the closure is right and that the family stays in sight elsewhere.\n\n\
-                 This message deliberately holds no personal data; the details are in Nazorg.\n",
-                name = f.municipality_name,
-                code = f.municipality_code,
-                fam = f.family,
-                date = f.closed_on,
-                reason = f.reason,
-                n = f.checkins_cancelled,
-            );
-            (subject, body)
+        .render(),
+        Language::En => ClosureEn {
+            f,
+            reason,
+            coordinator,
         }
-    }
+        .render(),
+    })
 }

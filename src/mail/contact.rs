@@ -69,6 +69,10 @@ pub struct NewFamilyFacts<'a> {
     /// Contact hints, as in the reminders.
     pub contact_language: &'a str,
     pub interpreter_needed: bool,
+    /// Named at enrolment: who the team can ask about the family.
+    pub case_director: Option<super::templates::CaseDirectorContact<'a>>,
+    /// The family's page in the workspace (`/team/families/F-…`).
+    pub link: Option<&'a str>,
 }
 
 #[derive(askama::Template)]

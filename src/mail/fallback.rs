@@ -34,38 +34,25 @@ pub struct FallbackFacts<'a> {
     pub original_body: &'a str,
 }
 
-/// Render the fallback: `(subject, body)`.
+#[derive(askama::Template)]
+#[template(path = "mail/safety_fallback.nl.txt", escape = "none")]
+struct FallbackNl<'a> {
+    f: &'a FallbackFacts<'a>,
+}
+
+#[derive(askama::Template)]
+#[template(path = "mail/safety_fallback.en.txt", escape = "none")]
+struct FallbackEn<'a> {
+    f: &'a FallbackFacts<'a>,
+}
+
+/// Render the fallback: `(subject, body)`, from `templates/mail/safety_fallback.*.txt`.
 pub fn safety_fallback(lang: Language, f: &FallbackFacts) -> (String, String) {
-    let to = f.original_recipients.join(", ");
-    if lang == Language::Nl {
-        (
-            format!("[Nazorg] NIET BEZORGD: {}", f.original_subject),
-            format!(
-                "Aan: de coördinator\n\n\
-                 Het onderstaande veiligheidsbericht kon niet worden bezorgd aan:\n\
-                 \x20 {to}\n\
-                 Fout: {err}\n\
-                 Zorg vandaag dat het wordt opgepakt.\n\n\
-                 ---- oorspronkelijk bericht ----\n{body}",
-                err = f.error,
-                body = f.original_body,
-            ),
-        )
-    } else {
-        (
-            format!("[Nazorg] NOT DELIVERED: {}", f.original_subject),
-            format!(
-                "To: the coordinator\n\n\
-                 The safety notice below could not be delivered to:\n\
-                 \x20 {to}\n\
-                 Error: {err}\n\
-                 Please make sure it is acted on today.\n\n\
-                 ---- original message ----\n{body}",
-                err = f.error,
-                body = f.original_body,
-            ),
-        )
-    }
+    use askama::Template;
+    super::templates::finish(match lang {
+        Language::Nl => FallbackNl { f }.render(),
+        Language::En => FallbackEn { f }.render(),
+    })
 }
 
 #[cfg(test)]
@@ -95,7 +82,10 @@ mod tests {
                 s.starts_with("[Nazorg] ") && s.ends_with("[Nazorg] S"),
                 "{s}"
             );
-            assert!(b.contains("wijkteam@example.org") && b.contains("550") && b.ends_with("BODY"));
+            assert!(
+                b.contains("wijkteam@example.org") && b.contains("550") && b.ends_with("BODY\n"),
+                "{b}"
+            );
         }
     }
 }

@@ -4,86 +4,104 @@
 //! and dates only.
 
 use super::Language;
-use super::signals::{AlertFacts, DigestLine, alert};
+use super::signals::{AlertFacts, DigestLine};
 
-/// The red alert again, on a later working day, while nobody acknowledged it.
-pub fn red_repeat(lang: Language, f: &AlertFacts, date: &str) -> (String, String) {
-    let (subject, body) = alert(lang, f);
-    let subject = match lang {
-        Language::Nl => format!("{subject} (herhaling {date}: nog niet bevestigd)"),
-        Language::En => format!("{subject} (repeated {date}: not acknowledged yet)"),
-    };
-    let note = match lang {
-        Language::Nl => {
-            "Dit rode signaal is nog niet bevestigd. Het wordt elke werkdag opnieuw gestuurd\n\
-             tot iemand het bevestigt; daarna hoort de regiecoördinator ervan.\n\n"
+#[derive(askama::Template)]
+#[template(path = "mail/alert_repeat.nl.txt", escape = "none")]
+struct RepeatNl<'a> {
+    f: &'a AlertFacts<'a>,
+    severity: &'a str,
+    date: &'a str,
+    escalate_after: u32,
+}
+
+#[derive(askama::Template)]
+#[template(path = "mail/alert_repeat.en.txt", escape = "none")]
+struct RepeatEn<'a> {
+    f: &'a AlertFacts<'a>,
+    severity: &'a str,
+    date: &'a str,
+    escalate_after: u32,
+}
+
+/// The red alert again, on a later working day (`date`, in words), while nobody
+/// acknowledged it; `escalate_after` working days after it was raised the coordinator is
+/// told. From `templates/mail/alert_repeat.*.txt`.
+pub fn red_repeat(
+    lang: Language,
+    f: &AlertFacts,
+    date: &str,
+    escalate_after: u32,
+) -> (String, String) {
+    use askama::Template;
+    let severity = super::templates::severity_name(f.severity, lang);
+    super::templates::finish(match lang {
+        Language::Nl => RepeatNl {
+            f,
+            severity,
+            date,
+            escalate_after,
         }
-        Language::En => {
-            "This red flag has not been acknowledged yet. It is sent again every working day\n\
-             until someone acknowledges it; the coordinator is told as well.\n\n"
+        .render(),
+        Language::En => RepeatEn {
+            f,
+            severity,
+            date,
+            escalate_after,
         }
-    };
-    (subject, format!("{note}{body}"))
+        .render(),
+    })
+}
+
+#[derive(askama::Template)]
+#[template(path = "mail/alert_escalation.nl.txt", escape = "none")]
+struct RedEscalationNl<'a> {
+    f: &'a AlertFacts<'a>,
+    coordinator: &'a str,
+    working_days: u32,
+}
+
+#[derive(askama::Template)]
+#[template(path = "mail/alert_escalation.en.txt", escape = "none")]
+struct RedEscalationEn<'a> {
+    f: &'a AlertFacts<'a>,
+    coordinator: &'a str,
+    working_days: u32,
+}
+
+/// The configured coordinator an escalation goes to.
+#[derive(Clone, Copy, Debug)]
+pub struct Coordinator<'a> {
+    /// `municipalities.coordinator_name`, optional.
+    pub name: Option<&'a str>,
+    pub email: &'a str,
 }
 
 /// To the coordinator (cc the team): a red flag stayed unacknowledged for `working_days`.
-pub fn red_escalation(lang: Language, f: &AlertFacts, working_days: u32) -> (String, String) {
-    // The subject names the family only: no rule, no child (like the alert's).
-    let fam = f.family;
-    match lang {
-        Language::Nl => (
-            format!("[Nazorg] Escalatie: rood signaal voor gezin {fam} niet bevestigd"),
-            format!(
-                "Aan: de regiecoördinator nazorg van gemeente {name} (gemeentecode {code})\n\n\
-                 Het rode signaal hieronder is na {n} werkdag{pl} nog niet bevestigd door het\n\
-                 wijkteam. Wilt u zorgen dat iemand vandaag actie onderneemt?\n\n\
-                 Signaal:              #{id} {rule}\n\
-                 Gezin (referentie):   {fam}\n\
-                 Kind:                 {child}\n\
-                 Afgegeven:            {raised}\n\n\
-                 Bevestigen met:\n\
-                 \x20      nazorg flags ack {id} --note TEKST\n\n\
-                 -- \n\
-                 Dit bericht bevat bewust geen persoonsgegevens.\n\
-                 Dit is een automatisch bericht van Nazorg.\n",
-                name = f.municipality_name,
-                code = f.municipality_code,
-                n = working_days,
-                pl = if working_days == 1 { "" } else { "en" },
-                id = f.flag_id,
-                rule = f.rule,
-                fam = f.family,
-                child = f.child.unwrap_or("-"),
-                raised = f.raised_local,
-            ),
-        ),
-        Language::En => (
-            format!("[Nazorg] Escalation: red flag for family {fam} not acknowledged"),
-            format!(
-                "To: the aftercare coordinator of {name} (municipality code {code})\n\n\
-                 The red flag below has not been acknowledged by the municipal team after {n}\n\
-                 working day{pl}. Please make sure someone acts on it today.\n\n\
-                 Flag:                 #{id} {rule}\n\
-                 Family (reference):   {fam}\n\
-                 Child:                {child}\n\
-                 Raised:               {raised}\n\n\
-                 Acknowledge with:\n\
-                 \x20      nazorg flags ack {id} --note TEXT\n\n\
-                 -- \n\
-                 This message deliberately contains no personal data.\n\
-                 This is an automated message from Nazorg.\n",
-                name = f.municipality_name,
-                code = f.municipality_code,
-                n = working_days,
-                pl = if working_days == 1 { "" } else { "s" },
-                id = f.flag_id,
-                rule = f.rule,
-                fam = f.family,
-                child = f.child.unwrap_or("-"),
-                raised = f.raised_local,
-            ),
-        ),
-    }
+/// From `templates/mail/alert_escalation.*.txt`; the subject names the family only.
+pub fn red_escalation(
+    lang: Language,
+    f: &AlertFacts,
+    working_days: u32,
+    to: Coordinator,
+) -> (String, String) {
+    use askama::Template;
+    let coordinator =
+        &super::templates::coordinator_line(lang, to.name, to.email, f.municipality_name);
+    super::templates::finish(match lang {
+        Language::Nl => RedEscalationNl {
+            f,
+            coordinator,
+            working_days,
+        }
+        .render(),
+        Language::En => RedEscalationEn {
+            f,
+            coordinator,
+            working_days,
+        }
+        .render(),
+    })
 }
 
 /// The digest of one team on one working day, in sections.
@@ -110,6 +128,7 @@ struct LineView<'a> {
     family: &'a str,
     child: Option<&'a str>,
     rule: &'a str,
+    link: Option<&'a str>,
 }
 
 struct SectionView<'a> {
@@ -124,6 +143,8 @@ struct DigestView<'a> {
     red: usize,
     total: usize,
     sections: Vec<SectionView<'a>>,
+    /// Every line has its workspace link: the team acts there, not with commands.
+    linked: bool,
 }
 
 #[derive(askama::Template)]
@@ -172,6 +193,12 @@ pub fn digest_sections(lang: Language, f: &DigestSections) -> (String, String) {
         team_name: f.municipality_name,
         team_code: f.municipality_code,
         date: f.date,
+        linked: f
+            .red
+            .iter()
+            .chain(f.changed)
+            .chain(f.weekly)
+            .all(|l| l.link.is_some()),
         red: f.red.len(),
         total: f.red.len() + f.changed.len() + f.weekly.len(),
         sections: sections
@@ -189,6 +216,7 @@ pub fn digest_sections(lang: Language, f: &DigestSections) -> (String, String) {
                         family: &l.family,
                         child: l.child.as_deref(),
                         rule: &l.rule,
+                        link: l.link.as_deref(),
                     })
                     .collect(),
             })
@@ -217,6 +245,7 @@ mod tests {
             severity: severity.into(),
             status: status.into(),
             raised_local: "woensdag 29 september 2027".into(),
+            link: Some(format!("https://nazorg.example.org/team/flags/{id}")),
         };
         let red = vec![line(123456, "red", "acknowledged", Some("M-3H8M2P9Q2K"))];
         let changed = vec![line(8, "amber", "open", None)];

@@ -31,7 +31,8 @@ impl Method {
 #[derive(Clone, Copy, Debug)]
 pub struct Invite<'a> {
     pub checkin: &'a str,
-    pub family: &'a str,
+    /// `None` for a family that was erased: its cancel names the check-in only.
+    pub family: Option<&'a str>,
     /// Raised on every change of the event; a cancel is one above the last request.
     pub sequence: u32,
     /// The due instant of the check-in (or of its next attempt).
@@ -54,20 +55,30 @@ pub fn uid(checkin: &str) -> String {
 
 /// The `.ics` text: CRLF line ends, lines folded at 75 octets.
 pub fn calendar(method: Method, i: &Invite) -> String {
-    let (summary, description) = match i.language {
-        Language::Nl => (
-            format!("Nazorg: contactmoment gezin {}", i.family),
+    let (summary, description) = match (i.language, i.family) {
+        (Language::Nl, Some(family)) => (
+            format!("Nazorg: contactmoment gezin {family}"),
             format!(
-                "Contactmoment {} voor gezin {} (streefdatum). Leg de uitkomst vast in Nazorg.",
-                i.checkin, i.family
+                "Contactmoment {} voor gezin {family} (streefdatum). Leg de uitkomst vast in \
+                 de Nazorg-werkplek.",
+                i.checkin
             ),
         ),
-        Language::En => (
-            format!("Nazorg: check-in family {}", i.family),
+        (Language::En, Some(family)) => (
+            format!("Nazorg: check-in family {family}"),
             format!(
-                "Check-in {} for family {} (target date). Record the outcome in Nazorg.",
-                i.checkin, i.family
+                "Check-in {} for family {family} (target date). Record the outcome in the \
+                 Nazorg workspace.",
+                i.checkin
             ),
+        ),
+        (Language::Nl, None) => (
+            "Nazorg: contactmoment vervallen".to_string(),
+            format!("Contactmoment {} vervalt.", i.checkin),
+        ),
+        (Language::En, None) => (
+            "Nazorg: check-in cancelled".to_string(),
+            format!("Check-in {} is cancelled.", i.checkin),
         ),
     };
     let description = match i.link {
@@ -180,7 +191,8 @@ pub enum Why {
 
 /// What the cancel mail's template sees.
 pub(crate) struct CancelView<'a> {
-    pub family: &'a str,
+    /// `None` after erasure: the mail names the check-in only.
+    pub family: Option<&'a str>,
     pub checkin: &'a str,
     pub team_name: &'a str,
     pub team_code: &'a str,
@@ -191,9 +203,10 @@ super::templates::mail_template!(CancelNl, "mail/invite_cancel.nl.txt", CancelVi
 super::templates::mail_template!(CancelEn, "mail/invite_cancel.en.txt", CancelView);
 
 /// The mail that carries a CANCEL: `(subject, body)` from `templates/mail/invite_cancel.*`.
+/// `family` is `None` after erasure: then the mail names the check-in only.
 pub fn cancel_mail(
     lang: Language,
-    family: &str,
+    family: Option<&str>,
     checkin: &str,
     team_name: &str,
     team_code: &str,
@@ -205,12 +218,12 @@ pub fn cancel_mail(
         (Language::Nl, Why::Missed) => "alle pogingen zijn gedaan",
         (Language::Nl, Why::Moved) => "het gezin is overgedragen",
         (Language::Nl, Why::Closed) => "de nazorg is afgesloten",
-        (Language::Nl, Why::Erased) => "de gegevens zijn gewist",
+        (Language::Nl, Why::Erased) => "de gegevens van het gezin zijn gewist",
         (Language::En, Why::Recorded) => "the outcome was recorded",
         (Language::En, Why::Missed) => "every attempt was made",
         (Language::En, Why::Moved) => "the family was handed over",
         (Language::En, Why::Closed) => "aftercare was closed",
-        (Language::En, Why::Erased) => "the data was erased",
+        (Language::En, Why::Erased) => "the family's data was erased",
     };
     let v = &CancelView {
         family,
@@ -233,7 +246,7 @@ mod tests {
     fn invite(link: Option<&'static str>) -> Invite<'static> {
         Invite {
             checkin: "C-3H8M2PQRST",
-            family: "F-7Q2K9X",
+            family: Some("F-7Q2K9X"),
             sequence: 2,
             start: "2027-01-15T08:00:00Z".parse().unwrap(),
             stamp: "2027-01-12T06:30:00Z".parse().unwrap(),

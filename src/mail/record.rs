@@ -11,42 +11,29 @@ pub struct SafetyReviewFacts<'a> {
     pub family: &'a str,
     pub municipality_code: &'a str,
     pub municipality_name: &'a str,
-    /// `YYYY-MM-DD`, local.
+    /// The local day in words ("dinsdag 15 december 2026").
     pub review_on: &'a str,
+    /// The family's page in the workspace (`/team/families/F-…`).
+    pub link: Option<&'a str>,
 }
 
-/// `(subject, body)` of the reminder.
+#[derive(askama::Template)]
+#[template(path = "mail/safety_plan_review.nl.txt", escape = "none")]
+struct ReviewNl<'a> {
+    f: &'a SafetyReviewFacts<'a>,
+}
+
+#[derive(askama::Template)]
+#[template(path = "mail/safety_plan_review.en.txt", escape = "none")]
+struct ReviewEn<'a> {
+    f: &'a SafetyReviewFacts<'a>,
+}
+
+/// `(subject, body)` of the reminder, from `templates/mail/safety_plan_review.*.txt`.
 pub fn safety_plan_review(lang: Language, f: &SafetyReviewFacts) -> (String, String) {
-    match lang {
-        Language::Nl => (
-            format!("[Nazorg] Veiligheidsplan gezin {} evalueren", f.family),
-            format!(
-                "Aan het team van {name} ({code}),\n\n\
-                 Het veiligheidsplan van gezin {fam} is aan een evaluatie toe (gepland op {date}).\n\n\
-                 Wat vragen wij van u?\n\
-                 1. Bespreek het veiligheidsplan met het gezin: werkt het nog, klopt het nog?\n\
-                 2. Leg het herziene plan en de volgende evaluatiedatum vast in Nazorg.\n\n\
-                 Dit bericht bevat bewust geen persoonsgegevens; de gegevens staan in Nazorg.\n",
-                name = f.municipality_name,
-                code = f.municipality_code,
-                fam = f.family,
-                date = f.review_on,
-            ),
-        ),
-        Language::En => (
-            format!("[Nazorg] Review the safety plan of family {}", f.family),
-            format!(
-                "To the team of {name} ({code}),\n\n\
-                 The safety plan of family {fam} is due for review (planned for {date}).\n\n\
-                 What we ask of you:\n\
-                 1. Go through the safety plan with the family: does it still work and fit?\n\
-                 2. Record the revised plan and the next review date in Nazorg.\n\n\
-                 This message deliberately holds no personal data; the details are in Nazorg.\n",
-                name = f.municipality_name,
-                code = f.municipality_code,
-                fam = f.family,
-                date = f.review_on,
-            ),
-        ),
-    }
+    use askama::Template;
+    super::templates::finish(match lang {
+        Language::Nl => ReviewNl { f }.render(),
+        Language::En => ReviewEn { f }.render(),
+    })
 }

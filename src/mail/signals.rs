@@ -1,5 +1,6 @@
-//! Templates for relapse-signal mail: the immediate red alert and the daily digest of amber
-//! and info flags, Dutch and English. Like the reminders they see only pseudonymous
+//! Relapse-signal mail: the immediate red alert (`templates/mail/alert.*.txt`) and the line
+//! a digest shows per flag (rendered by [`super::followup::digest_sections`]), Dutch and
+//! English. Like the reminders they see only pseudonymous
 //! references, rule codes and severities, never observation values or notes.
 
 use super::Language;
@@ -21,6 +22,8 @@ pub struct AlertFacts<'a> {
     pub municipality_name: &'a str,
     /// In words, e.g. `dinsdag 15 december 2026, 09:00`.
     pub raised_local: &'a str,
+    /// The flag's page in the workspace (`/team/flags/N`).
+    pub link: Option<&'a str>,
 }
 
 /// One line of a digest.
@@ -33,15 +36,8 @@ pub struct DigestLine {
     pub severity: String,
     pub status: String,
     pub raised_local: String,
-}
-
-#[derive(Clone, Copy, Debug)]
-pub struct DigestFacts<'a> {
-    pub municipality_code: &'a str,
-    pub municipality_name: &'a str,
-    /// The local date of the digest, `YYYY-MM-DD`.
-    pub date: &'a str,
-    pub lines: &'a [DigestLine],
+    /// The flag's page in the workspace (`/team/flags/N`).
+    pub link: Option<String>,
 }
 
 #[derive(askama::Template)]
@@ -69,86 +65,12 @@ pub fn alert(lang: Language, f: &AlertFacts) -> (String, String) {
     })
 }
 
-/// Render the daily digest: `(subject, body)`.
-pub fn digest(lang: Language, f: &DigestFacts) -> (String, String) {
-    let nl = lang == Language::Nl;
-    let mut lines = String::new();
-    for l in f.lines {
-        lines.push_str(&format!(
-            "  #{:<6} {:<6} {:<14} {:<12} {:<14} {:<28} {}\n",
-            l.flag_id,
-            l.severity,
-            l.status,
-            l.family,
-            l.child.as_deref().unwrap_or("-"),
-            l.rule,
-            l.raised_local
-        ));
-    }
-    let n = f.lines.len();
-    if nl {
-        (
-            format!(
-                "[Nazorg] Dagoverzicht signalen {} {}: {n} open",
-                f.municipality_code, f.date
-            ),
-            format!(
-                "Aan: het wijkteam van gemeente {name} (gemeentecode {code})\n\n\
-                 Dagoverzicht van {date}: {n} signa{plural} (oranje of info) van gezinnen waarvoor\n\
-                 u verantwoordelijk bent, nog niet afgesloten.\n\n\
-                 \x20 nr.     ernst  status         gezin        kind           regel                        afgegeven\n\
-                 {lines}\n\
-                 Wat vragen wij van u?\n\
-                 1. Bespreek de signalen in het team en bekijk de onderbouwing in Nazorg:\n\
-                 \x20      nazorg flags list --municipality {code} --open\n\
-                 2. Bevestig wat u oppakt en sluit af wat is opgelost:\n\
-                 \x20      nazorg flags ack NR --note TEKST\n\
-                 \x20      nazorg flags resolve NR --note TEKST\n\n\
-                 -- \n\
-                 Dit bericht bevat bewust geen persoonsgegevens.\n\
-                 Dit is een automatisch bericht van Nazorg.\n",
-                name = f.municipality_name,
-                code = f.municipality_code,
-                date = f.date,
-                plural = if n == 1 { "al" } else { "len" },
-            ),
-        )
-    } else {
-        (
-            format!(
-                "[Nazorg] Daily digest of signals {} {}: {n} open",
-                f.municipality_code, f.date
-            ),
-            format!(
-                "To: the municipal team (wijkteam) of {name} (municipality code {code})\n\n\
-                 Digest of {date}: {n} flag{plural} (amber or info) of families you are\n\
-                 responsible for, not resolved yet.\n\n\
-                 \x20 no.     sev.   status         family       child          rule                         raised\n\
-                 {lines}\n\
-                 What we ask of you\n\
-                 1. Discuss the flags in the team and look at their evidence in Nazorg:\n\
-                 \x20      nazorg flags list --municipality {code} --open\n\
-                 2. Acknowledge what you act on and resolve what is dealt with:\n\
-                 \x20      nazorg flags ack NO --note TEXT\n\
-                 \x20      nazorg flags resolve NO --note TEXT\n\n\
-                 -- \n\
-                 This message deliberately contains no personal data.\n\
-                 This is an automated message from Nazorg.\n",
-                name = f.municipality_name,
-                code = f.municipality_code,
-                date = f.date,
-                plural = if n == 1 { "" } else { "s" },
-            ),
-        )
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn alert_and_digest_carry_references_and_actions_in_both_languages() {
+    fn alert_carries_references_and_actions_in_both_languages() {
         let a = AlertFacts {
             flag_id: 7,
             family: "F-7Q2K9XM4",
@@ -159,22 +81,8 @@ mod tests {
             checkin: "C-3H8M2P9Q2K",
             municipality_code: "GM0363",
             municipality_name: "Amsterdam",
-            raised_local: "2027-01-15 09:00 (Europe/Amsterdam)",
-        };
-        let lines = vec![DigestLine {
-            flag_id: 8,
-            family: "F-7Q2K9XM4".into(),
-            child: None,
-            rule: "wellbeing_drop".into(),
-            severity: "amber".into(),
-            status: "open".into(),
-            raised_local: "2027-01-14 10:00 (Europe/Amsterdam)".into(),
-        }];
-        let d = DigestFacts {
-            municipality_code: "GM0363",
-            municipality_name: "Amsterdam",
-            date: "2027-01-15",
-            lines: &lines,
+            raised_local: "dinsdag 15 december 2026, 09:00",
+            link: None,
         };
         for lang in [Language::Nl, Language::En] {
             let (s, b) = alert(lang, &a);
@@ -190,18 +98,25 @@ mod tests {
                 b.contains("F-7Q2K9XM4") && b.contains("M-3H8M2P9Q2K"),
                 "{b}"
             );
-            assert!(b.contains("flags ack 7"), "{b}");
+            assert!(
+                b.contains("flags ack 7"),
+                "without a link, the command: {b}"
+            );
             assert!(!s.contains('\n'));
             if lang == Language::Nl {
                 assert!(b.contains("zorgsignaal") && b.contains("herhaling"), "{b}");
                 assert!(b.contains("Ernst:                rood\n"), "{b}");
             }
-            let (s, b) = digest(lang, &d);
-            assert!(s.contains("GM0363 2027-01-15"), "{s}");
-            assert!(b.contains("#8") && b.contains("wellbeing_drop"), "{b}");
-            for t in [&s, &b] {
-                assert!(!t.contains('{') && !t.contains('}'), "{t}");
-            }
+            let link = "https://nazorg.example.org/team/flags/7";
+            let (_, b) = alert(
+                lang,
+                &AlertFacts {
+                    link: Some(link),
+                    ..a
+                },
+            );
+            assert!(b.contains(&format!("       {link}\n")), "{b}");
+            assert!(!b.contains("nazorg flags"), "with a link, no command: {b}");
         }
     }
 
@@ -221,6 +136,7 @@ mod tests {
                 municipality_code: "GM0363",
                 municipality_name: "Amsterdam",
                 raised_local: "dinsdag 15 december 2026, 09:00",
+                link: Some("https://nazorg.example.org/team/flags/7"),
             };
             let (s, b) = alert(lang, &a);
             let ctx = format!("{s}\n{b}");

@@ -69,6 +69,37 @@ pub struct ReminderFacts<'a> {
     pub talking_points: &'a [String],
     /// The workspace page of the check-in, when `web.base_url` is set.
     pub link: Option<&'a str>,
+    /// The family's case director, unsealed for this mail; `None` while nobody is named
+    /// (after a move, until the receiving team names one).
+    pub case_director: Option<CaseDirectorContact<'a>>,
+}
+
+/// Who a team can ask about the family: the professional directing the case. Their name
+/// and work address, never the family's data.
+#[derive(Clone, Copy, Debug)]
+pub struct CaseDirectorContact<'a> {
+    pub name: &'a str,
+    pub email: &'a str,
+}
+
+/// Who an escalation is addressed to: the configured coordinator of the municipality
+/// (`coordinator_name` when set, always `coordinator_email`).
+pub(crate) fn coordinator_line(
+    lang: Language,
+    name: Option<&str>,
+    email: &str,
+    municipality_name: &str,
+) -> String {
+    match (lang, name) {
+        (Language::Nl, Some(name)) => format!("{name}, regiecoördinator nazorg ({email})"),
+        (Language::En, Some(name)) => format!("{name}, aftercare coordinator ({email})"),
+        (Language::Nl, None) => {
+            format!("de regiecoördinator nazorg van gemeente {municipality_name} ({email})")
+        }
+        (Language::En, None) => {
+            format!("the aftercare coordinator of {municipality_name} ({email})")
+        }
+    }
 }
 
 /// What the reminder templates see: the facts in words of the mail's language.
@@ -93,28 +124,19 @@ pub(crate) struct ReminderView<'a> {
     pub coordinator: String,
     pub talking_points: &'a [String],
     pub link: Option<&'a str>,
+    pub case_director: Option<CaseDirectorContact<'a>>,
     pub attempts: u32,
     pub max_attempts: u32,
 }
 
 impl<'a> ReminderView<'a> {
     pub(crate) fn new(lang: Language, f: &ReminderFacts<'a>) -> Self {
-        let coordinator = match (lang, f.coordinator_name) {
-            (Language::Nl, Some(name)) => {
-                format!("{name}, regiecoördinator nazorg ({})", f.coordinator_email)
-            }
-            (Language::En, Some(name)) => {
-                format!("{name}, aftercare coordinator ({})", f.coordinator_email)
-            }
-            (Language::Nl, None) => format!(
-                "de regiecoördinator nazorg van gemeente {} ({})",
-                f.municipality_name, f.coordinator_email
-            ),
-            (Language::En, None) => format!(
-                "the aftercare coordinator of {} ({})",
-                f.municipality_name, f.coordinator_email
-            ),
-        };
+        let coordinator = coordinator_line(
+            lang,
+            f.coordinator_name,
+            f.coordinator_email,
+            f.municipality_name,
+        );
         ReminderView {
             family: f.family,
             checkin: f.checkin,
@@ -132,6 +154,7 @@ impl<'a> ReminderView<'a> {
             coordinator,
             talking_points: f.talking_points,
             link: f.link,
+            case_director: f.case_director,
             attempts: 0,
             max_attempts: 0,
         }
@@ -253,6 +276,9 @@ pub struct HandoverFacts<'a> {
     pub working_days: u32,
     /// The receiving municipality's `coordinator_name`, for escalations (optional).
     pub to_coordinator_name: Option<&'a str>,
+    /// The handover's page in the workspace (`/team/handovers/H-…`), where the receiving
+    /// team reads the dossier and acknowledges.
+    pub link: Option<&'a str>,
 }
 
 /// What the handover templates see: the facts and the open flags in words.
@@ -355,6 +381,10 @@ pub(crate) mod tests {
             coordinator_email: "coordinator@vt.example.org",
             talking_points: points(),
             link: Some("https://nazorg.example.org/team/checkins/C-3H8M2P"),
+            case_director: Some(CaseDirectorContact {
+                name: "R. de Casusregisseur",
+                email: "r.casusregisseur@wijkteam.example.org",
+            }),
         }
     }
 
@@ -452,21 +482,61 @@ pub(crate) mod tests {
 
     /// Every message kind rendered from `templates/mail/` in both languages, with and
     /// without a workspace link: no template syntax left, no codes or ISO dates in the
-    /// text, the link where there is one, body lines of at most 78 characters.
+    /// text, the link where there is one (and no command then), body lines of at most 78
+    /// characters.
     #[test]
     fn every_mail_template_renders_in_both_languages() {
-        use crate::mail::contact::{AttemptFacts, ContactMail, contact};
+        use crate::mail::closure::{ClosureFacts, closure_notice};
+        use crate::mail::contact::{
+            AttemptFacts, ContactMail, NewFamilyFacts, contact, new_family,
+        };
+        use crate::mail::fallback::{FallbackFacts, safety_fallback};
+        use crate::mail::followup::{
+            Coordinator, DigestSections, digest_sections, red_escalation, red_repeat,
+        };
         use crate::mail::ics::{Why, cancel_mail};
+        use crate::mail::record::{SafetyReviewFacts, safety_plan_review};
+        use crate::mail::signals::{AlertFacts, DigestLine, alert};
         const LINK: &str = "https://nazorg.example.org/team/checkins/C-3H8M2P";
+        // What each rendered mail must show: its link (when given) or nothing of the kind.
+        struct Mail {
+            name: String,
+            subject: String,
+            body: String,
+            /// The link the body must carry.
+            link: Option<String>,
+            /// Whether the subject names the family (the sign-in mail and an erased
+            /// family's cancel must not).
+            about_family: bool,
+        }
+        let mut kinds = std::collections::BTreeSet::new();
         let mut rendered = 0;
         for lang in [Language::Nl, Language::En] {
-            for link in [Some(LINK), None] {
+            for linked in [true, false] {
+                let at =
+                    |path: &str| linked.then(|| format!("https://nazorg.example.org/team/{path}"));
+                let mut mails: Vec<Mail> = Vec::new();
+                let mut push = |name: &str,
+                                (subject, body): (String, String),
+                                link: Option<String>,
+                                about_family: bool| {
+                    mails.push(Mail {
+                        name: name.to_string(),
+                        subject,
+                        body,
+                        link,
+                        about_family,
+                    });
+                };
                 let mut f = facts();
-                f.link = link;
-                let mut mails: Vec<(String, (String, String), bool)> = Vec::new();
+                f.link = linked.then_some(LINK);
                 for kind in KINDS {
-                    let linked = link.is_some();
-                    mails.push((kind.code().into(), reminder(kind, lang, &f), linked));
+                    push(
+                        kind.code(),
+                        reminder(kind, lang, &f),
+                        f.link.map(String::from),
+                        true,
+                    );
                 }
                 for kind in [ContactMail::Retry, ContactMail::Missed] {
                     let a = AttemptFacts {
@@ -474,21 +544,32 @@ pub(crate) mod tests {
                         attempts: 2,
                         max_attempts: 3,
                     };
-                    // The missed escalation is for the coordinator: no record link.
-                    let linked = link.is_some() && kind == ContactMail::Retry;
-                    mails.push((kind.code().into(), contact(kind, lang, &a), linked));
+                    push(
+                        kind.code(),
+                        contact(kind, lang, &a),
+                        f.link.map(String::from),
+                        true,
+                    );
                 }
-                for why in [
-                    Why::Recorded,
-                    Why::Missed,
-                    Why::Moved,
-                    Why::Closed,
-                    Why::Erased,
-                ] {
-                    let m = cancel_mail(lang, "F-7Q2K9X", "C-3H8M2P", "Amsterdam", "GM0363", why);
-                    mails.push((format!("cancel {why:?}"), m, false));
+                for why in [Why::Recorded, Why::Missed, Why::Moved, Why::Closed] {
+                    let m = cancel_mail(
+                        lang,
+                        Some("F-7Q2K9X"),
+                        "C-3H8M2P",
+                        "Amsterdam",
+                        "GM0363",
+                        why,
+                    );
+                    push("invite_cancel", m, None, true);
                 }
-                let nf = crate::mail::contact::NewFamilyFacts {
+                let m = cancel_mail(lang, None, "C-3H8M2P", "Amsterdam", "GM0363", Why::Erased);
+                assert!(
+                    !m.0.contains("F-7Q2K9X") && !m.1.contains("F-7Q2K9X"),
+                    "{m:?}"
+                );
+                push("invite_cancel_erased", m, None, false);
+                let family_link = at("families/F-7Q2K9X");
+                let nf = NewFamilyFacts {
                     family: "F-7Q2K9X",
                     plan: "Standaardplan",
                     municipality_code: "GM0363",
@@ -496,29 +577,241 @@ pub(crate) mod tests {
                     first_checkin: Some(("C-3H8M2P", "woensdag 29 september 2027")),
                     contact_language: "ar",
                     interpreter_needed: true,
+                    case_director: f.case_director,
+                    link: family_link.as_deref(),
                 };
-                let m = crate::mail::contact::new_family(lang, &nf);
-                mails.push(("new_family".into(), m, false));
-                for (name, (subject, body), linked) in mails {
+                push(
+                    "new_family",
+                    new_family(lang, &nf),
+                    family_link.clone(),
+                    true,
+                );
+                let flag_link = at("flags/7");
+                let a = AlertFacts {
+                    flag_id: 7,
+                    family: "F-7Q2K9X",
+                    child: Some("M-3H8M2P9Q"),
+                    rule: "Onbegeleid contact met de pleger",
+                    kind: "threshold",
+                    severity: "red",
+                    checkin: "C-3H8M2P",
+                    municipality_code: "GM0363",
+                    municipality_name: "Amsterdam",
+                    raised_local: "dinsdag 15 december 2026, 09:00",
+                    link: flag_link.as_deref(),
+                };
+                push("alert", alert(lang, &a), flag_link.clone(), true);
+                push(
+                    "alert_repeat",
+                    red_repeat(lang, &a, "woensdag 16 december 2026", 2),
+                    flag_link.clone(),
+                    true,
+                );
+                let to = Coordinator {
+                    name: Some("J. de Vries"),
+                    email: "coordinator@vt.example.org",
+                };
+                push(
+                    "alert_escalation",
+                    red_escalation(lang, &a, 2, to),
+                    flag_link.clone(),
+                    true,
+                );
+                let line = DigestLine {
+                    flag_id: 7,
+                    family: "F-7Q2K9X".into(),
+                    child: None,
+                    rule: "Welbevinden daalt".into(),
+                    severity: "amber".into(),
+                    status: "open".into(),
+                    raised_local: "dinsdag 15 december 2026".into(),
+                    link: flag_link.clone(),
+                };
+                let lines = [line];
+                let d = DigestSections {
+                    municipality_code: "GM0363",
+                    municipality_name: "Amsterdam",
+                    date: "woensdag 16 december 2026",
+                    red: &[],
+                    changed: &lines,
+                    weekly: &lines,
+                };
+                let (subject, body) = digest_sections(lang, &d);
+                // A digest is about a team's day; its lines name the families.
+                assert!(body.contains("F-7Q2K9X"), "{body}");
+                push("digest", (subject, body), flag_link.clone(), false);
+                for reassign in [false, true] {
+                    let flags = vec![("red".to_string(), 1usize)];
+                    let handover_link = at("handovers/H-ABCDEFGH");
+                    let hf = HandoverFacts {
+                        reassign,
+                        flags_by_severity: &flags,
+                        link: handover_link.as_deref(),
+                        ..handover_facts(Some("dossier-F-7Q2K9X.age"))
+                    };
+                    for kind in HANDOVER_KINDS {
+                        push(
+                            kind.code(),
+                            handover(kind, lang, &hf),
+                            handover_link.clone(),
+                            true,
+                        );
+                    }
+                }
+                for approved_over_red_flag in [false, true] {
+                    let c = ClosureFacts {
+                        family: "F-7Q2K9X",
+                        municipality_code: "GM0363",
+                        municipality_name: "Amsterdam",
+                        reason: "family_declined_aftercare",
+                        closed_on: "dinsdag 15 december 2026",
+                        approved_over_red_flag,
+                        checkins_cancelled: 3,
+                        coordinator_name: Some("J. de Vries"),
+                        coordinator_email: "coordinator@vt.example.org",
+                    };
+                    let m = closure_notice(lang, &c);
+                    assert!(!m.1.contains("family_declined_aftercare"), "{m:?}");
+                    push(crate::mail::closure::KIND, m, None, true);
+                }
+                let r = SafetyReviewFacts {
+                    family: "F-7Q2K9X",
+                    municipality_code: "GM0363",
+                    municipality_name: "Amsterdam",
+                    review_on: "dinsdag 15 december 2026",
+                    link: family_link.as_deref(),
+                };
+                push(
+                    crate::mail::record::SAFETY_REVIEW_KIND,
+                    safety_plan_review(lang, &r),
+                    family_link.clone(),
+                    true,
+                );
+                let (os, ob) = alert(lang, &a);
+                let to = vec!["wijkteam@amsterdam.example.org".to_string()];
+                let fb = FallbackFacts {
+                    original_subject: &os,
+                    original_recipients: &to,
+                    error: "permanent failure: 550 mailbox unavailable",
+                    original_body: &ob,
+                };
+                push(
+                    crate::mail::SAFETY_FALLBACK_KIND,
+                    safety_fallback(lang, &fb),
+                    flag_link.clone(),
+                    true,
+                );
+                let signin = "https://nazorg.example.org/team/signin/abcdef0123456789";
+                let m = crate::mail::workspace::signin_link(lang, signin, 15);
+                push("signin_link", m, Some(signin.to_string()), false);
+                for m in mails {
                     rendered += 1;
-                    let ctx = format!("{lang:?} {name} link={link:?}:\n{subject}\n{body}");
-                    check_mail(lang, &subject, &body, &ctx);
-                    if linked {
-                        assert!(body.contains(LINK), "deep link missing: {ctx}");
+                    kinds.insert(m.name.clone());
+                    let ctx = format!(
+                        "{lang:?} {} linked={linked}:\n{}\n{}",
+                        m.name, m.subject, m.body
+                    );
+                    if m.about_family {
+                        check_mail(lang, &m.subject, &m.body, &ctx);
+                    } else {
+                        check_text(lang, &m.subject, &m.body, &ctx);
+                        assert!(!m.subject.contains("F-7Q2K9X"), "{ctx}");
+                    }
+                    match &m.link {
+                        Some(link) => {
+                            assert!(
+                                m.body.contains(&format!("    {link}\n")),
+                                "link missing: {ctx}"
+                            );
+                            if m.name != crate::mail::SAFETY_FALLBACK_KIND {
+                                assert!(
+                                    !m.body.contains("       nazorg "),
+                                    "a command beside the link: {ctx}"
+                                );
+                            }
+                        }
+                        None => assert!(
+                            !m.body.contains("https://"),
+                            "a link without one given: {ctx}"
+                        ),
                     }
                 }
             }
         }
-        assert_eq!(rendered, 2 * 2 * (4 + 2 + 5 + 1));
+        // Every kind the outbox knows, in both languages, with and without links.
+        let expected = [
+            "upcoming",
+            "due",
+            "overdue",
+            "escalation",
+            "retry",
+            "missed",
+            "invite_cancel",
+            "invite_cancel_erased",
+            "new_family",
+            "alert",
+            "alert_repeat",
+            "alert_escalation",
+            "digest",
+            "handover",
+            "handover_notice",
+            "handover_reminder",
+            "handover_escalation",
+            "closure_notice",
+            "safety_plan_review",
+            "safety_fallback",
+            "signin_link",
+        ];
+        assert_eq!(kinds, expected.iter().map(|k| k.to_string()).collect());
+        assert_eq!(
+            rendered,
+            2 * 2 * (6 + 4 + 1 + 1 + 4 + 2 * 4 + 2 + 1 + 1 + 1)
+        );
     }
 
-    /// What every rendered mail must hold to.
+    /// Reminders name the case director (a professional: name and work address), or say
+    /// that nobody is named yet.
+    #[test]
+    fn reminders_name_the_case_director() {
+        for lang in [Language::Nl, Language::En] {
+            let mut f = facts();
+            for kind in KINDS {
+                let (_, body) = reminder(kind, lang, &f);
+                let line = match lang {
+                    Language::Nl => "Casusregisseur:       R. de Casusregisseur\n",
+                    Language::En => "Case director:        R. de Casusregisseur\n",
+                };
+                assert!(body.contains(line), "{body}");
+                assert!(
+                    body.contains("                      r.casusregisseur@wijkteam.example.org\n"),
+                    "{body}"
+                );
+            }
+            f.case_director = None;
+            let (_, body) = reminder(ReminderKind::Due, lang, &f);
+            let none = match lang {
+                Language::Nl => "Casusregisseur:       nog geen casusregisseur\n",
+                Language::En => "Case director:        no case director yet\n",
+            };
+            assert!(body.contains(none), "{body}");
+        }
+    }
+
+    /// What every rendered mail about one family must hold to: [`check_text`], and the
+    /// family reference in the subject.
     pub(crate) fn check_mail(lang: Language, subject: &str, body: &str, ctx: &str) {
-        assert!(subject.starts_with("[Nazorg] "), "{ctx}");
+        check_text(lang, subject, body, ctx);
         assert!(
             subject.contains("F-7Q2K9X"),
             "family reference in the subject: {ctx}"
         );
+    }
+
+    /// What every rendered mail must hold to: a `[Nazorg]` subject on one line, no template
+    /// syntax, no ISO date or zone name, no codes in Dutch text, lines of at most 78
+    /// characters.
+    pub(crate) fn check_text(lang: Language, subject: &str, body: &str, ctx: &str) {
+        assert!(subject.starts_with("[Nazorg] "), "{ctx}");
         assert!(!subject.contains('\n'), "{ctx}");
         for s in [subject, body] {
             for bad in ["{{", "}}", "{%", "%}", "Europe/Amsterdam"] {
@@ -527,13 +820,9 @@ pub(crate) mod tests {
             assert!(!has_iso_date(s), "ISO date in {ctx}");
         }
         if lang == Language::Nl {
-            let words: Vec<&str> = format!("{subject}\n{body}")
+            let text = format!("{subject}\n{body}");
+            let words: Vec<&str> = text
                 .split(|c: char| !c.is_alphanumeric() && c != '_')
-                .map(str::to_owned)
-                .collect::<Vec<_>>()
-                .leak()
-                .iter()
-                .map(String::as_str)
                 .collect();
             for code in [
                 "unsupervised_contact",
@@ -543,6 +832,8 @@ pub(crate) mod tests {
                 "high",
                 "standard",
                 "ar",
+                "acknowledged",
+                "family_declined_aftercare",
             ] {
                 assert!(!words.contains(&code), "code {code:?} in Dutch text: {ctx}");
             }
@@ -577,35 +868,45 @@ pub(crate) mod tests {
         );
     }
 
+    const HANDOVER_KINDS: [HandoverMail; 4] = [
+        HandoverMail::Handover,
+        HandoverMail::Notice,
+        HandoverMail::Reminder,
+        HandoverMail::Escalation,
+    ];
+
+    fn handover_facts(dossier: Option<&'static str>) -> HandoverFacts<'static> {
+        HandoverFacts {
+            handover: "H-ABCDEFGH",
+            family: "F-7Q2K9X",
+            reassign: false,
+            from_code: "GM0363",
+            from_name: "Amsterdam",
+            from_team_email: "wijkteam@amsterdam.example.org",
+            to_code: "GM0599",
+            to_name: "Rotterdam",
+            effective_date: "maandag 1 maart 2027",
+            children: 2,
+            next_checkin_due: Some("maandag 15 maart 2027, 09:00"),
+            flags_by_severity: &[],
+            dossier_file: dossier,
+            registered: "zaterdag 20 februari 2027",
+            working_days: 2,
+            to_coordinator_name: Some("J. de Vries"),
+            link: None,
+        }
+    }
+
     #[test]
     fn handover_templates_have_the_facts_and_no_placeholders() {
         let flags = vec![("red".to_string(), 1usize)];
         for dossier in [Some("dossier-F-7Q2K9X.age"), None] {
             let f = HandoverFacts {
-                handover: "H-ABCDEFGH",
-                family: "F-7Q2K9X",
-                reassign: false,
-                from_code: "GM0363",
-                from_name: "Amsterdam",
-                from_team_email: "wijkteam@amsterdam.example.org",
-                to_code: "GM0599",
-                to_name: "Rotterdam",
-                effective_date: "maandag 1 maart 2027",
-                children: 2,
-                next_checkin_due: Some("maandag 15 maart 2027, 09:00"),
                 flags_by_severity: &flags,
-                dossier_file: dossier,
-                registered: "zaterdag 20 februari 2027",
-                working_days: 2,
-                to_coordinator_name: Some("J. de Vries"),
+                ..handover_facts(dossier)
             };
             for lang in [Language::Nl, Language::En] {
-                for kind in [
-                    HandoverMail::Handover,
-                    HandoverMail::Notice,
-                    HandoverMail::Reminder,
-                    HandoverMail::Escalation,
-                ] {
+                for kind in HANDOVER_KINDS {
                     let (subject, body) = handover(kind, lang, &f);
                     let ctx = format!("{lang:?}/{kind:?}:\n{subject}\n{body}");
                     assert!(subject.starts_with("[Nazorg] ") && subject.contains("F-7Q2K9X"));

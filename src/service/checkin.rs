@@ -271,7 +271,7 @@ pub async fn record(app: &App, r: &CheckinRecord) -> Result<RecordedCheckin, OpE
             app,
             &mut tx,
             &super::invites::Cancel {
-                family: &f.reference,
+                family: Some(&f.reference),
                 municipality: &f.municipality,
                 checkin: &c.reference,
                 sequence: u32::try_from(number).unwrap_or(u32::MAX),
@@ -375,6 +375,11 @@ async fn enqueue_missed(
     };
     let due = from_secs(c.retry_due_at.unwrap_or(c.due_at))?;
     let lang = cfg.mail.language;
+    let link = crate::mail::workspace::url(
+        &cfg.web.base_url,
+        &format!("/team/checkins/{}", c.reference),
+    );
+    let director = super::family::case_director_for_mail(app, tx, f).await?;
     let facts = crate::mail::ReminderFacts {
         family: &f.reference,
         checkin: &c.reference,
@@ -391,7 +396,13 @@ async fn enqueue_missed(
         coordinator_name: muni.coordinator_name.as_deref(),
         coordinator_email: &muni.coordinator_email,
         talking_points: cfg.mail.talking_points(lang),
-        link: None,
+        link: Some(&link),
+        case_director: director
+            .as_ref()
+            .map(|d| crate::mail::templates::CaseDirectorContact {
+                name: &d.name,
+                email: &d.email,
+            }),
     };
     let attempts = u32::try_from(attempts).unwrap_or(u32::MAX);
     let (subject, body) = contact(
@@ -402,14 +413,6 @@ async fn enqueue_missed(
             attempts,
             max_attempts: cfg.reminders.max_attempts,
         },
-    );
-    let body = crate::mail::workspace::with_link(
-        cfg.mail.language,
-        &body,
-        &crate::mail::workspace::url(
-            &cfg.web.base_url,
-            &format!("/team/checkins/{}", c.reference),
-        ),
     );
     let cc = if muni.team_email == muni.coordinator_email {
         vec![]

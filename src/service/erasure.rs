@@ -5,7 +5,8 @@
 //! every plain quasi-identifier (episode, plan, language, interpreter need, times), the
 //! members, responsibility history, check-ins, observations, handovers and flags; the
 //! family's pending messages are cancelled, their attachments (the age dossier) deleted and
-//! every body dropped. After the commit the copies of its messages in the file transport's
+//! every body dropped. The invitations in the team's calendar get a CANCEL that names the
+//! check-in only. After the commit the copies of its messages in the file transport's
 //! folder are removed and the WAL is checkpointed. Exports cannot be edited (they are
 //! anonymised and hashed); erasure names those not yet expired that may hold the family.
 
@@ -95,6 +96,20 @@ pub(crate) async fn erase_in(
         Some(since) => live_exports(app, store::export::live_since(tx, since).await?)?,
         None => Vec::new(),
     };
+    // The team's calendar still holds the invited check-ins: their cancels name the
+    // check-in only and are not filed under the family, so they outlive its erasure.
+    if let Some(f) = store::families::by_id(tx, family_id, now).await? {
+        super::invites::cancel_family(
+            app,
+            tx,
+            family_id,
+            family_ref,
+            &f.municipality,
+            crate::mail::ics::Why::Erased,
+            from_secs(now)?,
+        )
+        .await?;
+    }
     let outbox_keys = store::outbox::keys_of_family(tx, family_ref).await?;
     let messages = store::outbox::erase_family(tx, family_ref, now).await?;
     store::families::erase(tx, family_id, reason, now).await?;

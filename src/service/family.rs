@@ -46,6 +46,18 @@ pub struct Enrolled {
     pub checkins: Vec<ScheduledCheckin>,
 }
 
+/// Only the case director's name from a sealed family record: the caseload shows no more,
+/// so nothing else is copied out of it.
+#[derive(Debug, serde::Deserialize)]
+pub struct DirectorOnly {
+    pub case_director: DirectorName,
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct DirectorName {
+    pub name: String,
+}
+
 pub(crate) fn family_place<'a>(family: &'a str) -> FieldPlace<'a> {
     FieldPlace {
         family,
@@ -229,6 +241,8 @@ async fn enqueue_new_family(
     let first = checkins.iter().find(|c| c.status == "open");
     let first_local =
         first.map(|c| crate::mail::words::day(c.due, cfg.timezone, cfg.mail.language));
+    let link =
+        crate::mail::workspace::url(&cfg.web.base_url, &format!("/team/families/{family_ref}"));
     let (subject, body) = new_family(
         cfg.mail.language,
         &NewFamilyFacts {
@@ -239,12 +253,12 @@ async fn enqueue_new_family(
             first_checkin: first.map(|c| c.id.as_str()).zip(first_local.as_deref()),
             contact_language: &e.language,
             interpreter_needed: e.interpreter_needed,
+            case_director: Some(crate::mail::templates::CaseDirectorContact {
+                name: &e.case_director.name,
+                email: &e.case_director.email,
+            }),
+            link: Some(&link),
         },
-    );
-    let body = crate::mail::workspace::with_link(
-        cfg.mail.language,
-        &body,
-        &crate::mail::workspace::url(&cfg.web.base_url, &format!("/team/families/{family_ref}")),
     );
     store::outbox::enqueue(
         tx,
@@ -369,6 +383,10 @@ pub struct FamilyView {
     pub details: Option<FamilyDetails>,
     /// False between a move and the acknowledgement that names the new case director.
     pub case_director_named: bool,
+    /// The team's own case number (`family update` `case_number`): the reading team's
+    /// (the responsible one's for the operator); `None` if that team set none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub case_number: Option<String>,
     pub members: Vec<MemberView>,
     /// The ex-partner or perpetrator with the court measure: never contacted, never in a
     /// mail (left out of a handover's dossier), never counted in rules or exports.
@@ -508,6 +526,44 @@ pub async fn list(app: &App, req: &ListRequest<'_>) -> Result<FamilyPage, OpErro
     })
 }
 
+/// The family's case director as a reminder names them: unsealed from the family's details
+/// in the caller's transaction. `None` while nobody is named (after a move, until the
+/// receiving team names one) and for an erased family. The name is a professional's, not
+/// the family's; it is never logged.
+pub(crate) async fn case_director(
+    app: &App,
+    tx: &mut store::Conn,
+    f: &store::families::FamilyRow,
+) -> Result<Option<crate::domain::enrolment::CaseDirectorDetails>, OpError> {
+    if store::handovers::lacks_case_director(tx, f.id).await? {
+        return Ok(None);
+    }
+    let (Some(dek), Some(sealed)) = (app.family_dek(tx, f).await?, &f.sealed_details) else {
+        return Ok(None);
+    };
+    let details: FamilyDetails = open_json(&dek, sealed, &family_place(&f.reference))?;
+    let d = details.case_director;
+    Ok((!d.name.trim().is_empty()).then_some(d))
+}
+
+/// [`case_director`] for a mail: a family whose details cannot be opened still gets its
+/// mail, without the name (the error is logged with the family reference only); only a
+/// database error stops the caller.
+pub(crate) async fn case_director_for_mail(
+    app: &App,
+    tx: &mut store::Conn,
+    f: &store::families::FamilyRow,
+) -> Result<Option<crate::domain::enrolment::CaseDirectorDetails>, store::StoreError> {
+    match case_director(app, tx, f).await {
+        Ok(d) => Ok(d),
+        Err(OpError::Store(e @ store::StoreError::Sql(_))) => Err(e),
+        Err(e) => {
+            tracing::error!(family = %f.reference, error = %e, "cannot open the family's details; mail sent without the case director");
+            Ok(None)
+        }
+    }
+}
+
 pub async fn show(app: &App, family_ref: &str) -> Result<FamilyView, OpError> {
     let mut tx = app.store.read().await?;
     let f = family_by_ref(&mut tx, family_ref, to_secs(app.now())).await?;
@@ -642,6 +698,9 @@ pub async fn view(
     }
     let flags = super::signals::of_family(app, tx, f.id).await?;
     let kept_up = super::record::record_views(tx, f.id, &f.reference, dek.as_ref()).await?;
+    let team = app.team.as_deref().unwrap_or(&f.municipality);
+    let case_number =
+        super::record::case_number(tx, f.id, &f.reference, team, dek.as_ref()).await?;
     let evaluation = match store::closure::evaluation_of(tx, f.id).await? {
         Some((safety_improved, professionals, sealed)) => Some(Evaluation {
             safety_improved,
@@ -678,6 +737,7 @@ pub async fn view(
         enrolled_at: from_secs(f.enrolled_at)?,
         details,
         case_director_named,
+        case_number,
         members,
         ex_partners: kept_up.ex_partners,
         safety_plan: kept_up.safety_plan,
@@ -851,10 +911,7 @@ pub async fn close(app: &App, family_ref: &str, req: &CloseRequest) -> Result<Cl
     let coordinator = match app.config.municipality(&f.municipality) {
         Some(m) => {
             let lang = app.config.mail.language;
-            let closed_on = now_at
-                .with_timezone(&app.config.timezone)
-                .date_naive()
-                .to_string();
+            let closed_on = crate::mail::words::day(now_at, app.config.timezone, lang);
             let (subject, body) = crate::mail::closure::closure_notice(
                 lang,
                 &crate::mail::closure::ClosureFacts {
@@ -865,6 +922,8 @@ pub async fn close(app: &App, family_ref: &str, req: &CloseRequest) -> Result<Cl
                     closed_on: &closed_on,
                     approved_over_red_flag: red > 0,
                     checkins_cancelled: cancelled,
+                    coordinator_name: m.coordinator_name.as_deref(),
+                    coordinator_email: &m.coordinator_email,
                 },
             );
             store::outbox::enqueue(

@@ -456,12 +456,12 @@ async fn create(
         attachments.first().map(|a| a.filename.as_str()),
         0,
     );
+    let link = crate::mail::workspace::url(&cfg.web.base_url, &format!("/team/handovers/{href}"));
+    let facts = HandoverFacts {
+        link: Some(&link),
+        ..facts
+    };
     let (subject, body) = render(HandoverMail::Handover, cfg.mail.language, &facts);
-    let body = crate::mail::workspace::with_link(
-        cfg.mail.language,
-        &body,
-        &crate::mail::workspace::url(&cfg.web.base_url, &format!("/team/handovers/{href}")),
-    );
     store::outbox::enqueue(
         tx,
         &store::outbox::NewMessage {
@@ -481,14 +481,6 @@ async fn create(
         match from {
             Some(from) => {
                 let (subject, body) = render(HandoverMail::Notice, cfg.mail.language, &facts);
-                let body = crate::mail::workspace::with_link(
-                    cfg.mail.language,
-                    &body,
-                    &crate::mail::workspace::url(
-                        &cfg.web.base_url,
-                        &format!("/team/handovers/{href}"),
-                    ),
-                );
                 store::outbox::enqueue(
                     tx,
                     &store::outbox::NewMessage {
@@ -583,6 +575,8 @@ async fn dossier(
     // The ex-partner is never in any mail, not even in the encrypted dossier; the receiving
     // team finds the court measure in Nazorg itself.
     family.ex_partners.clear();
+    // The sending team's own case number is its file number, not the receiving team's.
+    family.case_number = None;
     let moves = store::handovers::of_family(tx, f.id)
         .await?
         .into_iter()
@@ -685,6 +679,7 @@ impl FactsData {
             registered: &self.registered,
             working_days,
             to_coordinator_name: to.coordinator_name.as_deref(),
+            link: None,
         }
     }
 }
@@ -900,15 +895,15 @@ pub async fn resend(app: &App, id: &str) -> Result<Resent, OpError> {
         attachments.first().map(|a| a.filename.as_str()),
         0,
     );
-    let (subject, body) = render(HandoverMail::Handover, cfg.mail.language, &facts);
-    let body = crate::mail::workspace::with_link(
-        cfg.mail.language,
-        &body,
-        &crate::mail::workspace::url(
-            &cfg.web.base_url,
-            &format!("/team/handovers/{}", h.reference),
-        ),
+    let link = crate::mail::workspace::url(
+        &cfg.web.base_url,
+        &format!("/team/handovers/{}", h.reference),
     );
+    let facts = HandoverFacts {
+        link: Some(&link),
+        ..facts
+    };
+    let (subject, body) = render(HandoverMail::Handover, cfg.mail.language, &facts);
     store::outbox::enqueue(
         &mut tx,
         &store::outbox::NewMessage {

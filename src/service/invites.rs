@@ -11,7 +11,8 @@ use crate::store::{self, Conn, StoreError, from_secs, to_secs};
 
 /// One check-in to take out of the calendar of `municipality`'s team.
 pub(crate) struct Cancel<'a> {
-    pub family: &'a str,
+    /// `None` when the family is being erased: nothing in the outbox may name it.
+    pub family: Option<&'a str>,
     pub municipality: &'a str,
     pub checkin: &'a str,
     /// One above the sequence of the last request (the number of attempts so far).
@@ -52,7 +53,7 @@ pub(crate) async fn cancel(
         &store::outbox::NewMessage {
             key: &format!("invite_cancel:{}:{}:{}", c.checkin, c.sequence, muni.code),
             kind: "invite_cancel",
-            family_ref: Some(c.family),
+            family_ref: c.family,
             recipients: std::slice::from_ref(&muni.team_email),
             cc: &[],
             subject: &subject,
@@ -66,7 +67,9 @@ pub(crate) async fn cancel(
 }
 
 /// Queues a CANCEL for every open check-in of the family that had an invitation; call it
-/// before the change that closes them.
+/// before the change that closes them. At erasure (`Why::Erased`) the cancels name the
+/// check-in only and are not filed under the family, so they go out after it is erased
+/// and leave nothing of it in the outbox.
 pub(crate) async fn cancel_family(
     app: &App,
     tx: &mut Conn,
@@ -76,6 +79,7 @@ pub(crate) async fn cancel_family(
     why: Why,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    let family = (why != Why::Erased).then_some(family);
     for i in store::checkins::invited_open(tx, family_id).await? {
         cancel(
             app,

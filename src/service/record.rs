@@ -32,6 +32,38 @@ pub(crate) fn ex_partner_place<'a>(family: &'a str, row: &'a str) -> FieldPlace<
     }
 }
 
+/// Where a team's case number is sealed: bound to the family and to the municipality whose
+/// number it is, so it cannot be moved to another team's row.
+pub(crate) fn case_number_place<'a>(family: &'a str, municipality: &'a str) -> FieldPlace<'a> {
+    FieldPlace {
+        family,
+        table: "case_numbers",
+        column: "sealed_number",
+        row: municipality,
+    }
+}
+
+/// The team's own case number for a family, opened with its key; `None` if not set.
+pub(crate) async fn case_number(
+    conn: &mut Conn,
+    family_id: i64,
+    family_ref: &str,
+    municipality: &str,
+    dek: Option<&Dek>,
+) -> Result<Option<String>, OpError> {
+    let Some(k) = dek else {
+        return Ok(None);
+    };
+    match store::case_numbers::of(conn, family_id, municipality).await? {
+        Some(s) => Ok(Some(open_json(
+            k,
+            &s,
+            &case_number_place(family_ref, municipality),
+        )?)),
+        None => Ok(None),
+    }
+}
+
 pub(crate) fn safety_plan_place(family: &str) -> FieldPlace<'_> {
     FieldPlace {
         family,
@@ -217,6 +249,29 @@ pub async fn update(app: &App, family_ref: &str, u: &FamilyUpdate) -> Result<Upd
             };
             app.audit(&mut tx, &audit(action)).await?;
         }
+    }
+    if let Some(n) = &u.case_number {
+        // The number belongs to the team responsible now (the one allowed to change it).
+        let n = n.trim();
+        if n.is_empty() {
+            store::case_numbers::clear(&mut tx, f.id, &f.municipality).await?;
+        } else {
+            let sealed = seal_json(
+                &dek,
+                &n.to_string(),
+                &case_number_place(&f.reference, &f.municipality),
+            )?;
+            store::case_numbers::set(&mut tx, f.id, &f.municipality, &sealed, now).await?;
+        }
+        app.audit(
+            &mut tx,
+            &Entry {
+                detail: Some(&f.municipality),
+                ..audit("family.update.case_number")
+            },
+        )
+        .await?;
+        changed.push("case_number");
     }
     for c in &u.contacts {
         let Some(m) = current(&c.member) else {
@@ -594,10 +649,15 @@ async fn safety_reminder(
         tracing::error!(family = %f.reference, "municipality missing from config; safety plan reminder not sent");
         return Ok(false);
     };
-    let review_on = store::from_secs(review_at)?
-        .with_timezone(&cfg.timezone)
-        .date_naive()
-        .to_string();
+    let review_on = crate::mail::words::day(
+        store::from_secs(review_at)?,
+        cfg.timezone,
+        cfg.mail.language,
+    );
+    let link = crate::mail::workspace::url(
+        &cfg.web.base_url,
+        &format!("/team/families/{}", f.reference),
+    );
     let (subject, body) = safety_plan_review(
         cfg.mail.language,
         &SafetyReviewFacts {
@@ -605,6 +665,7 @@ async fn safety_reminder(
             municipality_code: &muni.code,
             municipality_name: &muni.name,
             review_on: &review_on,
+            link: Some(&link),
         },
     );
     let fresh = store::outbox::enqueue(

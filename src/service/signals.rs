@@ -357,6 +357,7 @@ async fn enqueue_alert(
         return Ok(());
     };
     let raised_local = crate::mail::words::when(now, cfg.timezone, cfg.mail.language);
+    let link = crate::mail::workspace::url(&cfg.web.base_url, &format!("/team/flags/{flag_id}"));
     let facts = crate::mail::signals::AlertFacts {
         flag_id,
         family: &f.reference,
@@ -368,13 +369,9 @@ async fn enqueue_alert(
         municipality_code: &muni.code,
         municipality_name: &muni.name,
         raised_local: &raised_local,
+        link: Some(&link),
     };
     let (subject, body) = crate::mail::signals::alert(cfg.mail.language, &facts);
-    let body = crate::mail::workspace::with_link(
-        cfg.mail.language,
-        &body,
-        &crate::mail::workspace::url(&cfg.web.base_url, &format!("/team/flags/{flag_id}")),
-    );
     // (An amber flag that turns red was never alerted: the key is still free.)
     let key = format!("alert:{flag_id}");
     store::flags::mark_alerted(tx, flag_id, to_secs(now)).await?;
@@ -511,6 +508,10 @@ pub async fn sweep_digest(app: &App, now: DateTime<Utc>) -> Result<u64, StoreErr
                 cfg.timezone,
                 cfg.mail.language,
             ),
+            link: Some(crate::mail::workspace::url(
+                &cfg.web.base_url,
+                &format!("/team/flags/{}", fl.id),
+            )),
         };
         if line.severity == "red" {
             red.push(line);
@@ -542,21 +543,6 @@ pub async fn sweep_digest(app: &App, now: DateTime<Utc>) -> Result<u64, StoreErr
                 weekly: &weekly,
             },
         );
-        let links: Vec<(String, String)> = red
-            .iter()
-            .chain(changed.iter())
-            .chain(weekly.iter())
-            .map(|l| {
-                (
-                    format!("#{}", l.flag_id),
-                    crate::mail::workspace::url(
-                        &cfg.web.base_url,
-                        &format!("/team/flags/{}", l.flag_id),
-                    ),
-                )
-            })
-            .collect();
-        let body = crate::mail::workspace::with_links(cfg.mail.language, &body, &links);
         let fresh = store::outbox::enqueue(
             &mut tx,
             &store::outbox::NewMessage {
@@ -592,6 +578,7 @@ pub async fn sweep_red_flags(app: &App, now: DateTime<Utc>) -> Result<(u64, u64)
         return Ok((0, 0));
     }
     let date = today.to_string();
+    let date_words = crate::mail::words::day(now, cfg.timezone, cfg.mail.language);
     let (mut repeats, mut escalations) = (0, 0);
     let mut tx = app.store.write().await?;
     for r in store::flags::red_to_follow(&mut tx, to_secs(now)).await? {
@@ -601,6 +588,8 @@ pub async fn sweep_red_flags(app: &App, now: DateTime<Utc>) -> Result<(u64, u64)
         };
         let raised = from_secs(fl.raised_at)?;
         let raised_local = crate::mail::words::when(raised, cfg.timezone, cfg.mail.language);
+        let link =
+            crate::mail::workspace::url(&cfg.web.base_url, &format!("/team/flags/{}", fl.id));
         let facts = crate::mail::signals::AlertFacts {
             flag_id: fl.id,
             family: &fl.family_ref,
@@ -612,6 +601,7 @@ pub async fn sweep_red_flags(app: &App, now: DateTime<Utc>) -> Result<(u64, u64)
             municipality_code: &muni.code,
             municipality_name: &muni.name,
             raised_local: &raised_local,
+            link: Some(&link),
         };
         let alerted_day = r
             .alerted_at
@@ -619,12 +609,11 @@ pub async fn sweep_red_flags(app: &App, now: DateTime<Utc>) -> Result<(u64, u64)
             .transpose()?
             .map(|t| t.with_timezone(&cfg.timezone).date_naive());
         if alerted_day.is_some_and(|d| d < today) && local.time() >= cfg.digest_local_time {
-            let (subject, body) =
-                crate::mail::followup::red_repeat(cfg.mail.language, &facts, &date);
-            let body = crate::mail::workspace::with_link(
+            let (subject, body) = crate::mail::followup::red_repeat(
                 cfg.mail.language,
-                &body,
-                &crate::mail::workspace::url(&cfg.web.base_url, &format!("/team/flags/{}", fl.id)),
+                &facts,
+                &date_words,
+                cfg.red_escalate_after,
             );
             let fresh = store::outbox::enqueue(
                 &mut tx,
@@ -650,11 +639,10 @@ pub async fn sweep_red_flags(app: &App, now: DateTime<Utc>) -> Result<(u64, u64)
                 cfg.mail.language,
                 &facts,
                 cfg.red_escalate_after,
-            );
-            let body = crate::mail::workspace::with_link(
-                cfg.mail.language,
-                &body,
-                &crate::mail::workspace::url(&cfg.web.base_url, &format!("/team/flags/{}", fl.id)),
+                crate::mail::followup::Coordinator {
+                    name: muni.coordinator_name.as_deref(),
+                    email: &muni.coordinator_email,
+                },
             );
             let cc = if muni.team_email == muni.coordinator_email {
                 vec![]

@@ -1,5 +1,6 @@
 //! The caseload of a municipality in one query: every running family it is responsible
-//! for now, or that is moving to it, with its next contact, open flags and pending move.
+//! for now, or that is moving to it, with its next contact (and the attempts made at it),
+//! open flags, pending move and the municipality's own case number.
 
 use super::{Conn, StoreError};
 use sqlx::Row;
@@ -17,6 +18,10 @@ pub struct CaseloadRow {
     pub next_due_at: Option<i64>,
     pub notice_stage: i64,
     pub overdue_count: i64,
+    /// Failed attempts so far at the next contact.
+    pub attempts: i64,
+    /// This municipality's own case number, sealed with the family's key.
+    pub sealed_case_number: Option<Vec<u8>>,
     pub red: i64,
     pub amber: i64,
     pub info: i64,
@@ -50,7 +55,8 @@ pub async fn of_municipality(
          SELECT f.id, f.ref, f.kek_id, f.wrapped_dek, f.sealed_details, \
            CASE WHEN resp.municipality = $1 THEN 1 ELSE 0 END, \
            nc.ref, nc.due_at, COALESCE(nc.notice_stage, 0), COALESCE(nc.overdue_count, 0), \
-           COALESCE(fl.red, 0), COALESCE(fl.amber, 0), COALESCE(fl.info, 0), moving.ref \
+           COALESCE(fl.red, 0), COALESCE(fl.amber, 0), COALESCE(fl.info, 0), moving.ref, \
+           COALESCE(nc.attempts, 0), cn.sealed_number \
          FROM families f \
          JOIN ranked resp ON resp.family_id = f.id AND resp.n = 1 \
          LEFT JOIN moving ON moving.family_id = f.id \
@@ -58,6 +64,7 @@ pub async fn of_municipality(
            SELECT c.id FROM checkins c WHERE c.family_id = f.id AND c.status = 'open' \
            ORDER BY c.due_at LIMIT 1) \
          LEFT JOIN fl ON fl.family_id = f.id \
+         LEFT JOIN case_numbers cn ON cn.family_id = f.id AND cn.municipality = $1 \
          WHERE f.status = 'running' AND (resp.municipality = $1 OR moving.to_municipality = $1) \
          ORDER BY f.ref",
     )
@@ -82,6 +89,8 @@ pub async fn of_municipality(
                 amber: r.try_get(11)?,
                 info: r.try_get(12)?,
                 pending_handover: r.try_get(13)?,
+                attempts: r.try_get(14)?,
+                sealed_case_number: r.try_get(15)?,
             })
         })
         .collect()

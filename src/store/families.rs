@@ -362,6 +362,7 @@ pub async fn erase(
         "DELETE FROM members WHERE family_id = $1",
         "DELETE FROM ex_partners WHERE family_id = $1",
         "DELETE FROM referrals WHERE family_id = $1",
+        "DELETE FROM case_numbers WHERE family_id = $1",
         "DELETE FROM responsibilities WHERE family_id = $1",
     ] {
         sqlx::query(sql).bind(family_id).execute(&mut *conn).await?;

@@ -6,6 +6,7 @@
 //! Each statement is a small function taking the connection of an open transaction, so the
 //! callers decide what commits together (a state change and its outbox message).
 
+pub mod case_numbers;
 pub mod caseload;
 pub mod checkins;
 pub mod closure;

@@ -358,6 +358,43 @@ pub async fn drop_sent_bodies(conn: &mut Conn, cutoff: i64, now: i64) -> Result<
     Ok(done.rows_affected())
 }
 
+/// Drops the body of message `id` at once, keeping its metadata: for a message whose text
+/// is a secret spent by sending it (the one-time sign-in link).
+pub async fn drop_body(conn: &mut Conn, id: i64, now: i64) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE outbox SET body = '', body_dropped_at = $2 WHERE id = $1 AND body_dropped_at IS NULL",
+    )
+    .bind(id)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Messages of `kind` whose text is spent once `key` (a used link) or anything queued on
+/// or before `cutoff` (an expired link) is: bodies dropped, and the ones still pending
+/// cancelled, since they would only carry a dead link. Returns the bodies dropped.
+pub async fn drop_spent(
+    conn: &mut Conn,
+    kind: &str,
+    key: Option<&str>,
+    cutoff: i64,
+    now: i64,
+) -> Result<u64, StoreError> {
+    let done = sqlx::query(
+        "UPDATE outbox SET body = '', body_dropped_at = $4, claimed_until = NULL, \
+         status = CASE WHEN status = 'pending' THEN 'cancelled' ELSE status END \
+         WHERE kind = $1 AND body_dropped_at IS NULL AND (key = $2 OR created_at <= $3)",
+    )
+    .bind(kind)
+    .bind(key)
+    .bind(cutoff)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// Gives claims back without counting an attempt: a dispatch round that stopped early
 /// (shutdown, time budget) leaves the rest for the next round instead of waiting out the
 /// claim.

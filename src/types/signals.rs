@@ -135,6 +135,9 @@ pub struct Indicator {
     pub label_en: String,
     pub applies_to: Scope,
     pub kind: IndicatorType,
+    /// An enum's values as shown (Dutch, English), where the config names them
+    /// (`value_labels`); a value without one is shown as it is.
+    pub value_labels: BTreeMap<String, (String, String)>,
 }
 
 /// A comparison of one indicator's value at one check-in.

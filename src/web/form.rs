@@ -7,7 +7,6 @@ use super::views::{ChildFormVm, FieldVm, FormError, OptionVm};
 use crate::domain::enrolment::Observations;
 use crate::domain::recording::{CheckinRecord, ChildObservations};
 use crate::domain::signals::{Catalog, Indicator, IndicatorType, Scope};
-use crate::mail::Language;
 use serde_json::Value;
 
 /// The posted form as name/value pairs (a name repeats for checkboxes).
@@ -31,10 +30,7 @@ impl Posted {
 }
 
 fn label(t: T, ind: &Indicator) -> String {
-    match t.0 {
-        Language::Nl => ind.label_nl.clone(),
-        Language::En => ind.label_en.clone(),
-    }
+    super::labels::indicator(t, ind)
 }
 
 fn indicators(catalog: &Catalog, scope: Scope) -> impl Iterator<Item = &Indicator> {
@@ -84,7 +80,10 @@ pub fn fields(
                     values, multiple, ..
                 } => (
                     if *multiple { "multi" } else { "select" },
-                    values.iter().map(|v| opt(v, v.clone())).collect(),
+                    values
+                        .iter()
+                        .map(|v| opt(v, super::labels::value(t, ind, v)))
+                        .collect(),
                 ),
             };
             FieldVm {

@@ -116,6 +116,12 @@ const WORDS: &[(&str, &str, &str)] = &[
         "Only the team responsible for this family now can change this. You can still read the record.",
     ),
     ("error.title", "Er ging iets mis", "Something went wrong"),
+    ("limited.title", "Te veel verzoeken", "Too many requests"),
+    (
+        "limited.body",
+        "Vanaf dit adres komen te veel verzoeken zonder aanmelding. Wacht even en probeer het dan opnieuw.",
+        "Too many requests without sign-in come from this address. Wait a moment, then try again.",
+    ),
     (
         "error.body",
         "Probeer het later opnieuw. De beheerder vindt de oorzaak in het logboek.",
@@ -142,7 +148,11 @@ const WORDS: &[(&str, &str, &str)] = &[
         "Er zijn geen gezinnen die aan het filter voldoen.",
         "No families match the filter.",
     ),
-    ("caseload.count", "gezinnen", "families"),
+    ("caseload.family", "gezin", "family"),
+    ("caseload.families", "gezinnen", "families"),
+    ("caseload.of", "van", "of"),
+    ("col.case_number", "Dossiernummer", "Case number"),
+    ("col.attempts", "Pogingen", "Attempts"),
     ("col.family", "Gezin", "Family"),
     ("col.director", "Casusregisseur", "Case director"),
     ("col.next", "Volgend contact", "Next contact"),
@@ -157,6 +167,34 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("state.due", "Nu aan de beurt", "Due now"),
     ("state.overdue", "Te laat", "Overdue"),
     ("state.none", "Geen", "None"),
+    (
+        "outcome.overdue",
+        "te laat, niet vastgelegd",
+        "overdue, not recorded",
+    ),
+    ("outcome.pending", "nog open", "still open"),
+    ("stressor.debts", "schulden", "debts"),
+    ("stressor.housing", "huisvesting", "housing"),
+    ("stressor.income", "inkomen", "income"),
+    ("stressor.work", "werk", "work"),
+    (
+        "stressor.mental_health",
+        "psychische gezondheid",
+        "mental health",
+    ),
+    ("stressor.health", "gezondheid", "health"),
+    ("stressor.addiction", "verslaving", "addiction"),
+    ("stressor.legal", "juridische zaken", "legal matters"),
+    (
+        "stressor.isolation",
+        "sociaal isolement",
+        "social isolation",
+    ),
+    (
+        "rule.measure_notice",
+        "Maatregel (zoals een contactverbod) loopt binnenkort af",
+        "A court measure (such as a contact ban) ends soon",
+    ),
     ("sev.red", "rood", "red"),
     ("sev.amber", "oranje", "amber"),
     ("sev.info", "info", "info"),
@@ -179,6 +217,31 @@ const WORDS: &[(&str, &str, &str)] = &[
     ),
     ("family.interpreter", "Tolk nodig", "Interpreter needed"),
     ("family.director", "Casusregisseur", "Case director"),
+    (
+        "family.case_number",
+        "Dossiernummer van uw team",
+        "Your team's case number",
+    ),
+    (
+        "family.case_number.hint",
+        "Het nummer van dit gezin in het eigen systeem van uw gemeente. Wordt versleuteld opgeslagen; laat leeg om het te verwijderen.",
+        "This family's number in your municipality's own case system. Stored encrypted; leave empty to remove it.",
+    ),
+    (
+        "family.case_number.save",
+        "Dossiernummer opslaan",
+        "Save the case number",
+    ),
+    (
+        "family.case_number.done",
+        "Het dossiernummer is opgeslagen",
+        "The case number is saved",
+    ),
+    (
+        "family.case_number.invalid",
+        "Vul een dossiernummer in van hoogstens 64 tekens op één regel",
+        "Enter a case number of at most 64 characters on one line",
+    ),
     ("family.address", "Adres", "Address"),
     ("family.stressors", "Stressoren", "Stressors"),
     ("family.notes", "Notities", "Notes"),
@@ -375,26 +438,38 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("status.erased", "gewist", "erased"),
 ];
 
+/// The table by key, built once (pages look words up per row).
+fn table() -> &'static std::collections::HashMap<&'static str, (&'static str, &'static str)> {
+    static TABLE: std::sync::OnceLock<
+        std::collections::HashMap<&'static str, (&'static str, &'static str)>,
+    > = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| WORDS.iter().map(|(k, nl, en)| (*k, (*nl, *en))).collect())
+}
+
 impl T {
-    /// The word for `key`; the key itself if the table lacks it (a test keeps it complete).
+    /// The word for `key`; "?" if the table lacks it (a test keeps it complete).
     pub fn s(&self, key: &str) -> &'static str {
-        for (k, nl, en) in WORDS {
-            if *k == key {
-                return match self.0 {
-                    Language::Nl => nl,
-                    Language::En => en,
-                };
-            }
-        }
-        "?"
+        self.word(key).unwrap_or("?")
+    }
+
+    /// The word for `key`, if the table has it.
+    pub fn word(&self, key: &str) -> Option<&'static str> {
+        table().get(key).map(|(nl, en)| match self.0 {
+            Language::Nl => *nl,
+            Language::En => *en,
+        })
+    }
+
+    /// "1 gezin", "2 gezinnen": the count with the singular or plural word.
+    pub fn count(&self, n: usize, one: &str, many: &str) -> String {
+        format!("{n} {}", self.s(if n == 1 { one } else { many }))
     }
 
     /// `prefix.code` looked up, or the code itself when there is no word for it.
     pub fn code(&self, prefix: &str, code: &str) -> String {
-        let key = format!("{prefix}.{code}");
-        match WORDS.iter().find(|(k, _, _)| *k == key) {
-            Some(_) => self.s(&key).to_string(),
-            None => code.to_string(),
+        match self.word(&format!("{prefix}.{code}")) {
+            Some(w) => w.to_string(),
+            None => code.replace('_', " "),
         }
     }
 

@@ -10,13 +10,14 @@
 
 mod form;
 pub mod i18n;
+mod labels;
 mod pages;
 pub mod session;
 pub mod signin;
 mod svg;
 mod views;
 
-pub use pages::caseload_html;
+pub use pages::{caseload_data, caseload_html};
 
 use crate::api::ApiState;
 use axum::Router;
@@ -25,6 +26,8 @@ use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The stylesheet, compiled in.
 const STYLE: &str = include_str!("style.css");
@@ -34,6 +37,8 @@ const STYLE: &str = include_str!("style.css");
 pub struct Here {
     pub t: i18n::T,
     pub path: String,
+    /// Set once the request's session was found valid (see [`limit`]).
+    pub signed_in: Arc<AtomicBool>,
 }
 
 /// The workspace's routes, merged into the API router.
@@ -51,6 +56,10 @@ pub fn router(state: ApiState) -> Router<ApiState> {
         .route("/team/families/{reference}", get(pages::family))
         .route("/team/families/{reference}/print", get(pages::family_print))
         .route(
+            "/team/families/{reference}/case-number",
+            axum::routing::post(pages::case_number_submit),
+        )
+        .route(
             "/team/checkins/{id}",
             get(pages::record_form).post(pages::record_submit),
         )
@@ -63,6 +72,7 @@ pub fn router(state: ApiState) -> Router<ApiState> {
             get(pages::handover_page).post(pages::handover_submit),
         )
         .route("/team/{*rest}", get(pages::not_found))
+        .layer(middleware::from_fn_with_state(state.clone(), limit))
         .layer(middleware::from_fn_with_state(state, frame))
 }
 
@@ -91,7 +101,11 @@ async fn frame(State(state): State<ApiState>, mut req: Request, next: Next) -> R
         .map(str::to_string);
     let t = i18n::pick(chosen.as_deref(), req.headers());
     let path = req.uri().path().to_string();
-    req.extensions_mut().insert(Here { t, path });
+    req.extensions_mut().insert(Here {
+        t,
+        path,
+        signed_in: Arc::new(AtomicBool::new(false)),
+    });
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
     if let Some(l) = chosen
@@ -123,5 +137,58 @@ async fn frame(State(state): State<ApiState>, mut req: Request, next: Next) -> R
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    resp
+}
+
+/// The API's per-IP limit for strangers, applied to the workspace: a request without a
+/// valid session (a sign-in request, a sign-in link, a page before sign-in) takes one from
+/// the client's allowance (`api.burst`, then `api.rate_limit` per second), and once that is
+/// used up the client gets 429 before any database work. The denials are counted and
+/// audited in aggregate with the API's (`api.denied`, one entry per client and minute).
+/// A session that worked lately still passes from a blocked address.
+async fn limit(State(state): State<ApiState>, req: Request, next: Next) -> Response {
+    use crate::api::strangers::Why;
+    if req.uri().path() == "/team/style.css" {
+        return next.run(req).await;
+    }
+    let Some(here) = req.extensions().get::<Here>().cloned() else {
+        return next.run(req).await;
+    };
+    let client = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    let cookie = session::cookie(req.headers(), session::SESSION_COOKIE)
+        .filter(|c| !c.is_empty())
+        .map(str::to_string);
+    let minute = state.app.now().timestamp().div_euclid(60);
+    let strangers = state.strangers();
+    if let Err(wait) = strangers.admit_session(&client, cookie.as_deref()) {
+        let _ = strangers.deny(&client, minute, Why::Limited);
+        return pages::too_many(&here, wait);
+    }
+    let why = if req.method() == axum::http::Method::POST && req.uri().path() == "/team/signin" {
+        Why::SignIn
+    } else {
+        Why::NoSession
+    };
+    if cookie.is_none() {
+        // Nothing to sign in with: a stranger's request, counted before it is served.
+        if let Err(wait) = strangers.deny(&client, minute, why) {
+            return pages::too_many(&here, wait);
+        }
+        return next.run(req).await;
+    }
+    let resp = next.run(req).await;
+    if let Some(c) = cookie {
+        if here.signed_in.load(Ordering::Relaxed) {
+            strangers.session_ok(&c);
+        } else {
+            // A cookie that is no (longer a) session: counted like a bad token.
+            strangers.session_gone(&c);
+            let _ = strangers.deny(&client, minute, why);
+        }
+    }
     resp
 }

@@ -118,17 +118,14 @@ pub async fn request_link(
     )
     .await?;
     let url = format!("{}/team/signin/{token}", app.config.web.base_url);
-    let (subject, body) = crate::mail::workspace::signin_link(app.config.mail.language, &url);
-    let key = format!(
-        "signin:{}:{}",
-        m.reference,
-        &session::hex(&token_hash)[..16]
-    );
+    let (subject, body) =
+        crate::mail::workspace::signin_link(app.config.mail.language, &url, LINK_VALID_SECS / 60);
+    let key = link_mail_key(&m.reference, &token_hash);
     store::outbox::enqueue(
         &mut tx,
         &store::outbox::NewMessage {
             key: &key,
-            kind: "signin_link",
+            kind: crate::mail::workspace::SIGNIN_LINK_KIND,
             family_ref: None,
             recipients: std::slice::from_ref(&m.email),
             cc: &[],
@@ -155,6 +152,12 @@ pub async fn request_link(
     tx.commit().await?;
     tracing::info!(member = %m.reference, "sign-in link mailed");
     Ok(())
+}
+
+/// The outbox key of the mail that carries a link: the member and a prefix of the link's
+/// hash (never the link itself).
+fn link_mail_key(member: &str, token_hash: &[u8]) -> String {
+    format!("signin:{member}:{}", &session::hex(token_hash)[..16])
 }
 
 /// Opens a link: once, within 15 minutes, in the browser that asked for it. Failures are
@@ -194,6 +197,22 @@ pub async fn redeem(app: &App, token: &str, browser: Option<&str>) -> Result<Red
     };
     if !store::members::use_link(&mut tx, &token_hash, now).await? {
         return Ok(Redeemed::Used);
+    }
+    // The link is spent: its mail's text goes now, wherever it stands.
+    if let Some(reference) =
+        sqlx::query_scalar::<_, String>("SELECT reference FROM team_members WHERE id = $1")
+            .bind(link.member_id)
+            .fetch_optional(&mut *tx)
+            .await?
+    {
+        store::outbox::drop_spent(
+            &mut tx,
+            crate::mail::workspace::SIGNIN_LINK_KIND,
+            Some(&link_mail_key(&reference, &token_hash)),
+            i64::MIN,
+            now,
+        )
+        .await?;
     }
     let member = sqlx::query_scalar::<_, String>(
         "SELECT reference FROM team_members WHERE id = $1 AND removed_at IS NULL",

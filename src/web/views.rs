@@ -48,17 +48,21 @@ pub struct SignInPage {
 pub struct CaseRow {
     pub family: String,
     pub director: String,
+    /// The team's own case number (empty if none).
+    pub case_number: String,
     pub checkin: Option<String>,
     pub due: String,
     pub due_at: i64,
+    /// Failed attempts so far at the next contact, "1 van 3" (empty without one).
+    pub attempts: String,
     pub state: &'static str,
-    pub state_label: String,
+    pub state_label: &'static str,
     pub reminders: i64,
     pub red: i64,
     pub amber: i64,
     pub info: i64,
     pub handover: Option<String>,
-    pub handover_label: String,
+    pub handover_label: &'static str,
     pub needs_action: bool,
 }
 
@@ -133,6 +137,8 @@ pub struct FamilyVm {
     pub interpreter: String,
     pub erased: bool,
     pub director: String,
+    /// The reading team's own case number (empty if none).
+    pub case_number: String,
     pub address: String,
     pub stressors: String,
     pub notes: String,
@@ -149,6 +155,13 @@ pub struct FamilyPage {
     pub l: Layout,
     pub print: bool,
     pub f: FamilyVm,
+    pub csrf: String,
+    /// The responsible team may set its case number here.
+    pub can_edit: bool,
+    /// The case number as typed (when shown again with an error).
+    pub case_number: String,
+    pub case_error: Option<String>,
+    pub errors: Vec<FormError>,
 }
 
 pub struct OptionVm {

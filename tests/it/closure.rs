@@ -108,11 +108,14 @@ fn early_closure_is_refused_with_a_red_flag_then_approved_and_the_coordinator_to
     assert_eq!(notices[0]["cc"], json!([]));
     assert_eq!(
         notices[0]["subject"],
-        format!("[Nazorg] Aftercare of {f} closed early")
+        format!("[Nazorg] Aftercare of family {f} closed early")
     );
     let body = env.sql("SELECT body FROM outbox WHERE kind = 'closure_notice'");
     assert!(body.contains(f) && body.contains("the family declined aftercare"));
-    assert!(body.contains("(family_declined_aftercare)"), "{body}");
+    assert!(
+        !body.contains("family_declined_aftercare"),
+        "the code, not words: {body}"
+    );
     assert!(body.contains("a coordinator approved"), "{body}");
     assert!(
         !body.contains("CLOSEMARK") && !body.contains("Jansen"),

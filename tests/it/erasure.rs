@@ -65,6 +65,10 @@ fn must(out: Output) -> Output {
 fn body() -> Value {
     let mut b = family_body(AMSTERDAM, "standard", EPISODE, MARK);
     b["language"] = json!(LANGUAGE);
+    // Erasure takes the case director along: out of the record and out of the reminders
+    // that named them.
+    b["case_director"] =
+        json!({"name": format!("{MARK}-director"), "email": "director@team.example.org"});
     b
 }
 
@@ -161,7 +165,7 @@ fn family_rows(env: &TestEnv, f: &str) -> String {
          (SELECT COUNT(*) FROM observations), \
          (SELECT COUNT(*) FROM handovers h JOIN families x ON x.id = h.family_id WHERE x.ref = '{f}'), \
          (SELECT COUNT(*) FROM flags fl JOIN families x ON x.id = fl.family_id WHERE x.ref = '{f}'), \
-         (SELECT COUNT(*) FROM outbox_attachments), \
+         (SELECT COUNT(*) FROM outbox_attachments a JOIN outbox o ON o.id = a.outbox_id WHERE o.family_ref = '{f}'), \
          (SELECT COUNT(*) FROM evaluations e JOIN families x ON x.id = e.family_id WHERE x.ref = '{f}')"
     ))
 }
@@ -337,8 +341,21 @@ fn erasure_leaves_only_a_tombstone_in_the_state_folder() {
     let outbox_rows = env.sql(&format!(
         "SELECT COUNT(*) FROM outbox WHERE family_ref = '{f}'"
     ));
-    let mails = env.eml_files().len();
+    let mails = env.eml_files();
     let s = env.sweep("2027-01-20T12:00:00+01:00");
+    // What goes out after the erasure: the calendar cancels of its invited check-ins,
+    // naming the check-in only (the `invites` tests read them with a calendar parser).
+    let cancels: Vec<PathBuf> = env
+        .eml_files()
+        .into_iter()
+        .filter(|p| !mails.contains(p))
+        .collect();
+    assert!(!cancels.is_empty(), "{s}");
+    for p in &cancels {
+        let text = std::fs::read_to_string(p).unwrap();
+        assert!(text.contains("method=CANCEL"), "{text}");
+        assert!(!text.contains(&f), "the family named in {text}");
+    }
     assert_eq!(s["sweep"]["exports_expired"], 1, "{s}");
     assert!(!export_dir.exists(), "expired export folder deleted");
     assert_eq!(
@@ -354,7 +371,11 @@ fn erasure_leaves_only_a_tombstone_in_the_state_folder() {
         )),
         outbox_rows
     );
-    assert_eq!(env.eml_files().len(), mails, "nothing sent for the family");
+    assert_eq!(
+        env.eml_files().len(),
+        mails.len() + cancels.len(),
+        "nothing sent for the family"
+    );
     let shown = env.json(&["family", "show", &f]);
     assert_eq!(shown["status"], "erased");
     assert!(

@@ -171,3 +171,166 @@ fn closing_a_family_cancels_its_invited_checkins() {
     assert_eq!(cancel[0]["sequence"], 1);
     assert_eq!(invited[0]["uid"], cancel[0]["uid"]);
 }
+
+/// A move takes the invited check-in out of the sending team's calendar: a METHOD:CANCEL
+/// with the same UID as the REQUEST and a higher SEQUENCE, addressed to that team, queued
+/// with the move.
+#[test]
+fn moving_a_family_cancels_its_invitation_with_the_same_uid() {
+    let env = TestEnv::new();
+    let fam = env.enrol(
+        "2026-12-01T10:00:00+01:00",
+        &family_body(AMSTERDAM, "standard", "2026-12-01", "ICS"),
+    );
+    let family = fam["family"].as_str().unwrap();
+    let c1 = fam["checkins"][0]["id"].as_str().unwrap();
+    let uid = format!("{c1}@nazorg");
+    let mut seen = BTreeSet::new();
+    env.sweep("2026-12-14T10:00:00+01:00");
+    let invited = ical::events(&new_files(&env, &mut seen));
+    assert_eq!(invited.len(), 1, "{invited:?}");
+    check_event(&invited[0], "REQUEST", &uid, family);
+    assert_eq!(invited[0]["sequence"], 0);
+
+    env.json(&[
+        "--at",
+        "2026-12-14T11:00:00+01:00",
+        "move",
+        family,
+        "--to",
+        ROTTERDAM,
+        "--date",
+        "2026-12-14",
+    ]);
+    assert_eq!(
+        env.sql(&format!(
+            "SELECT COUNT(*) FROM outbox WHERE kind = 'invite_cancel' AND status = 'pending' \
+             AND family_ref = '{family}' AND key LIKE 'invite_cancel:{c1}:1:%'"
+        )),
+        "1",
+        "the cancel is queued in the move's transaction"
+    );
+    env.sweep("2026-12-14T11:05:00+01:00");
+    let events = ical::events(&new_files(&env, &mut seen));
+    let cancels: Vec<&Value> = events.iter().filter(|e| e["method"] == "CANCEL").collect();
+    assert_eq!(cancels.len(), 1, "{events:?}");
+    check_event(cancels[0], "CANCEL", &uid, family);
+    assert_eq!(cancels[0]["uid"], invited[0]["uid"]);
+    assert_eq!(cancels[0]["sequence"], 1);
+    assert_eq!(cancels[0]["status"], "CANCELLED");
+    assert_eq!(cancels[0]["dtstart"], invited[0]["dtstart"]);
+    assert_eq!(cancels[0]["filename"], "contactmoment-vervallen.ics");
+    assert!(
+        cancels[0]["subject"].as_str().unwrap().contains(family),
+        "{}",
+        cancels[0]
+    );
+}
+
+/// Erasing a family cancels the invitations in its team's calendar, yet nothing queued
+/// or sent names it: the CANCEL carries the check-in's UID only, with a neutral summary,
+/// and its outbox row is not filed under the family. After the sweep no mail, outbox row
+/// or attachment holds the family reference or anything planted in its record.
+#[test]
+fn erasing_a_family_cancels_its_invitations_without_naming_it() {
+    let env = TestEnv::new();
+    let fam = env.enrol(
+        "2026-12-01T10:00:00+01:00",
+        &family_body(AMSTERDAM, "standard", "2026-12-01", "ERASEICS"),
+    );
+    let family = fam["family"].as_str().unwrap().to_string();
+    let c1 = fam["checkins"][0]["id"].as_str().unwrap();
+    let uid = format!("{c1}@nazorg");
+    let mut seen = BTreeSet::new();
+    env.sweep("2026-12-14T10:00:00+01:00");
+    let invited = ical::events(&new_files(&env, &mut seen));
+    assert_eq!(invited.len(), 1, "{invited:?}");
+    check_event(&invited[0], "REQUEST", &uid, &family);
+
+    let erased = env.json(&[
+        "--at",
+        "2026-12-14T11:00:00+01:00",
+        "family",
+        "erase",
+        &family,
+        "--reason",
+        "data_subject_request",
+        "--yes",
+    ]);
+    assert_eq!(erased["status"], "erased", "{erased}");
+    assert_eq!(
+        env.sql(
+            "SELECT COUNT(*) FROM outbox WHERE kind = 'invite_cancel' AND status = 'pending' \
+             AND family_ref IS NULL"
+        ),
+        "1",
+        "the cancel is queued with the erasure, not filed under the family"
+    );
+    let s = env.sweep("2026-12-14T11:05:00+01:00");
+    assert_eq!(s["dispatch"]["sent"], 1, "{s}");
+    let fresh = new_files(&env, &mut seen);
+    let cancels = ical::events(&fresh);
+    assert_eq!(cancels.len(), 1, "{cancels:?}");
+    let e = &cancels[0];
+    assert_eq!(e["method"], "CANCEL", "{e}");
+    assert_eq!(e["content_method"], "CANCEL", "{e}");
+    assert_eq!(e["uid"], uid, "{e}");
+    assert_eq!(e["uid"], invited[0]["uid"], "{e}");
+    assert_eq!(e["sequence"], 1, "{e}");
+    assert_eq!(e["status"], "CANCELLED", "{e}");
+    assert_eq!(e["attendee"], format!("mailto:{TEAM_AMSTERDAM}"), "{e}");
+    // The test config writes English mail.
+    assert_eq!(e["summary"], "Nazorg: check-in cancelled", "{e}");
+    assert_eq!(
+        e["description"],
+        format!("Check-in {c1} is cancelled."),
+        "{e}"
+    );
+    // Nothing anywhere names the erased family or holds its record.
+    let needles = [
+        family.clone(),
+        "ERASEICS".to_string(),
+        "eraseics".to_string(),
+    ];
+    for p in env.eml_files() {
+        let text = std::fs::read_to_string(&p).unwrap();
+        for n in &needles {
+            assert!(
+                !text.contains(n.as_str()),
+                "{n} in {}:\n{text}",
+                p.display()
+            );
+        }
+    }
+    assert_eq!(
+        env.sql(&format!(
+            "SELECT COUNT(*) FROM outbox WHERE instr(subject, '{family}') > 0 \
+             OR instr(body, '{family}') > 0 \
+             OR (family_ref IS NULL AND instr(key, '{family}') > 0)"
+        )),
+        "0"
+    );
+    assert_eq!(
+        env.sql(&format!(
+            "SELECT COUNT(*) FROM outbox_attachments WHERE instr(bytes, '{family}') > 0"
+        )),
+        "0"
+    );
+    // The database files too (the tombstone keeps the reference, nothing else).
+    let mut scanned: Vec<(String, Vec<u8>)> = Vec::new();
+    if env.on_postgres() {
+        scanned.push(("pg_dump".into(), env.stored_bytes()));
+    } else {
+        for f in ["var/nazorg.db", "var/nazorg.db-wal"] {
+            scanned.push((f.into(), bytes_of(&env.path(f))));
+        }
+    }
+    for (name, bytes) in scanned {
+        for n in &needles[1..] {
+            assert!(
+                !bytes.windows(n.len()).any(|w| w == n.as_bytes()),
+                "{n} in {name}"
+            );
+        }
+    }
+}

@@ -205,7 +205,7 @@ fn acknowledging_a_move_names_the_new_case_director() {
     assert_eq!(show(&env)["case_director_named"], true);
     assert_eq!(
         show(&env)["details"]["case_director"]["name"],
-        "DIRMARK-director"
+        CASE_DIRECTOR
     );
     let moved = env.json(&[
         "--at",

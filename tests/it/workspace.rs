@@ -520,12 +520,39 @@ async fn journey(axe: String) {
         "family page"
     );
     check_page(&c, &axe, "10-family").await;
+    // Labels, not codes: the rule of the flag and the value that raised it.
+    let body = c
+        .find(Locator::Css("main"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        body.contains("Onbegeleid contact met de pleger")
+            && body.contains("zonder toezicht")
+            && !body.contains("unsupervised"),
+        "family page shows codes: {body}"
+    );
+    // The team's own case number, typed into the field on the family page.
+    c.find(Locator::Id("case_number"))
+        .await
+        .unwrap()
+        .send_keys("AMS-2027-0042")
+        .await
+        .unwrap();
+    click_and_wait(&c, Locator::Css("form[action$='/case-number'] button")).await;
+    check_page(&c, &axe, "10b-case-number-saved").await;
     c.goto(&format!("{base}/team/families/{f}/print"))
         .await
         .unwrap();
     check_page(&c, &axe, "11-family-print").await;
     c.goto(&format!("{base}/team/")).await.unwrap();
-    assert!(c.source().await.unwrap().contains(&f));
+    let src = c.source().await.unwrap();
+    assert!(
+        src.contains(&f) && src.contains("AMS-2027-0042"),
+        "caseload"
+    );
     check_page(&c, &axe, "12-caseload").await;
     c.goto(&format!("{base}/team/?filter=action&sort=flags"))
         .await

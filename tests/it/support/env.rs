@@ -21,6 +21,9 @@ pub const TEAM_AMSTERDAM: &str = "wijkteam@amsterdam.example.org";
 pub const COORD_AMSTERDAM: &str = "coordinator@vt-amsterdam.example.org";
 pub const TEAM_ROTTERDAM: &str = "wijkteam@rotterdam.example.org";
 pub const COORD_ROTTERDAM: &str = "coordinator@vt-rotterdam.example.org";
+/// The case director of [`family_body`]'s families.
+pub const CASE_DIRECTOR: &str = "R. de Regisseur";
+pub const CASE_DIRECTOR_EMAIL: &str = "regie@wijkteam.example.org";
 
 /// The test config: four plans, two municipalities, file transport unless `mail` says else.
 /// The scenarios pin calendar dates, so their plans keep weekends (`working_days_only =
@@ -398,7 +401,9 @@ pub fn family_body(municipality: &str, plan: &str, episode_date: &str, marker: &
         "plan": plan,
         "language": "ar",
         "interpreter_needed": true,
-        "case_director": {"name": format!("{marker}-director"), "email": format!("director.{}@team.example.org", marker.to_lowercase())},
+        // A professional, not the family: reminders name them (issue 12 item 5), so they
+        // carry no family marker.
+        "case_director": {"name": CASE_DIRECTOR, "email": CASE_DIRECTOR_EMAIL},
         "address": format!("{marker}-address 12, 1011 AB"),
         "notes": format!("{marker}-family-note"),
         "stressors": ["debts", "housing"],
