@@ -387,6 +387,7 @@ async fn show_bench(calls: usize) -> ShowResult {
             adults: Vec::new(),
             notes: Some("huisbezoek, rustig gesprek; afspraak met budgetcoach gemaakt.".into()),
             by: None,
+            referrals: Vec::new(),
         };
         checkin::record(&app, &r).await.unwrap();
     }

@@ -257,8 +257,10 @@ async fn run_round(
     relay: &mut RelayBackoff,
 ) {
     let now = app.now();
+    let started = crate::clock::monotonic();
     match sweep::sweep(app, now).await {
         Ok(s) => {
+            app.health.metrics.sweep_done(started.elapsed());
             app.health.update(|h| {
                 h.last_sweep = Some(now);
                 h.last_sweep_failed = false;

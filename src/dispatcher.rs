@@ -7,6 +7,7 @@
 
 use crate::config::DispatchConfig;
 use crate::mail::{OutgoingMessage, SendError, Transport};
+use crate::metrics::Failure;
 use crate::service::App;
 use crate::store::{self, StoreError, to_secs};
 use chrono::{DateTime, Utc};
@@ -208,6 +209,14 @@ pub async fn dispatch_within(
                     if matches!(e, SendError::Transient(_)) {
                         transient_in_a_row += 1;
                     }
+                    app.health.metrics.send_failed(
+                        &m.kind,
+                        match (&e, retry_at) {
+                            (SendError::Transient(_), Some(_)) => Failure::Transient,
+                            (SendError::Transient(_), None) => Failure::Exhausted,
+                            _ => Failure::Permanent,
+                        },
+                    );
                     store::outbox::mark_attempt_failed(&mut tx, id, &e.to_string(), retry_at)
                         .await?;
                     if retry_at.is_some() {

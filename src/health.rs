@@ -9,6 +9,8 @@ use std::sync::Mutex;
 #[derive(Debug, Default)]
 pub struct Health {
     state: Mutex<HealthState>,
+    /// What the daemon observes as it works, for `/metrics`.
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// A copy of the daemon's condition at one moment.

@@ -19,6 +19,8 @@ pub mod health;
 pub mod keyring;
 pub mod logging;
 pub mod mail;
+pub mod manual;
+pub mod metrics;
 pub mod service;
 pub mod status;
 pub mod store;

@@ -61,6 +61,7 @@ async fn run(args: Cli) -> anyhow::Result<()> {
         Command::Backup { out } => cli::ops::backup(g, out).await,
         Command::CopyDatabase { from, to } => cli::ops::copy_database(g, from, to).await,
         Command::Status => cli::ops::status(g).await,
+        Command::Generate { what, out } => cli::ops::generate(what, out),
         Command::Keygen { out } => cli::keys::keygen(g, out),
         Command::Migrate => cli::ops::migrate(g).await,
         Command::Serve => cli::ops::serve(g).await,

@@ -49,6 +49,10 @@ pub struct SweepSummary {
     pub flags_raised: u64,
     /// Safety plans reminded at their review date.
     pub safety_plan_reviews: u64,
+    /// Plans ended at their term without an evaluation: the team asked for it, and
+    /// reminded once.
+    pub evaluation_requests: u64,
+    pub evaluation_reminders: u64,
     /// Daily digests enqueued (at most one per team per working day).
     pub digests: u64,
     /// Red alerts sent again because nobody acknowledged them yet.
@@ -311,6 +315,9 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreE
     let (measure_flags, safety_reviews) = crate::service::record::sweep_record(app, now).await?;
     summary.flags_raised += measure_flags;
     summary.safety_plan_reviews = safety_reviews;
+    let (requests, reminders) = crate::service::evaluation::sweep_evaluations(app, now).await?;
+    summary.evaluation_requests = requests;
+    summary.evaluation_reminders = reminders;
     let (repeats, escalations) = crate::service::signals::sweep_red_flags(app, now).await?;
     summary.red_repeats = repeats;
     summary.red_escalations = escalations;
@@ -362,6 +369,12 @@ async fn handovers(app: &App, now: DateTime<Utc>) -> Result<(u64, u64), StoreErr
     let cfg = &app.config;
     let hc = &cfg.handover;
     let (mut reminders, mut escalations) = (0, 0);
+    // Deadlines fall on working days; a sweep catching up on a weekend or holiday (the
+    // daemon was down) holds them for the next working day.
+    let today = now.with_timezone(&cfg.timezone).date_naive();
+    if !hc.working_days.is_working_day(today) {
+        return Ok((0, 0));
+    }
     let mut tx = app.store.write().await?;
     for h in store::handovers::to_chase(&mut tx, 10_000).await? {
         let created = from_secs(h.created_at)?;

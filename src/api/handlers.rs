@@ -171,54 +171,69 @@ pub async fn openapi() -> Json<Value> {
     Json(super::openapi::document())
 }
 
+/// `/metrics` behind the token check (`api.metrics_admin_only`): admin tokens only.
+pub async fn metrics_for_admin(
+    State(s): State<ApiState>,
+    Extension(p): Extension<Principal>,
+) -> Result<Response, ApiError> {
+    admin_only(&p)?;
+    metrics(State(s)).await
+}
+
+/// The Prometheus scrape: this daemon's own metrics and the database's counts now.
 pub async fn metrics(State(s): State<ApiState>) -> Result<Response, ApiError> {
-    use std::fmt::Write;
+    let now = s.app.now().timestamp();
     let mut conn = s.app.store.conn().await?;
-    let counts = store::metrics::counts(&mut conn).await?;
-    let mut out = String::new();
-    for (name, help, rows) in counts {
-        let _ = writeln!(
-            out,
-            "# HELP nazorg_{name} {help}\n# TYPE nazorg_{name} gauge"
-        );
-        for (label, value) in rows {
-            match label {
-                Some((k, v)) => {
-                    let _ = writeln!(out, "nazorg_{name}{{{k}=\"{v}\"}} {value}");
-                }
-                None => {
-                    let _ = writeln!(out, "nazorg_{name} {value}");
-                }
-            }
-        }
-    }
+    let gauges = store::metrics::counts(&mut conn).await?;
     let fallbacks = store::metrics::safety_fallbacks(&mut conn).await?;
-    let _ = writeln!(
-        out,
-        "# HELP nazorg_safety_fallbacks_total Safety notices (red alerts, escalations) that failed for good and were re-sent to a coordinator\n# TYPE nazorg_safety_fallbacks_total counter\nnazorg_safety_fallbacks_total {fallbacks}"
-    );
-    let _ = writeln!(
-        out,
-        "# HELP nazorg_http_responses_total HTTP responses by status class\n# TYPE nazorg_http_responses_total counter"
-    );
-    for (i, c) in s.metrics.by_class.iter().enumerate().skip(1) {
-        let _ = writeln!(
-            out,
-            "nazorg_http_responses_total{{class=\"{i}xx\"}} {}",
-            c.load(std::sync::atomic::Ordering::Relaxed)
-        );
-    }
-    let _ = writeln!(
-        out,
-        "# HELP nazorg_api_denied_total Requests without a valid token (401, or 429 once a client's allowance is used up)\n# TYPE nazorg_api_denied_total counter\nnazorg_api_denied_total {}",
-        s.strangers.denied_total()
-    );
+    let last_sweep = store::sweeps::last_before(&mut conn, now).await?;
+    let oldest_pending_secs = store::outbox::oldest_pending_age(&mut conn, now).await?;
+    drop(conn);
+    let by_class = s
+        .metrics
+        .by_class
+        .iter()
+        .enumerate()
+        .skip(1)
+        .map(|(i, c)| {
+            (
+                Some(("class", format!("{i}xx"))),
+                c.load(std::sync::atomic::Ordering::Relaxed),
+            )
+        })
+        .collect();
+    let snapshot = crate::metrics::Snapshot {
+        gauges,
+        counters: vec![
+            (
+                "safety_fallbacks",
+                "Safety notices (red alerts, escalations) that failed for good and were re-sent to a coordinator",
+                vec![(None, u64::try_from(fallbacks).unwrap_or(0))],
+            ),
+            ("http_responses", "HTTP responses by status class", by_class),
+            (
+                "api_denied",
+                "Requests without a valid token (401, or 429 once a client's allowance is used up)",
+                vec![(None, s.strangers.denied_total())],
+            ),
+        ],
+        last_sweep,
+        last_dispatch: s.app.health.snapshot().last_dispatch.map(|t| t.timestamp()),
+        oldest_pending_secs,
+    };
+    let text = s.app.health.metrics.render(&snapshot).map_err(|_| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "metrics",
+            "the metrics could not be written",
+        )
+    })?;
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4",
+            crate::metrics::CONTENT_TYPE,
         )],
-        out,
+        text,
     )
         .into_response())
 }

@@ -170,7 +170,8 @@ impl ApiState {
 
 /// The router with every route, limit and layer.
 pub fn router(state: ApiState) -> Router {
-    let protected = Router::new()
+    let metrics_admin_only = state.app.config.api.metrics_admin_only;
+    let mut protected = Router::new()
         .route(
             "/v1/families",
             get(handlers::list_families).post(handlers::enrol),
@@ -198,12 +199,16 @@ pub fn router(state: ApiState) -> Router {
         )
         .route("/v1/members/{id}/remove", post(handlers::remove_member))
         .route("/v1/exports", post(handlers::create_export))
-        .route("/v1/exports/{id}/{file}", get(handlers::export_file))
-        .route_layer(middleware::from_fn_with_state(state.clone(), authorize));
-    Router::new()
-        .route("/healthz", get(handlers::healthz))
+        .route("/v1/exports/{id}/{file}", get(handlers::export_file));
+    let mut open = Router::new();
+    if metrics_admin_only {
+        protected = protected.route("/metrics", get(handlers::metrics_for_admin));
+    } else {
+        open = open.route("/metrics", get(handlers::metrics));
+    }
+    let protected = protected.route_layer(middleware::from_fn_with_state(state.clone(), authorize));
+    open.route("/healthz", get(handlers::healthz))
         .route("/readyz", get(handlers::readyz))
-        .route("/metrics", get(handlers::metrics))
         .route("/v1/openapi.json", get(handlers::openapi))
         .merge(protected)
         .merge(crate::web::router(state.clone()))

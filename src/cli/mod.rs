@@ -181,6 +181,14 @@ pub enum Command {
     Version,
     /// Queue depth, last sweep, pending handovers, open flags (counts only)
     Status,
+    /// Write the man pages or shell completions into a folder (for packaging)
+    #[command(hide = true)]
+    Generate {
+        what: crate::manual::Artefact,
+        /// The folder to write into (created if missing)
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// Team members who sign in to the workspace (/team/): add, list, remove
     #[command(subcommand)]
     Member(MemberCommand),
@@ -194,6 +202,7 @@ pub mod exit {
     pub const UNAVAILABLE: u8 = 69;
     pub const SOFTWARE: u8 = 70;
     pub const CANTCREAT: u8 = 73;
+    pub const NOPERM: u8 = 77;
     pub const TEMPFAIL: u8 = 75;
     pub const CONFIG: u8 = 78;
 }
@@ -450,6 +459,10 @@ fn op_failed(e: OpError) -> anyhow::Error {
         )) => {
             error_out!("{e}");
             Exit(exit::CONFIG).into()
+        }
+        OpError::Store(StoreError::ForeignOwner(_)) => {
+            eprintln!("error: {e}");
+            Exit(exit::NOPERM).into()
         }
         OpError::Store(StoreError::Locked(_)) => {
             error_out!("{e}");

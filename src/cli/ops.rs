@@ -1,4 +1,4 @@
-//! Operator commands: serve, migrate, check-config, sweep, backup, copy-database, status, healthcheck, send-test-email, default-config, version.
+//! Operator commands: serve, migrate, check-config, sweep, backup, copy-database, status, healthcheck, send-test-email, default-config, version, generate (hidden).
 
 use super::*;
 
@@ -15,6 +15,16 @@ pub fn check_config(g: &Global) -> anyhow::Result<()> {
 /// Prints the documented example config (`nazorg default-config`).
 pub fn default_config() -> anyhow::Result<()> {
     print!("{}", include_str!("../../config/nazorg.example.toml"));
+    Ok(())
+}
+
+/// Writes the man pages or completions from this command line (`nazorg generate`, hidden;
+/// the package build runs it). `--at` stays hidden as outside a simulation.
+pub fn generate(what: crate::manual::Artefact, out: PathBuf) -> anyhow::Result<()> {
+    let cmd = Cli::command().mut_arg("at", |a| a.hide(true));
+    for file in crate::manual::generate(cmd, what, &out)? {
+        println!("{}", file.display());
+    }
     Ok(())
 }
 

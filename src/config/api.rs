@@ -16,6 +16,8 @@ pub(super) struct RawApi {
     pub(super) header_timeout: String,
     #[serde(default = "d_token_lifetime")]
     pub(super) token_lifetime: String,
+    #[serde(default)]
+    pub(super) metrics_admin_only: bool,
 }
 
 pub(super) fn d_token_lifetime() -> String {
@@ -51,6 +53,7 @@ impl Default for RawApi {
             max_connections: d_max_connections(),
             header_timeout: d_header_timeout(),
             token_lifetime: d_token_lifetime(),
+            metrics_admin_only: false,
         }
     }
 }
@@ -108,4 +111,6 @@ pub struct ApiConfig {
     pub header_timeout: std::time::Duration,
     /// How long a token lives when `token create` is given no `--expires`.
     pub token_lifetime: IsoDuration,
+    /// `GET /metrics` needs an admin token (else it answers anyone who reaches the listener).
+    pub metrics_admin_only: bool,
 }

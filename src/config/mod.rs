@@ -702,6 +702,7 @@ fn validate(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, Vec<Conf
         max_connections: raw.api.max_connections,
         header_timeout,
         token_lifetime,
+        metrics_admin_only: raw.api.metrics_admin_only,
     };
 
     // web

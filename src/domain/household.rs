@@ -47,6 +47,28 @@ pub struct Referral {
     pub detail: Option<String>,
 }
 
+/// Checks referrals (`referrals[i].kind`, `.detail`), for `family update` and for a
+/// check-in's record alike.
+pub fn check_referrals(e: &mut Vec<FieldError>, referrals: &[Referral]) {
+    for (i, r) in referrals.iter().enumerate() {
+        if !REFERRAL_KINDS.contains(&r.kind.as_str()) {
+            e.push(FieldError::new(
+                format!("referrals[{i}].kind"),
+                format!("expected one of: {}", REFERRAL_KINDS.join(", ")),
+            ));
+        }
+        if let Some(d) = &r.detail {
+            check_text(e, &format!("referrals[{i}].detail"), d, false);
+        }
+    }
+    if referrals.len() > 32 {
+        e.push(FieldError::new(
+            "referrals",
+            "more than 32 referrals at once",
+        ));
+    }
+}
+
 /// The body of `family update` and `PATCH /v1/families/{ref}`. Every part is optional; the
 /// whole update is applied in one transaction or not at all.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -316,17 +338,7 @@ impl FamilyUpdate {
                 e.push(FieldError::new("safety_plan.review_on", "in the past"));
             }
         }
-        for (i, r) in self.referrals.iter().enumerate() {
-            if !REFERRAL_KINDS.contains(&r.kind.as_str()) {
-                e.push(FieldError::new(
-                    format!("referrals[{i}].kind"),
-                    format!("expected one of: {}", REFERRAL_KINDS.join(", ")),
-                ));
-            }
-            if let Some(d) = &r.detail {
-                check_text(&mut e, &format!("referrals[{i}].detail"), d, false);
-            }
-        }
+        check_referrals(&mut e, &self.referrals);
         let empty = self.address.is_none()
             && self.notes.is_none()
             && self.case_director.is_none()

@@ -74,6 +74,10 @@ pub struct CheckinRecord {
     /// Who made the contact (attempt): personal data, sealed with the attempt.
     #[serde(default)]
     pub by: Option<String>,
+    /// Referrals (e.g. schuldhulp) learnt of at this contact, with whether they started:
+    /// checked and sealed as `family update` does.
+    #[serde(default)]
+    pub referrals: Vec<super::household::Referral>,
 }
 
 /// The sealed part of one contact attempt: who tried, and the notes of the attempt.
@@ -117,15 +121,22 @@ fn check_observations(errors: &mut Vec<FieldError>, field: &str, obs: &Observati
         let ok = match value {
             serde_json::Value::Bool(_) | serde_json::Value::Number(_) => true,
             serde_json::Value::String(s) => s.len() <= 200,
+            // A list of codes, each possibly with a level: `{code, level}`; the indicator
+            // check names what is wrong inside.
             serde_json::Value::Array(items) => {
-                items.len() <= 32 && items.iter().all(|i| i.as_str().is_some_and(is_code))
+                items.len() <= 32
+                    && items.iter().all(|i| match i {
+                        serde_json::Value::String(s) => is_code(s),
+                        serde_json::Value::Object(o) => o.len() <= 2,
+                        _ => false,
+                    })
             }
             serde_json::Value::Null | serde_json::Value::Object(_) => false,
         };
         if !ok {
             errors.push(FieldError::new(
                 f,
-                "expected true/false, a number, a short text or a list of codes",
+                "expected true/false, a number, a short text or a list of codes (or {code, level})",
             ));
         }
     }
@@ -207,6 +218,7 @@ impl CheckinRecord {
                 e.push(FieldError::new(format!("adults[{i}].observations"), why));
             }
         }
+        super::household::check_referrals(&mut e, &self.referrals);
         if let Some(b) = &self.by
             && (b.trim().is_empty() || b.len() > 200)
         {

@@ -45,10 +45,106 @@ pub fn check_observations(
             ));
             continue;
         }
-        if let Err(m) = check_value(&ind.kind, v) {
+        if let IndicatorType::Enum {
+            values,
+            multiple: true,
+            ..
+        } = &ind.kind
+        {
+            if let Err((at, m)) = check_entries(values, v) {
+                errors.push(FieldError::new(format!("{f}{at}"), m));
+            }
+        } else if let Err(m) = check_value(&ind.kind, v) {
             errors.push(FieldError::new(f, m));
         }
     }
+}
+
+/// The levels a listed value (a stressor) may carry, lightest first; `1`–`3` mean the same.
+pub const LEVELS: [&str; 3] = ["mild", "serious", "severe"];
+
+/// A level given as `mild|serious|severe` or `1..3`, as a number 1–3.
+fn level_of(v: &Value) -> Option<u8> {
+    if let Some(s) = v.as_str() {
+        return LEVELS
+            .iter()
+            .position(|l| *l == s)
+            .and_then(|p| u8::try_from(p + 1).ok());
+    }
+    v.as_u64()
+        .filter(|n| (1..=3).contains(n))
+        .and_then(|n| u8::try_from(n).ok())
+}
+
+/// The entries of a multi-valued observation: each a code (present, no level) or an
+/// object `{code, level}`. `None` when the value is not such a list.
+pub fn entries(v: &Value) -> Option<Vec<(&str, Option<u8>)>> {
+    v.as_array()?
+        .iter()
+        .map(|i| match i {
+            Value::String(s) => Some((s.as_str(), None)),
+            Value::Object(o) => {
+                let code = o.get("code")?.as_str()?;
+                match o.get("level") {
+                    None => Some((code, None)),
+                    Some(l) => level_of(l).map(|n| (code, Some(n))),
+                }
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Checks a multi-valued observation: a list of distinct allowed codes, each given as the
+/// code or as `{code, level}`. The error carries the path inside the value (`[1].level`).
+fn check_entries(values: &[String], v: &Value) -> Result<(), (String, String)> {
+    let allowed = || format!("expected one of: {}", values.join(", "));
+    let Some(items) = v.as_array() else {
+        return Err((String::new(), format!("expected a list; {}", allowed())));
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    for (n, i) in items.iter().enumerate() {
+        let code = match i {
+            Value::String(s) => s.as_str(),
+            Value::Object(o) => {
+                if let Some(k) = o.keys().find(|k| *k != "code" && *k != "level") {
+                    let k: String = k.chars().take(40).collect();
+                    return Err((
+                        format!("[{n}].{k}"),
+                        "unknown field; expected code and level".into(),
+                    ));
+                }
+                if let Some(l) = o.get("level")
+                    && level_of(l).is_none()
+                {
+                    return Err((
+                        format!("[{n}].level"),
+                        format!("expected one of: {}, or 1 to 3", LEVELS.join(", ")),
+                    ));
+                }
+                match o.get("code").and_then(Value::as_str) {
+                    Some(c) => c,
+                    None => return Err((format!("[{n}].code"), allowed())),
+                }
+            }
+            _ => {
+                return Err((
+                    format!("[{n}]"),
+                    format!("a value is not allowed; {}", allowed()),
+                ));
+            }
+        };
+        if !values.iter().any(|x| x == code) {
+            return Err((
+                format!("[{n}]"),
+                format!("a value is not allowed; {}", allowed()),
+            ));
+        }
+        if !seen.insert(code) {
+            return Err((format!("[{n}]"), "a value is listed twice".into()));
+        }
+    }
+    Ok(())
 }
 
 /// Whether the condition holds for these observations (a missing value never holds).
@@ -67,7 +163,9 @@ pub fn holds(catalog: &Catalog, c: &Condition, obs: &Observations) -> bool {
         Op::Eq => v == &c.value || (v.as_f64().is_some() && v.as_f64() == c.value.as_f64()),
         Op::Ne => !(v == &c.value || (v.as_f64().is_some() && v.as_f64() == c.value.as_f64())),
         Op::In => c.value.as_array().is_some_and(|a| a.contains(v)),
-        Op::Contains => v.as_array().is_some_and(|a| a.contains(&c.value)),
+        Op::Contains => c.value.as_str().is_some_and(|want| {
+            entries(v).is_some_and(|e| e.iter().any(|(code, _)| *code == want))
+        }),
         Op::Lt | Op::Le | Op::Gt | Op::Ge => match &ind.kind {
             // Ordered enums compare by rank: `ge "reduced"` = reduced or worse.
             IndicatorType::Enum { .. } => match (ind.kind.badness(v), ind.kind.badness(&c.value)) {
@@ -149,6 +247,11 @@ fn item(v: &Visit, indicator: &str) -> EvidenceItem {
     }
 }
 
+/// The entries a visit lists for a multi-valued indicator, if it observed it.
+fn listed<'o>(v: &Visit<'o>, indicator: &str) -> Option<Vec<(&'o str, Option<u8>)>> {
+    v.observations?.get(indicator).and_then(entries)
+}
+
 /// The check-in an `out_of_sight` rule is evaluated at: the latest one that says
 /// something about contact (recorded, or overdue without a record).
 pub fn last_contact_point(history: &[Visit]) -> Option<usize> {
@@ -178,23 +281,24 @@ pub fn evaluate(catalog: &Catalog, rule: &Rule, history: &[Visit], at: usize) ->
             })
         }
         RuleKind::NewValue { indicator } => {
-            let values = |v: &Visit| {
-                v.observations
-                    .and_then(|o| o.get(indicator))
-                    .and_then(Value::as_array)
-                    .cloned()
-            };
-            let now = values(current)?;
+            let now = listed(current, indicator)?;
             let previous = upto[..upto.len() - 1]
                 .iter()
                 .rev()
-                .find_map(|v| values(v).map(|vals| (v, vals)))?;
-            now.iter()
-                .any(|x| !previous.1.contains(x))
-                .then(|| Evidence {
-                    items: vec![item(previous.0, indicator), item(current, indicator)],
-                    baseline: None,
-                })
+                .find_map(|v| listed(v, indicator).map(|vals| (v, vals)))?;
+            // New, or at a higher level than before (levels compare only when both given).
+            let worse = |(code, level): &(&str, Option<u8>)| match previous
+                .1
+                .iter()
+                .find(|(c, _)| c == code)
+            {
+                None => true,
+                Some((_, before)) => matches!((before, level), (Some(b), Some(l)) if l > b),
+            };
+            now.iter().any(worse).then(|| Evidence {
+                items: vec![item(previous.0, indicator), item(current, indicator)],
+                baseline: None,
+            })
         }
         RuleKind::Streak { condition, count } => {
             current.observations?;
@@ -607,6 +711,75 @@ mod tests {
     }
 
     #[test]
+    fn new_value_fires_on_a_new_or_worsened_stressor_only() {
+        let cat = catalog(vec![(
+            "stressor",
+            RuleKind::NewValue {
+                indicator: "stressors".into(),
+            },
+        )]);
+        let s = |v: Value| (Reached, json!({ "stressors": v }));
+        let cases: Vec<Case> = vec![
+            (
+                "new (old form)",
+                vec![s(json!(["debts"])), s(json!(["debts", "work"]))],
+                vec![("stressor", "c2")],
+            ),
+            (
+                "new (with a level)",
+                vec![
+                    s(json!([{"code": "debts", "level": "mild"}])),
+                    s(json!([{"code": "debts", "level": 1}, {"code": "work", "level": 1}])),
+                ],
+                vec![("stressor", "c2")],
+            ),
+            (
+                "worsened",
+                vec![
+                    s(json!([{"code": "debts", "level": "mild"}])),
+                    s(json!([{"code": "debts", "level": "serious"}])),
+                ],
+                vec![("stressor", "c2")],
+            ),
+            (
+                "worsened, numbers and words mixed",
+                vec![
+                    s(json!([{"code": "debts", "level": 2}, "work"])),
+                    s(json!(["work", {"code": "debts", "level": "severe"}])),
+                ],
+                vec![("stressor", "c2")],
+            ),
+            (
+                "unchanged",
+                vec![
+                    s(json!([{"code": "debts", "level": "serious"}])),
+                    s(json!([{"code": "debts", "level": 2}])),
+                ],
+                vec![],
+            ),
+            (
+                "improved",
+                vec![
+                    s(json!([{"code": "debts", "level": "severe"}, "work"])),
+                    s(json!([{"code": "debts", "level": "mild"}])),
+                ],
+                vec![],
+            ),
+            (
+                "a level first given does not compare",
+                vec![
+                    s(json!(["debts"])),
+                    s(json!([{"code": "debts", "level": 3}])),
+                ],
+                vec![],
+            ),
+        ];
+        for (name, steps, want) in cases {
+            assert_eq!(run(&cat, &steps), flags(&want), "{name}");
+        }
+    }
+
+    #[test]
     fn out_of_sight_is_a_time_rule() {
         use chrono::{TimeDelta, TimeZone, Utc};
         let since = Utc.with_ymd_and_hms(2027, 1, 4, 8, 0, 0).unwrap();
@@ -671,11 +844,46 @@ mod tests {
         assert!(check(Scope::Family, json!({"stressors": ["debts", "work"]})).is_empty());
         assert_eq!(
             check(Scope::Family, json!({"stressors": ["debts", "debts"]})),
-            ["o.stressors"]
+            ["o.stressors[1]"]
         );
         assert_eq!(
             check(Scope::Family, json!({"stressors": "debts"})),
             ["o.stressors"]
+        );
+        assert!(
+            check(
+                Scope::Family,
+                json!({"stressors": [{"code": "debts", "level": "severe"}, "work", {"code": "housing", "level": 1}]})
+            )
+            .is_empty()
+        );
+        assert_eq!(
+            check(
+                Scope::Family,
+                json!({"stressors": ["work", {"code": "debts", "level": "extreme"}]})
+            ),
+            ["o.stressors[1].level"]
+        );
+        assert_eq!(
+            check(
+                Scope::Family,
+                json!({"stressors": [{"code": "debts", "level": 4}]})
+            ),
+            ["o.stressors[0].level"]
+        );
+        assert_eq!(
+            check(
+                Scope::Family,
+                json!({"stressors": [{"code": "gambling", "level": 1}]})
+            ),
+            ["o.stressors[0]"]
+        );
+        assert_eq!(
+            check(
+                Scope::Family,
+                json!({"stressors": ["debts", {"code": "debts", "level": 1}]})
+            ),
+            ["o.stressors[1]"]
         );
     }
 

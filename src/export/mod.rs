@@ -604,12 +604,13 @@ fn codebook(app: &App, h: &Hierarchy, p: &Pass1, d: &Decision) -> Codebook {
         ),
         col(
             "outcome",
-            "the check-in's outcome; not_recorded: due but not (yet) recorded; lapsed: fell due before enrolment",
+            "the check-in's outcome; missed: every allowed contact attempt failed; not_recorded: due but not (yet) recorded; lapsed: fell due before enrolment",
             ColumnType::Code {
                 values: strings(&[
                     "reached",
                     "not_reached",
                     "declined",
+                    "missed",
                     "not_recorded",
                     "lapsed",
                 ]),
@@ -796,6 +797,7 @@ async fn pass2(
             let months = months_between(fs.start, due_local).min(fs.plan_months);
             let outcome = match (c.status.as_str(), &c.outcome) {
                 ("recorded", Some(o)) => o.clone(),
+                ("missed", _) => "missed".into(),
                 ("lapsed", _) => "lapsed".into(),
                 _ => "not_recorded".into(),
             };

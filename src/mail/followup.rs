@@ -127,6 +127,7 @@ struct LineView<'a> {
     raised: &'a str,
     family: &'a str,
     child: Option<&'a str>,
+    adult: bool,
     rule: &'a str,
     link: Option<&'a str>,
 }
@@ -215,6 +216,7 @@ pub fn digest_sections(lang: Language, f: &DigestSections) -> (String, String) {
                         raised: &l.raised_local,
                         family: &l.family,
                         child: l.child.as_deref(),
+                        adult: l.adult,
                         rule: &l.rule,
                         link: l.link.as_deref(),
                     })
@@ -241,6 +243,7 @@ mod tests {
             flag_id: id,
             family: "F-7Q2K9XM4".into(),
             child: child.map(String::from),
+            adult: false,
             rule: "Gedragsverandering en contact met de pleger".into(),
             severity: severity.into(),
             status: status.into(),
@@ -249,7 +252,13 @@ mod tests {
         };
         let red = vec![line(123456, "red", "acknowledged", Some("M-3H8M2P9Q2K"))];
         let changed = vec![line(8, "amber", "open", None)];
-        let weekly = vec![line(9, "info", "open", None)];
+        let weekly = vec![
+            line(9, "info", "open", None),
+            DigestLine {
+                adult: true,
+                ..line(10, "amber", "open", Some("M-4J9N3R8T2V"))
+            },
+        ];
         for lang in [Language::Nl, Language::En] {
             let (subject, body) = digest_sections(
                 lang,
@@ -263,7 +272,7 @@ mod tests {
                 },
             );
             let ctx = format!("{subject}\n{body}");
-            for id in [123456, 8, 9] {
+            for id in [123456, 8, 9, 10] {
                 assert!(body.contains(&format!("#{id} ")), "{ctx}");
             }
             for s in [&subject, &body] {
@@ -273,13 +282,27 @@ mod tests {
             for l in body.lines() {
                 assert!(l.chars().count() <= 78, "{l:?} in {ctx}");
             }
+            // A child's flag names the child, an adult rule's flag the adult.
+            let (kid, adult) = match lang {
+                Language::Nl => ("kind", "volwassene"),
+                Language::En => ("child", "adult"),
+            };
+            assert!(
+                body.contains(&format!("F-7Q2K9XM4, {kid} M-3H8M2P9Q2K\n")),
+                "{ctx}"
+            );
+            assert!(
+                body.contains(&format!("F-7Q2K9XM4, {adult} M-4J9N3R8T2V\n")),
+                "{ctx}"
+            );
+            assert!(!body.contains(&format!("{kid} M-4J9N3R8T2V")), "{ctx}");
             if lang == Language::Nl {
                 assert!(body.contains("#123456 rood, bevestigd,"), "{ctx}");
                 assert!(body.contains("#8 oranje, open,"), "{ctx}");
                 for code in [" red", " amber", "acknowledged"] {
                     assert!(!body.contains(code), "{code} in {ctx}");
                 }
-                assert!(subject.contains("1 rood, 3 in totaal"), "{subject}");
+                assert!(subject.contains("1 rood, 4 in totaal"), "{subject}");
             } else {
                 assert!(body.contains("Red flags") && body.contains("New or changed"));
                 assert!(body.contains("Weekly summary"), "{ctx}");

@@ -6,6 +6,7 @@
 
 pub mod closure;
 pub mod contact;
+pub mod evaluation;
 pub mod fallback;
 pub mod followup;
 pub mod ics;

@@ -31,7 +31,11 @@ pub struct AlertFacts<'a> {
 pub struct DigestLine {
     pub flag_id: i64,
     pub family: String,
+    /// The member the flag is about (a child, or an adult for an adult rule); `None` for
+    /// a family-level flag.
     pub child: Option<String>,
+    /// Whether `child` is an adult (an adult rule's flag): labelled so, not as a child.
+    pub adult: bool,
     pub rule: String,
     pub severity: String,
     pub status: String,

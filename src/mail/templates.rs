@@ -621,6 +621,7 @@ pub(crate) mod tests {
                     flag_id: 7,
                     family: "F-7Q2K9X".into(),
                     child: None,
+                    adult: false,
                     rule: "Welbevinden daalt".into(),
                     severity: "amber".into(),
                     status: "open".into(),

@@ -205,6 +205,16 @@ pub async fn record(app: &App, r: &CheckinRecord) -> Result<RecordedCheckin, OpE
             c.reference
         )));
     }
+    super::record::add_referrals(
+        app,
+        &mut tx,
+        &f,
+        &dek,
+        &r.referrals,
+        Some(&c.reference),
+        to_secs(now),
+    )
+    .await?;
     let attempts_left = i64::from(policy.max_attempts) > number;
     if r.outcome == Outcome::NotReached && attempts_left {
         let retry = policy

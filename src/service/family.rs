@@ -674,7 +674,7 @@ pub async fn view(
                 notes: details.and_then(|d| d.notes),
             });
         }
-        let status = c.shown_status().to_string();
+        let status = c.status.clone();
         checkins.push(CheckinView {
             next_attempt_due: c
                 .retry_due_at

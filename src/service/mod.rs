@@ -4,6 +4,7 @@
 
 pub mod checkin;
 pub mod erasure;
+pub mod evaluation;
 pub mod family;
 pub mod handover;
 pub mod import;

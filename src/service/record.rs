@@ -412,13 +412,7 @@ pub async fn update(app: &App, family_ref: &str, u: &FamilyUpdate) -> Result<Upd
         changed.push("measures");
     }
 
-    for r in &u.referrals {
-        let id = store::household::next_referral_id(&mut tx).await?;
-        let row = id.to_string();
-        let sealed = seal_json(&dek, r, &referral_place(&f.reference, &row))?;
-        store::household::insert_referral(&mut tx, id, f.id, now, &sealed).await?;
-        app.audit(&mut tx, &audit("family.update.referral")).await?;
-    }
+    add_referrals(app, &mut tx, &f, &dek, &u.referrals, None, now).await?;
     if !u.referrals.is_empty() {
         changed.push("referrals");
     }
@@ -438,6 +432,36 @@ pub async fn update(app: &App, family_ref: &str, u: &FamilyUpdate) -> Result<Upd
         removed,
         changed,
     })
+}
+
+/// Keeps referrals in the caller's transaction, each sealed on its own row and audited
+/// (`family.update.referral`, with the check-in when one was recorded with it).
+pub(crate) async fn add_referrals(
+    app: &App,
+    tx: &mut Conn,
+    f: &store::families::FamilyRow,
+    dek: &Dek,
+    referrals: &[Referral],
+    checkin: Option<&str>,
+    now: i64,
+) -> Result<(), OpError> {
+    for r in referrals {
+        let id = store::household::next_referral_id(tx).await?;
+        let row = id.to_string();
+        let sealed = seal_json(dek, r, &referral_place(&f.reference, &row))?;
+        store::household::insert_referral(tx, id, f.id, now, &sealed).await?;
+        app.audit(
+            tx,
+            &Entry {
+                action: "family.update.referral",
+                family: Some(&f.reference),
+                subject: checkin,
+                ..Default::default()
+            },
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// An ex-partner as shown to the operator and the responsible team.

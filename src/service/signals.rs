@@ -89,7 +89,7 @@ pub async fn evaluate_family(
     for c in store::checkins::of_family(tx, f.id).await? {
         let contact = match (c.status.as_str(), c.outcome.as_deref()) {
             ("recorded", Some("reached")) => Contact::Reached,
-            ("recorded", Some("not_reached")) => Contact::NotReached,
+            ("recorded", Some("not_reached")) | ("missed", _) => Contact::NotReached,
             ("recorded", Some("declined")) => Contact::Declined,
             ("open", _) => {
                 let due = from_secs(c.due_at)?;
@@ -496,10 +496,18 @@ pub async fn sweep_digest(app: &App, now: DateTime<Utc>) -> Result<u64, StoreErr
         };
         let since = prev.unwrap_or(i64::MIN);
         let is_new = fl.raised_at > since || fl.acknowledged_at.is_some_and(|a| a > since);
+        // An adult rule's flag is about an adult member: the digest says so.
+        let adult = fl.member_ref.is_some()
+            && cfg
+                .signals
+                .rules
+                .iter()
+                .any(|r| r.code == fl.rule && r.applies_to == Scope::Adult);
         let line = crate::mail::signals::DigestLine {
             flag_id: fl.id,
             family: fl.family_ref,
             child: fl.member_ref,
+            adult,
             rule: cfg.mail.rule_label(&fl.rule, cfg.mail.language).to_string(),
             severity: fl.severity,
             status: fl.status,

@@ -54,17 +54,6 @@ pub struct CheckinRow {
     pub missed_at: Option<i64>,
 }
 
-impl CheckinRow {
-    /// The status as teams see it: a recorded check-in whose attempts all failed is `missed`.
-    pub fn shown_status(&self) -> &str {
-        if self.missed_at.is_some() {
-            "missed"
-        } else {
-            &self.status
-        }
-    }
-}
-
 const COLUMNS: &str = "c.id, c.ref, c.family_id, c.wave, c.due_at, c.status, c.notice_stage, \
     c.overdue_count, c.last_notice_at, c.contact_at, c.recorded_at, c.outcome, c.mode, c.sealed_record, \
     c.attempts, c.retry_due_at, c.missed_at";
@@ -400,7 +389,7 @@ pub async fn set_retry(
 
 /// Marks a recorded check-in as missed: every allowed attempt failed.
 pub async fn mark_missed(conn: &mut Conn, id: i64, now: i64) -> Result<(), StoreError> {
-    sqlx::query("UPDATE checkins SET missed_at = $2 WHERE id = $1")
+    sqlx::query("UPDATE checkins SET status = 'missed', missed_at = $2 WHERE id = $1")
         .bind(id)
         .bind(now)
         .execute(conn)

@@ -113,3 +113,50 @@ pub async fn erase(conn: &mut Conn, family_id: i64) -> Result<(), StoreError> {
         .await?;
     Ok(())
 }
+
+/// Families whose plan ended at its term (`completed`) without an evaluation that are owed
+/// the request (never asked) or may be owed the one reminder (asked at or before
+/// `asked_by`), with ids above `after`, in id order: `(family_id, asked_at)`.
+pub async fn evaluations_owed(
+    conn: &mut Conn,
+    asked_by: i64,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<(i64, Option<i64>)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT f.id, f.evaluation_asked_at FROM families f \
+         WHERE f.status = 'completed' AND f.evaluation_reminded_at IS NULL \
+         AND (f.evaluation_asked_at IS NULL OR f.evaluation_asked_at <= $1) \
+         AND f.id > $2 \
+         AND NOT EXISTS (SELECT 1 FROM evaluations e WHERE e.family_id = f.id) \
+         ORDER BY f.id LIMIT $3",
+    )
+    .bind(asked_by)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect()
+}
+
+/// The evaluation was asked for (`reminder = false`) or reminded at `now`.
+pub async fn mark_evaluation_asked(
+    conn: &mut Conn,
+    family_id: i64,
+    now: i64,
+    reminder: bool,
+) -> Result<(), StoreError> {
+    let sql = if reminder {
+        "UPDATE families SET evaluation_reminded_at = $2 WHERE id = $1"
+    } else {
+        "UPDATE families SET evaluation_asked_at = $2 WHERE id = $1"
+    };
+    sqlx::query(sql)
+        .bind(family_id)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

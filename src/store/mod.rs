@@ -19,6 +19,7 @@ pub mod keys;
 pub mod members;
 pub mod metrics;
 pub mod outbox;
+pub mod owner;
 pub mod sweeps;
 pub mod tokens;
 
@@ -80,6 +81,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the audit key is not usable: {0}")]
     AuditKey(String),
+    #[error("{0}")]
+    ForeignOwner(owner::ForeignOwner),
 }
 
 impl StoreError {
@@ -165,6 +168,7 @@ impl Store {
         if !folder.as_os_str().is_empty() && !folder.is_dir() {
             return Err(StoreError::NoFolder(folder.to_path_buf()));
         }
+        owner::refuse_root_on_foreign(&path, folder).map_err(StoreError::ForeignOwner)?;
         if mode == OpenMode::Existing && !path.is_file() {
             return Err(StoreError::Missing(path));
         }
@@ -227,7 +231,40 @@ impl Store {
     /// advisory lock while it runs, so daemons starting at once migrate one after another.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match self.backend {
-            Backend::Sqlite => SQLITE_MIGRATOR.run(&self.pool).await?,
+            Backend::Sqlite => {
+                // SQLite changes a constraint by rebuilding the table (create, copy, drop,
+                // rename), which is only safe with foreign keys off: dropping the old table
+                // would otherwise cascade into every row that refers to it. The switch only
+                // works outside a transaction, so it is set on the one connection the
+                // migrations run on, every reference is checked after, and it is set back.
+                let mut conn = self.pool.acquire().await?;
+                sqlx::query("PRAGMA foreign_keys = OFF")
+                    .execute(&mut *conn)
+                    .await?;
+                let before = applied_migrations(&mut conn).await;
+                let ran = SQLITE_MIGRATOR.run(&mut *conn).await;
+                // The full check reads every table: only after migrations actually ran.
+                let broken = if applied_migrations(&mut conn).await == before {
+                    Ok(0)
+                } else {
+                    sqlx::query("PRAGMA foreign_key_check")
+                        .fetch_all(&mut *conn)
+                        .await
+                        .map(|rows| rows.len())
+                };
+                sqlx::query("PRAGMA foreign_keys = ON")
+                    .execute(&mut *conn)
+                    .await?;
+                ran?;
+                match broken? {
+                    0 => {}
+                    n => {
+                        return Err(StoreError::Corrupt(format!(
+                            "{n} broken references after migrating"
+                        )));
+                    }
+                }
+            }
             Backend::Postgres => POSTGRES_MIGRATOR.run(&self.pool).await?,
         }
         Ok(())
@@ -365,6 +402,14 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// How many migrations the database has applied (0 before the first).
+async fn applied_migrations(conn: &mut sqlx::pool::PoolConnection<sqlx::Any>) -> i64 {
+    sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM _sqlx_migrations")
+        .fetch_one(&mut **conn)
+        .await
+        .unwrap_or(0)
 }
 
 /// A pool on the SQLite file with the pragmas every connection needs.

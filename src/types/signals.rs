@@ -199,7 +199,7 @@ pub enum RuleKind {
     },
     AllOf(Vec<Condition>),
     /// A multi-valued enum (the family's stressors) lists a value its previous observation
-    /// did not: a new stressor.
+    /// did not, or lists one at a higher level than before: a new or worsened stressor.
     NewValue {
         indicator: String,
     },

@@ -274,6 +274,7 @@ pub fn parse(
             adults: Vec::new(),
             notes: notes.map(str::to_string),
             by: None,
+            referrals: Vec::new(),
         }),
         _ => Err(errors),
     }

@@ -382,6 +382,59 @@ const WORDS: &[(&str, &str, &str)] = &[
     ),
     ("flag.note.required", "Vul een notitie in", "Enter a note"),
     ("flag.step", "Wat wilt u doen?", "What do you want to do?"),
+    (
+        "eval.title",
+        "Evaluatie van het plan",
+        "Evaluation of the plan",
+    ),
+    (
+        "eval.intro",
+        "Het plan van dit gezin is afgerond. Leg de korte evaluatie vast, bij voorkeur na het afsluitende gesprek met het gezin.",
+        "This family's plan has ended. Record its short evaluation, preferably after the closing conversation with the family.",
+    ),
+    (
+        "eval.safety",
+        "Is de veiligheid verbeterd?",
+        "Did safety improve?",
+    ),
+    ("eval.safety.yes", "Ja", "Yes"),
+    ("eval.safety.partly", "Deels", "Partly"),
+    ("eval.safety.no", "Nee", "No"),
+    (
+        "eval.safety.error",
+        "Kies ja, deels of nee",
+        "Choose yes, partly or no",
+    ),
+    (
+        "eval.professionals",
+        "Aantal professionals dat nu betrokken is",
+        "Number of professionals involved now",
+    ),
+    (
+        "eval.professionals.error",
+        "Vul een heel getal van 0 tot en met 50 in",
+        "Enter a whole number from 0 to 50",
+    ),
+    (
+        "eval.view",
+        "Hoe kijkt het gezin er zelf op terug? (niet verplicht)",
+        "How does the family itself look back? (optional)",
+    ),
+    (
+        "eval.submit",
+        "Evaluatie vastleggen",
+        "Record the evaluation",
+    ),
+    (
+        "eval.done",
+        "De evaluatie is vastgelegd",
+        "The evaluation is recorded",
+    ),
+    (
+        "eval.closed",
+        "Voor dit gezin wordt nu geen evaluatie vastgelegd: het plan loopt nog, of de evaluatie is al vastgelegd.",
+        "No evaluation is recorded for this family now: its plan is still running, or the evaluation is recorded already.",
+    ),
     ("handover.title", "Overdracht", "Handover"),
     (
         "handover.intro",
@@ -423,6 +476,7 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("status.recorded", "vastgelegd", "recorded"),
     ("status.cancelled", "vervallen", "cancelled"),
     ("status.lapsed", "verlopen", "lapsed"),
+    ("status.missed", "gemist", "missed"),
     ("status.acknowledged", "bevestigd", "acknowledged"),
     ("status.resolved", "opgelost", "resolved"),
     ("status.pending", "in afwachting", "pending"),

@@ -8,6 +8,7 @@
 //! as for an item that does not exist. Every view of personal data, every change and every
 //! sign-in (and failed sign-in) is audited.
 
+mod evaluation;
 mod form;
 pub mod i18n;
 mod labels;
@@ -58,6 +59,10 @@ pub fn router(state: ApiState) -> Router<ApiState> {
         .route(
             "/team/families/{reference}/case-number",
             axum::routing::post(pages::case_number_submit),
+        )
+        .route(
+            "/team/families/{reference}/evaluation",
+            get(evaluation::evaluation_form).post(evaluation::evaluation_submit),
         )
         .route(
             "/team/checkins/{id}",

@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 
 type Q = Query<BTreeMap<String, String>>;
 
-fn render(status: StatusCode, page: impl Template) -> Response {
+pub(super) fn render(status: StatusCode, page: impl Template) -> Response {
     match page.render() {
         Ok(html) => (status, Html(html)).into_response(),
         Err(e) => {
@@ -32,7 +32,7 @@ fn render(status: StatusCode, page: impl Template) -> Response {
     }
 }
 
-fn layout(h: &Here, title: &str, s: Option<&Session>) -> Layout {
+pub(super) fn layout(h: &Here, title: &str, s: Option<&Session>) -> Layout {
     Layout {
         t: h.t,
         title: title.to_string(),
@@ -45,7 +45,7 @@ fn layout(h: &Here, title: &str, s: Option<&Session>) -> Layout {
     }
 }
 
-fn message(
+pub(super) fn message(
     h: &Here,
     s: Option<&Session>,
     status: StatusCode,
@@ -80,7 +80,7 @@ pub(super) fn too_many(h: &Here, wait: std::time::Duration) -> Response {
     resp
 }
 
-fn not_found_page(h: &Here, s: Option<&Session>) -> Response {
+pub(super) fn not_found_page(h: &Here, s: Option<&Session>) -> Response {
     message(
         h,
         s,
@@ -114,7 +114,7 @@ fn failed(h: &Here, s: Option<&Session>, e: impl std::fmt::Display) -> Response 
     )
 }
 
-fn op_failed(h: &Here, s: Option<&Session>, e: OpError) -> Response {
+pub(super) fn op_failed(h: &Here, s: Option<&Session>, e: OpError) -> Response {
     match e {
         OpError::NotFound { .. } => not_found_page(h, s),
         OpError::NotResponsible(_) => message(
@@ -130,7 +130,11 @@ fn op_failed(h: &Here, s: Option<&Session>, e: OpError) -> Response {
 }
 
 /// The signed-in member, or a redirect to sign-in that comes back here afterwards.
-async fn gate(st: &ApiState, h: &Here, headers: &HeaderMap) -> Result<Session, Response> {
+pub(super) async fn gate(
+    st: &ApiState,
+    h: &Here,
+    headers: &HeaderMap,
+) -> Result<Session, Response> {
     match session::current(&st.app, headers).await {
         Ok(Some(s)) => {
             h.signed_in
@@ -147,7 +151,7 @@ async fn gate(st: &ApiState, h: &Here, headers: &HeaderMap) -> Result<Session, R
 
 /// [`gate`] for a submitted form: signed in, and the form's CSRF token is the session's
 /// (403 otherwise, before anything about the item is looked up).
-async fn gate_form(
+pub(super) async fn gate_form(
     st: &ApiState,
     h: &Here,
     headers: &HeaderMap,
@@ -161,7 +165,7 @@ async fn gate_form(
     }
 }
 
-fn member_app(st: &ApiState, s: &Session) -> App {
+pub(super) fn member_app(st: &ApiState, s: &Session) -> App {
     st.app
         .acting_as(Actor::Member(s.member.reference.clone()))
         .for_team(Some(s.member.municipality.clone()))
@@ -182,7 +186,7 @@ async fn denied(st: &ApiState, s: &Session, family: Option<&str>) {
 }
 
 /// 404 unless the member's team may see the family now (the API's rule).
-async fn require_family(
+pub(super) async fn require_family(
     st: &ApiState,
     h: &Here,
     s: &Session,

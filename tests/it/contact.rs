@@ -172,6 +172,11 @@ fn three_failed_attempts_then_a_reached_one() {
         ),
         "0"
     );
+    // `missed` is the stored status, not a reading of it.
+    assert_eq!(
+        env.sql(&format!("SELECT status FROM checkins WHERE ref = '{c1}'")),
+        "missed"
+    );
     let shown = env.json(&["family", "show", family]);
     assert_eq!(shown["checkins"][0]["status"], "missed");
     assert_eq!(shown["checkins"][0]["outcome"], "not_reached");
@@ -391,4 +396,75 @@ fn the_api_records_attempts_the_same_way() {
     assert_eq!(r.json()["attempt"], 1);
     assert_eq!(r.json()["next_attempt_due"], "2026-12-22T10:00:00Z");
     d.terminate();
+}
+
+/// A database from before `missed` was a stored status (migration 0012): migrating turns
+/// the missed check-in's `recorded` + `missed_at` into `missed`, and the table rebuild
+/// loses nothing that refers to check-ins (attempts, observations, flags).
+#[test]
+fn migrating_an_older_database_stores_missed_and_keeps_everything_else() {
+    let env = TestEnv::new();
+    if env.skip_on_postgres("rebuilds an SQLite table with the sqlite3 CLI") {
+        return;
+    }
+    let fam = env.enrol(
+        "2026-12-01T10:00:00+01:00",
+        &family_body(AMSTERDAM, "standard", "2026-12-01", "UPG"),
+    );
+    let c1 = fam["checkins"][0]["id"].as_str().unwrap();
+    let c2 = fam["checkins"][1]["id"].as_str().unwrap();
+    let child = fam["members"][1]["ref"].as_str().unwrap();
+    for (n, day) in [(1, "2026-12-15"), (2, "2026-12-22"), (3, "2026-12-29")] {
+        let body = json!({"checkin": c1, "at": format!("{day}T11:00:00+01:00"),
+                          "outcome": "not_reached", "mode": "phone"});
+        let a = attempt(&env, &format!("{day}T12:00:00+01:00"), &body);
+        assert_eq!(a["attempt"], n);
+    }
+    let reached = json!({"checkin": c2, "at": "2027-01-12T11:00:00+01:00", "outcome": "reached",
+                         "mode": "walk",
+                         "children": [{"member": child, "observations": {"new_incident": true}}]});
+    attempt(&env, "2027-01-12T12:00:00+01:00", &reached);
+    let refs = "SELECT (SELECT COUNT(*) FROM checkin_attempts) || ' ' || \
+                (SELECT COUNT(*) FROM observations) || ' ' || (SELECT COUNT(*) FROM flags)";
+    let kept = env.sql(refs);
+    assert_eq!(kept, "4 1 1", "attempts, observations, a red flag");
+    // Back to what migration 0012 left: the old CHECK, missed as recorded + missed_at.
+    env.sql(
+        "PRAGMA foreign_keys = OFF; BEGIN;
+         CREATE TABLE checkins_old (
+             id INTEGER PRIMARY KEY, ref TEXT NOT NULL UNIQUE,
+             family_id INTEGER NOT NULL REFERENCES families(id) ON DELETE CASCADE,
+             wave INTEGER NOT NULL, due_at INTEGER NOT NULL,
+             status TEXT NOT NULL DEFAULT 'open'
+                 CHECK (status IN ('open', 'recorded', 'cancelled', 'lapsed')),
+             notice_stage INTEGER NOT NULL DEFAULT 0, overdue_count INTEGER NOT NULL DEFAULT 0,
+             last_notice_at INTEGER, next_notice_at INTEGER, contact_at INTEGER,
+             recorded_at INTEGER,
+             outcome TEXT CHECK (outcome IN ('reached', 'not_reached', 'declined')),
+             mode TEXT CHECK (mode IN ('home_visit', 'phone', 'video', 'office', 'walk')),
+             sealed_record BLOB, attempts INTEGER NOT NULL DEFAULT 0, retry_due_at INTEGER,
+             missed_at INTEGER, UNIQUE (family_id, wave));
+         INSERT INTO checkins_old SELECT id, ref, family_id, wave, due_at,
+             CASE status WHEN 'missed' THEN 'recorded' ELSE status END, notice_stage,
+             overdue_count, last_notice_at, next_notice_at, contact_at, recorded_at, outcome,
+             mode, sealed_record, attempts, retry_due_at, missed_at FROM checkins;
+         DROP TABLE checkins;
+         ALTER TABLE checkins_old RENAME TO checkins;
+         CREATE INDEX checkins_next_notice ON checkins (next_notice_at) WHERE status = 'open';
+         CREATE INDEX checkins_open_due ON checkins (due_at) WHERE status = 'open';
+         CREATE INDEX checkins_family_open ON checkins (family_id, due_at) WHERE status = 'open';
+         ALTER TABLE families DROP COLUMN evaluation_asked_at;
+         ALTER TABLE families DROP COLUMN evaluation_reminded_at;
+         DELETE FROM _sqlx_migrations WHERE version = 13;
+         COMMIT;",
+    );
+    let status = format!("SELECT status FROM checkins WHERE ref = '{c1}'");
+    assert_eq!(env.sql(&status), "recorded");
+    env.ok(&["migrate"]);
+    assert_eq!(env.sql(&status), "missed");
+    assert_eq!(env.sql(refs), kept, "nothing lost in the rebuild");
+    assert_eq!(env.sql("PRAGMA foreign_key_check"), "");
+    assert_eq!(env.sql("SELECT MAX(version) FROM _sqlx_migrations"), "13");
+    let shown = env.json(&["family", "show", fam["family"].as_str().unwrap()]);
+    assert_eq!(shown["checkins"][0]["status"], "missed");
 }

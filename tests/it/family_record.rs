@@ -448,6 +448,14 @@ fn adult_observations_are_checked_sealed_and_raise_the_adult_rules() {
         v["checkins"][0]["adults"][0]["observations"]["adult_feels_safe"],
         false
     );
+    // The next morning's digest labels the adult as an adult, not as a child.
+    env.sweep("2026-12-17T10:00:00+01:00");
+    let digest = env.sql("SELECT body FROM outbox WHERE key = 'digest:GM0363:2026-12-17'");
+    assert!(
+        digest.contains(&format!("family {f}, adult {adult}\n")),
+        "{digest}"
+    );
+    assert!(!digest.contains(&format!("child {adult}")), "{digest}");
 }
 
 #[test]
@@ -487,6 +495,143 @@ fn a_new_stressor_raises_amber_once() {
     assert_eq!(stressor_flags(), "1");
     let raised: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(raised.to_string().contains("stressor_new"), "{raised}");
+}
+
+#[test]
+fn a_worsened_stressor_raises_amber_an_unchanged_or_improved_one_does_not() {
+    let env = TestEnv::new();
+    let fam = env.enrol(
+        ENROL_AT,
+        &family_body(AMSTERDAM, "standard", "2026-12-01", "SWMARK"),
+    );
+    let f = fam["family"].as_str().unwrap();
+    let c = |i: usize| fam["checkins"][i]["id"].as_str().unwrap().to_string();
+    let stressor_flags = || {
+        env.sql(&format!(
+            "SELECT COUNT(*) FROM flags WHERE rule = 'stressor_new' AND severity = 'amber' AND subject = '{f}'"
+        ))
+    };
+    // First levels, then the same debts (as a number) and lighter housing: nothing.
+    for (i, day, stressors) in [
+        (
+            0,
+            "2026-12-16",
+            json!([{"code": "debts", "level": "serious"}, {"code": "housing", "level": "severe"}]),
+        ),
+        (
+            1,
+            "2027-01-13",
+            json!([{"code": "debts", "level": 2}, {"code": "housing", "level": "mild"}]),
+        ),
+    ] {
+        let o = record_at(
+            &env,
+            &c(i),
+            day,
+            json!({"family_observations": {"stressors": stressors}}),
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(stressor_flags(), "0", "unchanged or improved at {day}");
+    }
+    // An unknown level names the field and changes nothing.
+    let before = env.counts();
+    for (stressors, field) in [
+        (
+            json!(["housing", {"code": "debts", "level": "extreme"}]),
+            "family_observations.stressors[1].level",
+        ),
+        (
+            json!([{"code": "debts", "level": 0}]),
+            "family_observations.stressors[0].level",
+        ),
+        (
+            json!([{"code": "debts", "severity": 2}]),
+            "family_observations.stressors[0].severity",
+        ),
+    ] {
+        let o = record_at(
+            &env,
+            &c(2),
+            "2027-03-02",
+            json!({"family_observations": {"stressors": stressors}}),
+        );
+        assert!(!o.status.success(), "{stressors} accepted");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(field), "{stressors}: {err}");
+        assert_eq!(env.counts(), before);
+    }
+    // Debts from serious to severe: worsened, amber.
+    let o = record_at(
+        &env,
+        &c(2),
+        "2027-03-02",
+        json!({"family_observations": {"stressors": [{"code": "debts", "level": "severe"}, {"code": "housing", "level": 1}]}}),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(stressor_flags(), "1");
+    let raised: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(raised.to_string().contains("stressor_new"), "{raised}");
+}
+
+#[test]
+fn a_referral_is_recorded_with_a_checkin_checked_and_sealed_as_an_update() {
+    let env = TestEnv::new();
+    let fam = env.enrol(
+        ENROL_AT,
+        &family_body(AMSTERDAM, "standard", "2026-12-01", "RCMARK"),
+    );
+    let f = fam["family"].as_str().unwrap();
+    let c0 = fam["checkins"][0]["id"].as_str().unwrap();
+    let before = env.counts();
+    for (referrals, field) in [
+        (
+            json!([{"kind": "loan_shark", "started": false}]),
+            "referrals[0].kind",
+        ),
+        (
+            json!([{"kind": "ggz", "started": true}, {"kind": "schuldhulp", "started": false, "detail": "bell\u{7}"}]),
+            "referrals[1].detail",
+        ),
+    ] {
+        let o = record_at(&env, c0, "2026-12-16", json!({"referrals": referrals}));
+        assert!(!o.status.success(), "{referrals} accepted");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(field), "{referrals}: {err}");
+        assert_eq!(env.counts(), before, "nothing changed");
+    }
+    let o = record_at(
+        &env,
+        c0,
+        "2026-12-16",
+        json!({"family_observations": {"stressors": ["debts"]},
+               "referrals": [{"kind": "schuldhulp", "started": false, "detail": "RCMARK-intake booked"}]}),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(env.sql("SELECT COUNT(*) FROM referrals"), "1");
+    assert_eq!(
+        env.sql("SELECT COUNT(*) FROM referrals WHERE CAST(sealed_details AS TEXT) LIKE '%schuldhulp%' OR CAST(sealed_details AS TEXT) LIKE '%RCMARK%'"),
+        "0",
+        "sealed"
+    );
+    assert_eq!(
+        env.sql(&format!(
+            "SELECT subject FROM audit WHERE action = 'family.update.referral' AND family_ref = '{f}'"
+        )),
+        c0
+    );
+    // The family update that follows it up is kept after it.
+    update_ok(
+        &env,
+        "2027-01-03T10:00:00+01:00",
+        f,
+        &json!({"referrals": [{"kind": "schuldhulp", "started": true}]}),
+    );
+    let v = show(&env, "2027-01-03T11:00:00+01:00", f);
+    let r = v["referrals"].as_array().unwrap();
+    assert_eq!(r.len(), 2, "{v}");
+    assert_eq!(r[0]["detail"], "RCMARK-intake booked");
+    assert_eq!(r[0]["started"], false);
+    assert_eq!(r[1]["started"], true);
 }
 
 #[test]

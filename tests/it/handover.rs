@@ -243,6 +243,38 @@ fn handover_email_over_smtp_carries_a_dossier_only_the_receiving_team_reads() {
     );
 }
 
+/// A reminder owed on Friday (registered Wednesday 2027-04-21, two working days) while no
+/// sweep ran that day waits for Monday: a sweep catching up on the weekend sends nothing.
+#[test]
+fn a_handover_reminder_owed_before_a_weekend_waits_for_the_working_day() {
+    let env = file_env();
+    let a = env.enrol(
+        "2027-04-01T10:00:00+02:00",
+        &family_body(AMSTERDAM, "standard", "2027-04-01", "WKND"),
+    );
+    let h = moved(
+        &env,
+        "2027-04-21T10:00:00+02:00",
+        a["family"].as_str().unwrap(),
+        ROTTERDAM,
+        "2027-05-01",
+    );
+    let h = h["handover"].as_str().unwrap();
+    for t in ["2027-04-24T11:00:00+02:00", "2027-04-25T11:00:00+02:00"] {
+        env.ok(&["--at", t, "sweep", "--no-dispatch"]);
+        assert!(kinds(&env, "handover_reminder").is_empty(), "sent at {t}");
+    }
+    env.ok(&[
+        "--at",
+        "2027-04-26T08:00:00+02:00",
+        "sweep",
+        "--no-dispatch",
+    ]);
+    let sent = kinds(&env, "handover_reminder");
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["key"], format!("handover_reminder:{h}"));
+}
+
 /// Handover registered Thursday 2027-04-22 10:00, King's Day (Tuesday 27th) configured as
 /// a holiday: the reminder is owed after 2 working days (Monday 26th 10:00), the escalation
 /// after 5 (Friday 30th 10:00, not Thursday). A second family acknowledged on Monday gets
