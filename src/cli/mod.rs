@@ -184,6 +184,7 @@ pub enum Command {
     /// Write the man pages or shell completions into a folder (for packaging)
     #[command(hide = true)]
     Generate {
+        /// What to write: man pages or shell completions
         what: crate::manual::Artefact,
         /// The folder to write into (created if missing)
         #[arg(long, value_name = "DIR")]
