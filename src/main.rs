@@ -8,12 +8,17 @@ fn main() -> ExitCode {
     cli::forbid_core_dumps();
     let simulation = cli::simulation_enabled();
     let args = cli::parse_cli(simulation);
+    cli::set_json_errors(args.global.json);
     if args.global.at.is_some() && !simulation {
-        eprintln!(
-            "error: --at (the simulated clock) is only accepted when {}=1 is set; \
-             production runs on the real clock",
-            cli::SIMULATION_VAR
+        cli::say_error(
+            None,
+            format!(
+                "--at (the simulated clock) is only accepted when {}=1 is set; \
+                 production runs on the real clock",
+                cli::SIMULATION_VAR
+            ),
         );
+        cli::finish(exit::USAGE);
         return ExitCode::from(exit::USAGE);
     }
     nazorg::logging::init();
@@ -23,16 +28,21 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            cli::say_error(None, format!("cannot start the async runtime: {e}"));
+            cli::finish(exit::SOFTWARE);
             return ExitCode::from(exit::SOFTWARE);
         }
     };
     match runtime.block_on(run(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => match e.downcast_ref::<Exit>() {
-            Some(Exit(code)) => ExitCode::from(*code),
+            Some(Exit(code)) => {
+                cli::finish(*code);
+                ExitCode::from(*code)
+            }
             None => {
-                eprintln!("error: {e:#}");
+                cli::say_error(None, format!("{e:#}"));
+                cli::finish(1);
                 ExitCode::FAILURE
             }
         },

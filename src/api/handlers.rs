@@ -257,6 +257,31 @@ pub async fn enrol(
     Ok((StatusCode::CREATED, Json(out)))
 }
 
+/// `GET /v1/families?state=&limit=&cursor=`: a team's own families (an admin's: all, or
+/// `?municipality=`), paged in reference order.
+pub async fn list_families(
+    State(s): State<ApiState>,
+    Extension(p): Extension<Principal>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<service::family::FamilyPage>, ApiError> {
+    team_only(&p)?;
+    let q = query(raw, &["state", "limit", "cursor", "municipality"])?;
+    let limit = match q.get("limit") {
+        None => 100,
+        Some(l) => l
+            .parse::<u32>()
+            .map_err(|_| ApiError::bad_request("limit", "expected a whole number"))?,
+    };
+    let municipality = listed_municipality(&p, &q);
+    let req = service::family::ListRequest {
+        municipality: municipality.as_deref(),
+        state: q.get("state").map(String::as_str),
+        cursor: q.get("cursor").map(String::as_str),
+        limit,
+    };
+    Ok(Json(service::family::list(&app_for(&s, &p), &req).await?))
+}
+
 pub async fn show_family(
     State(s): State<ApiState>,
     Extension(p): Extension<Principal>,

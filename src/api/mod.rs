@@ -67,6 +67,12 @@ pub const ROUTES: &[(&str, &str, &str, bool)] = &[
     ),
     (
         "GET",
+        "/v1/families",
+        "The families a team is responsible for now (an admin: all, or ?municipality=CODE), no sealed data: ?state=running|completed|closed_early|erased, ?limit=1..500 (default 100), ?cursor= the previous page's next_cursor",
+        true,
+    ),
+    (
+        "GET",
         "/v1/families/{ref}",
         "The whole record of a family (audited read)",
         true,
@@ -166,7 +172,10 @@ impl ApiState {
 pub fn router(state: ApiState) -> Router {
     let metrics_admin_only = state.app.config.api.metrics_admin_only;
     let mut protected = Router::new()
-        .route("/v1/families", post(handlers::enrol))
+        .route(
+            "/v1/families",
+            get(handlers::list_families).post(handlers::enrol),
+        )
         .route(
             "/v1/families/{ref}",
             get(handlers::show_family).patch(handlers::update_family),

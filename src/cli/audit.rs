@@ -14,6 +14,7 @@ pub enum AuditCommand {
     },
     /// List entries, optionally for one family
     List {
+        /// Only entries about this family (its reference, F-…)
         #[arg(long, value_name = "REF")]
         family: Option<String>,
     },

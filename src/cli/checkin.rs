@@ -6,16 +6,19 @@ use super::*;
 pub enum CheckinCommand {
     /// Open check-ins due by now plus the reminder lead
     Due {
+        /// Only check-ins of families this municipality is responsible for (CBS code, e.g. GM0363)
         #[arg(long, value_name = "CODE")]
         municipality: Option<String>,
     },
     /// Record a check-in's outcome from a JSON file (`-` for stdin)
     Record {
+        /// The check-in record as JSON (`-` for stdin)
         #[arg(long, value_name = "FILE")]
         file: PathBuf,
     },
     /// Record one contact attempt (same JSON as `record`; `not_reached` keeps it open)
     Attempt {
+        /// The attempt as JSON, the same shape as for `record` (`-` for stdin)
         #[arg(long, value_name = "FILE")]
         file: PathBuf,
     },

@@ -17,7 +17,7 @@ pub async fn run(
             Some(s) => chrono::NaiveDate::parse_from_str(&s, "%Y-%m-%d")
                 .map(Some)
                 .map_err(|_| {
-                    eprintln!("error: {name}: expected a date YYYY-MM-DD");
+                    error_out!("{name}: expected a date YYYY-MM-DD");
                     Exit(exit::DATAERR).into()
                 }),
         }
@@ -73,11 +73,11 @@ fn export_failed(e: crate::export::ExportError) -> anyhow::Error {
     match e {
         ExportError::Op(op) => op_failed(op),
         ExportError::Infeasible(_) | ExportError::Codebook(_) => {
-            eprintln!("error: {e}");
+            error_out!("{e}");
             Exit(exit::DATAERR).into()
         }
         ExportError::Io { .. } => {
-            eprintln!("error: {e}");
+            error_out!("{e}");
             Exit(exit::CANTCREAT).into()
         }
     }

@@ -6,6 +6,7 @@ use super::*;
 pub enum FamilyCommand {
     /// Enrol a family from a JSON file (`-` for stdin)
     Enroll {
+        /// The enrolment as JSON (`-` for stdin)
         #[arg(long, value_name = "FILE")]
         file: PathBuf,
     },
@@ -13,27 +14,35 @@ pub enum FamilyCommand {
     /// stdin). Valid lines are enrolled, each family whole or not at all; rejected lines
     /// are listed with their line number and fields (exit 65 if any)
     Import {
+        /// JSON Lines, one enrolment per line (`-` for stdin)
         #[arg(long, value_name = "FILE")]
         file: PathBuf,
     },
     /// The whole decrypted record of a family (for the operator)
-    Show { reference: String },
+    Show {
+        /// The family (its reference, F-…)
+        reference: String,
+    },
     /// Keep the record up to date from a JSON file (`-` for stdin): address, notes,
     /// case_director, contacts [{member, phone?, email?}], add_members (role adult, child
     /// or ex_partner with a court measure), remove_members [{member, reason}], measures,
     /// safety_plan {text, review_on}; all or nothing, each change sealed and audited
     Update {
+        /// The family (its reference, F-…)
         reference: String,
+        /// The update as JSON (`-` for stdin)
         #[arg(long, value_name = "FILE")]
         file: PathBuf,
     },
     /// Close a plan before its term, with a reason code and the evaluation
     Close {
+        /// The family (its reference, F-…)
         reference: String,
-        #[arg(long, value_name = "CODE")]
+        /// Why the plan ends early
+        #[arg(long, value_name = "CODE", value_parser = Codes(service::family::CLOSE_REASONS))]
         reason: String,
         /// Did the family's safety improve: yes, partly or no
-        #[arg(long, value_name = "CODE")]
+        #[arg(long, value_name = "CODE", value_parser = Codes(crate::domain::evaluation::SAFETY_CODES))]
         safety_improved: Option<String>,
         /// Professionals involved with the family now (0 to 50)
         #[arg(long, value_name = "N")]
@@ -48,7 +57,9 @@ pub enum FamilyCommand {
     /// Record the evaluation of an ended plan from a JSON file (`-` for stdin):
     /// {"safety_improved": "yes|partly|no", "professionals": N, "family_view"?: TEXT}
     Evaluate {
+        /// The family (its reference, F-…)
         reference: String,
+        /// The evaluation as JSON (`-` for stdin)
         #[arg(long, value_name = "FILE")]
         file: PathBuf,
     },
@@ -56,8 +67,10 @@ pub enum FamilyCommand {
     /// is all that is left; its messages' bodies and attachments go, pending ones are
     /// cancelled; lists the exports that may still hold it
     Erase {
+        /// The family (its reference, F-…)
         reference: String,
-        #[arg(long, value_name = "CODE")]
+        /// Why the family is erased
+        #[arg(long, value_name = "CODE", value_parser = Codes(service::family::ERASE_REASONS))]
         reason: String,
         /// Really erase (without it, only says what would be erased; exit 64)
         #[arg(long)]
@@ -66,7 +79,9 @@ pub enum FamilyCommand {
     /// A new case director within the municipality, from a JSON file {"name", "email"};
     /// the team gets the dossier as after a move
     Reassign {
+        /// The family (its reference, F-…)
         reference: String,
+        /// The new case director as JSON {"name", "email"} (`-` for stdin)
         #[arg(long, value_name = "FILE")]
         case_director_file: PathBuf,
     },
@@ -114,7 +129,7 @@ pub async fn run(g: &Global, cmd: FamilyCommand) -> anyhow::Result<()> {
                 .map_err(|e| match e {
                     service::import::ImportError::Op(op) => op_failed(op),
                     read => {
-                        eprintln!("error: {read}");
+                        error_out!("{read}");
                         Exit(exit::NOINPUT).into()
                     }
                 })?;
@@ -156,7 +171,7 @@ pub async fn run(g: &Global, cmd: FamilyCommand) -> anyhow::Result<()> {
         } => {
             let family_view = match &family_view_file {
                 Some(p) => Some(String::from_utf8(read_input(p)?).map_err(|_| {
-                    eprintln!("error: family_view: the file is not UTF-8 text");
+                    error_out!("family_view: the file is not UTF-8 text");
                     anyhow::Error::from(Exit(exit::DATAERR))
                 })?),
                 None => None,
@@ -196,7 +211,7 @@ pub async fn run(g: &Global, cmd: FamilyCommand) -> anyhow::Result<()> {
             {
                 Ok(i) => i,
                 Err(e) => {
-                    eprintln!("error: file: not a family update ({e})");
+                    error_out!("file: not a family update ({e})");
                     return Err(Exit(exit::DATAERR).into());
                 }
             };
@@ -221,7 +236,7 @@ pub async fn run(g: &Global, cmd: FamilyCommand) -> anyhow::Result<()> {
                 match serde_json::from_slice(&bytes) {
                     Ok(i) => i,
                     Err(e) => {
-                        eprintln!("error: file: not an evaluation ({e})");
+                        error_out!("file: not an evaluation ({e})");
                         return Err(Exit(exit::DATAERR).into());
                     }
                 };
@@ -246,8 +261,8 @@ pub async fn run(g: &Global, cmd: FamilyCommand) -> anyhow::Result<()> {
                 let p = service::erasure::preview(&app, &reference, &reason)
                     .await
                     .map_err(op_failed)?;
-                eprintln!(
-                    "error: this would erase family {} for good: its data key and sealed details, \
+                error_out!(
+                    "this would erase family {} for good: its data key and sealed details, \
                      {} members, {} check-ins with their observations, {} flags, {} handovers and its \
                      responsibility history; the bodies and attachments of its {} messages \
                      ({} pending, which would be cancelled). {} export(s) made since its \

@@ -15,7 +15,9 @@ pub enum FlagsCommand {
     },
     /// Acknowledge a flag: the team is acting on it (the note is sealed)
     Ack {
+        /// The flag (its number, as `flags list` shows it)
         id: i64,
+        /// What the team is doing about it (sealed)
         #[arg(long, value_name = "TEXT")]
         note: String,
         /// Who acknowledges (sealed with the note)
@@ -24,7 +26,9 @@ pub enum FlagsCommand {
     },
     /// Resolve a flag (the note is sealed); a recurring condition raises a new flag
     Resolve {
+        /// The flag (its number, as `flags list` shows it)
         id: i64,
+        /// How it was resolved (sealed)
         #[arg(long, value_name = "TEXT")]
         note: String,
         /// Who resolves (sealed with the note)

@@ -6,7 +6,9 @@ use super::*;
 pub enum HandoverCommand {
     /// The receiving municipality confirms it took the family over
     Ack {
+        /// The handover (its reference, H-…)
         id: String,
+        /// CBS code of the acknowledging (receiving) municipality, e.g. GM0599
         #[arg(long, value_name = "CODE")]
         municipality: String,
         /// Who acknowledges (sealed under the family's key)
@@ -18,7 +20,10 @@ pub enum HandoverCommand {
     },
     /// Send a handover again: to a municipality configured since (instead of the
     /// outside-region desk), with a dossier withheld before once the receiver has a key
-    Resend { id: String },
+    Resend {
+        /// The handover (its reference, H-…)
+        id: String,
+    },
     /// List handovers
     List {
         /// Only those not acknowledged yet
@@ -27,6 +32,7 @@ pub enum HandoverCommand {
         /// Only those whose dossier was withheld (no age_recipient for the receiver)
         #[arg(long)]
         withheld: bool,
+        /// Only handovers from or to this municipality (CBS code)
         #[arg(long, value_name = "CODE")]
         municipality: Option<String>,
     },
@@ -123,7 +129,7 @@ pub async fn move_family(
         Some(f) => Some(
             String::from_utf8(read_input(f)?)
                 .map_err(|_| {
-                    eprintln!("error: address: not UTF-8 text");
+                    error_out!("address: not UTF-8 text");
                     Exit(exit::DATAERR)
                 })?
                 .trim()

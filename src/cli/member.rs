@@ -9,18 +9,24 @@ pub enum MemberCommand {
         /// CBS code of the member's municipality, e.g. GM0363
         #[arg(long, value_name = "CODE")]
         municipality: String,
+        /// The address their sign-in links are mailed to
         #[arg(long, value_name = "ADDR")]
         email: String,
+        /// Their name, as the workspace shows it
         #[arg(long, value_name = "NAME")]
         name: String,
     },
     /// List members (active and removed)
     List {
+        /// Only members of this municipality (CBS code)
         #[arg(long, value_name = "CODE")]
         municipality: Option<String>,
     },
     /// Remove a member: no more sign-in, their sessions end at once
-    Remove { id: String },
+    Remove {
+        /// The member (their id, as `member list` shows it)
+        id: String,
+    },
 }
 
 /// Runs one `Member` command.

@@ -3,6 +3,13 @@
 //! prints data as JSON on every command that prints data. `main.rs` only parses and
 //! dispatches here.
 
+/// `error_out!("…", args)`: an error for the user, as text now or JSON at exit (`--json`).
+macro_rules! error_out {
+    ($($arg:tt)*) => {
+        $crate::cli::say_error(None, format!($($arg)*))
+    };
+}
+
 pub mod audit;
 pub mod checkin;
 pub mod export;
@@ -34,7 +41,8 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use serde::Serialize;
 use std::io::Read;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 // The whole command line (parsed in main.rs).
 #[derive(Parser)]
@@ -76,6 +84,7 @@ pub enum Command {
     CheckConfig,
     /// Write a new age identity (mode 0600) and print its public recipient
     Keygen {
+        /// Where to write the identity (must not exist)
         #[arg(long, value_name = "PATH")]
         out: PathBuf,
     },
@@ -124,6 +133,7 @@ pub enum Command {
     },
     /// Register a family's move to another municipality (a handover to the receiving team)
     Move {
+        /// The family (its reference, F-…)
         reference: String,
         /// CBS code of the receiving municipality, e.g. GM0599
         #[arg(long, value_name = "CODE")]
@@ -174,6 +184,7 @@ pub enum Command {
     /// Write the man pages or shell completions into a folder (for packaging)
     #[command(hide = true)]
     Generate {
+        /// What to write: man pages or shell completions
         what: crate::manual::Artefact,
         /// The folder to write into (created if missing)
         #[arg(long, value_name = "DIR")]
@@ -218,14 +229,43 @@ pub fn simulation_enabled() -> bool {
     std::env::var_os(SIMULATION_VAR).is_some_and(|v| v == "1")
 }
 
-/// Parses the command line; `--at` is hidden from `--help` outside a simulation.
+/// Parses the command line; `--at` is hidden from `--help` outside a simulation. A usage
+/// error on a command line with `--json` is printed as JSON too (same exit code as clap's).
 pub fn parse_cli(simulation: bool) -> Cli {
-    let matches = Cli::command()
+    let parsed = Cli::command()
         .mut_arg("at", |a| a.hide(!simulation))
-        .get_matches();
-    match Cli::from_arg_matches(&matches) {
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m));
+    match parsed {
         Ok(cli) => cli,
-        Err(e) => e.exit(),
+        Err(e) => {
+            use clap::error::ErrorKind;
+            let shown = matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            );
+            if !shown && std::env::args_os().any(|a| a == "--json") {
+                set_json_errors(true);
+                // The message without the usage lines and the `--help` hint clap appends.
+                let text = e.to_string();
+                let message: Vec<&str> = text
+                    .lines()
+                    .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more"))
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .collect();
+                say_error(
+                    None,
+                    message.join(" ").trim_start_matches("error: ").to_string(),
+                );
+                let code = u8::try_from(e.exit_code()).unwrap_or(exit::USAGE);
+                finish(code);
+                std::process::exit(e.exit_code());
+            }
+            e.exit()
+        }
     }
 }
 
@@ -255,12 +295,115 @@ fn clock(global: &Global, running: bool) -> SharedClock {
 fn load_config(global: &Global) -> anyhow::Result<Config> {
     let path = config::resolve_path(global.config.clone());
     Config::load(&path).map_err(|e| {
-        eprintln!("error: config {} is not usable:", path.display());
-        for issue in e.issues() {
-            eprintln!("  {issue}");
+        if json_errors() {
+            for issue in e.issues() {
+                say_error(Some(&issue.key), issue.message);
+            }
+        } else {
+            eprintln!("error: config {} is not usable:", path.display());
+            for issue in e.issues() {
+                eprintln!("  {issue}");
+            }
         }
         Exit(exit::CONFIG).into()
     })
+}
+
+/// Lists reason codes as an argument's possible values (in `--help`, completions and man
+/// pages) without enforcing them here: the service checks the code and names the field,
+/// with exit 65 and nothing changed, as it does for the API.
+#[derive(Clone)]
+struct Codes(&'static [&'static str]);
+
+impl clap::builder::TypedValueParser for Codes {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        clap::builder::StringValueParser::new().parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(
+            self.0.iter().map(|c| clap::builder::PossibleValue::new(*c)),
+        ))
+    }
+}
+
+/// Set once by `main` from `--json`: errors are then kept and printed by [`finish`] as one
+/// JSON document. A process runs one command, so a flag for the process is enough.
+static JSON_ERRORS: AtomicBool = AtomicBool::new(false);
+/// The errors kept for [`finish`] under `--json`.
+static ERRORS: Mutex<Vec<Problem>> = Mutex::new(Vec::new());
+
+/// One error of a failed command: the field or key it concerns, and what is wrong.
+#[derive(Debug, Serialize)]
+struct Problem {
+    field: Option<String>,
+    message: String,
+}
+
+/// Errors go out as JSON (`--json`) instead of `error: …` lines.
+pub fn set_json_errors(on: bool) {
+    JSON_ERRORS.store(on, Ordering::Relaxed);
+}
+
+fn json_errors() -> bool {
+    JSON_ERRORS.load(Ordering::Relaxed)
+}
+
+/// An error for the user: `error: [FIELD: ]MESSAGE` on stderr now, or kept for the JSON
+/// document under `--json`.
+pub fn say_error(field: Option<&str>, message: String) {
+    if json_errors() {
+        keep(field, message);
+    } else {
+        match field {
+            Some(f) => eprintln!("error: {f}: {message}"),
+            None => eprintln!("error: {message}"),
+        }
+    }
+}
+
+/// A failure line that is not an `error:` (e.g. `healthcheck`'s "not ready"): printed as
+/// is, or kept for the JSON document under `--json`.
+fn say_failure(message: String) {
+    if json_errors() {
+        keep(None, message);
+    } else {
+        eprintln!("{message}");
+    }
+}
+
+fn keep(field: Option<&str>, message: String) {
+    if let Ok(mut errors) = ERRORS.lock() {
+        errors.push(Problem {
+            field: field.map(str::to_string),
+            message,
+        });
+    }
+}
+
+/// Under `--json`, prints the kept errors of a failed command as one JSON document on
+/// stderr: `{"ok": false, "exit": CODE, "errors": [{"field", "message"}]}`.
+pub fn finish(code: u8) {
+    if !json_errors() {
+        return;
+    }
+    let errors = ERRORS
+        .lock()
+        .map(|mut e| std::mem::take(&mut *e))
+        .unwrap_or_default();
+    eprintln!(
+        "{}",
+        serde_json::json!({"ok": false, "exit": code, "errors": errors})
+    );
 }
 
 fn read_input(file: &PathBuf) -> anyhow::Result<Vec<u8>> {
@@ -275,7 +418,7 @@ fn read_input(file: &PathBuf) -> anyhow::Result<Vec<u8>> {
             .read_to_end(&mut buf)?;
     }
     if buf.len() as u64 > MAX {
-        eprintln!("error: input larger than {MAX} bytes");
+        error_out!("input larger than {MAX} bytes");
         return Err(Exit(exit::DATAERR).into());
     }
     Ok(buf)
@@ -286,16 +429,16 @@ fn op_failed(e: OpError) -> anyhow::Error {
     match e {
         OpError::Invalid(errors) => {
             for err in errors {
-                eprintln!("error: {}: {}", err.field, err.message);
+                say_error(Some(&err.field), err.message);
             }
             Exit(exit::DATAERR).into()
         }
         OpError::NotFound { .. } => {
-            eprintln!("error: {e}");
+            error_out!("{e}");
             Exit(exit::NOINPUT).into()
         }
         OpError::Conflict(_) | OpError::NotResponsible(_) => {
-            eprintln!("error: {e}");
+            error_out!("{e}");
             Exit(exit::DATAERR).into()
         }
         OpError::Store(
@@ -305,7 +448,7 @@ fn op_failed(e: OpError) -> anyhow::Error {
             | StoreError::PasswordFile { .. }
             | StoreError::Url(_),
         ) => {
-            eprintln!("error: {e}");
+            error_out!("{e}");
             Exit(exit::CONFIG).into()
         }
         // A missing or unusable identity is a configuration problem (EX_CONFIG), like a
@@ -315,7 +458,7 @@ fn op_failed(e: OpError) -> anyhow::Error {
             | crate::crypto::CryptoError::IdentityPermissions { .. }
             | crate::crypto::CryptoError::IdentityUnreadable { .. },
         )) => {
-            eprintln!("error: {e}");
+            error_out!("{e}");
             Exit(exit::CONFIG).into()
         }
         OpError::Store(StoreError::ForeignOwner(_)) => {
@@ -323,11 +466,11 @@ fn op_failed(e: OpError) -> anyhow::Error {
             Exit(exit::NOPERM).into()
         }
         OpError::Store(StoreError::Locked(_)) => {
-            eprintln!("error: {e}");
+            error_out!("{e}");
             Exit(exit::TEMPFAIL).into()
         }
         other => {
-            eprintln!("error: {other}");
+            error_out!("{other}");
             Exit(exit::SOFTWARE).into()
         }
     }

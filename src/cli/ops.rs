@@ -46,11 +46,11 @@ pub async fn healthcheck(g: &Global) -> anyhow::Result<()> {
             Ok(())
         }
         Ok((code, body)) => {
-            eprintln!("not ready (HTTP {code}): {}", body.trim());
+            say_failure(format!("not ready (HTTP {code}): {}", body.trim()));
             Err(Exit(1).into())
         }
         Err(e) => {
-            eprintln!("no daemon answers on {}: {e}", cfg.api.listen);
+            say_failure(format!("no daemon answers on {}: {e}", cfg.api.listen));
             Err(Exit(1).into())
         }
     }
@@ -77,7 +77,7 @@ pub async fn send_test_email(g: &Global, to: String) -> anyhow::Result<()> {
             |_| format!("test message sent via {}\n", transport.describe()),
         ),
         Err(e) => {
-            eprintln!("error: sending via {} failed: {e}", transport.describe());
+            error_out!("sending via {} failed: {e}", transport.describe());
             Err(Exit(exit::UNAVAILABLE).into())
         }
     }
@@ -87,7 +87,7 @@ pub async fn send_test_email(g: &Global, to: String) -> anyhow::Result<()> {
 pub async fn backup(g: &Global, out: PathBuf) -> anyhow::Result<()> {
     let app = open_app(g, OpenMode::Existing, false).await?;
     let report = crate::backup::backup(&app.store, &out).await.map_err(|e| {
-        eprintln!("error: {e}");
+        error_out!("{e}");
         anyhow::Error::from(Exit(match e {
             crate::backup::BackupError::Exists(_) | crate::backup::BackupError::Create { .. } => {
                 exit::CANTCREAT
@@ -112,7 +112,7 @@ pub async fn copy_database(g: &Global, from: String, to: String) -> anyhow::Resu
     let here = std::env::current_dir().context("cannot read the working folder")?;
     let url = |flag: &str, u: &str| {
         crate::config::DatabaseConfig::from_url(u, &here).map_err(|m| {
-            eprintln!("error: {flag}: {m}");
+            error_out!("{flag}: {m}");
             anyhow::Error::from(Exit(exit::USAGE))
         })
     };
@@ -126,7 +126,7 @@ pub async fn copy_database(g: &Global, from: String, to: String) -> anyhow::Resu
     let report = crate::copy::copy_database(&source, &target)
         .await
         .map_err(|e| {
-            eprintln!("error: {e}");
+            error_out!("{e}");
             anyhow::Error::from(Exit(match e {
                 crate::copy::CopyError::Store(_) | crate::copy::CopyError::Mismatch { .. } => {
                     exit::SOFTWARE
@@ -210,7 +210,7 @@ pub async fn serve(g: &Global) -> anyhow::Result<()> {
         let _ = tx.send(true);
     });
     crate::daemon::serve(app, rx).await.map_err(|e| {
-        eprintln!("error: {e}");
+        error_out!("{e}");
         anyhow::Error::from(Exit(match e {
             crate::daemon::DaemonError::Store(StoreError::Locked(_)) => exit::TEMPFAIL,
             crate::daemon::DaemonError::Mail(_) => exit::CONFIG,

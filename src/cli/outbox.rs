@@ -6,6 +6,7 @@ use super::*;
 pub enum OutboxCommand {
     /// List messages (all, or only those that failed for good)
     List {
+        /// Only messages that failed for good
         #[arg(long)]
         failed: bool,
     },

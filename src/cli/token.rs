@@ -6,22 +6,29 @@ use super::*;
 pub enum TokenCommand {
     /// Create a token (printed once): for a municipality's team, a researcher's study, or an administrator
     Create {
+        /// A team token for this municipality (CBS code, e.g. GM0363)
         #[arg(long, value_name = "CODE", group = "role")]
         municipality: Option<String>,
+        /// A researcher token for this study code
         #[arg(long, value_name = "STUDY", group = "role")]
         researcher: Option<String>,
+        /// An administrator token
         #[arg(long, group = "role")]
         admin: bool,
         /// How long the token is valid, e.g. P30D [default: api.token_lifetime, P90D]
         #[arg(long, value_name = "DURATION")]
         expires: Option<String>,
+        /// A note for yourself on what the token is for (shown by `token list`)
         #[arg(long)]
         label: Option<String>,
     },
     /// List tokens (never their secrets)
     List,
     /// Revoke a token
-    Revoke { id: String },
+    Revoke {
+        /// The token (its id, as `token list` shows it)
+        id: String,
+    },
 }
 
 /// Runs one `Token` command.
@@ -39,8 +46,8 @@ pub async fn run(g: &Global, cmd: TokenCommand) -> anyhow::Result<()> {
                 (None, Some(s), false) => crate::tokens::Scope::Researcher(s),
                 (None, None, true) => crate::tokens::Scope::Admin,
                 _ => {
-                    eprintln!(
-                        "error: give exactly one of --municipality CODE, --researcher STUDY, --admin"
+                    error_out!(
+                        "give exactly one of --municipality CODE, --researcher STUDY, --admin"
                     );
                     return Err(Exit(exit::DATAERR).into());
                 }
@@ -48,7 +55,7 @@ pub async fn run(g: &Global, cmd: TokenCommand) -> anyhow::Result<()> {
             let expires = match expires {
                 Some(e) => Some(e.parse::<crate::domain::duration::IsoDuration>().map_err(
                     |err| {
-                        eprintln!("error: expires: {err}");
+                        error_out!("expires: {err}");
                         anyhow::Error::from(Exit(exit::DATAERR))
                     },
                 )?),

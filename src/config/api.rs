@@ -3,7 +3,6 @@
 use super::*;
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawApi {
     #[serde(default = "d_listen")]
     pub(super) listen: String,
@@ -60,7 +59,6 @@ impl Default for RawApi {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawWeb {
     #[serde(default)]
     pub(super) base_url: Option<String>,

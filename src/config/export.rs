@@ -3,7 +3,6 @@
 use super::*;
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawExport {
     #[serde(default = "d_export_k")]
     pub(super) k: u32,

@@ -3,7 +3,6 @@
 use super::*;
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawHandover {
     #[serde(default = "d_remind_after")]
     pub(super) remind_after: u32,

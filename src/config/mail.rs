@@ -3,7 +3,6 @@
 use super::*;
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawMail {
     pub(super) transport: String,
     pub(super) dir: Option<PathBuf>,
@@ -25,7 +24,6 @@ pub(super) struct RawMail {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawTalkingPoints {
     #[serde(default)]
     pub(super) nl: Vec<String>,
@@ -58,7 +56,6 @@ pub(super) fn d_keep_sent() -> String {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawDispatch {
     #[serde(default = "d_max_attempts")]
     pub(super) max_attempts: u32,

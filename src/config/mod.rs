@@ -1,8 +1,8 @@
 //! Typed, validated configuration: TOML file → `NAZORG_*` environment overrides → checks.
 //!
 //! Every problem is reported with its key path (`plans.standard.checkins[2]`), all at once,
-//! so an operator fixes a config in one round. Unknown keys are rejected: a typo in a
-//! reminder setting must not silently fall back to a default.
+//! so an operator fixes a config in one round. Unknown keys are rejected, listed with the
+//! other problems: a typo in a reminder setting must not silently fall back to a default.
 
 mod api;
 mod crypto;
@@ -86,7 +86,6 @@ impl ConfigError {
 // ---- the file as written ------------------------------------------------------------------
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawConfig {
     #[serde(default = "default_state_dir")]
     state_dir: PathBuf,
@@ -124,7 +123,6 @@ struct RawConfig {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawLabels {
     nl: String,
     en: String,
@@ -197,7 +195,24 @@ impl Config {
             issues,
         };
         let de = toml::Deserializer::new(text);
-        let mut raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|e| {
+        // Unknown keys are collected, not fatal: they are reported with every other problem.
+        let mut unknown = Vec::new();
+        let parsed: Result<RawConfig, _> = serde_path_to_error::deserialize(
+            serde_ignored::Deserializer::new(de, &mut |p: serde_ignored::Path| {
+                unknown.push(key_path(&p))
+            }),
+        );
+        let mut unknown: Vec<ConfigIssue> = unknown
+            .into_iter()
+            .map(|key| ConfigIssue {
+                message: format!(
+                    "unknown field `{}`",
+                    key.rsplit(['.', '[']).next().unwrap_or(&key)
+                ),
+                key,
+            })
+            .collect();
+        let mut raw = parsed.map_err(|e| {
             let key = e.path().to_string();
             let inner = e.into_inner();
             let message = match inner.span() {
@@ -209,10 +224,12 @@ impl Config {
                 ),
                 _ => inner.message().to_string(),
             };
-            invalid(vec![ConfigIssue {
+            let mut issues = std::mem::take(&mut unknown);
+            issues.push(ConfigIssue {
                 key: if key == "." { "(file)".into() } else { key },
                 message,
-            }])
+            });
+            invalid(issues)
         })?;
         apply_env(&mut raw, env);
         let base = path
@@ -225,7 +242,14 @@ impl Config {
             base
         };
         let base = std::path::absolute(&base).unwrap_or(base);
-        validate(raw, path, &base).map_err(invalid)
+        match validate(raw, path, &base) {
+            Ok(cfg) if unknown.is_empty() => Ok(cfg),
+            Ok(_) => Err(invalid(unknown)),
+            Err(issues) => {
+                unknown.extend(issues);
+                Err(invalid(unknown))
+            }
+        }
     }
 
     pub fn municipality(&self, code: &str) -> Option<&Municipality> {
@@ -251,6 +275,22 @@ impl Config {
                 coordinator_name: None,
             })
         })
+    }
+}
+
+/// A key path as the issues name it: `plans.standard.checkin`, `municipalities[1].phone`.
+fn key_path(p: &serde_ignored::Path) -> String {
+    use serde_ignored::Path as P;
+    match p {
+        P::Root => String::new(),
+        P::Seq { parent, index } => format!("{}[{index}]", key_path(parent)),
+        P::Map { parent, key } => match key_path(parent) {
+            s if s.is_empty() => key.clone(),
+            s => format!("{s}.{key}"),
+        },
+        P::Some { parent } | P::NewtypeStruct { parent } | P::NewtypeVariant { parent } => {
+            key_path(parent)
+        }
     }
 }
 

@@ -3,7 +3,6 @@
 use super::*;
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawSchedule {
     #[serde(default = "default_timezone")]
     pub(super) timezone: String,
@@ -29,7 +28,6 @@ pub(super) fn default_sweep() -> String {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawReminders {
     #[serde(default = "d_lead")]
     pub(super) lead: String,
@@ -90,7 +88,6 @@ impl Default for RawReminders {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawRetention {
     #[serde(default = "d_retention")]
     pub(super) after: String,

@@ -3,7 +3,6 @@
 use super::*;
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawFlags {
     #[serde(default = "d_red_escalate_after")]
     pub(super) red_escalate_after: u32,
@@ -29,7 +28,6 @@ impl Default for RawFlags {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawIndicator {
     pub(super) code: String,
     pub(super) labels: RawLabels,
@@ -47,7 +45,6 @@ pub(super) struct RawIndicator {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawCondition {
     pub(super) indicator: String,
     pub(super) op: String,
@@ -55,7 +52,6 @@ pub(super) struct RawCondition {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawRule {
     pub(super) code: String,
     /// How the rule is named in mails; default: its code.
@@ -77,7 +73,6 @@ pub(super) struct RawRule {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawDigest {
     #[serde(default = "d_digest_time")]
     pub(super) local_time: String,

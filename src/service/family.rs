@@ -419,6 +419,113 @@ fn stage_label(stage: i64, overdue: i64) -> String {
     }
 }
 
+/// A family as a list shows it: what `show` gives at the top level, no sealed details.
+#[derive(Debug, Serialize)]
+pub struct FamilySummary {
+    pub family: String,
+    pub status: String,
+    pub close_reason: Option<String>,
+    pub episode: serde_json::Value,
+    pub plan: String,
+    pub plan_end: DateTime<Utc>,
+    pub municipality: String,
+    pub enrolled_at: DateTime<Utc>,
+}
+
+/// One page of a family list; `next_cursor` asks for the next one (`None`: this is the last).
+#[derive(Debug, Serialize)]
+pub struct FamilyPage {
+    pub families: Vec<FamilySummary>,
+    pub next_cursor: Option<String>,
+}
+
+/// The family states a list can be filtered by.
+pub const FAMILY_STATES: &[&str] = &["running", "completed", "closed_early", "erased"];
+/// The largest page a list gives.
+pub const MAX_PAGE: u32 = 500;
+
+/// What a family list asks for.
+#[derive(Debug, Default)]
+pub struct ListRequest<'a> {
+    /// Only the families this municipality is responsible for now.
+    pub municipality: Option<&'a str>,
+    /// One of [`FAMILY_STATES`].
+    pub state: Option<&'a str>,
+    /// The `next_cursor` of the page before.
+    pub cursor: Option<&'a str>,
+    /// 1 to [`MAX_PAGE`].
+    pub limit: u32,
+}
+
+/// A page of families (reference order), without sealed data: a team's case system keeps
+/// its list in step with this one without reading every record.
+pub async fn list(app: &App, req: &ListRequest<'_>) -> Result<FamilyPage, OpError> {
+    let mut errors = Vec::new();
+    if let Some(s) = req.state
+        && !FAMILY_STATES.contains(&s)
+    {
+        errors.push(FieldError::new(
+            "state",
+            format!("expected one of: {}", FAMILY_STATES.join(", ")),
+        ));
+    }
+    if !(1..=MAX_PAGE).contains(&req.limit) {
+        errors.push(FieldError::new("limit", format!("1 to {MAX_PAGE}")));
+    }
+    if let Some(c) = req.cursor
+        && !reference::looks_like(c, 'F')
+    {
+        errors.push(FieldError::new(
+            "cursor",
+            "not a cursor from a previous page",
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(OpError::Invalid(errors));
+    }
+    let mut conn = app.store.conn().await?;
+    let now = app.now().timestamp();
+    let mut rows = store::families::page(
+        &mut conn,
+        req.municipality.unwrap_or(""),
+        req.state.unwrap_or(""),
+        req.cursor.unwrap_or(""),
+        i64::from(req.limit) + 1,
+        now,
+    )
+    .await?;
+    let more = rows.len() > req.limit as usize;
+    rows.truncate(req.limit as usize);
+    let next_cursor = if more {
+        rows.last().map(|f| f.reference.clone())
+    } else {
+        None
+    };
+    let families = rows
+        .into_iter()
+        .map(|f| {
+            Ok(FamilySummary {
+                episode: if f.status == "erased" {
+                    serde_json::Value::Null
+                } else {
+                    serde_json::json!({"kind": f.episode_kind, "date": f.episode_date})
+                },
+                plan_end: from_secs(f.plan_end)?,
+                enrolled_at: from_secs(f.enrolled_at)?,
+                family: f.reference,
+                status: f.status,
+                close_reason: f.close_reason,
+                plan: f.plan,
+                municipality: f.municipality,
+            })
+        })
+        .collect::<Result<Vec<_>, OpError>>()?;
+    Ok(FamilyPage {
+        families,
+        next_cursor,
+    })
+}
+
 /// The family's case director as a reminder names them: unsealed from the family's details
 /// in the caller's transaction. `None` while nobody is named (after a move, until the
 /// receiving team names one) and for an erased family. The name is a professional's, not

@@ -151,6 +151,33 @@ pub async fn by_id(conn: &mut Conn, id: i64, at: i64) -> Result<Option<FamilyRow
         .await?)
 }
 
+/// One page of families in reference order after `after` (`""`: from the start), at most
+/// `limit`, with the municipality responsible at `at`; only those `municipality` is
+/// responsible for and with `status` when given (`""`: any).
+pub async fn page(
+    conn: &mut Conn,
+    municipality: &str,
+    status: &str,
+    after: &str,
+    limit: i64,
+    at: i64,
+) -> Result<Vec<FamilyRow>, StoreError> {
+    let sql = format!(
+        "SELECT * FROM (SELECT {FAMILY_COLUMNS}, {RESPONSIBLE_AT} \
+         FROM families f WHERE f.ref > $1) x \
+         WHERE ($3 = '' OR x.municipality = $3) AND ($4 = '' OR x.status = $4) \
+         ORDER BY x.ref LIMIT $5"
+    );
+    Ok(sqlx::query_as(&sql)
+        .bind(after)
+        .bind(at)
+        .bind(municipality)
+        .bind(status)
+        .bind(limit)
+        .fetch_all(conn)
+        .await?)
+}
+
 /// One responsibility interval.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
 pub struct Responsibility {

@@ -666,3 +666,116 @@ async fn researcher_fetches_an_export_of_its_study() {
             .any(|e| e["action"] == "export.fetch")
     );
 }
+
+/// `GET /v1/families`: a team pages through its own families (filtered by state) and no
+/// other team's, without sealed data; an admin sees all; a researcher nothing.
+#[test]
+fn a_team_lists_its_own_families_page_by_page() {
+    let env = TestEnv::new();
+    let at = "2026-12-02T10:00:00+01:00";
+    let mut ours: Vec<String> = (0..3)
+        .map(|i| {
+            env.enrol(at, &enrol_body(AMSTERDAM, &format!("LISTED{i}")))["family"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    ours.sort();
+    let theirs = env.enrol(at, &enrol_body(ROTTERDAM, "LISTEDR"))["family"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    env.ok(&[
+        "--at",
+        at,
+        "family",
+        "close",
+        &ours[1],
+        "--reason",
+        "family_moved_abroad",
+        "--safety-improved",
+        "yes",
+        "--professionals",
+        "2",
+    ]);
+    let (_, ams) = token(&env, &["--municipality", AMSTERDAM]);
+    let (_, rot) = token(&env, &["--municipality", ROTTERDAM]);
+    let (_, admin) = token(&env, &["--admin"]);
+    let (_, res) = token(&env, &["--researcher", "cohort2027"]);
+    let api = start(&env);
+    let a = api.addr;
+    let refs = |v: &Value| -> Vec<String> {
+        v["families"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["family"].as_str().unwrap().to_string())
+            .collect()
+    };
+
+    // Two pages of two and one, in reference order; asking for another municipality
+    // changes nothing for a team.
+    let r = http::get(a, "/v1/families?limit=2&municipality=GM0599", Some(&ams));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        !r.text().contains("LISTED"),
+        "sealed data in a list: {}",
+        r.text()
+    );
+    let first = r.json();
+    assert_eq!(refs(&first), ours[..2]);
+    assert_eq!(first["families"][0]["municipality"], AMSTERDAM);
+    assert_eq!(first["families"][0]["status"], "running");
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let r = http::get(
+        a,
+        &format!("/v1/families?limit=2&cursor={cursor}"),
+        Some(&ams),
+    );
+    let second = r.json();
+    assert_eq!(refs(&second), ours[2..]);
+    assert_eq!(second["next_cursor"], Value::Null);
+
+    // By state.
+    let r = http::get(a, "/v1/families?state=closed_early", Some(&ams));
+    assert_eq!(refs(&r.json()), [ours[1].clone()]);
+    assert_eq!(
+        r.json()["families"][0]["close_reason"],
+        "family_moved_abroad"
+    );
+    let r = http::get(a, "/v1/families?state=running", Some(&ams));
+    assert_eq!(refs(&r.json()), [ours[0].clone(), ours[2].clone()]);
+
+    // Another team sees only its own; an admin all (or one municipality's); a researcher
+    // nothing.
+    assert_eq!(
+        refs(&http::get(a, "/v1/families", Some(&rot)).json()),
+        std::slice::from_ref(&theirs)
+    );
+    let mut all = ours.clone();
+    all.push(theirs.clone());
+    all.sort();
+    assert_eq!(
+        refs(&http::get(a, "/v1/families", Some(&admin)).json()),
+        all
+    );
+    assert_eq!(
+        refs(&http::get(a, "/v1/families?municipality=GM0599", Some(&admin)).json()),
+        [theirs]
+    );
+    assert_eq!(http::get(a, "/v1/families", Some(&res)).status, 404);
+
+    // Bad parameters name their field.
+    for (q, field) in [
+        ("state=calm", "state"),
+        ("limit=0", "limit"),
+        ("limit=many", "limit"),
+        ("cursor=x", "cursor"),
+        ("colour=blue", "colour"),
+    ] {
+        let r = http::get(a, &format!("/v1/families?{q}"), Some(&ams));
+        assert_eq!(r.status, 400, "{q}: {}", r.text());
+        assert_eq!(r.json()["error"]["field"], field, "{q}: {}", r.text());
+    }
+}

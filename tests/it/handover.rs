@@ -66,8 +66,26 @@ fn local(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
+/// Stderr as text: under `--json` the errors come as one JSON document, read here back
+/// into `field: message` lines (and the document itself, so it is checked too).
 fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    let Some(doc) = text
+        .lines()
+        .find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|d| d["ok"] == false)
+    else {
+        return text;
+    };
+    let mut lines = text.clone();
+    for e in doc["errors"].as_array().into_iter().flatten() {
+        let message = e["message"].as_str().unwrap_or_default();
+        match e["field"].as_str() {
+            Some(f) => lines.push_str(&format!("\nerror: {f}: {message}")),
+            None => lines.push_str(&format!("\nerror: {message}")),
+        }
+    }
+    lines
 }
 
 fn move_cmd(env: &TestEnv, at: &str, family: &str, to: &str, date: &str) -> Output {

@@ -10,6 +10,7 @@ mod api;
 mod api_abuse;
 mod audit_chain;
 mod bad_input;
+mod cli;
 mod closure;
 mod config_check;
 mod contact;
