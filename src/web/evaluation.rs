@@ -6,7 +6,8 @@
 use super::Here;
 use super::form::Posted;
 use super::pages::{
-    gate, gate_form, layout, member_app, message, not_found_page, op_failed, render, require_family,
+    family_message, gate, gate_form, layout, member_app, not_found_page, op_failed, render,
+    require_family,
 };
 use super::session::Session;
 use super::views::{FormError, Layout, OptionVm};
@@ -88,14 +89,13 @@ async fn open_for_evaluation(st: &ApiState, family: &str) -> Result<bool, OpErro
 }
 
 fn closed(h: &Here, s: &Session, family: &str) -> Response {
-    let href = format!("/team/families/{family}");
-    message(
+    family_message(
         h,
-        Some(s),
+        s,
         StatusCode::CONFLICT,
         "eval.title",
         "eval.closed",
-        Some((&href, "record.to.family")),
+        family,
     )
 }
 
@@ -164,17 +164,7 @@ pub async fn evaluation_submit(
     };
     let app = member_app(&st, &s);
     match service::family::evaluate(&app, &family, &input).await {
-        Ok(_) => {
-            let href = format!("/team/families/{family}");
-            message(
-                &h,
-                Some(&s),
-                StatusCode::OK,
-                "eval.done",
-                "eval.done",
-                Some((&href, "record.to.family")),
-            )
-        }
+        Ok(_) => family_message(&h, &s, StatusCode::OK, "eval.done", "eval.done", &family),
         Err(OpError::Invalid(errs)) => {
             let t = h.t;
             let errors = errs

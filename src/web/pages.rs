@@ -45,6 +45,27 @@ pub(super) fn layout(h: &Here, title: &str, s: Option<&Session>) -> Layout {
     }
 }
 
+/// A message page whose one link leads back to the family's page: what every handled form
+/// (record, flag, handover, case number, evaluation) answers once it is done or refused.
+pub(super) fn family_message(
+    h: &Here,
+    s: &Session,
+    status: StatusCode,
+    title: &str,
+    body: &str,
+    family: &str,
+) -> Response {
+    let href = format!("/team/families/{family}");
+    message(
+        h,
+        Some(s),
+        status,
+        title,
+        body,
+        Some((&href, "record.to.family")),
+    )
+}
+
 pub(super) fn message(
     h: &Here,
     s: Option<&Session>,
@@ -928,17 +949,14 @@ pub async fn case_number_submit(
     };
     let app = member_app(&st, &s);
     match service::record::update(&app, &reference, &update).await {
-        Ok(_) => {
-            let href = format!("/team/families/{reference}");
-            message(
-                &h,
-                Some(&s),
-                StatusCode::OK,
-                "family.case_number.done",
-                "family.case_number.done",
-                Some((&href, "record.to.family")),
-            )
-        }
+        Ok(_) => family_message(
+            &h,
+            &s,
+            StatusCode::OK,
+            "family.case_number.done",
+            "family.case_number.done",
+            &reference,
+        ),
         Err(OpError::Invalid(_)) => {
             let again = CaseNumberInput {
                 value,
@@ -1007,14 +1025,13 @@ async fn record_ctx(
     };
     require_family(st, h, &s, &family).await?;
     if status != "open" && status != "lapsed" {
-        let href = format!("/team/families/{family}");
-        return Err(message(
+        return Err(family_message(
             h,
-            Some(&s),
+            &s,
             StatusCode::OK,
             "record.closed.title",
             "record.done.body",
-            Some((&href, "record.to.family")),
+            &family,
         ));
     }
     let v = service::family::show(&app, &family)
@@ -1151,17 +1168,14 @@ pub async fn record_submit(
         }
     };
     match service::checkin::record(&ctx.app, &rec).await {
-        Ok(_) => {
-            let href = format!("/team/families/{}", ctx.family);
-            message(
-                &h,
-                Some(&ctx.s),
-                StatusCode::OK,
-                "record.done.title",
-                "record.done.body",
-                Some((&href, "record.to.family")),
-            )
-        }
+        Ok(_) => family_message(
+            &h,
+            &ctx.s,
+            StatusCode::OK,
+            "record.done.title",
+            "record.done.body",
+            &ctx.family,
+        ),
         Err(OpError::Invalid(errs)) => {
             let errors = errs
                 .iter()
@@ -1176,17 +1190,14 @@ pub async fn record_submit(
                 record_page(&h, &ctx, &id, Some(&p), errors),
             )
         }
-        Err(OpError::Conflict(_)) => {
-            let href = format!("/team/families/{}", ctx.family);
-            message(
-                &h,
-                Some(&ctx.s),
-                StatusCode::CONFLICT,
-                "record.closed.title",
-                "record.done.body",
-                Some((&href, "record.to.family")),
-            )
-        }
+        Err(OpError::Conflict(_)) => family_message(
+            &h,
+            &ctx.s,
+            StatusCode::CONFLICT,
+            "record.closed.title",
+            "record.done.body",
+            &ctx.family,
+        ),
         Err(e) => op_failed(&h, Some(&ctx.s), e),
     }
 }
@@ -1293,17 +1304,7 @@ pub async fn flag_submit(
         service::signals::act(&app, fl.id, step, &note, Some(&by)).await
     };
     match result {
-        Ok(_) => {
-            let href = format!("/team/families/{family}");
-            message(
-                &h,
-                Some(&s),
-                StatusCode::OK,
-                "flag.done",
-                "flag.done",
-                Some((&href, "record.to.family")),
-            )
-        }
+        Ok(_) => family_message(&h, &s, StatusCode::OK, "flag.done", "flag.done", &family),
         Err(OpError::Invalid(errs)) => {
             let msg = if note.is_empty() {
                 h.t.s("flag.note.required").to_string()
@@ -1480,17 +1481,14 @@ pub async fn handover_submit(
     let by = p.get("by").unwrap_or("").trim().to_string();
     let by_opt = (!by.is_empty()).then_some(by.as_str());
     match service::handover::ack(&c.app, &id, &c.s.member.municipality, by_opt).await {
-        Ok(a) => {
-            let href = format!("/team/families/{}", a.family);
-            message(
-                &h,
-                Some(&c.s),
-                StatusCode::OK,
-                "handover.done",
-                "handover.done",
-                Some((&href, "record.to.family")),
-            )
-        }
+        Ok(a) => family_message(
+            &h,
+            &c.s,
+            StatusCode::OK,
+            "handover.done",
+            "handover.done",
+            &a.family,
+        ),
         Err(OpError::Invalid(errs)) => {
             let errors = errs
                 .iter()
