@@ -17,6 +17,8 @@
 //! succeeded. `BENCH_FAMILIES` (per run) and `BENCH_CLIENTS` override the size.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "common/clients.rs"]
+mod clients;
 mod common;
 #[path = "../tests/it/support/http.rs"]
 #[allow(dead_code)]
@@ -35,7 +37,7 @@ use serde_json::json;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const FULL_FAMILIES: usize = 1_000;
@@ -45,13 +47,6 @@ const CLIENTS: usize = 4;
 const RECORD_AT: &str = "2029-06-01T09:00:00Z";
 /// `store::WRITE_LOCK`: what every write transaction takes on PostgreSQL.
 const PG_WRITE_LOCK: i64 = 0x6e61_7a6f_7267_0001;
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// One request: the check-in's reference and the JSON body.
 type Work = Vec<(String, String)>;
@@ -109,40 +104,7 @@ async fn enrol(app: &App, rng: &mut StdRng, families: usize, first: usize) -> (W
 /// a fresh connection per request; every answer must be 200.
 fn drive(what: String, addrs: &[SocketAddr], work: Work, clients: usize, token: &str) -> Run {
     let requests = work.len();
-    let queue = Arc::new(Mutex::new(work));
-    let latencies = Arc::new(Mutex::new(Vec::with_capacity(requests)));
-    let started = Instant::now();
-    let threads: Vec<_> = (0..clients)
-        .map(|i| {
-            let (queue, latencies, token) = (queue.clone(), latencies.clone(), token.to_string());
-            let addr = addrs[i % addrs.len()];
-            std::thread::spawn(move || {
-                loop {
-                    let Some((id, body)) = queue.lock().unwrap().pop() else {
-                        break;
-                    };
-                    let t = Instant::now();
-                    let r = http::request(
-                        addr,
-                        "POST",
-                        &format!("/v1/checkins/{id}/record"),
-                        Some(&token),
-                        Some(("application/json", body.as_bytes())),
-                    );
-                    let took = t.elapsed();
-                    assert_eq!(r.status, 200, "{}", r.text());
-                    latencies.lock().unwrap().push(took);
-                }
-            })
-        })
-        .collect();
-    for t in threads {
-        t.join().unwrap();
-    }
-    let wall = started.elapsed();
-    let mut latencies = latencies.lock().unwrap().clone();
-    latencies.sort();
-    assert_eq!(latencies.len(), requests);
+    let (wall, latencies) = clients::record_from_clients(addrs, work, clients, token);
     Run {
         what,
         requests,

@@ -12,6 +12,8 @@
 //! database taken before the requests, one transaction per request.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "common/clients.rs"]
+mod clients;
 mod common;
 #[path = "../tests/it/support/http.rs"]
 #[allow(dead_code)]
@@ -27,7 +29,7 @@ use nazorg::tokens::{self, Scope};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde_json::json;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const FULL_FAMILIES: usize = 1_000;
@@ -99,19 +101,6 @@ fn statements(
         &["-readonly", "-separator", "\t"],
         format!("SELECT {key}, {expr} FROM {table} {joined} WHERE {filter};").as_bytes(),
     )
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "?".into())
-}
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 fn main() {
@@ -190,36 +179,7 @@ fn main() {
 
     let writes_before = app.store.write_transactions();
     let load_before = load_average();
-    let queue = Arc::new(Mutex::new(work));
-    let latencies = Arc::new(Mutex::new(Vec::with_capacity(requests)));
-    let started = Instant::now();
-    let threads: Vec<_> = (0..clients)
-        .map(|_| {
-            let (queue, latencies, token) = (queue.clone(), latencies.clone(), token.clone());
-            std::thread::spawn(move || {
-                loop {
-                    let Some((id, body)) = queue.lock().unwrap().pop() else {
-                        break;
-                    };
-                    let t = Instant::now();
-                    let r = http::request(
-                        addr,
-                        "POST",
-                        &format!("/v1/checkins/{id}/record"),
-                        Some(&token),
-                        Some(("application/json", body.as_bytes())),
-                    );
-                    let took = t.elapsed();
-                    assert_eq!(r.status, 200, "{}", r.text());
-                    latencies.lock().unwrap().push(took);
-                }
-            })
-        })
-        .collect();
-    for t in threads {
-        t.join().unwrap();
-    }
-    let wall = started.elapsed();
+    let (wall, lat) = clients::record_from_clients(&[addr], work, clients, &token);
     let load_after = load_average();
     let writes = app.store.write_transactions() - writes_before;
     let _ = stop_tx.send(());
@@ -229,9 +189,6 @@ fn main() {
         "one write transaction per request (operation, its audit entries and the request's)"
     );
 
-    let mut lat = latencies.lock().unwrap().clone();
-    lat.sort();
-    assert_eq!(lat.len(), requests);
     let recorded: i64 = rt.block_on(async {
         sqlx::query_scalar("SELECT COUNT(*) FROM checkins WHERE status = 'recorded'")
             .fetch_one(app.store.pool())

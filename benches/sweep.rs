@@ -194,12 +194,6 @@ fn sqlite3(db: &Path, args: &[&str], stdin: &[u8]) -> Vec<u8> {
     out.stdout
 }
 
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "?".into())
-}
-
 async fn run(n: usize, full: bool) {
     let root = if full {
         cache_root()

@@ -23,13 +23,6 @@ use rand::rngs::StdRng;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let families = env_usize("BENCH_FAMILIES", if full { 2_000 } else { 20 });

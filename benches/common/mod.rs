@@ -448,3 +448,19 @@ pub fn bytea_literal(bytes: &[u8]) -> String {
     s.push('\'');
     s
 }
+
+/// A size from the environment (`BENCH_FAMILIES`, …), or the default.
+pub fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The machine's load averages (1, 5, 15 min), printed beside each number: on a shared
+/// machine a time means little without them.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
+}
