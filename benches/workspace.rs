@@ -5,7 +5,8 @@
 //!
 //! `cargo bench --bench workspace` runs the full size (2,000 families); without `--bench`
 //! (as `cargo test --all-targets` runs it) a small smoke version checks the page renders.
-//! `BENCH_FAMILIES` and `BENCH_RENDERS` override the size.
+//! `BENCH_FAMILIES` and `BENCH_RENDERS` override the size; `BENCH_KEEP=1` keeps the
+//! installation (its folder is printed) to inspect the database with `sqlite3`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -67,6 +68,7 @@ fn main() {
         let t = T(Language::Nl);
         let first = nazorg::web::caseload_html(&app, t, "GM0363").await.unwrap();
         assert_eq!(first.matches("/team/families/F-").count(), families);
+        let cpu = cpu_time(false);
         let mut took: Vec<Duration> = Vec::with_capacity(renders);
         for _ in 0..renders {
             let s = Instant::now();
@@ -75,8 +77,10 @@ fn main() {
             assert!(html.len() > 1000);
         }
         took.sort();
+        let page_cpu = (cpu_time(false) - cpu) / renders as u32;
         // The rows without the template (query, decryption, audit), and the query alone, to
         // see where the time goes.
+        let cpu = cpu_time(false);
         let mut data: Vec<Duration> = Vec::with_capacity(renders);
         for _ in 0..renders {
             let s = Instant::now();
@@ -85,6 +89,8 @@ fn main() {
             assert_eq!(n, families);
         }
         data.sort();
+        let data_cpu = (cpu_time(false) - cpu) / renders as u32;
+        let cpu = cpu_time(false);
         let mut query: Vec<Duration> = Vec::with_capacity(renders);
         for _ in 0..renders {
             let s = Instant::now();
@@ -98,6 +104,10 @@ fn main() {
             assert_eq!(rows.len(), families);
         }
         query.sort();
+        let query_cpu = (cpu_time(false) - cpu) / renders as u32;
+        // The same SQL text in the sqlite3 CLI (20 runs in one process), for the ratio.
+        let at = app.now().timestamp();
+        let (cli, cli_cpu) = sqlite3_per_run(&dir.path().join("var/nazorg.db"), at, 20);
         table(
             &format!("Caseload page, {families} families of one municipality, {renders} renders"),
             &[
@@ -113,6 +123,7 @@ fn main() {
                 ("p95".into(), ms(percentile(&took, 0.95))),
                 ("p99".into(), ms(percentile(&took, 0.99))),
                 ("max".into(), ms(*took.last().unwrap())),
+                ("CPU time per page (every thread)".into(), ms(page_cpu)),
                 (
                     "rows without the template (query, decryption, audit), p50".into(),
                     ms(percentile(&data, 0.50)),
@@ -121,15 +132,66 @@ fn main() {
                     "rows without the template, p99".into(),
                     ms(percentile(&data, 0.99)),
                 ),
+                ("rows without the template, CPU time".into(), ms(data_cpu)),
                 (
-                    "of which the query, p50".into(),
+                    "of which the query (rows collected), p50".into(),
                     ms(percentile(&query, 0.50)),
                 ),
                 (
                     "of which the query, p99".into(),
                     ms(percentile(&query, 0.99)),
                 ),
+                ("of which the query, CPU time".into(), ms(query_cpu)),
+                ("the same SQL in the sqlite3 CLI, per run".into(), ms(cli)),
+                (
+                    "the same SQL in the sqlite3 CLI, CPU time".into(),
+                    ms(cli_cpu),
+                ),
+                (
+                    "ratio: query CPU / sqlite3 CPU".into(),
+                    format!("{:.2}", query_cpu.as_secs_f64() / cli_cpu.as_secs_f64()),
+                ),
+                (
+                    "ratio: query p50 / sqlite3".into(),
+                    format!(
+                        "{:.2}",
+                        percentile(&query, 0.50).as_secs_f64() / cli.as_secs_f64()
+                    ),
+                ),
             ],
         );
     });
+    if std::env::var_os("BENCH_KEEP").is_some() {
+        println!("kept: {}", dir.keep().display());
+    }
+}
+
+/// The caseload's SQL text with its two parameters written in, run `runs` times by the
+/// `sqlite3` CLI in one process: the time of one run and its CPU time, process start
+/// included.
+fn sqlite3_per_run(db: &std::path::Path, at: i64, runs: u32) -> (Duration, Duration) {
+    use std::io::Write;
+    let sql = nazorg::store::caseload::ROWS
+        .replace("$1", "'GM0363'")
+        .replace("$2", &at.to_string());
+    let script = format!(
+        ".output /dev/null\n{}",
+        format!("{sql};\n").repeat(runs as usize)
+    );
+    let started = Instant::now();
+    let cpu = cpu_time(true);
+    let mut child = std::process::Command::new("sqlite3")
+        .arg(db)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("sqlite3 starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(script.as_bytes())
+        .expect("script written");
+    assert!(child.wait().expect("sqlite3 runs").success());
+    (started.elapsed() / runs, (cpu_time(true) - cpu) / runs)
 }

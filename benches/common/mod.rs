@@ -464,3 +464,24 @@ pub fn load_average() -> String {
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|_| "?".into())
 }
+
+/// CPU time (user + system) used so far by this process (`children: false`, every thread)
+/// or by its waited-for children (`true`): on a loaded machine the wall time of a step
+/// includes waiting for a core, its CPU time does not.
+pub fn cpu_time(children: bool) -> std::time::Duration {
+    let who = if children {
+        libc::RUSAGE_CHILDREN
+    } else {
+        libc::RUSAGE_SELF
+    };
+    // SAFETY: getrusage writes one plain struct we own.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(who, &mut u) } != 0 {
+        return std::time::Duration::ZERO;
+    }
+    let t = |v: libc::timeval| {
+        std::time::Duration::from_secs(v.tv_sec as u64)
+            + std::time::Duration::from_micros(v.tv_usec as u64)
+    };
+    t(u.ru_utime) + t(u.ru_stime)
+}

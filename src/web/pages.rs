@@ -444,104 +444,45 @@ pub async fn signout(
 // ---- caseload ----------------------------------------------------------------------------
 
 /// The caseload rows of a municipality (case directors and the team's case numbers
-/// decrypted), audited as one read.
+/// decrypted), audited as one read. Each row is opened as it comes from the database, so
+/// opening overlaps the reading (see [`store::caseload::stream`]).
 pub async fn caseload_rows(app: &App, t: T, municipality: &str) -> Result<Vec<CaseRow>, OpError> {
+    use futures_util::TryStreamExt;
     let now = app.now();
-    let cfg = &app.config;
-    let overdue_after = cfg.reminders.overdue_after;
-    let max_attempts = cfg.reminders.max_attempts;
     let mut tx = app.store.read().await?;
-    let rows = store::caseload::of_municipality(&mut tx, municipality, to_secs(now)).await?;
-    let mut out = Vec::with_capacity(rows.len());
-    let (upcoming, due, overdue, none) = (
-        t.s("state.upcoming"),
-        t.s("state.due"),
-        t.s("state.overdue"),
-        t.s("state.none"),
-    );
-    let (incoming_label, pending_label) = (t.s("handover.incoming"), t.s("handover.pending"));
-    let of = t.s("caseload.of");
-    // Many families share a due instant (the plan's local time on the same day): each is
-    // written out once.
-    let mut written: std::collections::HashMap<i64, String> = std::collections::HashMap::new();
-    for r in rows {
-        let (director, case_number) = match (r.kek_id, &r.wrapped_dek) {
-            (Some(k), Some(w)) => {
-                let dek = app.keyring.dek(&mut tx, k, w, &r.reference).await?;
-                let director = match &r.sealed_details {
-                    Some(sealed) => {
-                        let d: service::family::DirectorOnly = service::open_json(
-                            &dek,
-                            sealed,
-                            &service::family::family_place(&r.reference),
-                        )?;
-                        d.case_director.name
+    // The live KEKs unwrapped before the rows stream in (the stream holds the connection);
+    // a row under another KEK (a rotation under way) is opened after the stream.
+    let mut keks = std::collections::HashMap::new();
+    for k in store::keys::live(&mut tx).await? {
+        keks.insert(k.id, app.keyring.kek(&mut tx, k.id).await?);
+    }
+    let mut view = CaseRowView::new(app, t, municipality);
+    let mut out = Vec::new();
+    let mut later = Vec::new();
+    {
+        let mut rows = store::caseload::stream(&mut tx, municipality, to_secs(now));
+        while let Some(r) = rows.try_next().await.map_err(store::StoreError::from)? {
+            match (r.kek_id, &r.wrapped_dek) {
+                (Some(k), Some(w)) => match keks.get(&k) {
+                    Some(kek) => {
+                        let dek = kek.unwrap_dek(w, &r.reference)?;
+                        out.push(view.row(r, Some(&dek))?);
                     }
-                    None => String::new(),
-                };
-                let case_number = match &r.sealed_case_number {
-                    Some(sealed) => service::open_json::<String>(
-                        &dek,
-                        sealed,
-                        &service::record::case_number_place(&r.reference, municipality),
-                    )?,
-                    None => String::new(),
-                };
-                (director, case_number)
+                    None => later.push(r),
+                },
+                _ => out.push(view.row(r, None)?),
             }
-            _ => (String::new(), String::new()),
-        };
-        let (state, state_label) = match r.next_due_at {
-            None => ("none", none),
-            Some(d) => {
-                let due_t = store::from_secs(d)?;
-                if now < due_t {
-                    ("upcoming", upcoming)
-                } else if now < overdue_after.add_to(due_t).unwrap_or(due_t) {
-                    ("due", due)
-                } else {
-                    ("overdue", overdue)
-                }
-            }
-        };
-        let incoming = r.pending_handover.is_some() && !r.responsible;
-        out.push(CaseRow {
-            needs_action: matches!(state, "due" | "overdue")
-                || r.red > 0
-                || r.amber > 0
-                || incoming,
-            family: r.reference,
-            director,
-            case_number,
-            attempts: if r.next_checkin.is_some() {
-                format!("{} {of} {max_attempts}", r.attempts)
-            } else {
-                String::new()
-            },
-            checkin: r.next_checkin,
-            due: r
-                .next_due_at
-                .map(|d| {
-                    written
-                        .entry(d)
-                        .or_insert_with(|| local_secs(app, d, t))
-                        .clone()
-                })
-                .unwrap_or_default(),
-            due_at: r.next_due_at.unwrap_or(i64::MAX),
-            state,
-            state_label,
-            reminders: i64::from(r.notice_stage > 0) + r.overdue_count,
-            red: r.red,
-            amber: r.amber,
-            info: r.info,
-            handover_label: if incoming {
-                incoming_label
-            } else {
-                pending_label
-            },
-            handover: r.pending_handover,
-        });
+        }
+    }
+    if !later.is_empty() {
+        for r in later {
+            let dek = match (r.kek_id, &r.wrapped_dek) {
+                (Some(k), Some(w)) => Some(app.keyring.dek(&mut tx, k, w, &r.reference).await?),
+                _ => None,
+            };
+            out.push(view.row(r, dek.as_ref())?);
+        }
+        out.sort_by(|a, b| a.family.cmp(&b.family));
     }
     tx.commit().await?;
     let mut w = app.store.write().await?;
@@ -556,6 +497,118 @@ pub async fn caseload_rows(app: &App, t: T, municipality: &str) -> Result<Vec<Ca
     .await?;
     w.commit().await?;
     Ok(out)
+}
+
+/// What every caseload row is written with: the labels in the page's language, and each
+/// due instant in words once (many families share one: the plan's local time on a day).
+struct CaseRowView<'a> {
+    app: &'a App,
+    t: T,
+    municipality: &'a str,
+    written: std::collections::HashMap<i64, String>,
+}
+
+impl<'a> CaseRowView<'a> {
+    fn new(app: &'a App, t: T, municipality: &'a str) -> Self {
+        CaseRowView {
+            app,
+            t,
+            municipality,
+            written: std::collections::HashMap::new(),
+        }
+    }
+
+    /// One row, its case director's name and the team's case number opened with `dek`.
+    fn row(
+        &mut self,
+        r: store::caseload::CaseloadRow,
+        dek: Option<&crate::crypto::Dek>,
+    ) -> Result<CaseRow, OpError> {
+        let (app, t) = (self.app, self.t);
+        let cfg = &app.config;
+        let now = app.now();
+        let (director, case_number) = match dek {
+            Some(dek) => {
+                let director = match &r.sealed_details {
+                    Some(sealed) => {
+                        let d: service::family::DirectorOnly = service::open_json(
+                            dek,
+                            sealed,
+                            &service::family::family_place(&r.reference),
+                        )?;
+                        d.case_director.name
+                    }
+                    None => String::new(),
+                };
+                let case_number = match &r.sealed_case_number {
+                    Some(sealed) => service::open_json::<String>(
+                        dek,
+                        sealed,
+                        &service::record::case_number_place(&r.reference, self.municipality),
+                    )?,
+                    None => String::new(),
+                };
+                (director, case_number)
+            }
+            None => (String::new(), String::new()),
+        };
+        let (state, state_label) = match r.next_due_at {
+            None => ("none", t.s("state.none")),
+            Some(d) => {
+                let due_t = store::from_secs(d)?;
+                if now < due_t {
+                    ("upcoming", t.s("state.upcoming"))
+                } else if now < cfg.reminders.overdue_after.add_to(due_t).unwrap_or(due_t) {
+                    ("due", t.s("state.due"))
+                } else {
+                    ("overdue", t.s("state.overdue"))
+                }
+            }
+        };
+        let incoming = r.pending_handover.is_some() && !r.responsible;
+        Ok(CaseRow {
+            needs_action: matches!(state, "due" | "overdue")
+                || r.red > 0
+                || r.amber > 0
+                || incoming,
+            family: r.reference,
+            director,
+            case_number,
+            attempts: if r.next_checkin.is_some() {
+                format!(
+                    "{} {} {}",
+                    r.attempts,
+                    t.s("caseload.of"),
+                    cfg.reminders.max_attempts
+                )
+            } else {
+                String::new()
+            },
+            checkin: r.next_checkin,
+            due: r
+                .next_due_at
+                .map(|d| {
+                    self.written
+                        .entry(d)
+                        .or_insert_with(|| local_secs(app, d, t))
+                        .clone()
+                })
+                .unwrap_or_default(),
+            due_at: r.next_due_at.unwrap_or(i64::MAX),
+            state,
+            state_label,
+            reminders: i64::from(r.notice_stage > 0) + r.overdue_count,
+            red: r.red,
+            amber: r.amber,
+            info: r.info,
+            handover_label: if incoming {
+                t.s("handover.incoming")
+            } else {
+                t.s("handover.pending")
+            },
+            handover: r.pending_handover,
+        })
+    }
 }
 
 pub async fn caseload(
