@@ -133,7 +133,7 @@ pub async fn serving<F: Future>(hook: Option<Arc<dyn BeforeCommit>>, work: F) ->
     SERVING.scope(hook, work).await
 }
 
-/// Longest a write transaction waits for the write gate: SQLite's own `busy_timeout`.
+/// Longest a write transaction waits for the writer connection: SQLite's own `busy_timeout`.
 const WRITE_WAIT: Duration = Duration::from_secs(15);
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
