@@ -56,31 +56,36 @@ pub struct Entry<'a> {
 }
 
 /// The audit entry of one API request (`api.request`, subject `METHOD /route`, detail the
-/// status answered). An operation that changes something appends it in its own transaction
-/// ([`crate::service::App::commit`]), so a request costs one write transaction; for every
-/// other request (reads, refusals, errors) the API appends it afterwards.
+/// status answered). A write route's operation appends it in its own transaction, just
+/// before the commit (the API's [`crate::store::BeforeCommit`] hook), so a request that
+/// changes something costs one write transaction; for every other request (reads,
+/// refusals, errors) the API appends it afterwards.
 #[derive(Debug)]
 pub struct RequestEntry {
     pub subject: String,
-    written: std::sync::atomic::AtomicBool,
+    /// The status the committed entry names (0: none committed yet).
+    written: std::sync::atomic::AtomicU16,
 }
 
 impl RequestEntry {
     pub fn new(subject: String) -> std::sync::Arc<RequestEntry> {
         std::sync::Arc::new(RequestEntry {
             subject,
-            written: std::sync::atomic::AtomicBool::new(false),
+            written: std::sync::atomic::AtomicU16::new(0),
         })
     }
 
-    /// Whether a committed transaction already holds this request's entry.
-    pub fn written(&self) -> bool {
-        self.written.load(std::sync::atomic::Ordering::Acquire)
+    /// The status of this request's entry in a committed transaction, if one holds it.
+    pub fn written(&self) -> Option<u16> {
+        match self.written.load(std::sync::atomic::Ordering::Acquire) {
+            0 => None,
+            status => Some(status),
+        }
     }
 
-    pub(crate) fn mark_written(&self) {
+    pub(crate) fn mark_written(&self, status: u16) {
         self.written
-            .store(true, std::sync::atomic::Ordering::Release);
+            .store(status, std::sync::atomic::Ordering::Release);
     }
 }
 

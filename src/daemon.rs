@@ -127,7 +127,7 @@ pub async fn serve(app: App, mut shutdown: watch::Receiver<bool>) -> Result<(), 
     if app.store.backend() == crate::store::Backend::Sqlite {
         let mut tx = app.store.write().await?;
         let released = crate::store::outbox::release_all_claims(&mut tx).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         if released > 0 {
             tracing::info!(
                 messages = released,

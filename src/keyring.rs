@@ -128,7 +128,7 @@ impl Keyring {
         if create_kek {
             let mut tx = store.write().await?;
             keyring.current(&mut tx, now).await?;
-            tx.commit().await.map_err(StoreError::from)?;
+            tx.commit().await?;
         } else {
             let mut conn = store.conn().await?;
             if let Some(stored) = store::keys::current(&mut conn).await? {

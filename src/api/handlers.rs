@@ -429,7 +429,6 @@ pub async fn due(
 pub async fn record(
     State(s): State<ApiState>,
     Extension(p): Extension<Principal>,
-    Extension(request): Extension<std::sync::Arc<crate::audit::RequestEntry>>,
     Path(checkin): Path<String>,
     body: JsonBytes,
 ) -> Result<Json<service::checkin::RecordedCheckin>, ApiError> {
@@ -457,7 +456,7 @@ pub async fn record(
     let rec: CheckinRecord = crate::domain::parse_json(value.to_string().as_bytes())
         .map_err(|e| ApiError::bad_request(&e.field, e.message))?;
     Ok(Json(
-        service::checkin::record(&app_for(&s, &p).for_request(request), &rec).await?,
+        service::checkin::record(&app_for(&s, &p), &rec).await?,
     ))
 }
 

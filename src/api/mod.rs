@@ -16,6 +16,7 @@ pub(crate) mod strangers;
 
 use crate::audit::{self, Actor, Entry};
 use crate::service::App;
+use crate::store::{self, BeforeCommit, Conn, ConnFuture};
 use crate::tokens::{self, Principal, Refusal};
 use axum::Router;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
@@ -243,14 +244,15 @@ fn bearer(req: &Request) -> Option<&str> {
 
 /// Appends an audit entry in its own transaction. Used where no change happens that could
 /// carry it (requests, denials); a failure is logged, the request still gets its answer.
+/// Never carries the request's own entry (a denial is not the request's operation).
 pub(crate) async fn record_audit(state: &ApiState, actor: &Actor, entry: &Entry<'_>) {
     let at = state.app.now().timestamp();
-    let result = async {
+    let result = store::serving(None, async {
         let mut tx = state.app.store.write().await?;
         audit::append(&mut tx, &state.app.keyring, actor, at, entry).await?;
         tx.commit().await?;
         Ok::<_, crate::store::StoreError>(())
-    }
+    })
     .await;
     if let Err(e) = result {
         tracing::error!(error = %e, "could not append to the audit trail");
@@ -263,6 +265,52 @@ fn request_entry<'a>(action: &'a str, subject: &'a str, detail: &'a str) -> Entr
         subject: Some(subject),
         detail: Some(detail),
         ..Default::default()
+    }
+}
+
+/// The status a write route answers when its operation committed: 201 where it creates
+/// something, else 200. The request's entry committed with the operation names it; should
+/// the answer differ after all, the middleware appends an entry with the real status.
+fn success_status(method: &axum::http::Method, route: &str) -> StatusCode {
+    const CREATING: &[&str] = &[
+        "/v1/families",
+        "/v1/families/{ref}/moves",
+        "/v1/members",
+        "/v1/exports",
+    ];
+    if *method == axum::http::Method::POST && CREATING.contains(&route) {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    }
+}
+
+/// A write request's own `api.request` entry, appended by the operation's write
+/// transaction just before it commits (see [`store::serving`]).
+struct RequestAudit {
+    app: App,
+    actor: Actor,
+    entry: std::sync::Arc<audit::RequestEntry>,
+    status: StatusCode,
+}
+
+impl BeforeCommit for RequestAudit {
+    fn before_commit<'a>(&'a self, conn: &'a mut Conn) -> ConnFuture<'a> {
+        Box::pin(async move {
+            if self.entry.written().is_some() {
+                return Ok(());
+            }
+            let at = self.app.now().timestamp();
+            let e = request_entry("api.request", &self.entry.subject, self.status.as_str());
+            audit::append(conn, &self.app.keyring, &self.actor, at, &e).await?;
+            Ok(())
+        })
+    }
+
+    fn committed(&self) {
+        if self.entry.written().is_none() {
+            self.entry.mark_written(self.status.as_u16());
+        }
     }
 }
 
@@ -339,10 +387,19 @@ async fn authorize(State(state): State<ApiState>, mut req: Request, next: Next) 
     let actor = principal.actor();
     req.extensions_mut().insert(principal);
     let entry = audit::RequestEntry::new(subject);
-    req.extensions_mut().insert(entry.clone());
-    let resp = next.run(req).await;
-    // An operation that answered 200 may have appended it in its own transaction already.
-    if !(entry.written() && resp.status() == StatusCode::OK) {
+    // A write route's operation appends the request's entry in its own transaction; reads
+    // keep theirs separate (an audited read writes its own entry).
+    let hook = (!req.method().is_safe()).then(|| {
+        std::sync::Arc::new(RequestAudit {
+            app: state.app.clone(),
+            actor: actor.clone(),
+            entry: entry.clone(),
+            status: success_status(req.method(), &route),
+        }) as std::sync::Arc<dyn BeforeCommit>
+    });
+    let resp = store::serving(hook, next.run(req)).await;
+    // Unless the operation committed the entry with the status answered, append it now.
+    if entry.written() != Some(resp.status().as_u16()) {
         record_audit(
             &state,
             &actor,

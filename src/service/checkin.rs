@@ -238,7 +238,7 @@ pub async fn record(app: &App, r: &CheckinRecord) -> Result<RecordedCheckin, OpE
             },
         )
         .await?;
-        app.commit(tx).await?;
+        tx.commit().await?;
         tracing::info!(checkin = %c.reference, family = %f.reference, attempt = number, "contact attempt recorded; check-in stays open");
         return Ok(RecordedCheckin {
             checkin: c.reference,
@@ -348,7 +348,7 @@ pub async fn record(app: &App, r: &CheckinRecord) -> Result<RecordedCheckin, OpE
         }),
         None => None,
     };
-    app.commit(tx).await?;
+    tx.commit().await?;
     tracing::info!(checkin = %c.reference, family = %f.reference, outcome = r.outcome.code(), "check-in recorded");
     Ok(RecordedCheckin {
         checkin: c.reference,

@@ -79,9 +79,6 @@ pub struct App {
     pub team: Option<String>,
     /// The daemon's own condition (sweep, dispatch), for readiness and status.
     pub health: Arc<crate::health::Health>,
-    /// The API request this operation serves, if any: its audit entry joins the
-    /// operation's transaction ([`App::commit`]).
-    pub request: Option<Arc<crate::audit::RequestEntry>>,
 }
 
 impl App {
@@ -110,7 +107,6 @@ impl App {
             actor: Actor::Operator,
             team: None,
             health: Arc::default(),
-            request: None,
         })
     }
 
@@ -129,38 +125,6 @@ impl App {
             config: Arc::new(config),
             ..self.clone()
         }
-    }
-
-    /// The same installation, serving an API request whose audit entry the operation's
-    /// transaction carries (see [`App::commit`]).
-    pub fn for_request(&self, request: Arc<crate::audit::RequestEntry>) -> App {
-        App {
-            request: Some(request),
-            ..self.clone()
-        }
-    }
-
-    /// Commits an operation's transaction that answers its API request with `200`: the
-    /// request's own audit entry is appended first, so the change, its audit entries and
-    /// the request's are one durable commit.
-    pub async fn commit(&self, mut tx: crate::store::Tx) -> Result<(), OpError> {
-        let Some(request) = self.request.as_ref().filter(|r| !r.written()) else {
-            tx.commit().await?;
-            return Ok(());
-        };
-        self.audit(
-            &mut tx,
-            &Entry {
-                action: "api.request",
-                subject: Some(&request.subject),
-                detail: Some("200"),
-                ..Default::default()
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        request.mark_written();
-        Ok(())
     }
 
     /// The same installation, acting for a municipality's team (see [`App::team`]).

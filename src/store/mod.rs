@@ -13,6 +13,7 @@ pub mod closure;
 pub mod export;
 pub mod families;
 pub mod flags;
+mod group;
 pub mod handovers;
 pub mod household;
 pub mod keys;
@@ -28,7 +29,9 @@ use crate::config::DatabaseConfig;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Executor};
 use std::fs::File;
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,37 +40,100 @@ use std::time::Duration;
 /// placeholders and only BIGINT, TEXT and BLOB/BYTEA values, which both speak alike.
 pub type Conn = sqlx::AnyConnection;
 
-/// A transaction of the store. A write transaction on SQLite also holds the store's write
-/// gate (see [`Store::write`]) until it commits or is dropped.
+/// A transaction of the store. A write transaction on SQLite is a savepoint in the writer
+/// connection's open batch (see [`Store::write`]) and holds that connection until it
+/// commits or is dropped.
 pub struct Tx {
-    inner: sqlx::Transaction<'static, Any>,
-    _gate: Option<tokio::sync::OwnedMutexGuard<()>>,
+    inner: TxInner,
+    /// Run last before the commit: the API request's audit entry (see [`serving`]).
+    hook: Option<Arc<dyn BeforeCommit>>,
+}
+
+enum TxInner {
+    /// A read, or a write on PostgreSQL: a transaction of its own.
+    Own(sqlx::Transaction<'static, Any>),
+    /// A write on SQLite, committed with the others of its batch.
+    Grouped(group::Job),
 }
 
 impl Tx {
-    pub async fn commit(self) -> Result<(), sqlx::Error> {
-        self.inner.commit().await
+    /// Commits; returns only once the change is as durable as a transaction commit makes
+    /// it (on SQLite: once the COMMIT of the batch holding it returned).
+    pub async fn commit(self) -> Result<(), StoreError> {
+        let Tx { inner, hook } = self;
+        match inner {
+            TxInner::Own(mut tx) => {
+                if let Some(h) = &hook {
+                    h.before_commit(&mut tx).await?;
+                }
+                tx.commit().await?;
+            }
+            TxInner::Grouped(job) => {
+                // A task of its own: a caller that stops waiting cannot leave the batch open.
+                tokio::spawn(job.finish(hook.clone()))
+                    .await
+                    .map_err(|e| StoreError::Commit(e.to_string()))?
+                    .map_err(StoreError::Commit)?;
+            }
+        }
+        if let Some(h) = hook {
+            h.committed();
+        }
+        Ok(())
     }
 
-    pub async fn rollback(self) -> Result<(), sqlx::Error> {
-        self.inner.rollback().await
+    pub async fn rollback(self) -> Result<(), StoreError> {
+        match self.inner {
+            TxInner::Own(tx) => tx.rollback().await?,
+            // Dropping the job rolls its savepoint back.
+            TxInner::Grouped(job) => drop(job),
+        }
+        Ok(())
     }
 }
 
 impl std::ops::Deref for Tx {
     type Target = Conn;
     fn deref(&self) -> &Conn {
-        &self.inner
+        match &self.inner {
+            TxInner::Own(tx) => tx,
+            TxInner::Grouped(job) => job.conn(),
+        }
     }
 }
 
 impl std::ops::DerefMut for Tx {
     fn deref_mut(&mut self) -> &mut Conn {
-        &mut self.inner
+        match &mut self.inner {
+            TxInner::Own(tx) => tx,
+            TxInner::Grouped(job) => job.conn_mut(),
+        }
     }
 }
 
-/// Longest a write transaction waits for the write gate: SQLite's own `busy_timeout`.
+/// A future borrowing the connection it runs on.
+pub type ConnFuture<'a> = Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>>;
+
+/// Work a write transaction does last, just before it commits, for whoever began it: an API
+/// request's own audit entry, so that the change and the record of the request that made it
+/// are one commit.
+pub trait BeforeCommit: Send + Sync {
+    fn before_commit<'a>(&'a self, conn: &'a mut Conn) -> ConnFuture<'a>;
+    /// Called once the transaction that ran [`BeforeCommit::before_commit`] committed.
+    fn committed(&self);
+}
+
+tokio::task_local! {
+    static SERVING: Option<Arc<dyn BeforeCommit>>;
+}
+
+/// Runs `work` with `hook` attached to every write transaction it begins (`None`: to none,
+/// e.g. a denial audited on its own while a request is served).
+pub async fn serving<F: Future>(hook: Option<Arc<dyn BeforeCommit>>, work: F) -> F::Output {
+    SERVING.scope(hook, work).await
+}
+
+/// Longest a write transaction waits for the writer connection: SQLite's own `busy_timeout`.
 const WRITE_WAIT: Duration = Duration::from_secs(15);
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -118,6 +184,8 @@ pub enum StoreError {
     Busy,
     #[error("{0}")]
     ForeignOwner(owner::ForeignOwner),
+    #[error("the write was not committed: {0}")]
+    Commit(String),
 }
 
 impl StoreError {
@@ -158,10 +226,10 @@ pub struct Store {
     path: PathBuf,
     label: String,
     cfg: DatabaseConfig,
-    /// SQLite: one write transaction at a time per process, queued in order here rather
-    /// than on SQLite's busy handler (which polls with sleeps of up to 100 ms). Shared by
-    /// every pool on the same file ([`Store::separate_pool`]).
-    gate: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// SQLite: the process's one writer connection. Write transactions queue for it in
+    /// order rather than on SQLite's busy handler (which polls with sleeps of up to 100 ms)
+    /// and commit in groups. Shared by every pool on the same file ([`Store::separate_pool`]).
+    gate: Option<Arc<group::Gate>>,
     /// Write transactions begun through this store and its separate pools (benchmarks and
     /// tests hold the API to one per request).
     writes: Arc<std::sync::atomic::AtomicU64>,
@@ -218,10 +286,10 @@ impl Store {
         let store = Store {
             pool,
             backend: Backend::Sqlite,
-            path,
+            path: path.clone(),
             label: cfg.url.clone(),
             cfg: cfg.clone(),
-            gate: Some(Arc::default()),
+            gate: Some(Arc::new(group::Gate::new(sqlite_url(&path, false)))),
             writes: Arc::default(),
         };
         if mode == OpenMode::CreateAndMigrate {
@@ -322,43 +390,33 @@ impl Store {
         self.backend
     }
 
-    /// A write transaction. `BEGIN IMMEDIATE` takes SQLite's write lock up front, so two
-    /// writers queue instead of failing halfway: within this process on the write gate, in
-    /// arrival order, and against other processes (the CLI) on the busy timeout. On
-    /// PostgreSQL the same is a transaction-scoped advisory lock, shared by every daemon on
-    /// the database.
+    /// A write transaction. On SQLite it waits, in arrival order, for the process's one
+    /// writer connection and runs there as a savepoint of a `BEGIN IMMEDIATE` transaction that
+    /// writers queued at the same time share (group commit, see `store::group`); `BEGIN
+    /// IMMEDIATE` takes SQLite's write lock up front, so other processes (the CLI) queue on
+    /// the busy timeout instead of failing halfway. On PostgreSQL it is a transaction of its
+    /// own with a transaction-scoped advisory lock, shared by every daemon on the database.
+    /// Inside [`serving`] the transaction carries that hook.
     pub async fn write(&self) -> Result<Tx, StoreError> {
         self.writes
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        match self.backend {
-            Backend::Sqlite => {
-                // The connection first, then the gate: the order in which a writer queued on
-                // SQLite's lock held them before, so nobody holding the gate ever waits for a
-                // connection that a queued writer holds for longer than `WRITE_WAIT`.
-                let conn = self.pool.acquire().await?;
-                let gate = match &self.gate {
-                    Some(g) => Some(
-                        tokio::time::timeout(WRITE_WAIT, g.clone().lock_owned())
-                            .await
-                            .map_err(|_| StoreError::Busy)?,
-                    ),
-                    None => None,
-                };
-                Ok(Tx {
-                    // What `Pool::begin_with` does, on the connection taken above.
-                    inner: sqlx::Transaction::begin(conn, Some("BEGIN IMMEDIATE".into())).await?,
-                    _gate: gate,
-                })
-            }
-            Backend::Postgres => {
+        let hook = SERVING.try_with(Clone::clone).ok().flatten();
+        match (&self.gate, self.backend) {
+            (Some(gate), _) => Ok(Tx {
+                inner: TxInner::Grouped(group::begin(gate).await?),
+                hook,
+            }),
+            (None, _) => {
                 let mut tx = self.pool.begin().await?;
-                sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                    .bind(WRITE_LOCK)
-                    .execute(&mut *tx)
-                    .await?;
+                if self.backend == Backend::Postgres {
+                    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                        .bind(WRITE_LOCK)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 Ok(Tx {
-                    inner: tx,
-                    _gate: None,
+                    inner: TxInner::Own(tx),
+                    hook,
                 })
             }
         }
@@ -368,6 +426,25 @@ impl Store {
     /// stores so far.
     pub fn write_transactions(&self) -> u64 {
         self.writes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// How many COMMITs those write transactions took (on SQLite one per batch; on
+    /// PostgreSQL one each, not counted here).
+    pub fn write_commits(&self) -> u64 {
+        self.gate.as_ref().map_or(0, |g| g.commits())
+    }
+
+    /// Write transactions waiting for SQLite's writer connection now (0 on PostgreSQL).
+    pub fn queued_writers(&self) -> usize {
+        self.gate.as_ref().map_or(0, |g| g.queued())
+    }
+
+    /// Bounds how many write transactions one SQLite COMMIT may carry (at least 1, which
+    /// commits each on its own). For benchmarks comparing with and without group commit.
+    pub fn limit_group_commit(&self, max_jobs: usize) {
+        if let Some(g) = &self.gate {
+            g.set_max_jobs(max_jobs);
+        }
     }
 
     /// A read transaction (a consistent snapshot).
@@ -380,7 +457,10 @@ impl Store {
                     .await?
             }
         };
-        Ok(Tx { inner, _gate: None })
+        Ok(Tx {
+            inner: TxInner::Own(inner),
+            hook: None,
+        })
     }
 
     /// A connection for reads outside a transaction.
@@ -481,6 +561,9 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        if let Some(g) = &self.gate {
+            g.close().await;
+        }
         self.pool.close().await;
     }
 }
@@ -493,6 +576,11 @@ async fn applied_migrations(conn: &mut sqlx::pool::PoolConnection<sqlx::Any>) ->
         .unwrap_or(0)
 }
 
+/// What every SQLite connection sets: WAL, as before; erased data is overwritten, not merely
+/// unlinked from the b-tree (secure_delete).
+const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 15000; PRAGMA journal_mode = WAL; \
+     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;";
+
 /// A pool on the SQLite file with the pragmas every connection needs.
 async fn sqlite_pool(path: &Path, create: bool, max: u32) -> Result<AnyPool, StoreError> {
     let options = AnyConnectOptions::from_str(&sqlite_url(path, create))?;
@@ -504,14 +592,7 @@ async fn sqlite_pool(path: &Path, create: bool, max: u32) -> Result<AnyPool, Sto
         .max_lifetime(None)
         .after_connect(|conn, _| {
             Box::pin(async move {
-                // WAL, as before; erased data is overwritten, not merely unlinked from the
-                // b-tree (secure_delete).
-                conn.execute(
-                    "PRAGMA busy_timeout = 15000; PRAGMA journal_mode = WAL; \
-                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-                     PRAGMA secure_delete = ON;",
-                )
-                .await?;
+                conn.execute(SQLITE_PRAGMAS).await?;
                 Ok(())
             })
         })

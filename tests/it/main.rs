@@ -42,3 +42,4 @@ mod spine;
 mod working_days;
 mod workspace;
 mod workspace_pages;
+mod write_commits;
