@@ -116,7 +116,7 @@ pub struct Health {
     status: &'static str,
 }
 
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "the daemon runs", body = Health)))]
+#[utoipa::path(get, path = "/healthz", summary = "Liveness: 200 while the daemon runs (no data)", tag = "operations", responses((status = 200, description = "the daemon runs", body = Health)))]
 pub async fn healthz() -> Json<Health> {
     Json(Health { status: "ok" })
 }
@@ -144,7 +144,7 @@ const READY_OUTBOX_AGE_SECS: i64 = 3600;
 
 /// Readiness, unlike liveness: the database answers, the last sweep is recent, and the
 /// oldest unsent message has not waited over an hour. Reasons only, never data.
-#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, description = "ready", body = Readiness), (status = 503, description = "not ready, with the reasons", body = Readiness)))]
+#[utoipa::path(get, path = "/readyz", summary = "Readiness: the database answers, the last sweep is recent, no message waits over an hour, the relay is not failing", tag = "operations", responses((status = 200, description = "ready", body = Readiness), (status = 503, description = "not ready, with the reasons", body = Readiness)))]
 pub async fn readyz(State(s): State<ApiState>) -> (StatusCode, Json<Readiness>) {
     let now = s.app.now();
     let mut problems: Vec<String> = Vec::new();
@@ -199,7 +199,7 @@ pub async fn no_route() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "no_route", "no such route")
 }
 
-#[utoipa::path(get, path = "/v1/openapi.json", tag = "operations", responses((status = 200, description = "this document (OpenAPI 3.1)", body = Object)))]
+#[utoipa::path(get, path = "/v1/openapi.json", summary = "This description", tag = "operations", responses((status = 200, description = "this document (OpenAPI 3.1)", body = Object)))]
 pub async fn openapi(State(s): State<ApiState>) -> Json<&'static Value> {
     Json(super::openapi::document_json(
         s.app.config.api.metrics_admin_only,
@@ -207,7 +207,7 @@ pub async fn openapi(State(s): State<ApiState>) -> Json<&'static Value> {
 }
 
 /// `/metrics` behind the token check (`api.metrics_admin_only`): admin tokens only.
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain"), (status = 404, description = "not an admin token", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
+#[utoipa::path(get, path = "/metrics", summary = "Prometheus metrics (counts only, no references), for admin tokens (api.metrics_admin_only)", tag = "operations", responses((status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain"), (status = 404, description = "not an admin token", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
 pub async fn metrics_for_admin(
     State(s): State<ApiState>,
     Extension(p): Extension<Principal>,
@@ -217,7 +217,7 @@ pub async fn metrics_for_admin(
 }
 
 /// The Prometheus scrape: this daemon's own metrics and the database's counts now.
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain"), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
+#[utoipa::path(get, path = "/metrics", summary = "Prometheus metrics (counts only, no references)", tag = "operations", responses((status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain"), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
 pub async fn metrics(State(s): State<ApiState>) -> Result<Response, ApiError> {
     let now = s.app.now().timestamp();
     let mut conn = s.app.store.conn().await?;
@@ -275,7 +275,7 @@ pub async fn metrics(State(s): State<ApiState>) -> Result<Response, ApiError> {
         .into_response())
 }
 
-#[utoipa::path(post, path = "/v1/families", tag = "families", request_body = Enrolment, responses((status = 201, description = "enrolled: the references and check-ins", body = service::family::Enrolled), (status = 400, description = "invalid input: the field is named", body = ErrorBody), (status = 403, description = "a team enrols families for its own municipality", body = ErrorBody), (status = 404, description = "not found (a researcher token reaches no family routes)", body = ErrorBody), (status = 409, description = "the family or record is not in a state that allows this", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/families", summary = "Enrol a family (the body of `family enroll`)", tag = "families", request_body = Enrolment, responses((status = 201, description = "enrolled: the references and check-ins", body = service::family::Enrolled), (status = 400, description = "invalid input: the field is named", body = ErrorBody), (status = 403, description = "a team enrols families for its own municipality", body = ErrorBody), (status = 404, description = "not found (a researcher token reaches no family routes)", body = ErrorBody), (status = 409, description = "the family or record is not in a state that allows this", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
 pub async fn enrol(
     State(s): State<ApiState>,
     Extension(p): Extension<Principal>,
@@ -297,7 +297,7 @@ pub async fn enrol(
 
 /// `GET /v1/families?state=&limit=&cursor=`: a team's own families (an admin's: all, or
 /// `?municipality=`), paged in reference order.
-#[utoipa::path(get, path = "/v1/families", tag = "families", params(("state" = Option<String>, Query, description = "running, completed, closed_early or erased"), ("limit" = Option<u32>, Query, description = "1 to 500 (default 100)"), ("cursor" = Option<String>, Query, description = "the previous page's next_cursor"), ("municipality" = Option<String>, Query, description = "an admin token's filter by municipality code (a team sees its own)")), responses((status = 200, description = "a page of families (no sealed data)", body = service::family::FamilyPage), (status = 400, description = "invalid input: the field is named", body = ErrorBody), (status = 404, description = "not found (a researcher token reaches no family routes)", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/families", summary = "The families a team is responsible for now (an admin: all, or one municipality), no sealed data, paged", tag = "families", params(("state" = Option<String>, Query, description = "running, completed, closed_early or erased"), ("limit" = Option<u32>, Query, description = "1 to 500 (default 100)"), ("cursor" = Option<String>, Query, description = "the previous page's next_cursor"), ("municipality" = Option<String>, Query, description = "an admin token's filter by municipality code (a team sees its own)")), responses((status = 200, description = "a page of families (no sealed data)", body = service::family::FamilyPage), (status = 400, description = "invalid input: the field is named", body = ErrorBody), (status = 404, description = "not found (a researcher token reaches no family routes)", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
 pub async fn list_families(
     State(s): State<ApiState>,
     Extension(p): Extension<Principal>,
@@ -321,7 +321,7 @@ pub async fn list_families(
     Ok(Json(service::family::list(&app_for(&s, &p), &req).await?))
 }
 
-#[utoipa::path(get, path = "/v1/families/{ref}", tag = "families", params(("ref" = String, Path, description = "the family's reference (F-…)")), responses((status = 200, description = "the whole record (an audited read)", body = service::family::FamilyView), (status = 404, description = "no such family, or not one this token may see", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/families/{ref}", summary = "The whole record of a family (an audited read)", tag = "families", params(("ref" = String, Path, description = "the family's reference (F-…)")), responses((status = 200, description = "the whole record (an audited read)", body = service::family::FamilyView), (status = 404, description = "no such family, or not one this token may see", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
 pub async fn show_family(
     State(s): State<ApiState>,
     Extension(p): Extension<Principal>,
@@ -347,7 +347,7 @@ struct CloseBody {
     family_view: Option<String>,
 }
 
-#[utoipa::path(post, path = "/v1/families/{ref}/close", tag = "families", params(("ref" = String, Path, description = "the family's reference (F-…)")), request_body = CloseBody, responses((status = 200, description = "closed before its term", body = service::family::Closed), (status = 400, description = "invalid input: the field is named", body = ErrorBody), (status = 403, description = "the token's team is not responsible for this change", body = ErrorBody), (status = 404, description = "no such family, or not one this token may see", body = ErrorBody), (status = 409, description = "the family or record is not in a state that allows this", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/families/{ref}/close", summary = "Close a plan before its term, with the evaluation (and a coordinator while a red flag is open)", tag = "families", params(("ref" = String, Path, description = "the family's reference (F-…)")), request_body = CloseBody, responses((status = 200, description = "closed before its term", body = service::family::Closed), (status = 400, description = "invalid input: the field is named", body = ErrorBody), (status = 403, description = "the token's team is not responsible for this change", body = ErrorBody), (status = 404, description = "no such family, or not one this token may see", body = ErrorBody), (status = 409, description = "the family or record is not in a state that allows this", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
 pub async fn close_family(
     State(s): State<ApiState>,
     Extension(p): Extension<Principal>,
@@ -375,7 +375,7 @@ pub async fn close_family(
 }
 
 /// `PATCH /v1/families/{ref}`: the body of `family update`; only the responsible team.
-#[utoipa::path(patch, path = "/v1/families/{ref}", tag = "families", params(("ref" = String, Path, description = "the family's reference (F-…)")), request_body = crate::domain::household::FamilyUpdate, responses((status = 200, description = "what changed", body = service::record::Updated), (status = 400, description = "invalid input: the field is named", body = ErrorBody), (status = 403, description = "the token's team is not responsible for this change", body = ErrorBody), (status = 404, description = "no such family, or not one this token may see", body = ErrorBody), (status = 409, description = "the family or record is not in a state that allows this", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
+#[utoipa::path(patch, path = "/v1/families/{ref}", summary = "Keep the family record up to date (the body of `family update`); only the responsible team", tag = "families", params(("ref" = String, Path, description = "the family's reference (F-…)")), request_body = crate::domain::household::FamilyUpdate, responses((status = 200, description = "what changed", body = service::record::Updated), (status = 400, description = "invalid input: the field is named", body = ErrorBody), (status = 403, description = "the token's team is not responsible for this change", body = ErrorBody), (status = 404, description = "no such family, or not one this token may see", body = ErrorBody), (status = 409, description = "the family or record is not in a state that allows this", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
 pub async fn update_family(
     State(s): State<ApiState>,
     Extension(p): Extension<Principal>,
@@ -389,7 +389,7 @@ pub async fn update_family(
     ))
 }
 
-#[utoipa::path(post, path = "/v1/families/{ref}/evaluation", tag = "families", params(("ref" = String, Path, description = "the family's reference (F-…)")), request_body = crate::domain::evaluation::EvaluationInput, responses((status = 200, description = "the evaluation is recorded", body = service::family::Evaluated), (status = 400, description = "invalid input: the field is named", body = ErrorBody), (status = 403, description = "the token's team is not responsible for this change", body = ErrorBody), (status = 404, description = "no such family, or not one this token may see", body = ErrorBody), (status = 409, description = "the family or record is not in a state that allows this", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/families/{ref}/evaluation", summary = "The closing evaluation of an ended plan", tag = "families", params(("ref" = String, Path, description = "the family's reference (F-…)")), request_body = crate::domain::evaluation::EvaluationInput, responses((status = 200, description = "the evaluation is recorded", body = service::family::Evaluated), (status = 400, description = "invalid input: the field is named", body = ErrorBody), (status = 403, description = "the token's team is not responsible for this change", body = ErrorBody), (status = 404, description = "no such family, or not one this token may see", body = ErrorBody), (status = 409, description = "the family or record is not in a state that allows this", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
 pub async fn evaluate_family(
     State(s): State<ApiState>,
     Extension(p): Extension<Principal>,
@@ -448,7 +448,7 @@ fn query(
     Ok(out)
 }
 
-#[utoipa::path(get, path = "/v1/checkins/due", tag = "checkins", params(("before" = Option<String>, Query, description = "an RFC 3339 instant (default now + the reminder lead)"), ("municipality" = Option<String>, Query, description = "an admin token's filter by municipality code (a team sees its own)")), responses((status = 200, description = "open check-ins due before then", body = Vec<service::checkin::DueLine>), (status = 400, description = "invalid input: the field is named", body = ErrorBody), (status = 404, description = "not found (a researcher token reaches no family routes)", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/checkins/due", summary = "Open check-ins due before an instant", tag = "checkins", params(("before" = Option<String>, Query, description = "an RFC 3339 instant (default now + the reminder lead)"), ("municipality" = Option<String>, Query, description = "an admin token's filter by municipality code (a team sees its own)")), responses((status = 200, description = "open check-ins due before then", body = Vec<service::checkin::DueLine>), (status = 400, description = "invalid input: the field is named", body = ErrorBody), (status = 404, description = "not found (a researcher token reaches no family routes)", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
 pub async fn due(
     State(s): State<ApiState>,
     Extension(p): Extension<Principal>,
@@ -470,7 +470,7 @@ pub async fn due(
     ))
 }
 
-#[utoipa::path(post, path = "/v1/checkins/{id}/record", tag = "checkins", params(("id" = String, Path, description = "the check-in's reference (C-…)")), request_body(content = CheckinRecord, description = "`checkin` may be left out: it is the one in the path"), responses((status = 200, description = "recorded (or one attempt of it)", body = service::checkin::RecordedCheckin), (status = 400, description = "invalid input: the field is named", body = ErrorBody), (status = 403, description = "the token's team is not responsible for this change", body = ErrorBody), (status = 404, description = "no such check-in, or not one this token may see", body = ErrorBody), (status = 409, description = "the family or record is not in a state that allows this", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/checkins/{id}/record", summary = "Record a check-in's outcome and observations (or one contact attempt)", tag = "checkins", params(("id" = String, Path, description = "the check-in's reference (C-…)")), request_body(content = CheckinRecord, description = "`checkin` may be left out: it is the one in the path"), responses((status = 200, description = "recorded (or one attempt of it)", body = service::checkin::RecordedCheckin), (status = 400, description = "invalid input: the field is named", body = ErrorBody), (status = 403, description = "the token's team is not responsible for this change", body = ErrorBody), (status = 404, description = "no such check-in, or not one this token may see", body = ErrorBody), (status = 409, description = "the family or record is not in a state that allows this", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
 pub async fn record(
     State(s): State<ApiState>,
     Extension(p): Extension<Principal>,
@@ -515,7 +515,7 @@ struct MoveBody {
     address: Option<String>,
 }
 
-#[utoipa::path(post, path = "/v1/families/{ref}/moves", tag = "handovers", params(("ref" = String, Path, description = "the family's reference (F-…)")), request_body = MoveBody, responses((status = 201, description = "the move and its handover", body = service::handover::HandoverCreated), (status = 400, description = "invalid input: the field is named", body = ErrorBody), (status = 403, description = "the token's team is not responsible for this change", body = ErrorBody), (status = 404, description = "no such family, or not one this token may see", body = ErrorBody), (status = 409, description = "the family or record is not in a state that allows this", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/families/{ref}/moves", summary = "A move to another municipality: the handover to the receiving team", tag = "handovers", params(("ref" = String, Path, description = "the family's reference (F-…)")), request_body = MoveBody, responses((status = 201, description = "the move and its handover", body = service::handover::HandoverCreated), (status = 400, description = "invalid input: the field is named", body = ErrorBody), (status = 403, description = "the token's team is not responsible for this change", body = ErrorBody), (status = 404, description = "no such family, or not one this token may see", body = ErrorBody), (status = 409, description = "the family or record is not in a state that allows this", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
 pub async fn move_family(
     State(s): State<ApiState>,
     Extension(p): Extension<Principal>,
@@ -534,7 +534,7 @@ pub async fn move_family(
     Ok((StatusCode::CREATED, Json(out)))
 }
 
-#[utoipa::path(get, path = "/v1/handovers", tag = "handovers", params(("status" = Option<String>, Query, description = "pending or withheld (default all)"), ("municipality" = Option<String>, Query, description = "an admin token's filter by municipality code (a team sees its own)")), responses((status = 200, description = "handovers", body = Vec<service::handover::HandoverView>), (status = 400, description = "invalid input: the field is named", body = ErrorBody), (status = 404, description = "not found (a researcher token reaches no family routes)", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/handovers", summary = "Handovers of the caller's municipality", tag = "handovers", params(("status" = Option<String>, Query, description = "pending or withheld (default all)"), ("municipality" = Option<String>, Query, description = "an admin token's filter by municipality code (a team sees its own)")), responses((status = 200, description = "handovers", body = Vec<service::handover::HandoverView>), (status = 400, description = "invalid input: the field is named", body = ErrorBody), (status = 404, description = "not found (a researcher token reaches no family routes)", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
 pub async fn handovers(
     State(s): State<ApiState>,
     Extension(p): Extension<Principal>,
@@ -577,7 +577,7 @@ struct AckBody {
     case_director: Option<crate::domain::enrolment::CaseDirector>,
 }
 
-#[utoipa::path(post, path = "/v1/handovers/{id}/ack", tag = "handovers", params(("id" = String, Path, description = "the handover's reference (H-…)")), request_body = AckBody, responses((status = 200, description = "acknowledged by the receiving team", body = service::handover::Acknowledged), (status = 400, description = "invalid input: the field is named", body = ErrorBody), (status = 403, description = "only the receiving team acknowledges a handover", body = ErrorBody), (status = 404, description = "no such handover, or not one this token may see", body = ErrorBody), (status = 409, description = "the family or record is not in a state that allows this", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/handovers/{id}/ack", summary = "The receiving team acknowledges a handover (and may name the new case director)", tag = "handovers", params(("id" = String, Path, description = "the handover's reference (H-…)")), request_body = AckBody, responses((status = 200, description = "acknowledged by the receiving team", body = service::handover::Acknowledged), (status = 400, description = "invalid input: the field is named", body = ErrorBody), (status = 403, description = "only the receiving team acknowledges a handover", body = ErrorBody), (status = 404, description = "no such handover, or not one this token may see", body = ErrorBody), (status = 409, description = "the family or record is not in a state that allows this", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
 pub async fn ack_handover(
     State(s): State<ApiState>,
     Extension(p): Extension<Principal>,
@@ -626,7 +626,7 @@ pub async fn ack_handover(
     ))
 }
 
-#[utoipa::path(get, path = "/v1/flags", tag = "flags", params(("status" = Option<String>, Query, description = "open or all (default all)"), ("municipality" = Option<String>, Query, description = "an admin token's filter by municipality code (a team sees its own)")), responses((status = 200, description = "relapse-signal flags", body = Vec<service::signals::FlagView>), (status = 400, description = "invalid input: the field is named", body = ErrorBody), (status = 404, description = "not found (a researcher token reaches no family routes)", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/flags", summary = "Relapse-signal flags with their evidence", tag = "flags", params(("status" = Option<String>, Query, description = "open or all (default all)"), ("municipality" = Option<String>, Query, description = "an admin token's filter by municipality code (a team sees its own)")), responses((status = 200, description = "relapse-signal flags", body = Vec<service::signals::FlagView>), (status = 400, description = "invalid input: the field is named", body = ErrorBody), (status = 404, description = "not found (a researcher token reaches no family routes)", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
 pub async fn flags(
     State(s): State<ApiState>,
     Extension(p): Extension<Principal>,
@@ -680,7 +680,7 @@ async fn flag_step(
     ))
 }
 
-#[utoipa::path(post, path = "/v1/flags/{id}/ack", tag = "flags", params(("id" = i64, Path, description = "the flag's number")), request_body = FlagNoteBody, responses((status = 200, description = "acknowledged", body = service::signals::FlagView), (status = 400, description = "invalid input: the field is named", body = ErrorBody), (status = 403, description = "the token's team is not responsible for this change", body = ErrorBody), (status = 404, description = "no such flag, or not one this token may see", body = ErrorBody), (status = 409, description = "the family or record is not in a state that allows this", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/flags/{id}/ack", summary = "Acknowledge a flag with a note", tag = "flags", params(("id" = i64, Path, description = "the flag's number")), request_body = FlagNoteBody, responses((status = 200, description = "acknowledged", body = service::signals::FlagView), (status = 400, description = "invalid input: the field is named", body = ErrorBody), (status = 403, description = "the token's team is not responsible for this change", body = ErrorBody), (status = 404, description = "no such flag, or not one this token may see", body = ErrorBody), (status = 409, description = "the family or record is not in a state that allows this", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
 pub async fn ack_flag(
     State(s): State<ApiState>,
     Extension(p): Extension<Principal>,
@@ -690,7 +690,7 @@ pub async fn ack_flag(
     flag_step(&s, &p, &id, service::signals::Step::Acknowledge, &body).await
 }
 
-#[utoipa::path(post, path = "/v1/flags/{id}/resolve", tag = "flags", params(("id" = i64, Path, description = "the flag's number")), request_body = FlagNoteBody, responses((status = 200, description = "resolved", body = service::signals::FlagView), (status = 400, description = "invalid input: the field is named", body = ErrorBody), (status = 403, description = "the token's team is not responsible for this change", body = ErrorBody), (status = 404, description = "no such flag, or not one this token may see", body = ErrorBody), (status = 409, description = "the family or record is not in a state that allows this", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/flags/{id}/resolve", summary = "Resolve a flag with a note", tag = "flags", params(("id" = i64, Path, description = "the flag's number")), request_body = FlagNoteBody, responses((status = 200, description = "resolved", body = service::signals::FlagView), (status = 400, description = "invalid input: the field is named", body = ErrorBody), (status = 403, description = "the token's team is not responsible for this change", body = ErrorBody), (status = 404, description = "no such flag, or not one this token may see", body = ErrorBody), (status = 409, description = "the family or record is not in a state that allows this", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
 pub async fn resolve_flag(
     State(s): State<ApiState>,
     Extension(p): Extension<Principal>,
@@ -725,7 +725,7 @@ fn exports_dir(s: &ApiState) -> std::path::PathBuf {
 
 /// A researcher asks for an export of its study; the files stay in the daemon's state
 /// folder under the export's id until fetched.
-#[utoipa::path(post, path = "/v1/exports", tag = "exports", request_body = ExportBody, responses((status = 201, description = "the export of the token's study, kept under its id", body = crate::export::ExportSummary), (status = 400, description = "invalid input: the field is named", body = ErrorBody), (status = 404, description = "not a researcher token", body = ErrorBody), (status = 409, description = "the family or record is not in a state that allows this", body = ErrorBody), (status = 422, description = "the export is refused: k-anonymity cannot be reached, or a field is not in the codebook", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/exports", summary = "An anonymised export of the researcher token's study", tag = "exports", request_body = ExportBody, responses((status = 201, description = "the export of the token's study, kept under its id", body = crate::export::ExportSummary), (status = 400, description = "invalid input: the field is named", body = ErrorBody), (status = 404, description = "not a researcher token", body = ErrorBody), (status = 409, description = "the family or record is not in a state that allows this", body = ErrorBody), (status = 422, description = "the export is refused: k-anonymity cannot be reached, or a field is not in the codebook", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
 pub async fn create_export(
     State(s): State<ApiState>,
     Extension(p): Extension<Principal>,
@@ -775,7 +775,7 @@ pub async fn create_export(
     Ok((StatusCode::CREATED, Json(out)))
 }
 
-#[utoipa::path(get, path = "/v1/exports/{id}/{file}", tag = "exports", params(("id" = String, Path, description = "the export's id (X-…)"), ("file" = String, Path, description = "followup.csv, manifest.json, codebook.json or codebook.md")), responses((status = 200, description = "the file", content(("text/csv"), ("application/json"), ("text/markdown"))), (status = 404, description = "no such export or file, or not this researcher's study", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/exports/{id}/{file}", summary = "One file of an export (researcher tokens of its study)", tag = "exports", params(("id" = String, Path, description = "the export's id (X-…)"), ("file" = String, Path, description = "followup.csv, manifest.json, codebook.json or codebook.md")), responses((status = 200, description = "the file", content((String = "text/csv"), (Object = "application/json"), (String = "text/markdown"))), (status = 404, description = "no such export or file, or not this researcher's study", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
 pub async fn export_file(
     State(s): State<ApiState>,
     Extension(p): Extension<Principal>,
@@ -832,7 +832,7 @@ struct MemberBody {
     name: String,
 }
 
-#[utoipa::path(post, path = "/v1/members", tag = "members", request_body = MemberBody, responses((status = 201, description = "registered", body = service::members::MemberView), (status = 400, description = "invalid input: the field is named", body = ErrorBody), (status = 404, description = "not an admin token", body = ErrorBody), (status = 409, description = "the family or record is not in a state that allows this", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/members", summary = "Register a team member (admin token)", tag = "members", request_body = MemberBody, responses((status = 201, description = "registered", body = service::members::MemberView), (status = 400, description = "invalid input: the field is named", body = ErrorBody), (status = 404, description = "not an admin token", body = ErrorBody), (status = 409, description = "the family or record is not in a state that allows this", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
 pub async fn add_member(
     State(s): State<ApiState>,
     Extension(p): Extension<Principal>,
@@ -844,7 +844,7 @@ pub async fn add_member(
     Ok((StatusCode::CREATED, Json(out)))
 }
 
-#[utoipa::path(get, path = "/v1/members", tag = "members", params(("municipality" = Option<String>, Query, description = "only this municipality's members")), responses((status = 200, description = "team members of the workspace", body = Vec<service::members::MemberView>), (status = 400, description = "invalid input: the field is named", body = ErrorBody), (status = 404, description = "not an admin token", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/members", summary = "Team members of the workspace (admin token)", tag = "members", params(("municipality" = Option<String>, Query, description = "only this municipality's members")), responses((status = 200, description = "team members of the workspace", body = Vec<service::members::MemberView>), (status = 400, description = "invalid input: the field is named", body = ErrorBody), (status = 404, description = "not an admin token", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
 pub async fn list_members(
     State(s): State<ApiState>,
     Extension(p): Extension<Principal>,
@@ -857,7 +857,7 @@ pub async fn list_members(
     ))
 }
 
-#[utoipa::path(post, path = "/v1/members/{id}/remove", tag = "members", params(("id" = String, Path, description = "the member's id")), responses((status = 200, description = "removed; their sessions end", body = Removed), (status = 404, description = "no such member, or not an admin token", body = ErrorBody), (status = 409, description = "the family or record is not in a state that allows this", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/members/{id}/remove", summary = "Remove a team member; their sessions end (admin token)", tag = "members", params(("id" = String, Path, description = "the member's id")), responses((status = 200, description = "removed; their sessions end", body = Removed), (status = 404, description = "no such member, or not an admin token", body = ErrorBody), (status = 409, description = "the family or record is not in a state that allows this", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
 pub async fn remove_member(
     State(s): State<ApiState>,
     Extension(p): Extension<Principal>,

@@ -740,6 +740,10 @@ fn the_document_is_well_formed_openapi() {
             let op = operation(&doc, &method, &path);
             let id = op["operationId"].as_str().unwrap().to_string();
             assert!(ids.insert(id.clone()), "operationId {id} twice");
+            assert!(
+                op["summary"].as_str().is_some_and(|t| !t.is_empty()),
+                "{method} {path}: no summary"
+            );
             let declared: BTreeSet<&str> = op["parameters"]
                 .as_array()
                 .into_iter()
@@ -796,4 +800,29 @@ fn the_document_is_well_formed_openapi() {
         }
         assert_eq!(ids.len(), 23, "{ids:?}");
     }
+}
+
+/// A researcher's export over HTTP: the summary (whose schema is written out for
+/// `crate::export`, which stays free of the HTTP layer) and the fetched files match the
+/// document, and a refused export answers a documented 422.
+#[tokio::test]
+async fn exports_answer_as_documented() {
+    let env = crate::export::export_env();
+    crate::export::cohort(&env).await;
+    let (_, res) = token(&env, &["--researcher", "cohort2027"]);
+    let api = start(&env);
+    let a = api.addr;
+    let doc = http::get(a, "/v1/openapi.json", None).json();
+    let r = http::post_json(a, "/v1/exports", Some(&res), &json!({"k": 3}));
+    assert_eq!(r.status, 201, "{}", r.text());
+    conforms(&doc, "POST", "/v1/exports", &r);
+    let id = r.json()["export"].as_str().unwrap().to_string();
+    for file in ["manifest.json", "followup.csv", "codebook.md"] {
+        let r = http::get(a, &format!("/v1/exports/{id}/{file}"), Some(&res));
+        assert_eq!(r.status, 200, "{file}");
+        conforms(&doc, "GET", "/v1/exports/{id}/{file}", &r);
+    }
+    let r = http::post_json(a, "/v1/exports", Some(&res), &json!({"k": 500}));
+    assert_eq!(r.status, 422, "{}", r.text());
+    conforms(&doc, "POST", "/v1/exports", &r);
 }
