@@ -3,6 +3,7 @@
 use super::ApiState;
 use super::body::JsonBytes;
 use super::error::ApiError;
+use super::openapi::ErrorBody;
 use crate::audit::Entry;
 use crate::domain::recording::CheckinRecord;
 use crate::domain::{enrolment::Enrolment, reference};
@@ -13,7 +14,7 @@ use axum::Json;
 use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// The app acting for the token: its actor for the audit trail, and for a team token the
 /// municipality whose changes `App::require_responsible` limits.
@@ -108,8 +109,34 @@ fn team_only(p: &Principal) -> Result<(), ApiError> {
     }
 }
 
-pub async fn healthz() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+/// What `/healthz` answers.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    status: &'static str,
+}
+
+#[utoipa::path(get, path = "/healthz", summary = "Liveness: 200 while the daemon runs (no data)", tag = "operations", responses((status = 200, description = "the daemon runs", body = Health)))]
+pub async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+/// What `/readyz` answers: reasons only, never data.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Readiness {
+    /// `ready` or `not_ready`.
+    status: &'static str,
+    problems: Vec<String>,
+    last_sweep: Option<chrono::DateTime<chrono::Utc>>,
+    /// How long the oldest unsent message has waited; `null` when the database did not answer.
+    oldest_pending_secs: Option<i64>,
+}
+
+/// What removing a team member answers.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Removed {
+    /// The member's id.
+    removed: String,
 }
 
 /// Longest a message may wait in the outbox before the daemon counts as not ready.
@@ -117,7 +144,8 @@ const READY_OUTBOX_AGE_SECS: i64 = 3600;
 
 /// Readiness, unlike liveness: the database answers, the last sweep is recent, and the
 /// oldest unsent message has not waited over an hour. Reasons only, never data.
-pub async fn readyz(State(s): State<ApiState>) -> (StatusCode, Json<Value>) {
+#[utoipa::path(get, path = "/readyz", summary = "Readiness: the database answers, the last sweep is recent, no message waits over an hour, the relay is not failing", tag = "operations", responses((status = 200, description = "ready", body = Readiness), (status = 503, description = "not ready, with the reasons", body = Readiness)))]
+pub async fn readyz(State(s): State<ApiState>) -> (StatusCode, Json<Readiness>) {
     let now = s.app.now();
     let mut problems: Vec<String> = Vec::new();
     let db = tokio::time::timeout(std::time::Duration::from_secs(3), async {
@@ -149,16 +177,20 @@ pub async fn readyz(State(s): State<ApiState>) -> (StatusCode, Json<Value>) {
     if health.relay_trouble {
         problems.push("the mail relay is failing".into());
     }
-    let body = json!({
-        "status": if problems.is_empty() { "ready" } else { "not_ready" },
-        "problems": problems,
-        "last_sweep": health.last_sweep.map(|t| t.to_rfc3339()),
-        "oldest_pending_secs": oldest,
-    });
     let code = if problems.is_empty() {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = Readiness {
+        status: if problems.is_empty() {
+            "ready"
+        } else {
+            "not_ready"
+        },
+        problems,
+        last_sweep: health.last_sweep,
+        oldest_pending_secs: oldest,
     };
     (code, Json(body))
 }
@@ -167,11 +199,15 @@ pub async fn no_route() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "no_route", "no such route")
 }
 
-pub async fn openapi() -> Json<Value> {
-    Json(super::openapi::document())
+#[utoipa::path(get, path = "/v1/openapi.json", summary = "This description", tag = "operations", responses((status = 200, description = "this document (OpenAPI 3.1)", body = Object)))]
+pub async fn openapi(State(s): State<ApiState>) -> Json<&'static Value> {
+    Json(super::openapi::document_json(
+        s.app.config.api.metrics_admin_only,
+    ))
 }
 
 /// `/metrics` behind the token check (`api.metrics_admin_only`): admin tokens only.
+#[utoipa::path(get, path = "/metrics", summary = "Prometheus metrics (counts only, no references), for admin tokens (api.metrics_admin_only)", tag = "operations", responses((status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain"), (status = 404, description = "not an admin token", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
 pub async fn metrics_for_admin(
     State(s): State<ApiState>,
     Extension(p): Extension<Principal>,
@@ -181,6 +217,7 @@ pub async fn metrics_for_admin(
 }
 
 /// The Prometheus scrape: this daemon's own metrics and the database's counts now.
+#[utoipa::path(get, path = "/metrics", summary = "Prometheus metrics (counts only, no references)", tag = "operations", responses((status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain"), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
 pub async fn metrics(State(s): State<ApiState>) -> Result<Response, ApiError> {
     let now = s.app.now().timestamp();
     let mut conn = s.app.store.conn().await?;
@@ -238,6 +275,7 @@ pub async fn metrics(State(s): State<ApiState>) -> Result<Response, ApiError> {
         .into_response())
 }
 
+#[utoipa::path(post, path = "/v1/families", summary = "Enrol a family (the body of `family enroll`)", tag = "families", request_body = Enrolment, responses((status = 201, description = "enrolled: the references and check-ins", body = service::family::Enrolled), (status = 400, description = "invalid input: the field is named", body = ErrorBody), (status = 403, description = "a team enrols families for its own municipality", body = ErrorBody), (status = 404, description = "not found (a researcher token reaches no family routes)", body = ErrorBody), (status = 409, description = "the family or record is not in a state that allows this", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
 pub async fn enrol(
     State(s): State<ApiState>,
     Extension(p): Extension<Principal>,
@@ -259,6 +297,7 @@ pub async fn enrol(
 
 /// `GET /v1/families?state=&limit=&cursor=`: a team's own families (an admin's: all, or
 /// `?municipality=`), paged in reference order.
+#[utoipa::path(get, path = "/v1/families", summary = "The families a team is responsible for now (an admin: all, or one municipality), no sealed data, paged", tag = "families", params(("state" = Option<String>, Query, description = "running, completed, closed_early or erased"), ("limit" = Option<u32>, Query, description = "1 to 500 (default 100)"), ("cursor" = Option<String>, Query, description = "the previous page's next_cursor"), ("municipality" = Option<String>, Query, description = "an admin token's filter by municipality code (a team sees its own)")), responses((status = 200, description = "a page of families (no sealed data)", body = service::family::FamilyPage), (status = 400, description = "invalid input: the field is named", body = ErrorBody), (status = 404, description = "not found (a researcher token reaches no family routes)", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
 pub async fn list_families(
     State(s): State<ApiState>,
     Extension(p): Extension<Principal>,
@@ -282,6 +321,7 @@ pub async fn list_families(
     Ok(Json(service::family::list(&app_for(&s, &p), &req).await?))
 }
 
+#[utoipa::path(get, path = "/v1/families/{ref}", summary = "The whole record of a family (an audited read)", tag = "families", params(("ref" = String, Path, description = "the family's reference (F-…)")), responses((status = 200, description = "the whole record (an audited read)", body = service::family::FamilyView), (status = 404, description = "no such family, or not one this token may see", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
 pub async fn show_family(
     State(s): State<ApiState>,
     Extension(p): Extension<Principal>,
@@ -293,7 +333,7 @@ pub async fn show_family(
     ))
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CloseBody {
     reason: String,
@@ -307,6 +347,7 @@ struct CloseBody {
     family_view: Option<String>,
 }
 
+#[utoipa::path(post, path = "/v1/families/{ref}/close", summary = "Close a plan before its term, with the evaluation (and a coordinator while a red flag is open)", tag = "families", params(("ref" = String, Path, description = "the family's reference (F-…)")), request_body = CloseBody, responses((status = 200, description = "closed before its term", body = service::family::Closed), (status = 400, description = "invalid input: the field is named", body = ErrorBody), (status = 403, description = "the token's team is not responsible for this change", body = ErrorBody), (status = 404, description = "no such family, or not one this token may see", body = ErrorBody), (status = 409, description = "the family or record is not in a state that allows this", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
 pub async fn close_family(
     State(s): State<ApiState>,
     Extension(p): Extension<Principal>,
@@ -334,6 +375,7 @@ pub async fn close_family(
 }
 
 /// `PATCH /v1/families/{ref}`: the body of `family update`; only the responsible team.
+#[utoipa::path(patch, path = "/v1/families/{ref}", summary = "Keep the family record up to date (the body of `family update`); only the responsible team", tag = "families", params(("ref" = String, Path, description = "the family's reference (F-…)")), request_body = crate::domain::household::FamilyUpdate, responses((status = 200, description = "what changed", body = service::record::Updated), (status = 400, description = "invalid input: the field is named", body = ErrorBody), (status = 403, description = "the token's team is not responsible for this change", body = ErrorBody), (status = 404, description = "no such family, or not one this token may see", body = ErrorBody), (status = 409, description = "the family or record is not in a state that allows this", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
 pub async fn update_family(
     State(s): State<ApiState>,
     Extension(p): Extension<Principal>,
@@ -347,6 +389,7 @@ pub async fn update_family(
     ))
 }
 
+#[utoipa::path(post, path = "/v1/families/{ref}/evaluation", summary = "The closing evaluation of an ended plan", tag = "families", params(("ref" = String, Path, description = "the family's reference (F-…)")), request_body = crate::domain::evaluation::EvaluationInput, responses((status = 200, description = "the evaluation is recorded", body = service::family::Evaluated), (status = 400, description = "invalid input: the field is named", body = ErrorBody), (status = 403, description = "the token's team is not responsible for this change", body = ErrorBody), (status = 404, description = "no such family, or not one this token may see", body = ErrorBody), (status = 409, description = "the family or record is not in a state that allows this", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
 pub async fn evaluate_family(
     State(s): State<ApiState>,
     Extension(p): Extension<Principal>,
@@ -405,6 +448,7 @@ fn query(
     Ok(out)
 }
 
+#[utoipa::path(get, path = "/v1/checkins/due", summary = "Open check-ins due before an instant", tag = "checkins", params(("before" = Option<String>, Query, description = "an RFC 3339 instant (default now + the reminder lead)"), ("municipality" = Option<String>, Query, description = "an admin token's filter by municipality code (a team sees its own)")), responses((status = 200, description = "open check-ins due before then", body = Vec<service::checkin::DueLine>), (status = 400, description = "invalid input: the field is named", body = ErrorBody), (status = 404, description = "not found (a researcher token reaches no family routes)", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
 pub async fn due(
     State(s): State<ApiState>,
     Extension(p): Extension<Principal>,
@@ -426,6 +470,7 @@ pub async fn due(
     ))
 }
 
+#[utoipa::path(post, path = "/v1/checkins/{id}/record", summary = "Record a check-in's outcome and observations (or one contact attempt)", tag = "checkins", params(("id" = String, Path, description = "the check-in's reference (C-…)")), request_body(content = CheckinRecord, description = "`checkin` may be left out: it is the one in the path"), responses((status = 200, description = "recorded (or one attempt of it)", body = service::checkin::RecordedCheckin), (status = 400, description = "invalid input: the field is named", body = ErrorBody), (status = 403, description = "the token's team is not responsible for this change", body = ErrorBody), (status = 404, description = "no such check-in, or not one this token may see", body = ErrorBody), (status = 409, description = "the family or record is not in a state that allows this", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
 pub async fn record(
     State(s): State<ApiState>,
     Extension(p): Extension<Principal>,
@@ -460,7 +505,7 @@ pub async fn record(
     ))
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct MoveBody {
     to: String,
@@ -469,6 +514,7 @@ struct MoveBody {
     address: Option<String>,
 }
 
+#[utoipa::path(post, path = "/v1/families/{ref}/moves", summary = "A move to another municipality: the handover to the receiving team", tag = "handovers", params(("ref" = String, Path, description = "the family's reference (F-…)")), request_body = MoveBody, responses((status = 201, description = "the move and its handover", body = service::handover::HandoverCreated), (status = 400, description = "invalid input: the field is named", body = ErrorBody), (status = 403, description = "the token's team is not responsible for this change", body = ErrorBody), (status = 404, description = "no such family, or not one this token may see", body = ErrorBody), (status = 409, description = "the family or record is not in a state that allows this", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
 pub async fn move_family(
     State(s): State<ApiState>,
     Extension(p): Extension<Principal>,
@@ -487,6 +533,7 @@ pub async fn move_family(
     Ok((StatusCode::CREATED, Json(out)))
 }
 
+#[utoipa::path(get, path = "/v1/handovers", summary = "Handovers of the caller's municipality", tag = "handovers", params(("status" = Option<String>, Query, description = "pending or withheld (default all)"), ("municipality" = Option<String>, Query, description = "an admin token's filter by municipality code (a team sees its own)")), responses((status = 200, description = "handovers", body = Vec<service::handover::HandoverView>), (status = 400, description = "invalid input: the field is named", body = ErrorBody), (status = 404, description = "not found (a researcher token reaches no family routes)", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
 pub async fn handovers(
     State(s): State<ApiState>,
     Extension(p): Extension<Principal>,
@@ -516,7 +563,7 @@ pub async fn handovers(
     ))
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AckBody {
     /// Required for admin tokens; a team acknowledges as its own municipality.
@@ -529,6 +576,7 @@ struct AckBody {
     case_director: Option<crate::domain::enrolment::CaseDirector>,
 }
 
+#[utoipa::path(post, path = "/v1/handovers/{id}/ack", summary = "The receiving team acknowledges a handover (and may name the new case director)", tag = "handovers", params(("id" = String, Path, description = "the handover's reference (H-…)")), request_body = AckBody, responses((status = 200, description = "acknowledged by the receiving team", body = service::handover::Acknowledged), (status = 400, description = "invalid input: the field is named", body = ErrorBody), (status = 403, description = "only the receiving team acknowledges a handover", body = ErrorBody), (status = 404, description = "no such handover, or not one this token may see", body = ErrorBody), (status = 409, description = "the family or record is not in a state that allows this", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
 pub async fn ack_handover(
     State(s): State<ApiState>,
     Extension(p): Extension<Principal>,
@@ -577,6 +625,7 @@ pub async fn ack_handover(
     ))
 }
 
+#[utoipa::path(get, path = "/v1/flags", summary = "Relapse-signal flags with their evidence", tag = "flags", params(("status" = Option<String>, Query, description = "open or all (default all)"), ("municipality" = Option<String>, Query, description = "an admin token's filter by municipality code (a team sees its own)")), responses((status = 200, description = "relapse-signal flags", body = Vec<service::signals::FlagView>), (status = 400, description = "invalid input: the field is named", body = ErrorBody), (status = 404, description = "not found (a researcher token reaches no family routes)", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
 pub async fn flags(
     State(s): State<ApiState>,
     Extension(p): Extension<Principal>,
@@ -595,7 +644,7 @@ pub async fn flags(
     ))
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct FlagNoteBody {
     note: String,
@@ -630,6 +679,7 @@ async fn flag_step(
     ))
 }
 
+#[utoipa::path(post, path = "/v1/flags/{id}/ack", summary = "Acknowledge a flag with a note", tag = "flags", params(("id" = i64, Path, description = "the flag's number")), request_body = FlagNoteBody, responses((status = 200, description = "acknowledged", body = service::signals::FlagView), (status = 400, description = "invalid input: the field is named", body = ErrorBody), (status = 403, description = "the token's team is not responsible for this change", body = ErrorBody), (status = 404, description = "no such flag, or not one this token may see", body = ErrorBody), (status = 409, description = "the family or record is not in a state that allows this", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
 pub async fn ack_flag(
     State(s): State<ApiState>,
     Extension(p): Extension<Principal>,
@@ -639,6 +689,7 @@ pub async fn ack_flag(
     flag_step(&s, &p, &id, service::signals::Step::Acknowledge, &body).await
 }
 
+#[utoipa::path(post, path = "/v1/flags/{id}/resolve", summary = "Resolve a flag with a note", tag = "flags", params(("id" = i64, Path, description = "the flag's number")), request_body = FlagNoteBody, responses((status = 200, description = "resolved", body = service::signals::FlagView), (status = 400, description = "invalid input: the field is named", body = ErrorBody), (status = 403, description = "the token's team is not responsible for this change", body = ErrorBody), (status = 404, description = "no such flag, or not one this token may see", body = ErrorBody), (status = 409, description = "the family or record is not in a state that allows this", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
 pub async fn resolve_flag(
     State(s): State<ApiState>,
     Extension(p): Extension<Principal>,
@@ -656,7 +707,7 @@ const EXPORT_FILES: &[(&str, &str)] = &[
     ("codebook.md", "text/markdown; charset=utf-8"),
 ];
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ExportBody {
     #[serde(default)]
@@ -673,6 +724,7 @@ fn exports_dir(s: &ApiState) -> std::path::PathBuf {
 
 /// A researcher asks for an export of its study; the files stay in the daemon's state
 /// folder under the export's id until fetched.
+#[utoipa::path(post, path = "/v1/exports", summary = "An anonymised export of the researcher token's study", tag = "exports", request_body = ExportBody, responses((status = 201, description = "the export of the token's study, kept under its id", body = crate::export::ExportSummary), (status = 400, description = "invalid input: the field is named", body = ErrorBody), (status = 404, description = "not a researcher token", body = ErrorBody), (status = 409, description = "the family or record is not in a state that allows this", body = ErrorBody), (status = 422, description = "the export is refused: k-anonymity cannot be reached, or a field is not in the codebook", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
 pub async fn create_export(
     State(s): State<ApiState>,
     Extension(p): Extension<Principal>,
@@ -722,6 +774,7 @@ pub async fn create_export(
     Ok((StatusCode::CREATED, Json(out)))
 }
 
+#[utoipa::path(get, path = "/v1/exports/{id}/{file}", summary = "One file of an export (researcher tokens of its study)", tag = "exports", params(("id" = String, Path, description = "the export's id (X-…)"), ("file" = String, Path, description = "followup.csv, manifest.json, codebook.json or codebook.md")), responses((status = 200, description = "the file", content((String = "text/csv"), (Object = "application/json"), (String = "text/markdown"))), (status = 404, description = "no such export or file, or not this researcher's study", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
 pub async fn export_file(
     State(s): State<ApiState>,
     Extension(p): Extension<Principal>,
@@ -770,7 +823,7 @@ fn admin_only(p: &Principal) -> Result<(), ApiError> {
     }
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct MemberBody {
     municipality: String,
@@ -778,6 +831,7 @@ struct MemberBody {
     name: String,
 }
 
+#[utoipa::path(post, path = "/v1/members", summary = "Register a team member (admin token)", tag = "members", request_body = MemberBody, responses((status = 201, description = "registered", body = service::members::MemberView), (status = 400, description = "invalid input: the field is named", body = ErrorBody), (status = 404, description = "not an admin token", body = ErrorBody), (status = 409, description = "the family or record is not in a state that allows this", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
 pub async fn add_member(
     State(s): State<ApiState>,
     Extension(p): Extension<Principal>,
@@ -789,6 +843,7 @@ pub async fn add_member(
     Ok((StatusCode::CREATED, Json(out)))
 }
 
+#[utoipa::path(get, path = "/v1/members", summary = "Team members of the workspace (admin token)", tag = "members", params(("municipality" = Option<String>, Query, description = "only this municipality's members")), responses((status = 200, description = "team members of the workspace", body = Vec<service::members::MemberView>), (status = 400, description = "invalid input: the field is named", body = ErrorBody), (status = 404, description = "not an admin token", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
 pub async fn list_members(
     State(s): State<ApiState>,
     Extension(p): Extension<Principal>,
@@ -801,12 +856,13 @@ pub async fn list_members(
     ))
 }
 
+#[utoipa::path(post, path = "/v1/members/{id}/remove", summary = "Remove a team member; their sessions end (admin token)", tag = "members", params(("id" = String, Path, description = "the member's id")), responses((status = 200, description = "removed; their sessions end", body = Removed), (status = 404, description = "no such member, or not an admin token", body = ErrorBody), (status = 409, description = "the family or record is not in a state that allows this", body = ErrorBody), (status = 500, description = "internal error; the cause is in the operator's log", body = ErrorBody)))]
 pub async fn remove_member(
     State(s): State<ApiState>,
     Extension(p): Extension<Principal>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Removed>, ApiError> {
     admin_only(&p)?;
     service::members::remove(&app_for(&s, &p), &id).await?;
-    Ok(Json(json!({"removed": id})))
+    Ok(Json(Removed { removed: id }))
 }

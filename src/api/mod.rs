@@ -23,104 +23,15 @@ use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use error::ApiError;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Longest a request may take before it is answered 503 (its transaction rolls back).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Every route the router serves: method, path, summary, whether a token is needed.
-/// `openapi.json` is generated from this table and a test holds the router to it.
-pub const ROUTES: &[(&str, &str, &str, bool)] = &[
-    (
-        "GET",
-        "/healthz",
-        "Liveness: answers 200 when the daemon runs (no data)",
-        false,
-    ),
-    (
-        "GET",
-        "/readyz",
-        "Readiness: 200 when the database answers, the last sweep is recent and no message waits over an hour; else 503 with the reasons (no data)",
-        false,
-    ),
-    (
-        "GET",
-        "/metrics",
-        "Prometheus counters (counts only, no references)",
-        false,
-    ),
-    ("GET", "/v1/openapi.json", "This description", false),
-    (
-        "PATCH",
-        "/v1/families/{ref}",
-        "Keep the family record up to date (the body of `family update`): contacts, members joining and leaving, case director, ex-partner and court measure, safety plan",
-        true,
-    ),
-    (
-        "POST",
-        "/v1/families",
-        "Enrol a family (the CLI's body); 201 with the references and check-ins",
-        true,
-    ),
-    (
-        "GET",
-        "/v1/families",
-        "The families a team is responsible for now (an admin: all, or ?municipality=CODE), no sealed data: ?state=running|completed|closed_early|erased, ?limit=1..500 (default 100), ?cursor= the previous page's next_cursor",
-        true,
-    ),
-    (
-        "GET",
-        "/v1/families/{ref}",
-        "The whole record of a family (audited read)",
-        true,
-    ),
-    (
-        "POST",
-        "/v1/families/{ref}/close",
-        "Close a plan before its term: {\"reason\": CODE, \"safety_improved\": yes|partly|no, \"professionals\": N, \"family_view\"?, \"approved_by\"? (needed while a red flag is open)}",
-        true,
-    ),
-    (
-        "POST",
-        "/v1/families/{ref}/evaluation",
-        "The closing evaluation of an ended plan: {\"safety_improved\": yes|partly|no, \"professionals\": N, \"family_view\"?}",
-        true,
-    ),
-    (
-        "GET",
-        "/v1/checkins/due",
-        "Open check-ins due before ?before=RFC3339 (default now + lead)",
-        true,
-    ),
-    (
-        "POST",
-        "/v1/checkins/{id}/record",
-        "Record a check-in's outcome and observations",
-        true,
-    ),
-    (
-        "GET",
-        "/v1/members",
-        "Team members of the workspace (admin token; ?municipality=CODE)",
-        true,
-    ),
-    (
-        "POST",
-        "/v1/members",
-        "Register a team member: {\"municipality\", \"email\", \"name\"} (admin token)",
-        true,
-    ),
-    (
-        "POST",
-        "/v1/members/{id}/remove",
-        "Remove a team member; their sessions end (admin token)",
-        true,
-    ),
-];
 
 /// Shared by all handlers.
 #[derive(Clone)]
@@ -169,50 +80,47 @@ impl ApiState {
     }
 }
 
+/// Every route of the API with its documentation, registered by one call each so the
+/// router and `openapi.json` cannot drift: the open ones, and those behind the token check.
+/// `/metrics` is behind it when `api.metrics_admin_only` is set.
+pub(crate) fn routes(
+    metrics_admin_only: bool,
+) -> (OpenApiRouter<ApiState>, OpenApiRouter<ApiState>) {
+    let mut protected = OpenApiRouter::new()
+        .routes(routes!(handlers::list_families, handlers::enrol))
+        .routes(routes!(handlers::show_family, handlers::update_family))
+        .routes(routes!(handlers::close_family))
+        .routes(routes!(handlers::evaluate_family))
+        .routes(routes!(handlers::due))
+        .routes(routes!(handlers::record))
+        .routes(routes!(handlers::move_family))
+        .routes(routes!(handlers::handovers))
+        .routes(routes!(handlers::ack_handover))
+        .routes(routes!(handlers::flags))
+        .routes(routes!(handlers::ack_flag))
+        .routes(routes!(handlers::resolve_flag))
+        .routes(routes!(handlers::list_members, handlers::add_member))
+        .routes(routes!(handlers::remove_member))
+        .routes(routes!(handlers::create_export))
+        .routes(routes!(handlers::export_file));
+    let mut open = OpenApiRouter::new()
+        .routes(routes!(handlers::healthz))
+        .routes(routes!(handlers::readyz))
+        .routes(routes!(handlers::openapi));
+    if metrics_admin_only {
+        protected = protected.routes(routes!(handlers::metrics_for_admin));
+    } else {
+        open = open.routes(routes!(handlers::metrics));
+    }
+    (open, protected)
+}
+
 /// The router with every route, limit and layer.
 pub fn router(state: ApiState) -> Router {
-    let metrics_admin_only = state.app.config.api.metrics_admin_only;
-    let mut protected = Router::new()
-        .route(
-            "/v1/families",
-            get(handlers::list_families).post(handlers::enrol),
-        )
-        .route(
-            "/v1/families/{ref}",
-            get(handlers::show_family).patch(handlers::update_family),
-        )
-        .route("/v1/families/{ref}/close", post(handlers::close_family))
-        .route(
-            "/v1/families/{ref}/evaluation",
-            post(handlers::evaluate_family),
-        )
-        .route("/v1/checkins/due", get(handlers::due))
-        .route("/v1/checkins/{id}/record", post(handlers::record))
-        .route("/v1/families/{ref}/moves", post(handlers::move_family))
-        .route("/v1/handovers", get(handlers::handovers))
-        .route("/v1/handovers/{id}/ack", post(handlers::ack_handover))
-        .route("/v1/flags", get(handlers::flags))
-        .route("/v1/flags/{id}/ack", post(handlers::ack_flag))
-        .route("/v1/flags/{id}/resolve", post(handlers::resolve_flag))
-        .route(
-            "/v1/members",
-            get(handlers::list_members).post(handlers::add_member),
-        )
-        .route("/v1/members/{id}/remove", post(handlers::remove_member))
-        .route("/v1/exports", post(handlers::create_export))
-        .route("/v1/exports/{id}/{file}", get(handlers::export_file));
-    let mut open = Router::new();
-    if metrics_admin_only {
-        protected = protected.route("/metrics", get(handlers::metrics_for_admin));
-    } else {
-        open = open.route("/metrics", get(handlers::metrics));
-    }
+    let (open, protected) = routes(state.app.config.api.metrics_admin_only);
     let protected = protected.route_layer(middleware::from_fn_with_state(state.clone(), authorize));
-    open.route("/healthz", get(handlers::healthz))
-        .route("/readyz", get(handlers::readyz))
-        .route("/v1/openapi.json", get(handlers::openapi))
-        .merge(protected)
-        .merge(crate::web::router(state.clone()))
+    let (api, _) = open.merge(protected).split_for_parts();
+    api.merge(crate::web::router(state.clone()))
         .fallback(handlers::no_route)
         .layer(middleware::from_fn_with_state(state.clone(), edge))
         .with_state(state)

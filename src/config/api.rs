@@ -114,3 +114,87 @@ pub struct ApiConfig {
     /// `GET /metrics` needs an admin token (else it answers anyone who reaches the listener).
     pub metrics_admin_only: bool,
 }
+
+/// Checks `[api]`: the listen address, limits, timeouts and token lifetime.
+pub(super) fn validate_api(raw: &RawApi, is: &mut Issues) -> ApiConfig {
+    let listen = match raw.listen.parse::<std::net::SocketAddr>() {
+        Ok(a) => a,
+        Err(_) => {
+            is.push("api.listen", "expected IP:PORT, e.g. \"127.0.0.1:8080\"");
+            std::net::SocketAddr::from(([127, 0, 0, 1], 8080))
+        }
+    };
+    if raw.rate_limit == 0 {
+        is.push("api.rate_limit", "must be at least 1");
+    }
+    if raw.burst == 0 {
+        is.push("api.burst", "must be at least 1");
+    }
+    if raw.max_connections == 0 {
+        is.push("api.max_connections", "must be at least 1");
+    }
+    let header_timeout = match is.duration("api.header_timeout", &raw.header_timeout) {
+        Some(d) if d.nominal_seconds() >= 1 && d.nominal_seconds() <= 300 => {
+            std::time::Duration::from_secs(d.nominal_seconds().unsigned_abs())
+        }
+        Some(_) => {
+            is.push(
+                "api.header_timeout",
+                "must be between PT1S and PT5M, e.g. \"PT10S\"",
+            );
+            std::time::Duration::from_secs(10)
+        }
+        None => std::time::Duration::from_secs(10),
+    };
+    let token_lifetime = is
+        .duration("api.token_lifetime", &raw.token_lifetime)
+        .unwrap_or(IsoDuration::days(90));
+    if token_lifetime.is_zero() {
+        is.push("api.token_lifetime", "must be longer than zero");
+    }
+    ApiConfig {
+        listen,
+        rate_limit: raw.rate_limit,
+        burst: raw.burst,
+        max_connections: raw.max_connections,
+        header_timeout,
+        token_lifetime,
+        metrics_admin_only: raw.metrics_admin_only,
+    }
+}
+
+/// Checks `[web]`: the public base URL (default: the API's `listen` address) and the
+/// session idle time.
+pub(super) fn validate_web(
+    raw: &RawWeb,
+    listen: std::net::SocketAddr,
+    is: &mut Issues,
+) -> WebConfig {
+    let base_url = match &raw.base_url {
+        None => format!("http://{listen}"),
+        Some(u) => {
+            let u = u.trim_end_matches('/').to_string();
+            let rest = u
+                .strip_prefix("https://")
+                .or_else(|| u.strip_prefix("http://"));
+            match rest {
+                Some(host) if !host.is_empty() && !host.contains(['/', '?', '#', ' ']) => {}
+                _ => is.push(
+                    "web.base_url",
+                    "expected http(s)://HOST[:PORT] without a path, e.g. \"https://nazorg.example.nl\"",
+                ),
+            }
+            u
+        }
+    };
+    let session_idle = is
+        .duration("web.session_idle", &raw.session_idle)
+        .unwrap_or(IsoDuration::ZERO);
+    if session_idle.is_zero() {
+        is.push("web.session_idle", "must be longer than zero, e.g. PT30M");
+    }
+    WebConfig {
+        base_url,
+        session_idle,
+    }
+}

@@ -20,3 +20,20 @@ pub struct CryptoConfig {
     /// Extra age recipients the key-encryption key is wrapped to (e.g. an offline recovery key).
     pub recipients: Vec<String>,
 }
+
+/// Checks `[crypto]`: every extra recipient is an age X25519 recipient.
+pub(super) fn validate_crypto(raw: RawCrypto, base: &Path, is: &mut Issues) -> CryptoConfig {
+    for (i, r) in raw.recipients.iter().enumerate() {
+        if crate::crypto::parse_recipient(r).is_err() {
+            is.push(
+                format!("crypto.recipients[{i}]"),
+                "not an age X25519 recipient (age1…)",
+            );
+        }
+    }
+    CryptoConfig {
+        identity_file: resolve(base, &raw.identity_file),
+        create_identity: raw.create_identity,
+        recipients: raw.recipients,
+    }
+}

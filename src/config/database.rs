@@ -100,3 +100,31 @@ pub(super) fn redact_password(url: &str) -> String {
         None => url.to_string(),
     }
 }
+
+/// Checks `[database]`: the URL names an engine; a password file only goes with PostgreSQL.
+pub(super) fn validate_database(raw: &RawDatabase, base: &Path, is: &mut Issues) -> DatabaseConfig {
+    let url = raw.url.trim().to_string();
+    let (backend, sqlite_path) = match parse_database_url(&url, base) {
+        Ok(found) => found,
+        Err(message) => {
+            is.push("database.url", message);
+            (Backend::Sqlite, PathBuf::new())
+        }
+    };
+    let password_file = raw.password_file.as_deref().map(|p| resolve(base, p));
+    if password_file.is_some() && backend != Backend::Postgres {
+        is.push(
+            "database.password_file",
+            "only used with a postgres:// database.url",
+        );
+    }
+    DatabaseConfig {
+        url: match backend {
+            Backend::Sqlite => format!("sqlite://{}", sqlite_path.display()),
+            Backend::Postgres => url,
+        },
+        backend,
+        sqlite_path,
+        password_file,
+    }
+}

@@ -66,3 +66,57 @@ pub struct HandoverConfig {
     /// after the move date.
     pub intro: IsoDuration,
 }
+
+/// Checks `[handover]`: working-day deadlines, extra closing days, the address outside the
+/// region, how far ahead a move may be announced.
+pub(super) fn validate_handover(h: &RawHandover, is: &mut Issues) -> HandoverConfig {
+    let max_move_ahead = is
+        .duration("handover.max_move_ahead", &h.max_move_ahead)
+        .unwrap_or(IsoDuration::months(3));
+    if max_move_ahead.is_zero() {
+        is.push("handover.max_move_ahead", "must be longer than zero");
+    }
+    if h.remind_after == 0 {
+        is.push("handover.remind_after", "must be at least 1 working day");
+    }
+    if h.escalate_after <= h.remind_after {
+        is.push(
+            "handover.escalate_after",
+            "must be more working days than handover.remind_after",
+        );
+    }
+    if h.escalate_after > 60 {
+        is.push("handover.escalate_after", "at most 60 working days");
+    }
+    let mut holidays = BTreeSet::new();
+    for (i, day) in h.holidays.iter().enumerate() {
+        match chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d") {
+            Ok(d) => {
+                holidays.insert(d);
+            }
+            Err(_) => is.push(
+                format!("handover.holidays[{i}]"),
+                "expected a date YYYY-MM-DD",
+            ),
+        }
+    }
+    if let Some(e) = &h.outside_region_email
+        && !plausible_email(e)
+    {
+        is.push("handover.outside_region_email", "not an email address");
+    }
+    let intro = is
+        .duration("handover.intro", &h.intro)
+        .unwrap_or(IsoDuration::ZERO);
+    HandoverConfig {
+        intro,
+        outside_region_email: h.outside_region_email.clone(),
+        remind_after: h.remind_after,
+        escalate_after: h.escalate_after,
+        max_move_ahead,
+        working_days: crate::types::calendar::WorkingDays {
+            holidays,
+            dutch_holidays: true,
+        },
+    }
+}

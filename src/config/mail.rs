@@ -195,3 +195,110 @@ pub(super) fn read_password(path: &Path) -> Result<crate::mail::Password, String
     }
     Ok(crate::mail::Password::new(trimmed.to_string()))
 }
+
+/// Checks `[mail]`: a transport that can be built, a sender address, a language, how long
+/// sent bodies are kept. `None` when the transport is not usable (an issue says why). The
+/// labels of plans and rules are added by the caller (they belong to those sections).
+pub(super) fn validate_mail(raw: RawMail, base: &Path, is: &mut Issues) -> Option<MailConfig> {
+    let transport = match raw.transport.as_str() {
+        "file" => match &raw.dir {
+            Some(d) => Some(MailTransport::File {
+                dir: resolve(base, d),
+            }),
+            None => {
+                is.push("mail.dir", "required when mail.transport = \"file\"");
+                None
+            }
+        },
+        "smtp" => match &raw.url {
+            Some(u) => {
+                let password = match &raw.password_file {
+                    None => Ok(None),
+                    Some(p) => read_password(&resolve(base, p)).map(Some),
+                };
+                match password {
+                    Err(e) => {
+                        is.push("mail.password_file", e);
+                        None
+                    }
+                    Ok(password) => match crate::mail::Transport::smtp_with(u, password.as_ref()) {
+                        Ok(_) => Some(MailTransport::Smtp {
+                            url: u.clone(),
+                            password,
+                        }),
+                        Err(e) => {
+                            is.push("mail.url", e.to_string());
+                            None
+                        }
+                    },
+                }
+            }
+            None => {
+                is.push("mail.url", "required when mail.transport = \"smtp\"");
+                None
+            }
+        },
+        other => {
+            is.push(
+                "mail.transport",
+                format!("`{other}` is not a transport; use \"file\" or \"smtp\""),
+            );
+            None
+        }
+    };
+    if !plausible_email(&raw.from) {
+        is.push("mail.from", "not an email address");
+    }
+    let language = match raw.language.as_deref() {
+        None | Some("nl") => Language::Nl,
+        Some("en") => Language::En,
+        Some(other) => {
+            is.push(
+                "mail.language",
+                format!("`{other}` is not supported; use nl or en"),
+            );
+            Language::Nl
+        }
+    };
+    let keep_sent = is
+        .duration("mail.keep_sent", &raw.keep_sent)
+        .unwrap_or(IsoDuration::days(30));
+    if keep_sent.is_zero() {
+        is.push("mail.keep_sent", "must be longer than zero");
+    }
+    Some(MailConfig {
+        transport: transport?,
+        from: raw.from,
+        language,
+        keep_sent,
+        talking_points: match raw.talking_points {
+            Some(t) => (t.nl, t.en),
+            None => default_talking_points(),
+        },
+        plan_labels: BTreeMap::new(),
+        rule_labels: BTreeMap::new(),
+    })
+}
+
+/// Checks `[dispatch]`: attempts, backoff and the interval of the outbox's dispatcher.
+pub(super) fn validate_dispatch(d: &RawDispatch, is: &mut Issues) -> DispatchConfig {
+    let dispatch = DispatchConfig {
+        max_attempts: d.max_attempts,
+        backoff: is
+            .duration("dispatch.backoff", &d.backoff)
+            .unwrap_or(IsoDuration::ZERO),
+        backoff_max: is
+            .duration("dispatch.backoff_max", &d.backoff_max)
+            .unwrap_or(IsoDuration::ZERO),
+        interval: is
+            .duration("dispatch.interval", &d.interval)
+            .unwrap_or(IsoDuration::ZERO),
+    };
+    if d.max_attempts == 0 {
+        is.push("dispatch.max_attempts", "must be at least 1");
+    }
+    if dispatch.interval.is_zero() {
+        is.push("dispatch.interval", "must be longer than zero");
+    }
+    dispatch
+}

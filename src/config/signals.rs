@@ -624,3 +624,24 @@ pub(super) fn validate_signals(
     }
     Catalog { indicators, rules }
 }
+
+/// Checks `[flags]`: the red-flag escalation delay and how long before a court measure
+/// ends it is signalled (returned).
+pub(super) fn validate_flags(raw: &RawFlags, is: &mut Issues) -> IsoDuration {
+    if !(1..=20).contains(&raw.red_escalate_after) {
+        is.push("flags.red_escalate_after", "1 to 20 working days");
+    }
+    is.duration("flags.measure_notice", &raw.measure_notice)
+        .unwrap_or(IsoDuration::ZERO)
+}
+
+/// Checks `[digest]`: the local time of the daily digest.
+pub(super) fn validate_digest(raw: &RawDigest, is: &mut Issues) -> NaiveTime {
+    match NaiveTime::parse_from_str(&raw.local_time, "%H:%M") {
+        Ok(t) => t,
+        Err(_) => {
+            is.push("digest.local_time", "expected HH:MM, e.g. \"08:00\"");
+            NaiveTime::MIN
+        }
+    }
+}

@@ -5,7 +5,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EpisodeKind {
     ShelterExit,
@@ -29,7 +29,7 @@ impl EpisodeKind {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Adult,
@@ -53,7 +53,7 @@ impl Role {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Sex {
     F,
@@ -61,7 +61,7 @@ pub enum Sex {
     X,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Episode {
     pub kind: EpisodeKind,
@@ -69,7 +69,7 @@ pub struct Episode {
 }
 
 /// The professional who directs the family's case (regievoerder). Personal data: sealed.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CaseDirector {
     pub name: String,
@@ -77,7 +77,7 @@ pub struct CaseDirector {
 }
 
 /// One member as sent in. Everything but `role` is personal data and is sealed.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MemberInput {
     pub role: Role,
@@ -93,7 +93,7 @@ pub struct MemberInput {
 }
 
 /// The body of `family enroll` and `POST /v1/families`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Enrolment {
     pub episode: Episode,
@@ -119,7 +119,7 @@ fn default_language() -> String {
 }
 
 /// The sealed part of a family record: everything that could identify or describe a person.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FamilyDetails {
     pub case_director: CaseDirectorDetails,
@@ -131,7 +131,7 @@ pub struct FamilyDetails {
     pub stressors: Vec<String>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CaseDirectorDetails {
     pub name: String,
@@ -139,7 +139,7 @@ pub struct CaseDirectorDetails {
 }
 
 /// The sealed part of a member record.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MemberDetails {
     pub name: String,

@@ -15,7 +15,7 @@ pub const MAX_VIEW: usize = 4000;
 pub const PROFESSIONAL_BUCKETS: &[&str] = &["0", "1-2", "3-5", "6+"];
 
 /// An evaluation as given (CLI file, API body, close flags); checked by [`validate`].
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EvaluationInput {
     pub safety_improved: Option<String>,
@@ -24,7 +24,7 @@ pub struct EvaluationInput {
 }
 
 /// A checked evaluation.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Evaluation {
     pub safety_improved: String,
     pub professionals: u32,

@@ -38,7 +38,7 @@ pub const REFERRAL_KINDS: &[&str] = &[
 ];
 
 /// A referral (e.g. schuldhulp) and whether it started. Sealed as a whole.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Referral {
     pub kind: String,
@@ -71,7 +71,7 @@ pub fn check_referrals(e: &mut Vec<FieldError>, referrals: &[Referral]) {
 
 /// The body of `family update` and `PATCH /v1/families/{ref}`. Every part is optional; the
 /// whole update is applied in one transaction or not at all.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FamilyUpdate {
     #[serde(default)]
@@ -100,7 +100,7 @@ pub struct FamilyUpdate {
     pub referrals: Vec<Referral>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContactChange {
     pub member: String,
@@ -111,7 +111,7 @@ pub struct ContactChange {
 }
 
 /// A member joining (a newborn, a new partner) or the ex-partner being recorded.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewMember {
     pub role: String,
@@ -129,7 +129,7 @@ pub struct NewMember {
     pub measure: Option<Measure>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Removal {
     pub member: String,
@@ -137,7 +137,7 @@ pub struct Removal {
 }
 
 /// The status of a court measure concerning the ex-partner. Sealed as a whole.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Measure {
     pub kind: String,
@@ -147,7 +147,7 @@ pub struct Measure {
     pub ends_on: Option<NaiveDate>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MeasureChange {
     pub member: String,
@@ -156,7 +156,7 @@ pub struct MeasureChange {
 }
 
 /// The safety plan (veiligheidsplan): its text is sealed, its review date is reminded.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SafetyPlan {
     pub text: String,
@@ -164,7 +164,7 @@ pub struct SafetyPlan {
 }
 
 /// The sealed part of an ex-partner record.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExPartnerDetails {
     pub name: String,

@@ -5,7 +5,7 @@ use super::enrolment::{MAX_TEXT, Observations, earliest_date, is_code};
 use chrono::{DateTime, FixedOffset, Utc};
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Reached,
@@ -23,7 +23,7 @@ impl Outcome {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     HomeVisit,
@@ -45,22 +45,24 @@ impl Mode {
     }
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChildObservations {
     pub member: String,
+    #[schema(value_type = Object)]
     #[serde(default)]
     pub observations: Observations,
 }
 
 /// The body of `checkin record` and `POST /v1/checkins/{id}/record`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckinRecord {
     pub checkin: String,
     pub at: DateTime<FixedOffset>,
     pub outcome: Outcome,
     pub mode: Mode,
+    #[schema(value_type = Object)]
     #[serde(default)]
     pub family_observations: Observations,
     #[serde(default)]
@@ -91,9 +93,10 @@ pub struct AttemptDetails {
 }
 
 /// The sealed part of a recorded check-in (family level).
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecordDetails {
+    #[schema(value_type = Object)]
     #[serde(default)]
     pub family_observations: Observations,
     #[serde(default)]

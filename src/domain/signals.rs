@@ -183,7 +183,7 @@ pub fn holds(catalog: &Catalog, c: &Condition, obs: &Observations) -> bool {
 // ---- histories and evaluation ----------------------------------------------------------------
 
 /// What became of one check-in, as far as reaching the family goes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Contact {
     Reached,
@@ -218,7 +218,7 @@ pub struct Visit<'a> {
 
 /// Why a flag was raised: the check-ins and values that made the rule fire. Contains
 /// observation values, so it is sealed in the store.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Evidence {
     pub items: Vec<EvidenceItem>,
@@ -226,7 +226,7 @@ pub struct Evidence {
     pub baseline: Option<f64>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EvidenceItem {
     pub checkin: String,

@@ -43,14 +43,14 @@ pub(crate) fn attempt_place<'a>(family: &'a str, row: &'a str) -> FieldPlace<'a>
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct NextCheckin {
     pub id: String,
     pub due: DateTime<Utc>,
 }
 
 /// What `checkin record` answers.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RecordedCheckin {
     pub checkin: String,
     pub family: String,
@@ -486,7 +486,7 @@ fn check_against_indicators(app: &App, r: &CheckinRecord) -> Result<(), OpError>
 }
 
 /// One line of `checkin due`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DueLine {
     pub checkin: String,
     pub family: String,

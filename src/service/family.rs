@@ -23,14 +23,14 @@ pub const CLOSE_REASONS: &[&str] = &[
     "enrolled_in_error",
 ];
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EnrolledMember {
     #[serde(rename = "ref")]
     pub reference: String,
     pub role: &'static str,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ScheduledCheckin {
     pub id: String,
     pub wave: u32,
@@ -39,7 +39,7 @@ pub struct ScheduledCheckin {
 }
 
 /// What `family enroll` answers.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Enrolled {
     pub family: String,
     pub members: Vec<EnrolledMember>,
@@ -308,7 +308,8 @@ pub(crate) async fn family_by_ref(
         .ok_or_else(not_found)
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = FamilyMemberView)]
 pub struct MemberView {
     #[serde(rename = "ref")]
     pub reference: String,
@@ -322,13 +323,14 @@ pub struct MemberView {
     pub left_reason: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ChildObservationView {
     pub member: String,
+    #[schema(value_type = Object)]
     pub observations: crate::domain::enrolment::Observations,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CheckinView {
     pub id: String,
     pub wave: i64,
@@ -355,7 +357,7 @@ pub struct CheckinView {
 }
 
 /// One contact attempt of a check-in; `by` and `notes` are `null` once erased.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AttemptView {
     pub number: i64,
     pub at: DateTime<Utc>,
@@ -366,7 +368,7 @@ pub struct AttemptView {
 }
 
 /// The whole decrypted record of a family, for the operator and the responsible team.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FamilyView {
     pub family: String,
     pub status: String,
@@ -420,7 +422,7 @@ fn stage_label(stage: i64, overdue: i64) -> String {
 }
 
 /// A family as a list shows it: what `show` gives at the top level, no sealed details.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FamilySummary {
     pub family: String,
     pub status: String,
@@ -433,7 +435,7 @@ pub struct FamilySummary {
 }
 
 /// One page of a family list; `next_cursor` asks for the next one (`None`: this is the last).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FamilyPage {
     pub families: Vec<FamilySummary>,
     pub next_cursor: Option<String>,
@@ -749,7 +751,7 @@ pub async fn view(
     })
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Closed {
     pub family: String,
     pub status: &'static str,
@@ -973,7 +975,7 @@ pub async fn close(app: &App, family_ref: &str, req: &CloseRequest) -> Result<Cl
 }
 
 /// What `family evaluate` answers.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Evaluated {
     pub family: String,
     pub status: String,

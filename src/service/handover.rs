@@ -61,7 +61,7 @@ pub struct MoveRequest {
 }
 
 /// What `move` and `family reassign` answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct HandoverCreated {
     pub handover: String,
     pub family: String,
@@ -518,7 +518,7 @@ async fn create(
 }
 
 /// One handover in the dossier's history.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct HandoverView {
     pub id: String,
     pub family: String,
@@ -687,7 +687,7 @@ impl FactsData {
 }
 
 /// What `handover ack` answers.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Acknowledged {
     pub handover: String,
     pub family: String,

@@ -83,7 +83,7 @@ pub(crate) fn referral_place<'a>(family: &'a str, row: &'a str) -> FieldPlace<'a
 }
 
 /// A referral as shown: the latest state of each kind comes last.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ReferralView {
     pub recorded_at: DateTime<Utc>,
     #[serde(flatten)]
@@ -91,7 +91,7 @@ pub struct ReferralView {
 }
 
 /// What `family update` answers: what changed (codes and references only).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Updated {
     pub family: String,
     pub added: Vec<EnrolledMember>,
@@ -465,7 +465,7 @@ pub(crate) async fn add_referrals(
 }
 
 /// An ex-partner as shown to the operator and the responsible team.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ExPartnerView {
     #[serde(rename = "ref")]
     pub reference: String,

@@ -36,7 +36,7 @@ pub struct FlagNote {
 }
 
 /// A flag raised during an operation (for the answer of `checkin record` and the sweep).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Raised {
     pub id: i64,
     pub child: Option<String>,
@@ -689,7 +689,7 @@ pub async fn sweep_red_flags(app: &App, now: DateTime<Utc>) -> Result<(u64, u64)
 
 // ---- listing and the lifecycle ----------------------------------------------------------------
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct NoteView {
     pub at: DateTime<Utc>,
     pub by: Option<String>,
@@ -697,7 +697,7 @@ pub struct NoteView {
 }
 
 /// One flag as `flags list` and `family show` print it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FlagView {
     pub id: i64,
     pub family: String,

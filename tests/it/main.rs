@@ -26,6 +26,7 @@ mod mail_smtp;
 mod mail_texts;
 mod metrics;
 mod moves;
+mod openapi;
 mod operations;
 mod ownership;
 mod packaging;
