@@ -406,9 +406,19 @@ async fn handovers(app: &App, now: DateTime<Utc>) -> Result<(u64, u64), StoreErr
             &cfg.web.base_url,
             &format!("/team/handovers/{}", h.reference),
         );
+        // Outside the configured region nobody there coordinates with us: the sending
+        // municipality's coordinator follows it up, and the escalation is addressed so.
+        let outside = cfg.municipality(&h.to_municipality).is_none();
+        let coordinator = match (outside, from) {
+            (true, Some(f)) => f,
+            _ => &to,
+        };
         let send = |kind: HandoverMail, days: u32, to_list: Vec<String>, cc: Vec<String>| {
             let facts = crate::mail::HandoverFacts {
                 link: Some(&link),
+                coordinator_name: coordinator.coordinator_name.as_deref(),
+                coordinator_email: &coordinator.coordinator_email,
+                coordinator_of: &coordinator.name,
                 ..data.facts(&h, from, &to, dossier, days)
             };
             let (subject, body) = render(kind, cfg.mail.language, &facts);
@@ -424,13 +434,7 @@ async fn handovers(app: &App, now: DateTime<Utc>) -> Result<(u64, u64), StoreErr
             ));
         }
         if owe_escalation {
-            // Outside the configured region nobody there coordinates with us: the sending
-            // municipality's coordinator follows it up.
-            let outside = cfg.municipality(&h.to_municipality).is_none();
-            let mut rcpt = match (outside, from) {
-                (true, Some(f)) => vec![f.coordinator_email.clone()],
-                _ => vec![to.coordinator_email.clone()],
-            };
+            let mut rcpt = vec![coordinator.coordinator_email.clone()];
             if let Some(f) = from
                 && !rcpt.contains(&f.team_email)
             {

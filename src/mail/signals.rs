@@ -10,8 +10,11 @@ use super::Language;
 pub struct AlertFacts<'a> {
     pub flag_id: i64,
     pub family: &'a str,
-    /// The child's member reference; `None` for a family-level flag.
+    /// The member the flag is about (a child, or an adult for an adult rule); `None` for
+    /// a family-level flag.
     pub child: Option<&'a str>,
+    /// Whether `child` is an adult (an adult rule's flag): labelled so, not as a child.
+    pub adult: bool,
     /// The rule's label in the mail's language (`[[rules]] labels`), else its code.
     pub rule: &'a str,
     pub kind: &'a str,
@@ -79,6 +82,7 @@ mod tests {
             flag_id: 7,
             family: "F-7Q2K9XM4",
             child: Some("M-3H8M2P9Q2K"),
+            adult: false,
             rule: "new_incident",
             kind: "threshold",
             severity: "red",
@@ -121,6 +125,14 @@ mod tests {
             );
             assert!(b.contains(&format!("       {link}\n")), "{b}");
             assert!(!b.contains("nazorg flags"), "with a link, no command: {b}");
+            // A flag of an adult rule names the member as an adult, not as a child.
+            let (child, adult) = match lang {
+                Language::Nl => ("Kind (referentie):", "Volwassene (ref.):"),
+                Language::En => ("Child (reference):", "Adult (reference):"),
+            };
+            assert!(b.contains(child) && !b.contains(adult), "{b}");
+            let (_, b) = alert(lang, &AlertFacts { adult: true, ..a });
+            assert!(b.contains(adult) && !b.contains(child), "{b}");
         }
     }
 
@@ -133,6 +145,7 @@ mod tests {
                 flag_id: 7,
                 family: "F-7Q2K9X",
                 child: None,
+                adult: false,
                 rule: "Onbegeleid contact met de pleger",
                 kind: "threshold",
                 severity: "red",

@@ -274,8 +274,12 @@ pub struct HandoverFacts<'a> {
     pub registered: &'a str,
     /// Working days waited, for reminders and escalations.
     pub working_days: u32,
-    /// The receiving municipality's `coordinator_name`, for escalations (optional).
-    pub to_coordinator_name: Option<&'a str>,
+    /// Whom an escalation is addressed to: the receiving municipality's coordinator, or
+    /// the sending one's when the family moved outside the configured region
+    /// (`coordinator_name` optional, `coordinator_email`, and that municipality's name).
+    pub coordinator_name: Option<&'a str>,
+    pub coordinator_email: &'a str,
+    pub coordinator_of: &'a str,
     /// The handover's page in the workspace (`/team/handovers/H-…`), where the receiving
     /// team reads the dossier and acknowledges.
     pub link: Option<&'a str>,
@@ -591,6 +595,7 @@ pub(crate) mod tests {
                     flag_id: 7,
                     family: "F-7Q2K9X",
                     child: Some("M-3H8M2P9Q"),
+                    adult: false,
                     rule: "Onbegeleid contact met de pleger",
                     kind: "threshold",
                     severity: "red",
@@ -893,7 +898,9 @@ pub(crate) mod tests {
             dossier_file: dossier,
             registered: "zaterdag 20 februari 2027",
             working_days: 2,
-            to_coordinator_name: Some("J. de Vries"),
+            coordinator_name: Some("J. de Vries"),
+            coordinator_email: "coordinator@vt.example.org",
+            coordinator_of: "Rotterdam",
             link: None,
         }
     }
@@ -936,7 +943,18 @@ pub(crate) mod tests {
                     assert!(body.contains(flags), "{ctx}");
                     assert!(!body.contains(" hem"), "no gendered pronoun: {ctx}");
                     if kind == HandoverMail::Escalation {
-                        assert!(body.contains("J. de Vries"), "{ctx}");
+                        // Addressed to the coordinator by name, municipality and address.
+                        let to = body.lines().next().unwrap_or_default();
+                        assert!(
+                            to.contains("J. de Vries") && to.contains("Rotterdam"),
+                            "{ctx}"
+                        );
+                        assert!(
+                            body.lines()
+                                .nth(1)
+                                .is_some_and(|l| l.trim() == "coordinator@vt.example.org"),
+                            "{ctx}"
+                        );
                     }
                     check_mail(lang, &subject, &body, &ctx);
                 }

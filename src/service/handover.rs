@@ -678,7 +678,9 @@ impl FactsData {
             dossier_file,
             registered: &self.registered,
             working_days,
-            to_coordinator_name: to.coordinator_name.as_deref(),
+            coordinator_name: to.coordinator_name.as_deref(),
+            coordinator_email: &to.coordinator_email,
+            coordinator_of: &to.name,
             link: None,
         }
     }

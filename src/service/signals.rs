@@ -340,6 +340,17 @@ async fn raise_out_of_sight(
     }))
 }
 
+/// Whether a flag of `rule` about `member` concerns an adult (an adult rule's flag), so a
+/// mail labels the member so and not as a child.
+fn about_an_adult(cfg: &crate::config::Config, rule: &str, member: Option<&str>) -> bool {
+    member.is_some()
+        && cfg
+            .signals
+            .rules
+            .iter()
+            .any(|r| r.code == rule && r.applies_to == Scope::Adult)
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn enqueue_alert(
     app: &App,
@@ -362,6 +373,7 @@ async fn enqueue_alert(
         flag_id,
         family: &f.reference,
         child,
+        adult: child.is_some() && rule.applies_to == Scope::Adult,
         rule: cfg.mail.rule_label(&rule.code, cfg.mail.language),
         kind: rule.kind.code(),
         severity: rule.severity.code(),
@@ -496,13 +508,7 @@ pub async fn sweep_digest(app: &App, now: DateTime<Utc>) -> Result<u64, StoreErr
         };
         let since = prev.unwrap_or(i64::MIN);
         let is_new = fl.raised_at > since || fl.acknowledged_at.is_some_and(|a| a > since);
-        // An adult rule's flag is about an adult member: the digest says so.
-        let adult = fl.member_ref.is_some()
-            && cfg
-                .signals
-                .rules
-                .iter()
-                .any(|r| r.code == fl.rule && r.applies_to == Scope::Adult);
+        let adult = about_an_adult(cfg, &fl.rule, fl.member_ref.as_deref());
         let line = crate::mail::signals::DigestLine {
             flag_id: fl.id,
             family: fl.family_ref,
@@ -602,6 +608,7 @@ pub async fn sweep_red_flags(app: &App, now: DateTime<Utc>) -> Result<(u64, u64)
             flag_id: fl.id,
             family: &fl.family_ref,
             child: fl.member_ref.as_deref(),
+            adult: about_an_adult(cfg, &fl.rule, fl.member_ref.as_deref()),
             rule: cfg.mail.rule_label(&fl.rule, cfg.mail.language),
             kind: &fl.kind,
             severity: &fl.severity,

@@ -672,7 +672,7 @@ fn flag_vm(
             .child
             .as_ref()
             .map(|c| names.get(c).cloned().unwrap_or_else(|| c.clone()))
-            .unwrap_or_else(|| "–".into()),
+            .unwrap_or_else(|| t.s("flag.whole_family").into()),
         status: t.code("status", &fl.status),
         status_code: fl.status.clone(),
         raised: local(app, fl.raised_at, t),

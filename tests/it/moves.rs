@@ -103,6 +103,12 @@ fn move_to_an_unconfigured_municipality_then_configured_and_resent() {
         family,
     ]);
     assert_eq!(shown["municipality"], GRONINGEN);
+    // The escalation is addressed, in its text too, to the coordinator who got it.
+    let escalation = env.sql("SELECT body FROM outbox WHERE kind = 'handover_escalation'");
+    assert!(
+        escalation.lines().any(|l| l.trim() == COORD_AMSTERDAM),
+        "{escalation}"
+    );
     // No personal data in any of it.
     let bodies = env.sql("SELECT group_concat(body, ' ') FROM outbox");
     assert!(!bodies.contains("MOVEMARK"));
