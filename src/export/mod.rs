@@ -3,14 +3,14 @@
 //! Pass 1 opens each child's sealed details once and keeps a few small codes per child
 //! ([`ChildFacts`]); `domain::anonymise` then picks the generalisation and the children to
 //! suppress. Pass 2 reads the families again batch by batch (a handful of set-based
-//! queries per batch of [`BATCH`] families: check-ins, observations, flags; never one per
+//! queries per batch of `BATCH` families: check-ins, observations, flags; never one per
 //! row), unwraps each family's key and makes its pseudonyms once, opens the observations,
 //! checks every value against the codebook and writes each row to one of several random
 //! bucket files; the buckets are shuffled one at a time into `followup.csv`. Memory grows
-//! with the number of children (pass 1 and the lattice search: about 60 bytes per child),
-//! never with the number of rows. Everything is written into a private temporary folder
-//! next to `--out` and renamed at the end; on any failure the folder is removed and
-//! nothing is recorded.
+//! with the number of children (pass 1 and the lattice search: about 90 bytes per child,
+//! measured), never with the number of rows. Everything is written into a private
+//! temporary folder next to `--out` and renamed at the end; on any failure the folder is
+//! removed and nothing is recorded.
 //!
 //! What is in the anonymity key: age band at start, sex, region, episode kind, start
 //! period, the plan's attributes (plan code, plan status with its closing reason, and the
