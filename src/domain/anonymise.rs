@@ -379,10 +379,17 @@ pub fn area_index(h: &Hierarchy) -> Vec<u16> {
         .collect()
 }
 
+/// A child's signature class: its 128-bit key, or (in the lattice search, where two
+/// vectors of them are alive per child) a dense number standing for one.
+trait Class: Copy + Eq + std::hash::Hash + Ord {}
+impl<K: Copy + Eq + std::hash::Hash + Ord> Class for K {}
+
 struct Evaluation {
     suppressed: Vec<Option<Reason>>,
     count: usize,
-    keys: Vec<u128>,
+    /// Per child its signature's number: equal numbers are equal signatures (4 bytes per
+    /// child instead of the 16 of the key, so the search's memory stays small).
+    keys: Vec<u32>,
 }
 
 fn evaluate(
@@ -393,13 +400,18 @@ fn evaluate(
     l: Levels,
 ) -> Evaluation {
     let mut suppressed: Vec<Option<Reason>> = vec![None; children.len()];
-    let mut keys = vec![0u128; children.len()];
+    let mut keys = vec![0u32; children.len()];
+    let mut numbers: HashMap<u128, u32> = HashMap::new();
     for (i, c) in children.iter().enumerate() {
         match key(h, area_of, c, l) {
-            Some(k) => keys[i] = k,
+            Some(k) => {
+                let next = u32::try_from(numbers.len()).unwrap_or(u32::MAX);
+                keys[i] = *numbers.entry(k).or_insert(next);
+            }
             None => suppressed[i] = Some(Reason::AgeOutsideBands),
         }
     }
+    drop(numbers);
     per_export_pass(children, &keys, &mut suppressed, p);
     let count = suppressed.iter().filter(|s| s.is_some()).count();
     Evaluation {
@@ -411,9 +423,9 @@ fn evaluate(
 
 /// Suppresses children until every kept class within this export holds k children and
 /// every kept family signature `family_k` families. Returns whether anything changed.
-fn per_export_pass(
+fn per_export_pass<K: Class>(
     children: &[ChildFacts],
-    keys: &[u128],
+    keys: &[K],
     suppressed: &mut [Option<Reason>],
     p: Params,
 ) -> bool {
@@ -421,7 +433,7 @@ fn per_export_pass(
     loop {
         let mut changed = false;
         // Children whose class is too small.
-        let mut counts: HashMap<u128, u32> = HashMap::new();
+        let mut counts: HashMap<K, u32> = HashMap::new();
         for (i, k) in keys.iter().enumerate() {
             if suppressed[i].is_none() {
                 *counts.entry(*k).or_default() += 1;
@@ -433,17 +445,19 @@ fn per_export_pass(
                 changed = true;
             }
         }
+        drop(counts);
         // Families whose combined signature is too rare.
         let fams = family_signatures(children, keys, suppressed);
-        let mut fcounts: HashMap<&[u128], u32> = HashMap::new();
-        for (_, sig) in &fams {
-            *fcounts.entry(sig.as_slice()).or_default() += 1;
+        let mut fcounts: HashMap<&[K], u32> = HashMap::new();
+        for (_, sig) in fams.iter() {
+            *fcounts.entry(sig).or_default() += 1;
         }
         let rare: Vec<(usize, usize)> = fams
             .iter()
-            .filter(|(_, sig)| fcounts.get(sig.as_slice()).copied().unwrap_or(0) < p.family_k)
-            .map(|(range, _)| *range)
+            .filter(|(_, sig)| fcounts.get(sig).copied().unwrap_or(0) < p.family_k)
+            .map(|(range, _)| range)
             .collect();
+        drop(fcounts);
         for (from, to) in rare {
             for s in &mut suppressed[from..to] {
                 if s.is_none() {
@@ -460,13 +474,35 @@ fn per_export_pass(
     any
 }
 
-/// Per family with kept children: its children's index range and sorted kept keys.
-fn family_signatures(
+/// Per family with kept children: its children's index range and sorted kept keys, all
+/// in two flat vectors (no allocation per family).
+struct FamilySignatures<K> {
+    /// `(first child, end of children, first key, end of keys)`.
+    families: Vec<(u32, u32, u32, u32)>,
+    keys: Vec<K>,
+}
+
+impl<K: Class> FamilySignatures<K> {
+    fn iter(&self) -> impl Iterator<Item = ((usize, usize), &[K])> + '_ {
+        self.families.iter().map(|&(from, to, a, b)| {
+            (
+                (from as usize, to as usize),
+                self.keys.get(a as usize..b as usize).unwrap_or(&[]),
+            )
+        })
+    }
+}
+
+fn family_signatures<K: Class>(
     children: &[ChildFacts],
-    keys: &[u128],
+    keys: &[K],
     suppressed: &[Option<Reason>],
-) -> Vec<((usize, usize), Vec<u128>)> {
-    let mut out = Vec::new();
+) -> FamilySignatures<K> {
+    let mut out = FamilySignatures {
+        families: Vec::new(),
+        keys: Vec::new(),
+    };
+    let index = |i: usize| u32::try_from(i).unwrap_or(u32::MAX);
     let mut start = 0;
     while start < children.len() {
         let fam = children[start].family;
@@ -474,13 +510,16 @@ fn family_signatures(
         while end < children.len() && children[end].family == fam {
             end += 1;
         }
-        let mut sig: Vec<u128> = (start..end)
-            .filter(|i| suppressed[*i].is_none())
-            .map(|i| keys[i])
-            .collect();
-        if !sig.is_empty() {
-            sig.sort_unstable();
-            out.push(((start, end), sig));
+        let from = out.keys.len();
+        out.keys.extend(
+            (start..end)
+                .filter(|i| suppressed[*i].is_none())
+                .map(|i| keys[i]),
+        );
+        if out.keys.len() > from {
+            out.keys[from..].sort_unstable();
+            out.families
+                .push((index(start), index(end), index(from), index(out.keys.len())));
         }
         start = end;
     }
@@ -589,47 +628,41 @@ pub fn describe_short(h: &Hierarchy, l: Levels) -> String {
 }
 
 /// The decision at `levels` for a final suppression: reasons counted, risk figures.
-fn finish(
+fn finish<K: Class>(
     children: &[ChildFacts],
     levels: Levels,
     suppressed: Vec<Option<Reason>>,
-    keys: Vec<u128>,
+    keys: Vec<K>,
     tried: usize,
 ) -> Decision {
-    let e = Evaluation {
-        count: suppressed.iter().filter(|s| s.is_some()).count(),
-        suppressed,
-        keys,
-    };
     let mut why = BTreeMap::new();
-    for r in e.suppressed.iter().flatten() {
+    for r in suppressed.iter().flatten() {
         *why.entry(*r).or_default() += 1;
     }
-    let mut counts: HashMap<u128, u32> = HashMap::new();
-    for (i, k) in e.keys.iter().enumerate() {
-        if e.suppressed[i].is_none() {
+    let mut counts: HashMap<K, u32> = HashMap::new();
+    for (i, k) in keys.iter().enumerate() {
+        if suppressed[i].is_none() {
             *counts.entry(*k).or_default() += 1;
         }
     }
     let children_risk = risk_of(
-        e.keys
-            .iter()
+        keys.iter()
             .enumerate()
-            .filter(|(i, _)| e.suppressed[*i].is_none())
+            .filter(|(i, _)| suppressed[*i].is_none())
             .map(|(_, k)| counts.get(k).copied().unwrap_or(1)),
     );
-    let fams = family_signatures(children, &e.keys, &e.suppressed);
-    let mut fcounts: HashMap<&[u128], u32> = HashMap::new();
-    for (_, sig) in &fams {
-        *fcounts.entry(sig.as_slice()).or_default() += 1;
+    let fams = family_signatures(children, &keys, &suppressed);
+    let mut fcounts: HashMap<&[K], u32> = HashMap::new();
+    for (_, sig) in fams.iter() {
+        *fcounts.entry(sig).or_default() += 1;
     }
     let family_risk = risk_of(
         fams.iter()
-            .map(|(_, sig)| fcounts.get(sig.as_slice()).copied().unwrap_or(1)),
+            .map(|(_, sig)| fcounts.get(sig).copied().unwrap_or(1)),
     );
     Decision {
         levels,
-        suppressed: e.suppressed,
+        suppressed,
         why,
         children_risk,
         family_risk,

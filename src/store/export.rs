@@ -150,22 +150,22 @@ pub async fn observations_between(
     .await?)
 }
 
-/// Rule codes of the flags raised at a check-in for one child: its own flags and the
-/// family-level ones (which concern every child of the family), sorted.
-pub async fn flags_raised_at(
+/// `(trigger_checkin_id, member_id, rule)` of every flag raised for the families with ids in
+/// `[lo, hi]` (one query per batch, by the `flags_family` index): a child's flags at a
+/// check-in are those of its member id and the family-level ones (no member id).
+pub async fn flags_between(
     conn: &mut Conn,
-    checkin_id: i64,
-    member_id: i64,
-) -> Result<Vec<String>, StoreError> {
-    let codes: Vec<String> = sqlx::query_scalar(
-        "SELECT DISTINCT rule FROM flags WHERE trigger_checkin_id = $1 \
-         AND (member_id = $2 OR member_id IS NULL) ORDER BY rule",
+    lo: i64,
+    hi: i64,
+) -> Result<Vec<(i64, Option<i64>, String)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT trigger_checkin_id, member_id, rule FROM flags \
+         WHERE family_id BETWEEN $1 AND $2",
     )
-    .bind(checkin_id)
-    .bind(member_id)
+    .bind(lo)
+    .bind(hi)
     .fetch_all(conn)
-    .await?;
-    Ok(codes)
+    .await?)
 }
 
 /// `(kek_id, wrapped_key)` of a study's pseudonym key.

@@ -816,3 +816,118 @@ async fn export_refused_for_k_reveals_no_count() {
     assert!(!rest.chars().any(|c| c.is_ascii_digit()), "{err}");
     nothing_written(&env, &out);
 }
+
+/// The cohort with flags at several check-ins: per child (a new incident for one child,
+/// unsupervised contact for the other) and per family (a new stressor), so the flags
+/// column holds none, one and several codes, some of them the family's.
+async fn flagged_cohort(env: &TestEnv) {
+    cohort(env).await;
+    let clock = ManualClock::new(local(2027, 3, 1));
+    let app = env.app(Arc::new(clock.clone())).await;
+    let families: Vec<String> = env
+        .sql("SELECT ref FROM families WHERE ref IN (SELECT f.ref FROM families f JOIN members m ON m.family_id = f.id WHERE m.role = 'child' GROUP BY f.id HAVING COUNT(*) = 2) ORDER BY id")
+        .lines()
+        .map(String::from)
+        .collect();
+    for (n, f) in families.iter().enumerate().take(12) {
+        let kids: Vec<String> = env
+            .sql(&format!("SELECT m.ref FROM members m JOIN families f ON f.id = m.family_id WHERE f.ref = '{f}' AND m.role = 'child' ORDER BY m.position"))
+            .lines()
+            .map(String::from)
+            .collect();
+        let wave = 2 + n % 3;
+        let checkin = env.sql(&format!(
+            "SELECT c.ref FROM checkins c JOIN families f ON f.id = c.family_id WHERE f.ref = '{f}' AND c.wave = {} ORDER BY c.id LIMIT 1",
+            wave + 1
+        ));
+        let mut children = vec![
+            json!({"member": kids[0], "observations": {"new_incident": n % 2 == 0, "wellbeing": 6}}),
+        ];
+        children.push(json!({"member": kids[1], "observations": {"perpetrator_contact": if n % 3 == 0 {"unsupervised"} else {"none"}, "school_attendance": "reduced"}}));
+        let body = json!({
+            "checkin": checkin, "at": "2025-09-01T10:00:00+02:00", "outcome": "reached", "mode": "phone",
+            "family_observations": {"stressors": if n % 4 == 0 {json!(["debts", "housing"])} else {json!([])}},
+            "children": children,
+        });
+        let rec = nazorg::domain::parse_json(body.to_string().as_bytes()).unwrap();
+        service::checkin::record(&app, &rec).await.unwrap();
+    }
+    app.store.close().await;
+}
+
+/// The CSV in a form that does not depend on the export's random key or row order: per
+/// family its children's rows (pseudonyms left out, each child's rows sorted), families
+/// sorted, equal families counted.
+fn canonical_rows(dir: &Path) -> String {
+    let (header, rows) = read_csv(dir);
+    let c = header.iter().position(|h| h == "child").unwrap();
+    let f = header.iter().position(|h| h == "family").unwrap();
+    let mut families: BTreeMap<String, BTreeMap<String, Vec<String>>> = BTreeMap::new();
+    for r in &rows {
+        let rest: Vec<&str> = r
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != c && *i != f)
+            .map(|(_, v)| v.as_str())
+            .collect();
+        families
+            .entry(r[f].clone())
+            .or_default()
+            .entry(r[c].clone())
+            .or_default()
+            .push(rest.join(","));
+    }
+    let mut blocks: BTreeMap<String, usize> = BTreeMap::new();
+    for children in families.into_values() {
+        let mut kids: Vec<String> = children
+            .into_values()
+            .map(|mut rows| {
+                rows.sort();
+                rows.join("\n    ")
+            })
+            .collect();
+        kids.sort();
+        *blocks
+            .entry(format!("  child\n    {}\n", kids.join("\n  child\n    ")))
+            .or_default() += 1;
+    }
+    let mut out = format!("{}\n", header.join(","));
+    for (block, n) in blocks {
+        out.push_str(&format!("family x{n}\n{block}"));
+    }
+    out
+}
+
+/// The same installation gives the same rows, flags and suppressions as the export before
+/// it was rewritten to stream (tests/it/export_fixture.txt was written by that version):
+/// a whole export, a study's, and one limited to a window.
+#[tokio::test]
+async fn export_rows_are_those_of_the_recorded_fixture() {
+    let env = export_env();
+    flagged_cohort(&env).await;
+    let mut got = String::new();
+    for (name, extra) in [
+        ("all", &[][..]),
+        ("study", &["--study", "cohort2027"][..]),
+        (
+            "window",
+            &["--from", "2025-03-01", "--to", "2026-06-30"][..],
+        ),
+    ] {
+        let dir = export_ok(&env, name, extra);
+        let m = manifest(&dir);
+        got.push_str(&format!(
+            "== {name}: rows_out {} children_out {} suppressed {} generalisation {}\n",
+            m["counts"]["rows_out"],
+            m["counts"]["children_out"],
+            m["suppressed"]["children"],
+            m["generalisation"]
+        ));
+        got.push_str(&canonical_rows(&dir));
+    }
+    let want = include_str!("export_fixture.txt");
+    if got != want {
+        let _ = std::fs::write(env.path("export_fixture.got.txt"), &got);
+        panic!("the export's rows changed:\n{got}");
+    }
+}
