@@ -33,7 +33,6 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
-const SQLITE3: &str = "/usr/bin/sqlite3";
 const MUNICIPALITIES: &[(&str, &str)] = &[
     ("GM0363", "VR13"),
     ("GM0599", "VR17"),
@@ -315,16 +314,6 @@ async fn child_export(config: PathBuf, out: PathBuf) {
     );
 }
 
-fn cache_root() -> PathBuf {
-    if let Some(p) = std::env::var_os("BENCH_CACHE") {
-        return PathBuf::from(p);
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
-    target.join("bench-cache")
-}
-
 /// Synthesises the installation of `families` families in `dir` (its config and state).
 async fn generate(dir: &Path, families: usize, pg: Option<&BenchDb>) {
     std::fs::create_dir_all(dir).unwrap();
@@ -356,12 +345,12 @@ async fn installation(
         generate(&dir, families, pg).await;
         return dir;
     }
-    let dir = cache_root().join(format!("export-{}", families * 3));
+    let dir = common::cache_root().join(format!("export-{}", families * 3));
     if dir.join("complete").exists() {
         println!("using the cached installation {}", dir.display());
         return dir;
     }
-    let partial = cache_root().join(format!("export-{}.partial", families * 3));
+    let partial = common::cache_root().join(format!("export-{}.partial", families * 3));
     let _ = std::fs::remove_dir_all(&partial);
     generate(&partial, families, None).await;
     std::fs::write(partial.join("complete"), "").unwrap();
@@ -428,7 +417,7 @@ async fn run(children: usize, full: bool) {
         ),
         None => (
             "sqlite3 -csv",
-            Command::new(SQLITE3)
+            Command::new(common::SQLITE3)
                 .arg("-csv")
                 .arg(installed.join("var/nazorg.db"))
                 .arg(select("hex(o.sealed_values)"))

@@ -17,13 +17,11 @@ use nazorg::service::import;
 use nazorg::store::OpenMode;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Instant;
 
 const FULL_FAMILIES: usize = 20_000;
 const SMOKE_FAMILIES: usize = 200;
-const SQLITE3: &str = "/usr/bin/sqlite3";
 /// The tables an enrolment writes, in foreign-key order.
 const TABLES: &[&str] = &[
     "keks",
@@ -33,31 +31,6 @@ const TABLES: &[&str] = &[
     "checkins",
     "audit",
 ];
-
-fn sqlite3(db: &std::path::Path, args: &[&str], stdin: Option<&[u8]>) -> Vec<u8> {
-    let mut child = Command::new(SQLITE3)
-        .arg(db)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("sqlite3 starts");
-    {
-        use std::io::Write;
-        let mut input = child.stdin.take().expect("stdin");
-        if let Some(bytes) = stdin {
-            input.write_all(bytes).expect("script written");
-        }
-    }
-    let out = child.wait_with_output().expect("sqlite3 runs");
-    assert!(
-        out.status.success(),
-        "sqlite3 failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
 
 async fn run(n: usize, full: bool) {
     let dir = tempfile::tempdir().unwrap();
@@ -92,13 +65,13 @@ async fn run(n: usize, full: bool) {
 
     // The same rows as plain SQL: dump what the import wrote, replay it into an empty copy
     // of the schema in one transaction with the sqlite3 CLI.
-    let schema = sqlite3(&db, &[".schema"], None);
+    let schema = sqlite3(&db, &[], b".schema\n");
     let mut script = b"PRAGMA journal_mode=WAL;\nPRAGMA synchronous=NORMAL;\nBEGIN;\n".to_vec();
     for table in TABLES {
         script.extend(sqlite3(
             &db,
             &["-cmd", &format!(".mode insert {table}")],
-            Some(format!("SELECT * FROM {table};").as_bytes()),
+            format!("SELECT * FROM {table};").as_bytes(),
         ));
     }
     script.extend(b"COMMIT;\n");
@@ -107,9 +80,9 @@ async fn run(n: usize, full: bool) {
         .filter(|l| l.starts_with(b"INSERT"))
         .count();
     let plain_db = dir.path().join("plain.db");
-    sqlite3(&plain_db, &[], Some(&schema));
+    sqlite3(&plain_db, &[], &schema);
     let t = Instant::now();
-    sqlite3(&plain_db, &[], Some(&script));
+    sqlite3(&plain_db, &[], &script);
     let plain = t.elapsed();
 
     let per_s = n as f64 / ours.as_secs_f64();

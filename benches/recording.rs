@@ -35,33 +35,6 @@ use std::time::{Duration, Instant};
 const FULL_FAMILIES: usize = 1_000;
 const SMOKE_FAMILIES: usize = 12;
 const CLIENTS: usize = 16;
-const SQLITE3: &str = "/usr/bin/sqlite3";
-
-fn sqlite3(db: &std::path::Path, args: &[&str], stdin: &[u8]) -> String {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(SQLITE3)
-        .args(args)
-        .arg(db)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("sqlite3 starts");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin)
-        .expect("script written");
-    let out = child.wait_with_output().expect("sqlite3 runs");
-    assert!(
-        out.status.success(),
-        "sqlite3 failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
-}
 
 /// `key<TAB>statement` lines: each row of `table` matching `filter` as an INSERT (or, with
 /// `update`, an UPDATE of every column by id), keyed by the check-in it belongs to.
@@ -73,11 +46,11 @@ fn statements(
     filter: &str,
     update: bool,
 ) -> String {
-    let cols = sqlite3(
+    let cols = utf8(sqlite3(
         db,
         &["-readonly"],
         format!("SELECT name FROM pragma_table_info('{table}');").as_bytes(),
-    );
+    ));
     let cols: Vec<&str> = cols.lines().collect();
     let expr = if update {
         let sets: Vec<String> = cols
@@ -96,11 +69,15 @@ fn statements(
             vals.join(" || ',' || ")
         )
     };
-    sqlite3(
+    utf8(sqlite3(
         db,
         &["-readonly", "-separator", "\t"],
         format!("SELECT {key}, {expr} FROM {table} {joined} WHERE {filter};").as_bytes(),
-    )
+    ))
+}
+
+fn utf8(out: Vec<u8>) -> String {
+    String::from_utf8(out).expect("sqlite3 prints UTF-8")
 }
 
 fn main() {
@@ -283,11 +260,11 @@ fn main() {
     let t = Instant::now();
     sqlite3(&plain_db, &[], script.as_bytes());
     let plain = t.elapsed();
-    let plain_recorded = sqlite3(
+    let plain_recorded = utf8(sqlite3(
         &plain_db,
         &["-readonly"],
         b"SELECT COUNT(*) FROM checkins WHERE status = 'recorded';",
-    );
+    ));
     assert_eq!(plain_recorded.trim(), requests.to_string());
     let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1e3);
     for (label, n, wall, lat, writes, commits, load_before, load_after) in &passes {

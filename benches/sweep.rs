@@ -23,7 +23,6 @@ use nazorg::store::OpenMode;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,7 +32,6 @@ const SMOKE_FAMILIES: usize = 300;
 const CHUNK: usize = 10_000;
 const OWED_SHARE: f64 = 0.01;
 const SPREAD_DAYS: i64 = 730;
-const SQLITE3: &str = "/usr/bin/sqlite3";
 
 /// Every third family has four children, the others three: 300,000 families hold
 /// 1,000,000 children.
@@ -45,16 +43,6 @@ fn reference() -> DateTime<Utc> {
     // A Monday: the calibrated sweep instant (about 3 days later) falls on a working day,
     // so no notice is held for the next one.
     Utc.with_ymd_and_hms(2027, 6, 14, 10, 0, 0).unwrap()
-}
-
-fn cache_root() -> PathBuf {
-    if let Some(p) = std::env::var_os("BENCH_CACHE") {
-        return PathBuf::from(p);
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
-    target.join("bench-cache")
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -169,29 +157,6 @@ fn count_sql(t: i64) -> String {
         "SELECT COUNT(*) FROM checkins c JOIN families f ON f.id = c.family_id \
          WHERE c.status = 'open' AND c.next_notice_at <= {t} AND f.status = 'running'"
     )
-}
-
-fn sqlite3(db: &Path, args: &[&str], stdin: &[u8]) -> Vec<u8> {
-    let mut child = Command::new(SQLITE3)
-        .args(args)
-        .arg(db)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("sqlite3 starts");
-    {
-        use std::io::Write;
-        let mut input = child.stdin.take().expect("stdin");
-        input.write_all(stdin).expect("script written");
-    }
-    let out = child.wait_with_output().expect("sqlite3 runs");
-    assert!(
-        out.status.success(),
-        "sqlite3 failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
 }
 
 async fn run(n: usize, full: bool) {

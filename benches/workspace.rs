@@ -170,7 +170,6 @@ fn main() {
 /// `sqlite3` CLI in one process: the time of one run and its CPU time, process start
 /// included.
 fn sqlite3_per_run(db: &std::path::Path, at: i64, runs: u32) -> (Duration, Duration) {
-    use std::io::Write;
     let sql = nazorg::store::caseload::ROWS
         .replace("$1", "'GM0363'")
         .replace("$2", &at.to_string());
@@ -180,18 +179,6 @@ fn sqlite3_per_run(db: &std::path::Path, at: i64, runs: u32) -> (Duration, Durat
     );
     let started = Instant::now();
     let cpu = cpu_time(true);
-    let mut child = std::process::Command::new("sqlite3")
-        .arg(db)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("sqlite3 starts");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(script.as_bytes())
-        .expect("script written");
-    assert!(child.wait().expect("sqlite3 runs").success());
+    sqlite3(db, &[], script.as_bytes());
     (started.elapsed() / runs, (cpu_time(true) - cpu) / runs)
 }

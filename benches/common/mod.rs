@@ -485,3 +485,47 @@ pub fn cpu_time(children: bool) -> std::time::Duration {
     };
     t(u.ru_utime) + t(u.ru_stime)
 }
+
+/// The `sqlite3` CLI the plain-SQL comparisons run.
+pub const SQLITE3: &str = "/usr/bin/sqlite3";
+
+/// Runs `sqlite3 OPTIONS DB` with `stdin` as its script; its standard output, or a panic
+/// with its standard error when it fails.
+pub fn sqlite3(db: &std::path::Path, options: &[&str], stdin: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(SQLITE3)
+        .args(options)
+        .arg(db)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sqlite3 starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin)
+        .expect("script written");
+    let out = child.wait_with_output().expect("sqlite3 runs");
+    assert!(
+        out.status.success(),
+        "sqlite3 failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Where benches cache generated installations between runs: `BENCH_CACHE`, else
+/// `$CARGO_TARGET_DIR/bench-cache` (the crate's `target/` without it).
+pub fn cache_root() -> std::path::PathBuf {
+    use std::path::{Path, PathBuf};
+    if let Some(p) = std::env::var_os("BENCH_CACHE") {
+        return PathBuf::from(p);
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    target.join("bench-cache")
+}
