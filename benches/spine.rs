@@ -66,13 +66,6 @@ fn candidate_sql(t: i64) -> String {
     )
 }
 
-fn count_sql(t: i64) -> String {
-    format!(
-        "SELECT COUNT(*) FROM checkins c JOIN families f ON f.id = c.family_id \
-         WHERE c.status = 'open' AND c.next_notice_at <= {t} AND f.status = 'running'"
-    )
-}
-
 struct CliTiming {
     plan: String,
     /// Per statement as the CLI reports it (`.timer on` real, `\timing`), median.
@@ -262,13 +255,6 @@ async fn sizes(app: &App, db: &Path) -> (u64, u64) {
     }
 }
 
-async fn scalar(app: &App, sql: &str) -> i64 {
-    sqlx::query_scalar::<_, i64>(sql)
-        .fetch_one(app.store.pool())
-        .await
-        .unwrap()
-}
-
 async fn run(n: usize, full: bool, pg: Option<&BenchDb>) {
     let dir = tempfile::tempdir().unwrap();
     let config_path = dir.path().join("nazorg.toml");
@@ -331,20 +317,8 @@ async fn run(n: usize, full: bool, pg: Option<&BenchDb>) {
 
     // 2. Calibrate the sweep instant t: the (1% of slots)-th smallest next_notice_at,
     //    rounded up to the next 5-minute sweep tick.
-    let target = ((slots as f64) * OWED_SHARE).round().max(1.0) as i64;
-    let kth = scalar(
-        &app,
-        &format!(
-            "SELECT c.next_notice_at FROM checkins c JOIN families f ON f.id = c.family_id \
-             WHERE c.status = 'open' AND c.next_notice_at IS NOT NULL AND f.status = 'running' \
-             ORDER BY c.next_notice_at LIMIT 1 OFFSET {}",
-            target - 1
-        ),
-    )
-    .await;
-    let t_secs = (kth + 299) / 300 * 300;
+    let (target, t_secs, owed) = calibrate(&app, slots as i64, OWED_SHARE).await;
     let t: DateTime<Utc> = DateTime::from_timestamp(t_secs, 0).unwrap();
-    let owed = scalar(&app, &count_sql(t_secs)).await;
     let share = owed as f64 / slots as f64;
     assert!(owed >= target, "calibration: {owed} < {target}");
     assert!(

@@ -18,7 +18,7 @@ use common::*;
 
 use chrono::{DateTime, TimeZone, Utc};
 use nazorg::clock::{ManualClock, SharedClock};
-use nazorg::service::{App, import};
+use nazorg::service::import;
 use nazorg::store::OpenMode;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -56,13 +56,6 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), &dest).unwrap();
         }
     }
-}
-
-async fn scalar(app: &App, sql: &str) -> i64 {
-    sqlx::query_scalar::<_, i64>(sql)
-        .fetch_one(app.store.pool())
-        .await
-        .unwrap()
 }
 
 /// Generates the installation in `dir` through `family import`, with a progress line.
@@ -152,13 +145,6 @@ fn candidate_sql(t: i64) -> String {
     )
 }
 
-fn count_sql(t: i64) -> String {
-    format!(
-        "SELECT COUNT(*) FROM checkins c JOIN families f ON f.id = c.family_id \
-         WHERE c.status = 'open' AND c.next_notice_at <= {t} AND f.status = 'running'"
-    )
-}
-
 async fn run(n: usize, full: bool) {
     let root = if full {
         cache_root()
@@ -189,20 +175,8 @@ async fn run(n: usize, full: bool) {
 
     // The sweep instant t: the (1% of slots)-th smallest next_notice_at among open slots,
     // rounded up to the next 5-minute tick.
-    let target = ((slots as f64) * OWED_SHARE).round().max(1.0) as i64;
-    let kth = scalar(
-        &app,
-        &format!(
-            "SELECT c.next_notice_at FROM checkins c JOIN families f ON f.id = c.family_id \
-             WHERE c.status = 'open' AND c.next_notice_at IS NOT NULL AND f.status = 'running' \
-             ORDER BY c.next_notice_at LIMIT 1 OFFSET {}",
-            target - 1
-        ),
-    )
-    .await;
-    let t_secs = (kth + 299) / 300 * 300;
+    let (_, t_secs, owed) = calibrate(&app, slots, OWED_SHARE).await;
     let t: DateTime<Utc> = DateTime::from_timestamp(t_secs, 0).unwrap();
-    let owed = scalar(&app, &count_sql(t_secs)).await;
     let share = owed as f64 / slots as f64;
     assert!(
         (0.005..0.03).contains(&share),

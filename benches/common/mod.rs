@@ -529,3 +529,39 @@ pub fn cache_root() -> std::path::PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
     target.join("bench-cache")
 }
+
+/// One number from the installation's database (a count, an instant).
+pub async fn scalar(app: &App, sql: &str) -> i64 {
+    sqlx::query_scalar::<_, i64>(sql)
+        .fetch_one(app.store.pool())
+        .await
+        .unwrap()
+}
+
+/// How many open slots of running families owe a notice at `t` (epoch seconds).
+pub fn count_sql(t: i64) -> String {
+    format!(
+        "SELECT COUNT(*) FROM checkins c JOIN families f ON f.id = c.family_id \
+         WHERE c.status = 'open' AND c.next_notice_at <= {t} AND f.status = 'running'"
+    )
+}
+
+/// The sweep instant at which about `share` of the `slots` owe a notice: the
+/// (share × slots)-th smallest `next_notice_at` among open slots of running families,
+/// rounded up to the next 5-minute tick. Returns (that target count, t in epoch seconds,
+/// the slots owed at t).
+pub async fn calibrate(app: &App, slots: i64, share: f64) -> (i64, i64, i64) {
+    let target = ((slots as f64) * share).round().max(1.0) as i64;
+    let kth = scalar(
+        app,
+        &format!(
+            "SELECT c.next_notice_at FROM checkins c JOIN families f ON f.id = c.family_id \
+             WHERE c.status = 'open' AND c.next_notice_at IS NOT NULL AND f.status = 'running' \
+             ORDER BY c.next_notice_at LIMIT 1 OFFSET {}",
+            target - 1
+        ),
+    )
+    .await;
+    let t_secs = (kth + 299) / 300 * 300;
+    (target, t_secs, scalar(app, &count_sql(t_secs)).await)
+}
