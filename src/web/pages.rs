@@ -456,7 +456,7 @@ pub async fn caseload_rows(app: &App, t: T, municipality: &str) -> Result<Vec<Ca
     for k in store::keys::live(&mut tx).await? {
         keks.insert(k.id, app.keyring.kek(&mut tx, k.id).await?);
     }
-    let mut view = CaseRowView::new(app, t, municipality);
+    let mut view = CaseRowView::new(app, t, municipality, now);
     let mut out = Vec::new();
     let mut later = Vec::new();
     {
@@ -505,15 +505,18 @@ struct CaseRowView<'a> {
     app: &'a App,
     t: T,
     municipality: &'a str,
+    /// The instant the caseload is read at: every row's state is judged against it.
+    now: chrono::DateTime<chrono::Utc>,
     written: std::collections::HashMap<i64, String>,
 }
 
 impl<'a> CaseRowView<'a> {
-    fn new(app: &'a App, t: T, municipality: &'a str) -> Self {
+    fn new(app: &'a App, t: T, municipality: &'a str, now: chrono::DateTime<chrono::Utc>) -> Self {
         CaseRowView {
             app,
             t,
             municipality,
+            now,
             written: std::collections::HashMap::new(),
         }
     }
@@ -526,7 +529,7 @@ impl<'a> CaseRowView<'a> {
     ) -> Result<CaseRow, OpError> {
         let (app, t) = (self.app, self.t);
         let cfg = &app.config;
-        let now = app.now();
+        let now = self.now;
         let (director, case_number) = match dek {
             Some(dek) => {
                 let director = match &r.sealed_details {
