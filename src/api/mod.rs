@@ -176,23 +176,6 @@ fn request_entry<'a>(action: &'a str, subject: &'a str, detail: &'a str) -> Entr
     }
 }
 
-/// The status a write route answers when its operation committed: 201 where it creates
-/// something, else 200. The request's entry committed with the operation names it; should
-/// the answer differ after all, the middleware appends an entry with the real status.
-fn success_status(method: &axum::http::Method, route: &str) -> StatusCode {
-    const CREATING: &[&str] = &[
-        "/v1/families",
-        "/v1/families/{ref}/moves",
-        "/v1/members",
-        "/v1/exports",
-    ];
-    if *method == axum::http::Method::POST && CREATING.contains(&route) {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    }
-}
-
 /// A write request's own `api.request` entry, appended by the operation's write
 /// transaction just before it commits (see [`store::serving`]).
 struct RequestAudit {
@@ -302,7 +285,9 @@ async fn authorize(State(state): State<ApiState>, mut req: Request, next: Next) 
             app: state.app.clone(),
             actor: actor.clone(),
             entry: entry.clone(),
-            status: success_status(req.method(), &route),
+            // The status the route answers on success, as its documentation says; should the
+            // answer differ after all, the entry with the real one is appended below.
+            status: openapi::success_status(req.method(), &route),
         }) as std::sync::Arc<dyn BeforeCommit>
     });
     let resp = store::serving(hook, next.run(req)).await;

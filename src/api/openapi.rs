@@ -177,6 +177,40 @@ pub fn document_json(metrics_admin_only: bool) -> &'static serde_json::Value {
     DOCS[usize::from(metrics_admin_only)].get_or_init(|| document(metrics_admin_only))
 }
 
+/// The success status the document gives an operation (`"POST /v1/families"` → 201),
+/// for the audit entry a write commits before its answer is known; 200 for a route the
+/// document does not describe.
+pub fn success_status(method: &axum::http::Method, route: &str) -> axum::http::StatusCode {
+    static SUCCESS: std::sync::OnceLock<std::collections::HashMap<String, u16>> =
+        std::sync::OnceLock::new();
+    let table = SUCCESS.get_or_init(|| {
+        let mut table = std::collections::HashMap::new();
+        let paths = document_json(false)["paths"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        for (path, ops) in paths {
+            for (method, op) in ops.as_object().into_iter().flatten() {
+                let first_2xx = op["responses"]
+                    .as_object()
+                    .into_iter()
+                    .flat_map(|r| r.keys())
+                    .filter_map(|code| code.parse::<u16>().ok())
+                    .filter(|code| (200..300).contains(code))
+                    .min();
+                if let Some(code) = first_2xx {
+                    table.insert(format!("{} {path}", method.to_uppercase()), code);
+                }
+            }
+        }
+        table
+    });
+    table
+        .get(&format!("{method} {route}"))
+        .and_then(|code| axum::http::StatusCode::from_u16(*code).ok())
+        .unwrap_or(axum::http::StatusCode::OK)
+}
+
 /// A type with a `#[serde(flatten)]` field comes out of utoipa as `allOf` of its own
 /// properties and the flattened type's schema, which closes itself with
 /// `additionalProperties: false` (`deny_unknown_fields`) and, for an `Option`, is `oneOf`
@@ -292,3 +326,34 @@ impl utoipa::PartialSchema for crate::export::ExportSummary {
 }
 
 impl ToSchema for crate::export::ExportSummary {}
+
+#[cfg(test)]
+mod success_tests {
+    use super::success_status;
+    use axum::http::{Method, StatusCode};
+
+    /// The routes that create answer 201, every other write 200: what the audit entry a
+    /// write commits with its operation names.
+    #[test]
+    fn success_statuses_come_from_the_document() {
+        for route in [
+            "/v1/families",
+            "/v1/families/{ref}/moves",
+            "/v1/members",
+            "/v1/exports",
+        ] {
+            assert_eq!(
+                success_status(&Method::POST, route),
+                StatusCode::CREATED,
+                "{route}"
+            );
+        }
+        for (method, route) in [
+            (Method::POST, "/v1/checkins/{id}/record"),
+            (Method::PATCH, "/v1/families/{ref}"),
+            (Method::POST, "/v1/no-such-route"),
+        ] {
+            assert_eq!(success_status(&method, route), StatusCode::OK, "{route}");
+        }
+    }
+}
