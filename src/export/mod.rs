@@ -539,12 +539,21 @@ fn codebook(app: &App, h: &Hierarchy, p: &Pass1, d: &Decision) -> Codebook {
     let regions: BTreeSet<String> = (0..h.regions.len())
         .map(|r| h.region_label(l.region, r))
         .collect();
-    let periods: BTreeSet<String> = p
+    // Distinct (year, half) first: collecting one label per child into a set would first
+    // gather them all in a vector (what `BTreeSet::from_iter` does), the export's peak
+    // memory at 300k children.
+    let halves: BTreeSet<(i32, u8)> = p
         .children
         .iter()
         .enumerate()
         .filter(|(i, _)| d.kept(*i))
-        .map(|(_, c)| Hierarchy::period_label(l.period, c.year, c.half))
+        .fold(BTreeSet::new(), |mut s, (_, c)| {
+            s.insert((c.year, c.half));
+            s
+        });
+    let periods: BTreeSet<String> = halves
+        .into_iter()
+        .map(|(year, half)| Hierarchy::period_label(l.period, year, half))
         .collect();
     let plan_status: Vec<String> = match l.plan {
         0 => strings(STATUS_CODES),
