@@ -18,14 +18,6 @@ pub struct NewFamily<'a> {
     pub sealed_details: &'a [u8],
 }
 
-pub async fn reference_taken(conn: &mut Conn, reference: &str) -> Result<bool, StoreError> {
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM families WHERE ref = $1")
-        .bind(reference)
-        .fetch_one(conn)
-        .await?;
-    Ok(n > 0)
-}
-
 pub async fn insert(conn: &mut Conn, f: &NewFamily<'_>) -> Result<i64, StoreError> {
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO families (ref, episode_kind, episode_date, plan, plan_end, language, \

@@ -391,9 +391,20 @@ async fn messages_of_one_key_in_one_batch_are_enqueued_once_with_their_attachmen
     .await
     .unwrap();
     assert_eq!(fresh, [true, false, false, true]);
+    // More than one multi-row statement holds (SQLite's bound-parameter limit).
+    let keys: Vec<String> = (0..4000).map(|i| format!("test:many:{i}")).collect();
+    let many: Vec<_> = keys.iter().map(|k| message(k, &to, &[])).collect();
+    let fresh = nazorg::store::outbox::enqueue_many(&mut tx, &many)
+        .await
+        .unwrap();
+    assert!(fresh.len() == 4000 && fresh.iter().all(|f| *f));
     tx.commit().await.unwrap();
     app.store.close().await;
-    assert_eq!(env.sql("SELECT COUNT(*) FROM outbox"), "3");
+    assert_eq!(
+        env.sql("SELECT COUNT(*) FROM outbox WHERE key LIKE 'test:many:%'"),
+        "4000"
+    );
+    assert_eq!(env.sql("SELECT COUNT(*) FROM outbox"), "4003");
     assert_eq!(
         rows(&env.sql(
             "SELECT o.key || ' ' || a.filename FROM outbox_attachments a \
