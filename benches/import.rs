@@ -1,7 +1,7 @@
 //! Bulk enrolment (`family import`): families per second through the real import path
-//! (parse, validate, schedule, seal with a fresh data key per family, one savepoint per
-//! family, one durable commit per batch, an audit entry each), beside the same rows written
-//! as plain SQL by the `sqlite3` CLI in one transaction, in the same run.
+//! (parse, validate, schedule, seal with a fresh data key per family, a batch's families
+//! in a few multi-row statements and one durable commit, an audit entry each), beside the
+//! same rows written as plain SQL by the `sqlite3` CLI in one transaction, in the same run.
 //!
 //! `cargo bench --bench import` imports 20,000 families of 4 members (goal: ≥ 2,000/s).
 //! Without `--bench` (as `cargo test --all-targets` runs it) a smoke run of 200 families.

@@ -163,40 +163,76 @@ pub async fn append(
     at: i64,
     e: &Entry<'_>,
 ) -> Result<i64, StoreError> {
+    let seqs = append_many(conn, keys, actor, &[(at, e.clone())]).await?;
+    Ok(seqs.start)
+}
+
+/// Appends entries, in order and each at its own instant, in the caller's (write)
+/// transaction, chained exactly as that many [`append`]s would chain them: the head is read
+/// once, each entry's MAC (computed here) covers the one before, and the rows go in
+/// multi-row INSERTs. Answers the entries' sequence numbers (bulk enrolment appends a
+/// batch's entries so).
+pub async fn append_many(
+    conn: &mut Conn,
+    keys: &Keyring,
+    actor: &Actor,
+    entries: &[(i64, Entry<'_>)],
+) -> Result<std::ops::Range<i64>, StoreError> {
+    let Some((first_at, _)) = entries.first() else {
+        return Ok(0..0);
+    };
     let last = sqlx::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
         .fetch_optional(&mut *conn)
         .await?;
-    let (prev_seq, prev_hash): (i64, Vec<u8>) = match last {
+    let (prev_seq, mut prev_hash): (i64, Vec<u8>) = match last {
         Some(r) => (r.try_get(0)?, r.try_get(1)?),
         None => (0, vec![0u8; 32]),
     };
-    let seq = prev_seq + 1;
+    let first = prev_seq + 1;
     let key = keys
-        .audit_key_for_append(conn, seq, at)
+        .audit_key_for_append(conn, first, *first_at)
         .await
         .map_err(key_error)?;
     let actor = actor.label();
-    let hash = keyed_mac(&key, &prev_hash, seq, at, &actor, e)
-        .finalize()
-        .into_bytes()
-        .to_vec();
-    sqlx::query(
-        "INSERT INTO audit (seq, at, actor, action, family_ref, subject, detail, prev_hash, hash, version) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(seq)
-    .bind(at)
-    .bind(&actor)
-    .bind(e.action)
-    .bind(e.family)
-    .bind(e.subject)
-    .bind(e.detail)
-    .bind(&prev_hash)
-    .bind(&hash)
-    .bind(KEYED)
-    .execute(conn)
-    .await?;
-    Ok(seq)
+    // Each row: its sequence number, the MAC it follows and its own MAC.
+    let mut chained = Vec::with_capacity(entries.len());
+    for (seq, (at, e)) in (first..).zip(entries) {
+        let hash = keyed_mac(&key, &prev_hash, seq, *at, &actor, e)
+            .finalize()
+            .into_bytes()
+            .to_vec();
+        chained.push((
+            seq,
+            *at,
+            e,
+            std::mem::replace(&mut prev_hash, hash.clone()),
+            hash,
+        ));
+    }
+    const COLS: usize = 10;
+    for chunk in chained.chunks(crate::store::rows_per_statement(COLS)) {
+        let sql = format!(
+            "INSERT INTO audit (seq, at, actor, action, family_ref, subject, detail, prev_hash, hash, version) \
+             VALUES {}",
+            crate::store::values(COLS, chunk.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for (seq, at, e, prev, hash) in chunk {
+            q = q
+                .bind(*seq)
+                .bind(*at)
+                .bind(&actor)
+                .bind(e.action)
+                .bind(e.family)
+                .bind(e.subject)
+                .bind(e.detail)
+                .bind(prev)
+                .bind(hash)
+                .bind(KEYED);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(first..first + chained.len() as i64)
 }
 
 /// The chain's head, `SEQ:MAC` in hex: what the sweep logs to the journal and

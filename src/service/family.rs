@@ -2,11 +2,11 @@
 
 use super::{App, OpError, open_json, seal_json};
 use crate::audit::Entry;
-use crate::crypto::{Dek, FieldPlace};
+use crate::crypto::FieldPlace;
 use crate::domain::enrolment::{Enrolment, FamilyDetails, MemberDetails};
 use crate::domain::evaluation::{Evaluation, EvaluationInput};
 use crate::domain::recording::RecordDetails;
-use crate::domain::reminder::{Stage, next_notice_at};
+use crate::domain::reminder::Stage;
 use crate::domain::{FieldError, reference};
 use crate::store::{self, from_secs, to_secs};
 use chrono::{DateTime, Utc};
@@ -67,7 +67,7 @@ pub(crate) fn family_place<'a>(family: &'a str) -> FieldPlace<'a> {
     }
 }
 
-fn member_place<'a>(family: &'a str, member: &'a str) -> FieldPlace<'a> {
+pub(crate) fn member_place<'a>(family: &'a str, member: &'a str) -> FieldPlace<'a> {
     FieldPlace {
         family,
         table: "members",
@@ -77,205 +77,28 @@ fn member_place<'a>(family: &'a str, member: &'a str) -> FieldPlace<'a> {
 }
 
 /// Enrols a family: validates, computes the plan's slots, seals every personal field with a
-/// fresh data key and stores it all in one transaction.
+/// fresh data key and stores it all in one transaction (a batch of one of
+/// [`super::enrolment::write`], the same path `family import` takes).
 ///
 /// Slots that fell due more than `reminders.overdue_after` before enrolment are stored as
 /// `lapsed`: kept so waves line up in research data, but never reminded (a late enrolment
 /// must not start with a storm of overdue mail). A slot that fell due more recently stays
 /// open and gets its "due" notice at the next sweep, so contact follows enrolment soon.
 pub async fn enrol(app: &App, e: &Enrolment) -> Result<Enrolled, OpError> {
+    let checked = super::enrolment::check(app, e)?;
     let mut tx = app.store.write().await?;
-    let out = enrol_in(app, &mut tx, e).await?;
+    let out = super::enrolment::write(
+        app,
+        &mut tx,
+        std::slice::from_ref(&checked),
+        &mut reference::family,
+    )
+    .await?
+    .pop()
+    .ok_or_else(|| OpError::Conflict("the enrolment was not written; retry".into()))?;
     tx.commit().await?;
     tracing::info!(family = %out.family, municipality = %e.municipality, plan = %e.plan, checkins = out.checkins.len(), "family enrolled");
     Ok(out)
-}
-
-/// [`enrol`] inside the caller's transaction (bulk import commits many at once).
-pub(crate) async fn enrol_in(
-    app: &App,
-    tx: &mut store::Conn,
-    e: &Enrolment,
-) -> Result<Enrolled, OpError> {
-    let cfg = &app.config;
-    let now = app.now();
-    let today = now.with_timezone(&cfg.timezone).date_naive();
-    e.validate(
-        today,
-        |m| cfg.municipalities.contains_key(m),
-        |p| cfg.plans.contains_key(p),
-    )
-    .map_err(OpError::Invalid)?;
-    let Some(rule) = cfg.plans.get(&e.plan) else {
-        return Err(OpError::invalid("plan", "unknown plan"));
-    };
-    let slots = rule.slots(e.episode.date, cfg.timezone)?;
-    let plan_end = rule.end(e.episode.date, cfg.timezone)?;
-    let lapse_before = cfg.reminders.overdue_after.sub_from(now).unwrap_or(now);
-
-    let mut family_ref = reference::family();
-    let mut tries = 0;
-    while store::families::reference_taken(&mut *tx, &family_ref).await? {
-        tries += 1;
-        if tries > 8 {
-            return Err(OpError::Conflict(
-                "could not find a free family reference; retry".into(),
-            ));
-        }
-        family_ref = reference::family();
-    }
-    let dek = Dek::generate();
-    let (kek_id, kek) = app.keyring.current(&mut *tx, to_secs(now)).await?;
-    let wrapped = kek.wrap_dek(&dek, &family_ref);
-    let sealed = seal_json(&dek, &e.family_details(), &family_place(&family_ref))?;
-    let episode_date = e.episode.date.to_string();
-    let family_id = store::families::insert(
-        &mut *tx,
-        &store::families::NewFamily {
-            reference: &family_ref,
-            episode_kind: e.episode.kind.code(),
-            episode_date: &episode_date,
-            plan: &e.plan,
-            plan_end: to_secs(plan_end),
-            language: &e.language,
-            interpreter_needed: e.interpreter_needed,
-            enrolled_at: to_secs(now),
-            kek_id,
-            wrapped_dek: &wrapped,
-            sealed_details: &sealed,
-        },
-    )
-    .await?;
-    store::families::insert_responsibility(&mut *tx, family_id, &e.municipality, to_secs(now))
-        .await?;
-
-    let mut members = Vec::with_capacity(e.members.len());
-    for (position, m) in (0i64..).zip(&e.members) {
-        let member_ref = reference::member();
-        let sealed = seal_json(&dek, &m.details(), &member_place(&family_ref, &member_ref))?;
-        store::families::insert_member(
-            &mut *tx,
-            family_id,
-            &member_ref,
-            m.role.code(),
-            position,
-            &sealed,
-        )
-        .await?;
-        members.push(EnrolledMember {
-            reference: member_ref,
-            role: m.role.code(),
-        });
-    }
-
-    let mut checkins = Vec::with_capacity(slots.len());
-    for slot in &slots {
-        let id = reference::checkin();
-        let lapsed = slot.due < lapse_before;
-        let (status, next) = if lapsed {
-            ("lapsed", None)
-        } else {
-            (
-                "open",
-                next_notice_at(
-                    &cfg.reminders.for_family(e.interpreter_needed),
-                    slot.due,
-                    Stage::None,
-                    None,
-                )
-                .map(to_secs),
-            )
-        };
-        store::checkins::insert(
-            &mut *tx,
-            &store::checkins::NewCheckin {
-                reference: &id,
-                family_id,
-                wave: i64::from(slot.wave),
-                due_at: to_secs(slot.due),
-                status,
-                next_notice_at: next,
-            },
-        )
-        .await?;
-        checkins.push(ScheduledCheckin {
-            id,
-            wave: slot.wave,
-            due: slot.due,
-            status,
-        });
-    }
-    enqueue_new_family(app, tx, &family_ref, e, &checkins, now).await?;
-    app.audit(
-        &mut *tx,
-        &Entry {
-            action: "family.enrol",
-            family: Some(&family_ref),
-            detail: Some(&e.municipality),
-            ..Default::default()
-        },
-    )
-    .await?;
-    Ok(Enrolled {
-        family: family_ref,
-        members,
-        checkins,
-    })
-}
-
-/// The responsible team hears of a new family at once (same transaction as the enrolment),
-/// so the first contact can follow within days.
-async fn enqueue_new_family(
-    app: &App,
-    tx: &mut crate::store::Conn,
-    family_ref: &str,
-    e: &Enrolment,
-    checkins: &[ScheduledCheckin],
-    now: DateTime<Utc>,
-) -> Result<(), OpError> {
-    use crate::mail::contact::{NewFamilyFacts, new_family};
-    let cfg = &app.config;
-    let Some(muni) = cfg.municipality(&e.municipality) else {
-        return Ok(());
-    };
-    let first = checkins.iter().find(|c| c.status == "open");
-    let first_local =
-        first.map(|c| crate::mail::words::day(c.due, cfg.timezone, cfg.mail.language));
-    let link =
-        crate::mail::workspace::url(&cfg.web.base_url, &format!("/team/families/{family_ref}"));
-    let (subject, body) = new_family(
-        cfg.mail.language,
-        &NewFamilyFacts {
-            family: family_ref,
-            plan: cfg.mail.plan_label(&e.plan, cfg.mail.language),
-            municipality_code: &muni.code,
-            municipality_name: &muni.name,
-            first_checkin: first.map(|c| c.id.as_str()).zip(first_local.as_deref()),
-            contact_language: &e.language,
-            interpreter_needed: e.interpreter_needed,
-            case_director: Some(crate::mail::templates::CaseDirectorContact {
-                name: &e.case_director.name,
-                email: &e.case_director.email,
-            }),
-            link: Some(&link),
-        },
-    );
-    store::outbox::enqueue(
-        tx,
-        &store::outbox::NewMessage {
-            key: &format!("new_family:{family_ref}"),
-            kind: "new_family",
-            family_ref: Some(family_ref),
-            recipients: std::slice::from_ref(&muni.team_email),
-            cc: &[],
-            subject: &subject,
-            body: &body,
-            attachments: &[],
-            now: to_secs(now),
-        },
-    )
-    .await?;
-    Ok(())
 }
 
 /// Refuses a reason code that is not in `allowed`, listing the allowed ones.

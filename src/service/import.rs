@@ -1,17 +1,17 @@
 //! `nazorg family import`: bulk enrolment from JSON Lines (one enrolment document per
 //! line, exactly what `family enroll` takes).
 //!
-//! Every line is parsed and validated before anything is written; valid lines are enrolled
-//! in batches, each family inside its own savepoint of the batch's transaction, so a family
-//! is enrolled whole or not at all and one batch costs one durable commit. Rejected lines
-//! are reported with their line number and the fields at fault, never with their content.
+//! Every line is parsed first. The lines of a batch are checked by the rules of `family
+//! enroll`, and the valid ones enrolled together in one transaction ([`enrolment::write`]:
+//! sealed in memory, then a few multi-row statements and one durable commit), so a family
+//! is enrolled whole or not at all. Rejected lines are reported with their line number and
+//! the fields at fault, never with their content.
 
-use super::family::{Enrolled, enrol_in};
+use super::enrolment::{self, References};
 use super::{App, OpError};
-use crate::domain::FieldError;
 use crate::domain::enrolment::Enrolment;
+use crate::domain::{FieldError, reference};
 use serde::Serialize;
-use sqlx::Acquire;
 use std::io::BufRead;
 
 /// Families per transaction: large enough that commits do not dominate, small enough that
@@ -85,31 +85,49 @@ pub fn parse_lines(input: impl BufRead) -> Result<Parsed, std::io::Error> {
 /// Enrols every valid document; invalid ones (by parsing or by the rules `family enroll`
 /// applies) are reported and change nothing.
 pub async fn import(app: &App, input: impl BufRead) -> Result<Imported, ImportError> {
+    import_with(app, input, &mut reference::family).await
+}
+
+/// [`import`] with the family references drawn from `references` (a test forces a clash
+/// with a stored family's reference so).
+pub async fn import_with(
+    app: &App,
+    input: impl BufRead,
+    references: References<'_>,
+) -> Result<Imported, ImportError> {
     let (docs, mut rejected) = parse_lines(input)?;
     let mut out = Imported::default();
     for batch in docs.chunks(BATCH) {
-        let mut tx = app.store.write().await.map_err(OpError::from)?;
+        let mut lines = Vec::with_capacity(batch.len());
+        let mut checked = Vec::with_capacity(batch.len());
         for (line, e) in batch {
-            let mut family = tx.begin().await.map_err(OpError::from)?;
-            match enrol_in(app, &mut family, e).await {
-                Ok(Enrolled { family: r, .. }) => {
-                    family.commit().await.map_err(OpError::from)?;
-                    out.enrolled.push(ImportedLine {
-                        line: *line,
-                        family: r,
-                    });
+            match enrolment::check(app, e) {
+                Ok(c) => {
+                    lines.push(*line);
+                    checked.push(c);
                 }
-                Err(OpError::Invalid(errors)) => {
-                    family.rollback().await.map_err(OpError::from)?;
-                    rejected.push(RejectedLine {
-                        line: *line,
-                        errors,
-                    });
-                }
+                Err(OpError::Invalid(errors)) => rejected.push(RejectedLine {
+                    line: *line,
+                    errors,
+                }),
                 Err(other) => return Err(other.into()),
             }
         }
+        if checked.is_empty() {
+            continue;
+        }
+        let mut tx = app.store.write().await.map_err(OpError::from)?;
+        let enrolled = enrolment::write(app, &mut tx, &checked, &mut *references).await?;
         tx.commit().await.map_err(OpError::from)?;
+        out.enrolled.extend(
+            lines
+                .into_iter()
+                .zip(enrolled)
+                .map(|(line, e)| ImportedLine {
+                    line,
+                    family: e.family,
+                }),
+        );
     }
     rejected.sort_by_key(|r| r.line);
     out.rejected = rejected;

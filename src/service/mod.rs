@@ -3,6 +3,7 @@
 //! the HTTP API.
 
 pub mod checkin;
+pub mod enrolment;
 pub mod erasure;
 pub mod evaluation;
 pub mod family;

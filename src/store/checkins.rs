@@ -28,6 +28,29 @@ pub async fn insert(conn: &mut Conn, c: &NewCheckin<'_>) -> Result<i64, StoreErr
     Ok(id)
 }
 
+/// Inserts check-ins in multi-row statements (bulk enrolment).
+pub async fn insert_many(conn: &mut Conn, cs: &[NewCheckin<'_>]) -> Result<(), StoreError> {
+    const COLS: usize = 6;
+    for chunk in cs.chunks(super::rows_per_statement(COLS)) {
+        let sql = format!(
+            "INSERT INTO checkins (ref, family_id, wave, due_at, status, next_notice_at) VALUES {}",
+            super::values(COLS, chunk.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for c in chunk {
+            q = q
+                .bind(c.reference)
+                .bind(c.family_id)
+                .bind(c.wave)
+                .bind(c.due_at)
+                .bind(c.status)
+                .bind(c.next_notice_at);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 /// A check-in as stored.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct CheckinRow {

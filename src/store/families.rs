@@ -1,6 +1,8 @@
 //! Families, their members and who is responsible for them.
 
 use super::{Conn, StoreError};
+use sqlx::Row;
+use std::collections::HashMap;
 
 pub struct NewFamily<'a> {
     pub reference: &'a str,
@@ -14,14 +16,6 @@ pub struct NewFamily<'a> {
     pub kek_id: i64,
     pub wrapped_dek: &'a [u8],
     pub sealed_details: &'a [u8],
-}
-
-pub async fn reference_taken(conn: &mut Conn, reference: &str) -> Result<bool, StoreError> {
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM families WHERE ref = $1")
-        .bind(reference)
-        .fetch_one(conn)
-        .await?;
-    Ok(n > 0)
 }
 
 pub async fn insert(conn: &mut Conn, f: &NewFamily<'_>) -> Result<i64, StoreError> {
@@ -44,6 +38,102 @@ pub async fn insert(conn: &mut Conn, f: &NewFamily<'_>) -> Result<i64, StoreErro
     .fetch_one(conn)
     .await?;
     Ok(id)
+}
+
+/// Inserts families in multi-row statements, skipping any whose reference is taken (a
+/// clash of random references, which the caller retries under a new one). Answers the id
+/// of each family inserted, by reference: a reference missing from it was taken.
+pub async fn insert_many(
+    conn: &mut Conn,
+    fs: &[NewFamily<'_>],
+) -> Result<HashMap<String, i64>, StoreError> {
+    const COLS: usize = 11;
+    let mut ids = HashMap::with_capacity(fs.len());
+    for chunk in fs.chunks(super::rows_per_statement(COLS)) {
+        let sql = format!(
+            "INSERT INTO families (ref, episode_kind, episode_date, plan, plan_end, language, \
+             interpreter_needed, enrolled_at, kek_id, wrapped_dek, sealed_details) VALUES {} \
+             ON CONFLICT (ref) DO NOTHING RETURNING id, ref",
+            super::values(COLS, chunk.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for f in chunk {
+            q = q
+                .bind(f.reference)
+                .bind(f.episode_kind)
+                .bind(f.episode_date)
+                .bind(f.plan)
+                .bind(f.plan_end)
+                .bind(f.language)
+                .bind(i64::from(f.interpreter_needed))
+                .bind(f.enrolled_at)
+                .bind(f.kek_id)
+                .bind(f.wrapped_dek)
+                .bind(f.sealed_details);
+        }
+        for row in q.fetch_all(&mut *conn).await? {
+            ids.insert(row.try_get(1)?, row.try_get(0)?);
+        }
+    }
+    Ok(ids)
+}
+
+/// A member to insert with [`insert_members`].
+pub struct NewMember<'a> {
+    pub family_id: i64,
+    pub reference: &'a str,
+    pub role: &'a str,
+    pub position: i64,
+    pub sealed_details: &'a [u8],
+}
+
+/// Inserts members in multi-row statements (bulk enrolment).
+pub async fn insert_members(conn: &mut Conn, ms: &[NewMember<'_>]) -> Result<(), StoreError> {
+    const COLS: usize = 5;
+    for chunk in ms.chunks(super::rows_per_statement(COLS)) {
+        let sql = format!(
+            "INSERT INTO members (family_id, ref, role, position, sealed_details) VALUES {}",
+            super::values(COLS, chunk.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for m in chunk {
+            q = q
+                .bind(m.family_id)
+                .bind(m.reference)
+                .bind(m.role)
+                .bind(m.position)
+                .bind(m.sealed_details);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// A family's first responsibility, inserted with [`insert_responsibilities`].
+pub struct NewResponsibility<'a> {
+    pub family_id: i64,
+    pub municipality: &'a str,
+    pub valid_from: i64,
+}
+
+/// Inserts responsibilities in multi-row statements (bulk enrolment).
+pub async fn insert_responsibilities(
+    conn: &mut Conn,
+    rs: &[NewResponsibility<'_>],
+) -> Result<(), StoreError> {
+    const COLS: usize = 3;
+    for chunk in rs.chunks(super::rows_per_statement(COLS)) {
+        let sql = format!(
+            "INSERT INTO responsibilities (family_id, municipality, valid_from) VALUES {}",
+            super::values(COLS, chunk.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for r in chunk {
+            q = q.bind(r.family_id).bind(r.municipality).bind(r.valid_from);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 pub async fn insert_member(

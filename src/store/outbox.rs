@@ -1,6 +1,8 @@
 //! The durable outbox: messages written with their cause, claimed and sent by the dispatcher.
 
 use super::{Conn, StoreError, StringList};
+use sqlx::Row;
+use std::collections::{HashMap, HashSet};
 
 pub struct NewMessage<'a> {
     pub key: &'a str,
@@ -20,37 +22,72 @@ fn json_list(v: &[String]) -> Result<String, StoreError> {
 
 /// Enqueues a message unless one with the same key exists. Returns whether it was new.
 pub async fn enqueue(conn: &mut Conn, m: &NewMessage<'_>) -> Result<bool, StoreError> {
-    let id: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO outbox (key, kind, family_ref, recipients, cc, subject, body, created_at, next_attempt_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT (key) DO NOTHING RETURNING id",
-    )
-    .bind(m.key)
-    .bind(m.kind)
-    .bind(m.family_ref)
-    .bind(json_list(m.recipients)?)
-    .bind(json_list(m.cc)?)
-    .bind(m.subject)
-    .bind(m.body)
-    .bind(m.now)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(id) = id else {
-        return Ok(false);
-    };
-    for (i, a) in m.attachments.iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO outbox_attachments (outbox_id, position, filename, content_type, bytes) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(id)
-        .bind(i64::try_from(i).unwrap_or(i64::MAX))
-        .bind(&a.filename)
-        .bind(&a.content_type)
-        .bind(&a.bytes)
-        .execute(&mut *conn)
-        .await?;
+    let fresh = enqueue_many(conn, std::slice::from_ref(m)).await?;
+    Ok(fresh.first() == Some(&true))
+}
+
+/// Enqueues messages in multi-row statements, each unless one with the same key exists
+/// (in the store, or earlier in `ms`: the first of a key is the one kept). Answers, in
+/// order, whether each was new.
+pub async fn enqueue_many(conn: &mut Conn, ms: &[NewMessage<'_>]) -> Result<Vec<bool>, StoreError> {
+    const COLS: usize = 9;
+    let mut seen = HashSet::with_capacity(ms.len());
+    // The first message of each key in `ms`, by its index.
+    let firsts: Vec<usize> = (0..ms.len()).filter(|&i| seen.insert(ms[i].key)).collect();
+    let mut ids: HashMap<String, i64> = HashMap::with_capacity(firsts.len());
+    for chunk in firsts.chunks(super::rows_per_statement(COLS)) {
+        let sql = format!(
+            "INSERT INTO outbox (key, kind, family_ref, recipients, cc, subject, body, created_at, \
+             next_attempt_at) VALUES {} ON CONFLICT (key) DO NOTHING RETURNING id, key",
+            super::values(COLS, chunk.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for &i in chunk {
+            let m = &ms[i];
+            q = q
+                .bind(m.key)
+                .bind(m.kind)
+                .bind(m.family_ref)
+                .bind(json_list(m.recipients)?)
+                .bind(json_list(m.cc)?)
+                .bind(m.subject)
+                .bind(m.body)
+                .bind(m.now)
+                .bind(m.now);
+        }
+        for row in q.fetch_all(&mut *conn).await? {
+            ids.insert(row.try_get(1)?, row.try_get(0)?);
+        }
     }
-    Ok(true)
+    let mut fresh = vec![false; ms.len()];
+    let mut attachments = Vec::new();
+    for &i in &firsts {
+        if let Some(&id) = ids.get(ms[i].key) {
+            fresh[i] = true;
+            for (position, a) in (0i64..).zip(ms[i].attachments) {
+                attachments.push((id, position, a));
+            }
+        }
+    }
+    const ATTACHMENT_COLS: usize = 5;
+    for chunk in attachments.chunks(super::rows_per_statement(ATTACHMENT_COLS)) {
+        let sql = format!(
+            "INSERT INTO outbox_attachments (outbox_id, position, filename, content_type, bytes) \
+             VALUES {}",
+            super::values(ATTACHMENT_COLS, chunk.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for (id, position, a) in chunk {
+            q = q
+                .bind(*id)
+                .bind(*position)
+                .bind(&a.filename)
+                .bind(&a.content_type)
+                .bind(&a.bytes);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(fresh)
 }
 
 /// Claims up to `limit` pending messages whose attempt is due, for `claim_secs` seconds.

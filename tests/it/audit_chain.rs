@@ -374,3 +374,47 @@ fn plain_entries_of_an_upgraded_installation_keep_verifying() {
     let v = verify_fails(&env, &[]);
     assert_eq!(v["first_forged"], 7, "{v}");
 }
+
+/// Entries appended together (bulk enrolment) chain exactly as entries appended one by one,
+/// also across the multi-row statements a long run is cut into, and a forged one among them
+/// is still named.
+#[tokio::test]
+async fn entries_appended_together_chain_as_entries_appended_one_by_one() {
+    use nazorg::audit::{self, Actor, Entry};
+    let env = busy_env();
+    let clock = nazorg::clock::ManualClock::new(chrono::Utc::now());
+    let app = env.app(std::sync::Arc::new(clock)).await;
+    let families: Vec<String> = (0..3300).map(|i| format!("F-BULK{i}")).collect();
+    let entries: Vec<(i64, Entry<'_>)> = families
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            (
+                1_700_000_000 + i as i64,
+                Entry {
+                    action: "test.bulk",
+                    family: Some(f),
+                    detail: (i % 2 == 0).then_some("even"),
+                    ..Default::default()
+                },
+            )
+        })
+        .collect();
+    let mut tx = app.store.write().await.unwrap();
+    let seqs = audit::append_many(&mut tx, &app.keyring, &Actor::Operator, &entries)
+        .await
+        .unwrap();
+    assert_eq!(seqs, 7..3307);
+    let after = audit::append(&mut tx, &app.keyring, &Actor::System, 1, &Entry::default())
+        .await
+        .unwrap();
+    assert_eq!(after, 3307);
+    tx.commit().await.unwrap();
+    app.store.close().await;
+    let v = verify_ok(&env, &[]);
+    assert_eq!(v["entries"], 3307);
+    drop_triggers(&env);
+    env.sql("UPDATE audit SET detail = 'odd' WHERE seq = 3300");
+    let v = verify_fails(&env, &[]);
+    assert_eq!(v["first_forged"], 3300, "{v}");
+}
