@@ -151,6 +151,46 @@ pub async fn by_id(conn: &mut Conn, id: i64, at: i64) -> Result<Option<FamilyRow
         .await?)
 }
 
+/// What a mail needs to name a family's case director: the sealed details with the data
+/// key they are sealed under, and whether a move leaves the family without a director.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct DirectorSource {
+    pub id: i64,
+    #[sqlx(rename = "ref")]
+    pub reference: String,
+    pub kek_id: Option<i64>,
+    pub wrapped_dek: Option<Vec<u8>>,
+    pub sealed_details: Option<Vec<u8>>,
+    /// See `handovers::lacks_case_director`.
+    #[sqlx(try_from = "super::IntBool")]
+    pub lacks_director: bool,
+}
+
+/// [`DirectorSource`] of each of these families (one statement per thousand), for a batch
+/// of mails; families that do not exist are left out.
+pub async fn director_sources(
+    conn: &mut Conn,
+    ids: &[i64],
+) -> Result<Vec<DirectorSource>, StoreError> {
+    const PER_STATEMENT: usize = 1000;
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(PER_STATEMENT) {
+        let sql = format!(
+            "SELECT f.id, f.ref, f.kek_id, f.wrapped_dek, f.sealed_details, \
+             (SELECT COUNT(*) FROM handovers h WHERE h.family_id = f.id AND {}) AS lacks_director \
+             FROM families f WHERE f.id IN ({})",
+            super::handovers::LACKS_DIRECTOR,
+            super::rows::list(chunk.len(), 1)
+        );
+        let mut q = sqlx::query_as(&sql);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        out.extend(q.fetch_all(&mut *conn).await?);
+    }
+    Ok(out)
+}
+
 /// One page of families in reference order after `after` (`""`: from the start), at most
 /// `limit`, with the municipality responsible at `at`; only those `municipality` is
 /// responsible for and with `status` when given (`""`: any).

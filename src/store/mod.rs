@@ -21,6 +21,7 @@ pub mod members;
 pub mod metrics;
 pub mod outbox;
 pub mod owner;
+mod rows;
 pub mod sweeps;
 pub mod tokens;
 

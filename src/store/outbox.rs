@@ -53,6 +53,79 @@ pub async fn enqueue(conn: &mut Conn, m: &NewMessage<'_>) -> Result<bool, StoreE
     Ok(true)
 }
 
+/// [`enqueue`] for many messages in a few statements: the messages in multi-row INSERTs
+/// (`ON CONFLICT (key) DO NOTHING RETURNING id, key`), then the attachments of the new ones
+/// in multi-row INSERTs. Returns, in the order given, whether each message was new: `false`
+/// for a key that existed before, and for a key repeated in `messages` after its first
+/// occurrence (that one alone is enqueued). Every key is still enqueued at most once.
+pub async fn enqueue_many(
+    conn: &mut Conn,
+    messages: &[NewMessage<'_>],
+) -> Result<Vec<bool>, StoreError> {
+    use std::collections::{HashMap, HashSet};
+    const WIDTH: usize = 9;
+    // The first occurrence of each key; later ones are repeats, never inserted.
+    let mut seen = HashSet::with_capacity(messages.len());
+    let first: Vec<&NewMessage<'_>> = messages.iter().filter(|m| seen.insert(m.key)).collect();
+    let mut ids: HashMap<String, i64> = HashMap::with_capacity(first.len());
+    for chunk in first.chunks(super::rows::per_statement(WIDTH, 0)) {
+        let sql = format!(
+            "INSERT INTO outbox (key, kind, family_ref, recipients, cc, subject, body, created_at, next_attempt_at) \
+             VALUES {} ON CONFLICT (key) DO NOTHING RETURNING id, key",
+            super::rows::values(chunk.len(), WIDTH, 1)
+        );
+        let mut q = sqlx::query_as::<_, (i64, String)>(&sql);
+        for m in chunk {
+            q = q
+                .bind(m.key)
+                .bind(m.kind)
+                .bind(m.family_ref)
+                .bind(json_list(m.recipients)?)
+                .bind(json_list(m.cc)?)
+                .bind(m.subject)
+                .bind(m.body)
+                .bind(m.now)
+                .bind(m.now);
+        }
+        ids.extend(
+            q.fetch_all(&mut *conn)
+                .await?
+                .into_iter()
+                .map(|(id, key)| (key, id)),
+        );
+    }
+    // Each new key once, in the order given; its id taken out so a repeat is not new.
+    let mut fresh = Vec::with_capacity(messages.len());
+    let mut attachments = Vec::new();
+    for m in messages {
+        let id = ids.remove(m.key);
+        if let Some(id) = id {
+            for (i, a) in m.attachments.iter().enumerate() {
+                attachments.push((id, i64::try_from(i).unwrap_or(i64::MAX), a));
+            }
+        }
+        fresh.push(id.is_some());
+    }
+    const ATTACHMENT_WIDTH: usize = 5;
+    for chunk in attachments.chunks(super::rows::per_statement(ATTACHMENT_WIDTH, 0)) {
+        let sql = format!(
+            "INSERT INTO outbox_attachments (outbox_id, position, filename, content_type, bytes) VALUES {}",
+            super::rows::values(chunk.len(), ATTACHMENT_WIDTH, 1)
+        );
+        let mut q = sqlx::query(&sql);
+        for (id, position, a) in chunk {
+            q = q
+                .bind(*id)
+                .bind(*position)
+                .bind(&a.filename)
+                .bind(&a.content_type)
+                .bind(&a.bytes);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(fresh)
+}
+
 /// Claims up to `limit` pending messages whose attempt is due, for `claim_secs` seconds.
 /// A claim is a row update, so two dispatchers never take the same message.
 pub async fn claim(
