@@ -235,3 +235,63 @@ async fn batched_outbox_and_notice_state_writes() {
     assert_eq!(notice_state(&env, &open), "4|3|1800000000|-1");
     assert_eq!(notice_state(&env, &closed), closed_before);
 }
+
+/// A check-in whose municipality is missing from the config waits an hour beside a notice
+/// enqueued in the same batch: only its notice index moves (in the same UPDATE), and once
+/// the municipality is back its notice goes out.
+#[test]
+fn an_unroutable_check_in_waits_beside_a_notice_of_the_same_batch() {
+    let env = TestEnv::new();
+    let a = env.enrol(
+        ENROLLED_AT,
+        &family_body(AMSTERDAM, "standard", "2026-12-01", "ROUTEA"),
+    );
+    let b = env.enrol(
+        ENROLLED_AT,
+        &family_body(ROTTERDAM, "standard", "2026-12-01", "ROUTEB"),
+    );
+    let (a_first, b_first) = (
+        a["checkins"][0]["id"].as_str().unwrap().to_string(),
+        b["checkins"][0]["id"].as_str().unwrap().to_string(),
+    );
+    let due = a["checkins"][0]["due"].as_str().unwrap().to_string();
+    assert_eq!(b["checkins"][0]["due"].as_str().unwrap(), due);
+    let due_at: DateTime<Utc> = due.parse().unwrap();
+    let due_secs = due_at.timestamp();
+    let b_before = notice_state(&env, &b_first);
+
+    let config = std::fs::read_to_string(&env.config_path).unwrap();
+    let rotterdam = format!(
+        "[[municipalities]]\ncode = \"{ROTTERDAM}\"\nname = \"Rotterdam\"\nteam_email = \"{TEAM_ROTTERDAM}\"\ncoordinator_email = \"{COORD_ROTTERDAM}\"\nregion = \"VR17\"\n"
+    );
+    assert!(config.contains(&rotterdam));
+    std::fs::write(&env.config_path, config.replace(&rotterdam, "")).unwrap();
+
+    let swept = sweep_only(&env, &due);
+    assert_eq!(swept["sweep"]["examined"], 2);
+    assert_eq!(swept["sweep"]["due"], 1);
+    assert_eq!(swept["sweep"]["unroutable"], 1);
+    assert_eq!(
+        due_messages(&env),
+        [format!("due:{a_first}:0:{due_secs}|1")]
+    );
+    // Only the index moved: an hour on, nothing recorded as sent.
+    let (stage_count, _) = b_before.rsplit_once('|').unwrap();
+    assert_eq!(
+        notice_state(&env, &b_first),
+        format!("{stage_count}|{}", due_secs + 3600)
+    );
+
+    std::fs::write(&env.config_path, config).unwrap();
+    let later = (due_at + chrono::Duration::hours(1)).to_rfc3339();
+    let again = sweep_only(&env, &later);
+    assert_eq!(again["sweep"]["examined"], 1);
+    assert_eq!(again["sweep"]["due"], 1);
+    assert_eq!(again["sweep"]["unroutable"], 0);
+    let mut expected = vec![
+        format!("due:{a_first}:0:{due_secs}|1"),
+        format!("due:{b_first}:0:{due_secs}|1"),
+    ];
+    expected.sort();
+    assert_eq!(due_messages(&env), expected);
+}
