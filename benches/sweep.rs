@@ -139,7 +139,7 @@ async fn installation(n: usize, full: bool, scratch: &Path) -> PathBuf {
 /// without its batch LIMIT.
 fn candidate_sql(t: i64) -> String {
     format!(
-        "SELECT c.id, c.ref, c.wave, c.due_at, c.notice_stage, c.overdue_count, c.last_notice_at, \
+        "SELECT c.id, c.ref, c.family_id, c.wave, c.due_at, c.notice_stage, c.overdue_count, c.last_notice_at, \
                 f.ref, f.plan, f.language, f.interpreter_needed, COALESCE(\
              (SELECT r.municipality FROM responsibilities r \
               WHERE r.family_id = c.family_id AND r.valid_from <= c.due_at \

@@ -210,11 +210,11 @@ pub async fn append_many(
         ));
     }
     const COLS: usize = 10;
-    for chunk in chained.chunks(crate::store::rows_per_statement(COLS)) {
+    for chunk in chained.chunks(crate::store::rows::per_statement(COLS, 0)) {
         let sql = format!(
             "INSERT INTO audit (seq, at, actor, action, family_ref, subject, detail, prev_hash, hash, version) \
              VALUES {}",
-            crate::store::values(COLS, chunk.len())
+            crate::store::rows::values(chunk.len(), COLS, 1)
         );
         let mut q = sqlx::query(&sql);
         for (seq, at, e, prev, hash) in chunk {

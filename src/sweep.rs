@@ -5,10 +5,12 @@
 //! check-in remembers the last notice it got, and every outbox key is unique. Running the
 //! sweep twice for the same instant changes nothing and enqueues nothing twice.
 
-use crate::domain::reminder::{Notice, Stage, next_notice_at, owed};
+use crate::config::Municipality;
+use crate::domain::reminder::{Notice, ReminderPolicy, Stage, next_notice_at, owed};
 use crate::mail::templates::CaseDirectorContact;
 use crate::mail::{ReminderFacts, ReminderKind, reminder};
 use crate::service::App;
+use crate::store::checkins::{NoticeCandidate, NoticeState};
 use crate::store::{self, StoreError, from_secs, to_secs};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -68,7 +70,6 @@ pub use crate::service::checkin::local_label;
 /// One sweep at `now`.
 pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreError> {
     let cfg = &app.config;
-    let policy = &cfg.reminders;
     let mut summary = SweepSummary {
         at: now,
         ..Default::default()
@@ -88,206 +89,56 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreE
     )
     .map_or(to_secs(now) + 3600, to_secs)
     .max(to_secs(now) + 1);
+    let instants = Instants {
+        now,
+        working_day,
+        next_working_day_start,
+    };
     loop {
         let mut tx = app.store.write().await?;
         let batch = store::checkins::notice_candidates(&mut tx, to_secs(now), BATCH).await?;
         let n = batch.len();
-        for c in batch {
+        // A batch is a handful of statements, whatever its size: decide what each check-in
+        // is owed, read what the mails need for the whole batch, render them in memory,
+        // then write the messages and every check-in's new notice state.
+        let mut states = Vec::with_capacity(n);
+        let mut owed_now = Vec::new();
+        for c in &batch {
             summary.examined += 1;
-            // After a failed attempt the reminders run from the next attempt's due instant.
-            let due_at = c.retry_due_at.unwrap_or(c.due_at);
-            let due = from_secs(due_at)?;
-            let last = c.last_notice_at.map(from_secs).transpose()?;
-            // A plan on working days sends nothing on a weekend or holiday: the notice waits
-            // for the first sweep of the next working day.
-            let plan_rule = cfg.plans.get(&c.plan);
-            if !working_day && plan_rule.is_some_and(|p| p.working_days.is_some()) {
-                summary.held_for_working_day += 1;
-                store::checkins::set_notice_state(
-                    &mut tx,
-                    c.id,
-                    c.notice_stage,
-                    c.overdue_count,
-                    c.last_notice_at,
-                    Some(next_working_day_start),
-                )
-                .await?;
-                continue;
+            match judge(cfg, c, &instants, &mut summary)? {
+                Verdict::Wait(state) => states.push(state),
+                Verdict::Owed(o) => owed_now.push((c, o)),
             }
-            // A family that needs an interpreter gets its first notice earlier.
-            let policy = &policy.for_family(c.interpreter_needed);
-            let stage = Stage::from_code(c.notice_stage, c.overdue_count)
-                .ok_or_else(|| StoreError::Corrupt(format!("notice stage of {}", c.reference)))?;
-            let Some(muni) = cfg.addressee(&c.municipality) else {
-                summary.unroutable += 1;
-                tracing::error!(checkin = %c.reference, municipality = %c.municipality, "municipality missing from config; reminder held back");
-                let retry = to_secs(now) + 3600;
-                store::checkins::set_notice_state(
-                    &mut tx,
-                    c.id,
-                    c.notice_stage,
-                    c.overdue_count,
-                    c.last_notice_at,
-                    Some(retry),
-                )
-                .await?;
-                continue;
-            };
-            let Some(notice) = owed(policy, due, stage, last, now) else {
-                // Nothing owed (e.g. the policy changed): move the index past now.
-                let next = next_notice_at(policy, due, stage, last)
-                    .map(|t| to_secs(t).max(to_secs(now) + 1));
-                store::checkins::set_notice_state(
-                    &mut tx,
-                    c.id,
-                    c.notice_stage,
-                    c.overdue_count,
-                    c.last_notice_at,
-                    next,
-                )
-                .await?;
-                continue;
-            };
-            let (kind, count) = match notice {
-                Notice::Upcoming => (ReminderKind::Upcoming, 0),
-                Notice::Due => (ReminderKind::Due, 0),
-                Notice::Overdue(k) => (ReminderKind::Overdue, k),
-                Notice::Escalation => (ReminderKind::Escalation, stage.overdue_count()),
-            };
-            let wave = u32::try_from(c.wave).unwrap_or(0);
-            let lang = cfg.mail.language;
-            let deadline = policy.overdue_after.add_to(due).unwrap_or(due);
-            // The workspace page of the check-in: in the text and in the invitation.
-            let link = crate::mail::workspace::url(
-                &cfg.web.base_url,
-                &format!("/team/checkins/{}", c.reference),
-            );
-            // Who the team can ask: the case director, unsealed for this mail only.
-            let director = match store::families::by_ref(&mut tx, &c.family_ref, to_secs(now))
-                .await?
-            {
-                Some(f) => crate::service::family::case_director_for_mail(app, &mut tx, &f).await?,
-                None => None,
-            };
-            let facts = ReminderFacts {
-                family: &c.family_ref,
-                checkin: &c.reference,
-                wave,
-                plan: cfg.mail.plan_label(&c.plan, lang),
-                municipality_code: &muni.code,
-                municipality_name: &muni.name,
-                due,
-                deadline,
-                timezone: cfg.timezone,
-                contact_language: &c.language,
-                interpreter_needed: c.interpreter_needed,
-                overdue_count: count,
-                coordinator_name: muni.coordinator_name.as_deref(),
-                coordinator_email: &muni.coordinator_email,
-                talking_points: cfg.mail.talking_points(lang),
-                link: Some(&link),
-                case_director: director.as_ref().map(|d| CaseDirectorContact {
-                    name: &d.name,
-                    email: &d.email,
-                }),
-            };
-            let retry = c.attempts > 0 && notice == Notice::Due;
-            let (subject, body) = if retry {
-                use crate::mail::contact::{AttemptFacts, ContactMail, contact};
-                contact(
-                    ContactMail::Retry,
-                    cfg.mail.language,
-                    &AttemptFacts {
-                        reminder: &facts,
-                        attempts: u32::try_from(c.attempts).unwrap_or(u32::MAX),
-                        max_attempts: policy.max_attempts,
-                    },
-                )
-            } else {
-                reminder(kind, cfg.mail.language, &facts)
-            };
-            let kind_code = if retry { "retry" } else { kind.code() };
-            let (to, mut cc) = match notice {
-                Notice::Escalation => (
-                    vec![muni.coordinator_email.clone()],
-                    vec![muni.team_email.clone()],
-                ),
-                _ => (vec![muni.team_email.clone()], vec![]),
-            };
-            // While a move is unacknowledged the sending team stays informed: a copy of
-            // every reminder that goes to another team.
-            if let Some(sender) = c
-                .handover_from
-                .as_deref()
-                .filter(|s| *s != c.municipality)
-                .and_then(|s| cfg.addressee(s))
-                && !cc.contains(&sender.team_email)
-                && !to.contains(&sender.team_email)
-            {
-                cc.push(sender.team_email.clone());
-            }
-            // Upcoming, due and retry reminders carry the calendar invitation; each failed
-            // attempt moved the moment, so its SEQUENCE is the number of attempts so far.
-            let invite = match kind {
-                ReminderKind::Upcoming | ReminderKind::Due => {
-                    use crate::mail::ics::{Invite, Method, attachment};
-                    vec![attachment(
-                        Method::Request,
-                        &Invite {
-                            checkin: &c.reference,
-                            family: Some(&c.family_ref),
-                            sequence: u32::try_from(c.attempts).unwrap_or(0),
-                            start: due,
-                            stamp: now,
-                            organizer: &cfg.mail.from,
-                            attendee: &muni.team_email,
-                            link: facts.link,
-                            language: lang,
-                        },
-                    )]
-                }
-                _ => vec![],
-            };
-            let key = format!("{kind_code}:{}:{}:{}", c.reference, count, due_at);
-            let fresh = store::outbox::enqueue(
-                &mut tx,
-                &store::outbox::NewMessage {
-                    key: &key,
-                    kind: kind_code,
-                    family_ref: Some(&c.family_ref),
-                    recipients: &to,
-                    cc: &cc,
-                    subject: &subject,
-                    body: &body,
-                    attachments: &invite,
-                    now: to_secs(now),
-                },
-            )
-            .await?;
+        }
+        let family_ids: Vec<i64> = owed_now.iter().map(|(c, _)| c.family_id).collect();
+        // Who the team can ask: the case directors, unsealed for these mails only.
+        let directors =
+            crate::service::family::case_directors_for_mail(app, &mut tx, &family_ids).await?;
+        let mails: Vec<Mail<'_>> = owed_now
+            .iter()
+            .map(|(c, o)| {
+                let director = directors.get(&c.family_id).and_then(Option::as_ref);
+                render(cfg, c, o, director, now)
+            })
+            .collect();
+        let messages: Vec<store::outbox::NewMessage<'_>> =
+            mails.iter().map(Mail::message).collect();
+        let fresh = store::outbox::enqueue_many(&mut tx, &messages).await?;
+        for (mail, fresh) in mails.iter().zip(fresh) {
             if fresh {
-                match kind {
-                    _ if retry => summary.retry += 1,
-                    ReminderKind::Upcoming => summary.upcoming += 1,
-                    ReminderKind::Due => summary.due += 1,
-                    ReminderKind::Overdue => summary.overdue += 1,
-                    ReminderKind::Escalation => summary.escalation += 1,
+                match mail.tally {
+                    Tally::Retry => summary.retry += 1,
+                    Tally::Upcoming => summary.upcoming += 1,
+                    Tally::Due => summary.due += 1,
+                    Tally::Overdue => summary.overdue += 1,
+                    Tally::Escalation => summary.escalation += 1,
                 }
             } else {
                 summary.already_queued += 1;
             }
-            let new_stage = notice.stage();
-            let next = next_notice_at(policy, due, new_stage, Some(now))
-                .map(|t| to_secs(t).max(to_secs(now) + 1));
-            store::checkins::set_notice_state(
-                &mut tx,
-                c.id,
-                new_stage.code(),
-                i64::from(new_stage.overdue_count()),
-                Some(to_secs(now)),
-                next,
-            )
-            .await?;
+            states.push(mail.state);
         }
+        store::checkins::set_notice_states(&mut tx, &states).await?;
         tx.commit().await?;
         if i64::try_from(n).unwrap_or(i64::MAX) < BATCH {
             break;
@@ -357,6 +208,259 @@ pub async fn sweep(app: &App, now: DateTime<Utc>) -> Result<SweepSummary, StoreE
         );
     }
     Ok(summary)
+}
+
+/// The instants one sweep judges every check-in against.
+struct Instants {
+    now: DateTime<Utc>,
+    /// Whether today (local) is a working day.
+    working_day: bool,
+    /// Where a notice held for the next working day moves its index (unix seconds).
+    next_working_day_start: i64,
+}
+
+/// What one candidate is owed now, decided before anything is read for its mail.
+enum Verdict<'a> {
+    /// No notice now: only the check-in's notice index moves.
+    Wait(NoticeState),
+    Owed(Box<Owed<'a>>),
+}
+
+/// A notice owed now, with what its mail is rendered from.
+struct Owed<'a> {
+    notice: Notice,
+    stage: Stage,
+    due: DateTime<Utc>,
+    policy: ReminderPolicy,
+    muni: std::borrow::Cow<'a, Municipality>,
+}
+
+/// Which count of the summary a new message adds to.
+#[derive(Clone, Copy)]
+enum Tally {
+    Retry,
+    Upcoming,
+    Due,
+    Overdue,
+    Escalation,
+}
+
+/// One rendered notice: its outbox message and the check-in's notice state after it.
+struct Mail<'a> {
+    key: String,
+    kind: &'static str,
+    family_ref: &'a str,
+    to: Vec<String>,
+    cc: Vec<String>,
+    subject: String,
+    body: String,
+    attachments: Vec<crate::mail::Attachment>,
+    now: i64,
+    tally: Tally,
+    state: NoticeState,
+}
+
+impl Mail<'_> {
+    fn message(&self) -> store::outbox::NewMessage<'_> {
+        store::outbox::NewMessage {
+            key: &self.key,
+            kind: self.kind,
+            family_ref: Some(self.family_ref),
+            recipients: &self.to,
+            cc: &self.cc,
+            subject: &self.subject,
+            body: &self.body,
+            attachments: &self.attachments,
+            now: self.now,
+        }
+    }
+}
+
+/// Decides what a candidate is owed at `at.now`: a notice, or only a new notice index
+/// (held for the next working day, municipality missing from the config, nothing owed).
+fn judge<'a>(
+    cfg: &'a crate::config::Config,
+    c: &NoticeCandidate,
+    at: &Instants,
+    summary: &mut SweepSummary,
+) -> Result<Verdict<'a>, StoreError> {
+    let now = at.now;
+    let unchanged = |next: Option<i64>| {
+        Verdict::Wait(NoticeState {
+            id: c.id,
+            stage: c.notice_stage,
+            overdue_count: c.overdue_count,
+            last_notice_at: c.last_notice_at,
+            next_notice_at: next,
+        })
+    };
+    // After a failed attempt the reminders run from the next attempt's due instant.
+    let due = from_secs(c.retry_due_at.unwrap_or(c.due_at))?;
+    let last = c.last_notice_at.map(from_secs).transpose()?;
+    // A plan on working days sends nothing on a weekend or holiday: the notice waits for
+    // the first sweep of the next working day.
+    let plan_rule = cfg.plans.get(&c.plan);
+    if !at.working_day && plan_rule.is_some_and(|p| p.working_days.is_some()) {
+        summary.held_for_working_day += 1;
+        return Ok(unchanged(Some(at.next_working_day_start)));
+    }
+    // A family that needs an interpreter gets its first notice earlier.
+    let policy = cfg.reminders.for_family(c.interpreter_needed);
+    let stage = Stage::from_code(c.notice_stage, c.overdue_count)
+        .ok_or_else(|| StoreError::Corrupt(format!("notice stage of {}", c.reference)))?;
+    let Some(muni) = cfg.addressee(&c.municipality) else {
+        summary.unroutable += 1;
+        tracing::error!(checkin = %c.reference, municipality = %c.municipality, "municipality missing from config; reminder held back");
+        return Ok(unchanged(Some(to_secs(now) + 3600)));
+    };
+    let Some(notice) = owed(&policy, due, stage, last, now) else {
+        // Nothing owed (e.g. the policy changed): move the index past now.
+        let next =
+            next_notice_at(&policy, due, stage, last).map(|t| to_secs(t).max(to_secs(now) + 1));
+        return Ok(unchanged(next));
+    };
+    Ok(Verdict::Owed(Box::new(Owed {
+        notice,
+        stage,
+        due,
+        policy,
+        muni,
+    })))
+}
+
+/// Renders the mail of an owed notice (text, recipients, calendar invitation, outbox key)
+/// and the check-in's notice state after it.
+fn render<'a>(
+    cfg: &crate::config::Config,
+    c: &'a NoticeCandidate,
+    o: &Owed<'_>,
+    director: Option<&crate::domain::enrolment::CaseDirectorDetails>,
+    now: DateTime<Utc>,
+) -> Mail<'a> {
+    let (notice, stage, due, policy, muni) = (o.notice, o.stage, o.due, &o.policy, &o.muni);
+    let due_at = c.retry_due_at.unwrap_or(c.due_at);
+    let (kind, count) = match notice {
+        Notice::Upcoming => (ReminderKind::Upcoming, 0),
+        Notice::Due => (ReminderKind::Due, 0),
+        Notice::Overdue(k) => (ReminderKind::Overdue, k),
+        Notice::Escalation => (ReminderKind::Escalation, stage.overdue_count()),
+    };
+    let wave = u32::try_from(c.wave).unwrap_or(0);
+    let lang = cfg.mail.language;
+    let deadline = policy.overdue_after.add_to(due).unwrap_or(due);
+    // The workspace page of the check-in: in the text and in the invitation.
+    let link = crate::mail::workspace::url(
+        &cfg.web.base_url,
+        &format!("/team/checkins/{}", c.reference),
+    );
+    let facts = ReminderFacts {
+        family: &c.family_ref,
+        checkin: &c.reference,
+        wave,
+        plan: cfg.mail.plan_label(&c.plan, lang),
+        municipality_code: &muni.code,
+        municipality_name: &muni.name,
+        due,
+        deadline,
+        timezone: cfg.timezone,
+        contact_language: &c.language,
+        interpreter_needed: c.interpreter_needed,
+        overdue_count: count,
+        coordinator_name: muni.coordinator_name.as_deref(),
+        coordinator_email: &muni.coordinator_email,
+        talking_points: cfg.mail.talking_points(lang),
+        link: Some(&link),
+        case_director: director.map(|d| CaseDirectorContact {
+            name: &d.name,
+            email: &d.email,
+        }),
+    };
+    let retry = c.attempts > 0 && notice == Notice::Due;
+    let (subject, body) = if retry {
+        use crate::mail::contact::{AttemptFacts, ContactMail, contact};
+        contact(
+            ContactMail::Retry,
+            cfg.mail.language,
+            &AttemptFacts {
+                reminder: &facts,
+                attempts: u32::try_from(c.attempts).unwrap_or(u32::MAX),
+                max_attempts: policy.max_attempts,
+            },
+        )
+    } else {
+        reminder(kind, cfg.mail.language, &facts)
+    };
+    let kind_code = if retry { "retry" } else { kind.code() };
+    let (to, mut cc) = match notice {
+        Notice::Escalation => (
+            vec![muni.coordinator_email.clone()],
+            vec![muni.team_email.clone()],
+        ),
+        _ => (vec![muni.team_email.clone()], vec![]),
+    };
+    // While a move is unacknowledged the sending team stays informed: a copy of every
+    // reminder that goes to another team.
+    if let Some(sender) = c
+        .handover_from
+        .as_deref()
+        .filter(|s| *s != c.municipality)
+        .and_then(|s| cfg.addressee(s))
+        && !cc.contains(&sender.team_email)
+        && !to.contains(&sender.team_email)
+    {
+        cc.push(sender.team_email.clone());
+    }
+    // Upcoming, due and retry reminders carry the calendar invitation; each failed attempt
+    // moved the moment, so its SEQUENCE is the number of attempts so far.
+    let attachments = match kind {
+        ReminderKind::Upcoming | ReminderKind::Due => {
+            use crate::mail::ics::{Invite, Method, attachment};
+            vec![attachment(
+                Method::Request,
+                &Invite {
+                    checkin: &c.reference,
+                    family: Some(&c.family_ref),
+                    sequence: u32::try_from(c.attempts).unwrap_or(0),
+                    start: due,
+                    stamp: now,
+                    organizer: &cfg.mail.from,
+                    attendee: &muni.team_email,
+                    link: facts.link,
+                    language: lang,
+                },
+            )]
+        }
+        _ => vec![],
+    };
+    let tally = match kind {
+        _ if retry => Tally::Retry,
+        ReminderKind::Upcoming => Tally::Upcoming,
+        ReminderKind::Due => Tally::Due,
+        ReminderKind::Overdue => Tally::Overdue,
+        ReminderKind::Escalation => Tally::Escalation,
+    };
+    let new_stage = notice.stage();
+    let next =
+        next_notice_at(policy, due, new_stage, Some(now)).map(|t| to_secs(t).max(to_secs(now) + 1));
+    Mail {
+        key: format!("{kind_code}:{}:{}:{}", c.reference, count, due_at),
+        kind: kind_code,
+        family_ref: &c.family_ref,
+        to,
+        cc,
+        subject,
+        body,
+        attachments,
+        now: to_secs(now),
+        tally,
+        state: NoticeState {
+            id: c.id,
+            stage: new_stage.code(),
+            overdue_count: i64::from(new_stage.overdue_count()),
+            last_notice_at: Some(to_secs(now)),
+            next_notice_at: next,
+        },
+    }
 }
 
 /// Chases unacknowledged handovers: a reminder to the receiving team after

@@ -31,10 +31,10 @@ pub async fn insert(conn: &mut Conn, c: &NewCheckin<'_>) -> Result<i64, StoreErr
 /// Inserts check-ins in multi-row statements (bulk enrolment).
 pub async fn insert_many(conn: &mut Conn, cs: &[NewCheckin<'_>]) -> Result<(), StoreError> {
     const COLS: usize = 6;
-    for chunk in cs.chunks(super::rows_per_statement(COLS)) {
+    for chunk in cs.chunks(super::rows::per_statement(COLS, 0)) {
         let sql = format!(
             "INSERT INTO checkins (ref, family_id, wave, due_at, status, next_notice_at) VALUES {}",
-            super::values(COLS, chunk.len())
+            super::rows::values(chunk.len(), COLS, 1)
         );
         let mut q = sqlx::query(&sql);
         for c in chunk {
@@ -112,6 +112,7 @@ pub struct NoticeCandidate {
     pub id: i64,
     #[sqlx(rename = "ref")]
     pub reference: String,
+    pub family_id: i64,
     pub wave: i64,
     pub due_at: i64,
     pub notice_stage: i64,
@@ -138,7 +139,7 @@ pub async fn notice_candidates(
     limit: i64,
 ) -> Result<Vec<NoticeCandidate>, StoreError> {
     let sql = format!(
-        "SELECT c.id, c.ref, c.wave, c.due_at, c.notice_stage, c.overdue_count, c.last_notice_at, \
+        "SELECT c.id, c.ref, c.family_id, c.wave, c.due_at, c.notice_stage, c.overdue_count, c.last_notice_at, \
                 f.ref AS family_ref, f.plan, f.language, f.interpreter_needed, \
                 {RESPONSIBLE_AT_DUE} AS municipality, \
                 (SELECT h.from_municipality FROM handovers h WHERE h.family_id = c.family_id \
@@ -175,6 +176,44 @@ pub async fn set_notice_state(
     .bind(next_notice_at)
     .execute(conn)
     .await?;
+    Ok(())
+}
+
+/// The notice state one check-in gets from a sweep (see [`set_notice_state`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NoticeState {
+    pub id: i64,
+    pub stage: i64,
+    pub overdue_count: i64,
+    pub last_notice_at: Option<i64>,
+    pub next_notice_at: Option<i64>,
+}
+
+/// [`set_notice_state`] for many check-ins, in one statement per few thousand: an UPDATE
+/// joined to the new states as a `VALUES` list. As there, only open check-ins change.
+pub async fn set_notice_states(conn: &mut Conn, states: &[NoticeState]) -> Result<(), StoreError> {
+    const WIDTH: usize = 5;
+    for chunk in states.chunks(super::rows::per_statement(WIDTH, 0)) {
+        // A CTE rather than `FROM (VALUES …) AS v(…)`: SQLite names no columns of a
+        // subquery's alias, both engines name a CTE's.
+        let sql = format!(
+            "WITH v (id, stage, overdue_count, last_notice_at, next_notice_at) AS (VALUES {}) \
+             UPDATE checkins SET notice_stage = v.stage, overdue_count = v.overdue_count, \
+             last_notice_at = v.last_notice_at, next_notice_at = v.next_notice_at \
+             FROM v WHERE checkins.id = v.id AND checkins.status = 'open'",
+            super::rows::values(chunk.len(), WIDTH, 1)
+        );
+        let mut q = sqlx::query(&sql);
+        for s in chunk {
+            q = q
+                .bind(s.id)
+                .bind(s.stage)
+                .bind(s.overdue_count)
+                .bind(s.last_notice_at)
+                .bind(s.next_notice_at);
+        }
+        q.execute(&mut *conn).await?;
+    }
     Ok(())
 }
 

@@ -49,12 +49,12 @@ pub async fn insert_many(
 ) -> Result<HashMap<String, i64>, StoreError> {
     const COLS: usize = 11;
     let mut ids = HashMap::with_capacity(fs.len());
-    for chunk in fs.chunks(super::rows_per_statement(COLS)) {
+    for chunk in fs.chunks(super::rows::per_statement(COLS, 0)) {
         let sql = format!(
             "INSERT INTO families (ref, episode_kind, episode_date, plan, plan_end, language, \
              interpreter_needed, enrolled_at, kek_id, wrapped_dek, sealed_details) VALUES {} \
              ON CONFLICT (ref) DO NOTHING RETURNING id, ref",
-            super::values(COLS, chunk.len())
+            super::rows::values(chunk.len(), COLS, 1)
         );
         let mut q = sqlx::query(&sql);
         for f in chunk {
@@ -90,10 +90,10 @@ pub struct NewMember<'a> {
 /// Inserts members in multi-row statements (bulk enrolment).
 pub async fn insert_members(conn: &mut Conn, ms: &[NewMember<'_>]) -> Result<(), StoreError> {
     const COLS: usize = 5;
-    for chunk in ms.chunks(super::rows_per_statement(COLS)) {
+    for chunk in ms.chunks(super::rows::per_statement(COLS, 0)) {
         let sql = format!(
             "INSERT INTO members (family_id, ref, role, position, sealed_details) VALUES {}",
-            super::values(COLS, chunk.len())
+            super::rows::values(chunk.len(), COLS, 1)
         );
         let mut q = sqlx::query(&sql);
         for m in chunk {
@@ -122,10 +122,10 @@ pub async fn insert_responsibilities(
     rs: &[NewResponsibility<'_>],
 ) -> Result<(), StoreError> {
     const COLS: usize = 3;
-    for chunk in rs.chunks(super::rows_per_statement(COLS)) {
+    for chunk in rs.chunks(super::rows::per_statement(COLS, 0)) {
         let sql = format!(
             "INSERT INTO responsibilities (family_id, municipality, valid_from) VALUES {}",
-            super::values(COLS, chunk.len())
+            super::rows::values(chunk.len(), COLS, 1)
         );
         let mut q = sqlx::query(&sql);
         for r in chunk {
@@ -239,6 +239,46 @@ pub async fn by_id(conn: &mut Conn, id: i64, at: i64) -> Result<Option<FamilyRow
         .bind(at)
         .fetch_optional(conn)
         .await?)
+}
+
+/// What a mail needs to name a family's case director: the sealed details with the data
+/// key they are sealed under, and whether a move leaves the family without a director.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct DirectorSource {
+    pub id: i64,
+    #[sqlx(rename = "ref")]
+    pub reference: String,
+    pub kek_id: Option<i64>,
+    pub wrapped_dek: Option<Vec<u8>>,
+    pub sealed_details: Option<Vec<u8>>,
+    /// See `handovers::lacks_case_director`.
+    #[sqlx(try_from = "super::IntBool")]
+    pub lacks_director: bool,
+}
+
+/// [`DirectorSource`] of each of these families (one statement per thousand), for a batch
+/// of mails; families that do not exist are left out.
+pub async fn director_sources(
+    conn: &mut Conn,
+    ids: &[i64],
+) -> Result<Vec<DirectorSource>, StoreError> {
+    const PER_STATEMENT: usize = 1000;
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(PER_STATEMENT) {
+        let sql = format!(
+            "SELECT f.id, f.ref, f.kek_id, f.wrapped_dek, f.sealed_details, \
+             (SELECT COUNT(*) FROM handovers h WHERE h.family_id = f.id AND {}) AS lacks_director \
+             FROM families f WHERE f.id IN ({})",
+            super::handovers::LACKS_DIRECTOR,
+            super::rows::list(chunk.len(), 1)
+        );
+        let mut q = sqlx::query_as(&sql);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        out.extend(q.fetch_all(&mut *conn).await?);
+    }
+    Ok(out)
 }
 
 /// One page of families in reference order after `after` (`""`: from the start), at most

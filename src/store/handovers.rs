@@ -220,15 +220,18 @@ pub async fn director_named_for_family(conn: &mut Conn, family_id: i64) -> Resul
     Ok(())
 }
 
+/// The handovers of a family that leave it without a case director: a move waiting for the
+/// acknowledgement that names the new one (or acknowledged without naming one).
+pub(super) const LACKS_DIRECTOR: &str =
+    "kind = 'move' AND director_named = 0 AND status != 'superseded'";
+
 /// True while a move of the family waits for the acknowledgement that names its new case
 /// director (or was acknowledged without naming one).
 pub async fn lacks_case_director(conn: &mut Conn, family_id: i64) -> Result<bool, StoreError> {
-    let n: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM handovers WHERE family_id = $1 AND kind = 'move' \
-         AND director_named = 0 AND status != 'superseded'",
-    )
-    .bind(family_id)
-    .fetch_one(conn)
-    .await?;
+    let sql = format!("SELECT COUNT(*) FROM handovers WHERE family_id = $1 AND {LACKS_DIRECTOR}");
+    let n: i64 = sqlx::query_scalar(&sql)
+        .bind(family_id)
+        .fetch_one(conn)
+        .await?;
     Ok(n > 0)
 }

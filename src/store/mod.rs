@@ -21,6 +21,7 @@ pub mod members;
 pub mod metrics;
 pub mod outbox;
 pub mod owner;
+pub(crate) mod rows;
 pub mod sweeps;
 pub mod tokens;
 
@@ -622,35 +623,6 @@ fn postgres_pool(cfg: &DatabaseConfig, max: u32) -> Result<AnyPool, StoreError> 
         .connect_lazy_with(options))
 }
 
-/// SQLite's limit of bound parameters per statement (PostgreSQL's is 65,535): a multi-row
-/// statement is cut into chunks that stay under it.
-pub const MAX_BINDS: usize = 32_766;
-
-/// How many rows of `cols` values one multi-row statement carries (see [`MAX_BINDS`]).
-pub(crate) fn rows_per_statement(cols: usize) -> usize {
-    (MAX_BINDS / cols.max(1)).max(1)
-}
-
-/// The placeholders of a multi-row `INSERT`: `($1, …, $cols), (…)` for `rows` rows.
-pub(crate) fn values(cols: usize, rows: usize) -> String {
-    let mut s = String::with_capacity(rows * cols * 7);
-    for r in 0..rows {
-        if r > 0 {
-            s.push_str(", ");
-        }
-        s.push('(');
-        for c in 0..cols {
-            if c > 0 {
-                s.push_str(", ");
-            }
-            s.push('$');
-            s.push_str(&(r * cols + c + 1).to_string());
-        }
-        s.push(')');
-    }
-    s
-}
-
 /// Which engine a connection talks to, for the few statements that differ.
 pub fn backend_of(conn: &Conn) -> Backend {
     if conn.backend_name() == "PostgreSQL" {
@@ -786,14 +758,5 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(e.contains("flag"), "{e}");
-    }
-
-    #[test]
-    fn multi_row_placeholders_number_every_value_and_chunks_stay_under_the_limit() {
-        assert_eq!(values(2, 3), "($1, $2), ($3, $4), ($5, $6)");
-        assert_eq!(values(1, 1), "($1)");
-        assert_eq!(rows_per_statement(10), 3276);
-        assert!(rows_per_statement(11) * 11 <= MAX_BINDS);
-        assert_eq!(rows_per_statement(0), MAX_BINDS);
     }
 }

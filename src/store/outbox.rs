@@ -1,7 +1,6 @@
 //! The durable outbox: messages written with their cause, claimed and sent by the dispatcher.
 
 use super::{Conn, StoreError, StringList};
-use sqlx::Row;
 use std::collections::{HashMap, HashSet};
 
 pub struct NewMessage<'a> {
@@ -26,24 +25,28 @@ pub async fn enqueue(conn: &mut Conn, m: &NewMessage<'_>) -> Result<bool, StoreE
     Ok(fresh.first() == Some(&true))
 }
 
-/// Enqueues messages in multi-row statements, each unless one with the same key exists
-/// (in the store, or earlier in `ms`: the first of a key is the one kept). Answers, in
-/// order, whether each was new.
-pub async fn enqueue_many(conn: &mut Conn, ms: &[NewMessage<'_>]) -> Result<Vec<bool>, StoreError> {
-    const COLS: usize = 9;
-    let mut seen = HashSet::with_capacity(ms.len());
-    // The first message of each key in `ms`, by its index.
-    let firsts: Vec<usize> = (0..ms.len()).filter(|&i| seen.insert(ms[i].key)).collect();
-    let mut ids: HashMap<String, i64> = HashMap::with_capacity(firsts.len());
-    for chunk in firsts.chunks(super::rows_per_statement(COLS)) {
+/// [`enqueue`] for many messages in a few statements: the messages in multi-row INSERTs
+/// (`ON CONFLICT (key) DO NOTHING RETURNING id, key`), then the attachments of the new ones
+/// in multi-row INSERTs. Returns, in the order given, whether each message was new: `false`
+/// for a key that existed before, and for a key repeated in `messages` after its first
+/// occurrence (that one alone is enqueued). Every key is still enqueued at most once.
+pub async fn enqueue_many(
+    conn: &mut Conn,
+    messages: &[NewMessage<'_>],
+) -> Result<Vec<bool>, StoreError> {
+    const WIDTH: usize = 9;
+    // The first occurrence of each key; later ones are repeats, never inserted.
+    let mut seen = HashSet::with_capacity(messages.len());
+    let first: Vec<&NewMessage<'_>> = messages.iter().filter(|m| seen.insert(m.key)).collect();
+    let mut ids: HashMap<String, i64> = HashMap::with_capacity(first.len());
+    for chunk in first.chunks(super::rows::per_statement(WIDTH, 0)) {
         let sql = format!(
-            "INSERT INTO outbox (key, kind, family_ref, recipients, cc, subject, body, created_at, \
-             next_attempt_at) VALUES {} ON CONFLICT (key) DO NOTHING RETURNING id, key",
-            super::values(COLS, chunk.len())
+            "INSERT INTO outbox (key, kind, family_ref, recipients, cc, subject, body, created_at, next_attempt_at) \
+             VALUES {} ON CONFLICT (key) DO NOTHING RETURNING id, key",
+            super::rows::values(chunk.len(), WIDTH, 1)
         );
-        let mut q = sqlx::query(&sql);
-        for &i in chunk {
-            let m = &ms[i];
+        let mut q = sqlx::query_as::<_, (i64, String)>(&sql);
+        for m in chunk {
             q = q
                 .bind(m.key)
                 .bind(m.kind)
@@ -55,26 +58,30 @@ pub async fn enqueue_many(conn: &mut Conn, ms: &[NewMessage<'_>]) -> Result<Vec<
                 .bind(m.now)
                 .bind(m.now);
         }
-        for row in q.fetch_all(&mut *conn).await? {
-            ids.insert(row.try_get(1)?, row.try_get(0)?);
-        }
+        ids.extend(
+            q.fetch_all(&mut *conn)
+                .await?
+                .into_iter()
+                .map(|(id, key)| (key, id)),
+        );
     }
-    let mut fresh = vec![false; ms.len()];
+    // Each new key once, in the order given; its id taken out so a repeat is not new.
+    let mut fresh = Vec::with_capacity(messages.len());
     let mut attachments = Vec::new();
-    for &i in &firsts {
-        if let Some(&id) = ids.get(ms[i].key) {
-            fresh[i] = true;
-            for (position, a) in (0i64..).zip(ms[i].attachments) {
-                attachments.push((id, position, a));
+    for m in messages {
+        let id = ids.remove(m.key);
+        if let Some(id) = id {
+            for (i, a) in m.attachments.iter().enumerate() {
+                attachments.push((id, i64::try_from(i).unwrap_or(i64::MAX), a));
             }
         }
+        fresh.push(id.is_some());
     }
-    const ATTACHMENT_COLS: usize = 5;
-    for chunk in attachments.chunks(super::rows_per_statement(ATTACHMENT_COLS)) {
+    const ATTACHMENT_WIDTH: usize = 5;
+    for chunk in attachments.chunks(super::rows::per_statement(ATTACHMENT_WIDTH, 0)) {
         let sql = format!(
-            "INSERT INTO outbox_attachments (outbox_id, position, filename, content_type, bytes) \
-             VALUES {}",
-            super::values(ATTACHMENT_COLS, chunk.len())
+            "INSERT INTO outbox_attachments (outbox_id, position, filename, content_type, bytes) VALUES {}",
+            super::rows::values(chunk.len(), ATTACHMENT_WIDTH, 1)
         );
         let mut q = sqlx::query(&sql);
         for (id, position, a) in chunk {
