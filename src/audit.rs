@@ -163,16 +163,33 @@ pub async fn append(
     at: i64,
     e: &Entry<'_>,
 ) -> Result<i64, StoreError> {
-    let last = sqlx::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
-        .fetch_optional(&mut *conn)
-        .await?;
-    let (prev_seq, prev_hash): (i64, Vec<u8>) = match last {
-        Some(r) => (r.try_get(0)?, r.try_get(1)?),
-        None => (0, vec![0u8; 32]),
+    // The chain's head and the audit key's row in one statement (one round trip on the
+    // writer connection instead of two).
+    let head = sqlx::query(
+        "SELECT h.seq, h.hash, k.kek_id, k.wrapped_key, k.first_seq FROM (SELECT 1 AS one) x \
+         LEFT JOIN (SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1) h ON 1 = 1 \
+         LEFT JOIN audit_key k ON k.id = 1",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let (prev_seq, prev_hash): (i64, Vec<u8>) =
+        match (head.try_get::<Option<i64>, _>(0)?, head.try_get(1)?) {
+            (Some(seq), Some(hash)) => (seq, hash),
+            _ => (0, vec![0u8; 32]),
+        };
+    let stored = match (head.try_get(2)?, head.try_get(3)?, head.try_get(4)?) {
+        (Some(kek_id), Some(wrapped), Some(first_seq)) => {
+            Some(crate::store::keys::StoredAuditKey {
+                kek_id,
+                wrapped,
+                first_seq,
+            })
+        }
+        _ => None,
     };
     let seq = prev_seq + 1;
     let key = keys
-        .audit_key_for_append(conn, seq, at)
+        .audit_key_for_append(conn, stored, seq, at)
         .await
         .map_err(key_error)?;
     let actor = actor.label();

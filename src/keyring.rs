@@ -202,7 +202,18 @@ impl Keyring {
     /// so a key rolled back with its transaction is never used); `None` before the first
     /// keyed entry.
     pub async fn audit_key(&self, conn: &mut Conn) -> Result<Option<Arc<AuditKey>>, KeyringError> {
-        let Some(stored) = store::keys::audit_key(conn).await? else {
+        let stored = store::keys::audit_key(conn).await?;
+        self.audit_key_of(conn, stored).await
+    }
+
+    /// The audit key from its `stored` row (read by the caller, e.g. with the chain's head),
+    /// unwrapped or from the cache; `None` before the first keyed entry.
+    async fn audit_key_of(
+        &self,
+        conn: &mut Conn,
+        stored: Option<store::keys::StoredAuditKey>,
+    ) -> Result<Option<Arc<AuditKey>>, KeyringError> {
+        let Some(stored) = stored else {
             return Ok(None);
         };
         let cached = match self.audit.read() {
@@ -231,13 +242,15 @@ impl Keyring {
     /// The audit key for appending entry `next_seq`. The first time (a new installation, or
     /// the first entry after the upgrade that introduced it) a random key is made, wrapped by
     /// the current KEK and stored in the caller's transaction, covering `next_seq` on.
+    /// `stored`: the audit key's row as the caller's transaction holds it now.
     pub async fn audit_key_for_append(
         &self,
         conn: &mut Conn,
+        stored: Option<store::keys::StoredAuditKey>,
         next_seq: i64,
         now: i64,
     ) -> Result<Arc<AuditKey>, KeyringError> {
-        if let Some(key) = self.audit_key(conn).await? {
+        if let Some(key) = self.audit_key_of(conn, stored).await? {
             return Ok(key);
         }
         let (kek_id, kek) = self.current(conn, now).await?;
