@@ -11,7 +11,7 @@
 //! SHA-256 hash (version 1): rows are immutable and are never re-chained. The first keyed
 //! entry's MAC covers the last plain hash, so those entries are protected from then on.
 
-use crate::keyring::{AuditKey, Keyring, KeyringError};
+use crate::keyring::{AuditKey, Keyring, KeyringError, LastEntry};
 use crate::store::{Conn, StoreError};
 use hmac::{Hmac, Mac};
 use serde::Serialize;
@@ -156,6 +156,11 @@ fn key_error(e: KeyringError) -> StoreError {
 
 /// Appends an entry in the caller's (write) transaction, MAC'd under the audit key (made on
 /// first use).
+///
+/// When the chain's head is the entry this process appended last, the append is one
+/// statement: an INSERT chained to that entry that applies only if the head's MAC is still
+/// that entry's (a rolled-back append, or another process's since, make it a no-op). Else
+/// the head and the audit key are read (one statement) and the entry is chained to them.
 pub async fn append(
     conn: &mut Conn,
     keys: &Keyring,
@@ -163,6 +168,30 @@ pub async fn append(
     at: i64,
     e: &Entry<'_>,
 ) -> Result<i64, StoreError> {
+    let actor = actor.label();
+    if let Some(last) = keys.last_entry() {
+        let seq = last.seq + 1;
+        let hash = keyed_mac(&last.key, &last.hash, seq, at, &actor, e)
+            .finalize()
+            .into_bytes()
+            .to_vec();
+        let row = NewRow {
+            seq,
+            at,
+            actor: &actor,
+            e,
+            prev_hash: &last.hash,
+            hash: &hash,
+        };
+        if insert(conn, &row, true).await? {
+            keys.remember_entry(LastEntry {
+                seq,
+                hash,
+                key: last.key,
+            });
+            return Ok(seq);
+        }
+    }
     // The chain's head and the audit key's row in one statement (one round trip on the
     // writer connection instead of two).
     let head = sqlx::query(
@@ -192,28 +221,62 @@ pub async fn append(
         .audit_key_for_append(conn, stored, seq, at)
         .await
         .map_err(key_error)?;
-    let actor = actor.label();
     let hash = keyed_mac(&key, &prev_hash, seq, at, &actor, e)
         .finalize()
         .into_bytes()
         .to_vec();
-    sqlx::query(
-        "INSERT INTO audit (seq, at, actor, action, family_ref, subject, detail, prev_hash, hash, version) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(seq)
-    .bind(at)
-    .bind(&actor)
-    .bind(e.action)
-    .bind(e.family)
-    .bind(e.subject)
-    .bind(e.detail)
-    .bind(&prev_hash)
-    .bind(&hash)
-    .bind(KEYED)
-    .execute(conn)
-    .await?;
+    let row = NewRow {
+        seq,
+        at,
+        actor: &actor,
+        e,
+        prev_hash: &prev_hash,
+        hash: &hash,
+    };
+    insert(conn, &row, false).await?;
+    keys.remember_entry(LastEntry { seq, hash, key });
     Ok(seq)
+}
+
+/// One keyed entry to insert.
+struct NewRow<'a> {
+    seq: i64,
+    at: i64,
+    actor: &'a str,
+    e: &'a Entry<'a>,
+    prev_hash: &'a [u8],
+    hash: &'a [u8],
+}
+
+/// Inserts a keyed entry; `only_after_prev`: only if the head's MAC is `prev_hash` (else
+/// nothing is inserted and `false` is answered).
+async fn insert(
+    conn: &mut Conn,
+    r: &NewRow<'_>,
+    only_after_prev: bool,
+) -> Result<bool, StoreError> {
+    let sql = if only_after_prev {
+        "INSERT INTO audit (seq, at, actor, action, family_ref, subject, detail, prev_hash, hash, version) \
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 \
+         WHERE (SELECT a.hash FROM audit a ORDER BY a.seq DESC LIMIT 1) = $8"
+    } else {
+        "INSERT INTO audit (seq, at, actor, action, family_ref, subject, detail, prev_hash, hash, version) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+    };
+    let done = sqlx::query(sql)
+        .bind(r.seq)
+        .bind(r.at)
+        .bind(r.actor)
+        .bind(r.e.action)
+        .bind(r.e.family)
+        .bind(r.e.subject)
+        .bind(r.e.detail)
+        .bind(r.prev_hash)
+        .bind(r.hash)
+        .bind(KEYED)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// The chain's head, `SEQ:MAC` in hex: what the sweep logs to the journal and

@@ -31,6 +31,17 @@ pub struct Keyring {
     /// The unwrapped audit key, with the wrapped bytes it came from (a rotation rewraps it;
     /// the key itself never changes).
     audit: RwLock<Option<(Vec<u8>, Arc<AuditKey>)>>,
+    /// The audit entry this process appended last (see `audit::append`).
+    last_entry: std::sync::Mutex<Option<LastEntry>>,
+}
+
+/// An audit entry as appended: its number, its MAC and the key that made it. The next
+/// append chains to it without reading the head, if it is still the head then.
+#[derive(Clone)]
+pub struct LastEntry {
+    pub seq: i64,
+    pub hash: Vec<u8>,
+    pub key: Arc<AuditKey>,
 }
 
 /// The key of the audit chain's MAC and the first entry it covers (entries before it are
@@ -124,6 +135,7 @@ impl Keyring {
             extra_recipients,
             keks: RwLock::new(HashMap::new()),
             audit: RwLock::new(None),
+            last_entry: std::sync::Mutex::new(None),
         };
         if create_kek {
             let mut tx = store.write().await?;
@@ -136,6 +148,22 @@ impl Keyring {
             }
         }
         Ok(keyring)
+    }
+
+    /// The audit entry this process appended last, if any (it may have been rolled back,
+    /// or followed by another process's: the append checks).
+    pub fn last_entry(&self) -> Option<LastEntry> {
+        match self.last_entry.lock() {
+            Ok(l) => l.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    pub fn remember_entry(&self, entry: LastEntry) {
+        match self.last_entry.lock() {
+            Ok(mut l) => *l = Some(entry),
+            Err(poisoned) => *poisoned.into_inner() = Some(entry),
+        }
     }
 
     pub fn identity(&self) -> &Identity {
