@@ -110,7 +110,7 @@ fn main() {
             let e = synthetic_family(&mut rng, i, today, 1);
             let out = family::enrol(&app, &e).await.unwrap();
             let children: Vec<String> = out.members.iter().filter(|m| m.role == "child").map(|m| m.reference.clone()).collect();
-            for c in &out.checkins {
+            for (wave, c) in out.checkins.iter().enumerate() {
                 assert_eq!(c.status, "open");
                 let body = json!({
                     "at": c.due.to_rfc3339(),
@@ -120,12 +120,18 @@ fn main() {
                     "children": children.iter().map(|m| json!({"member": m, "observations": {"wellbeing": 7, "school_attendance": "normal"}})).collect::<Vec<_>>(),
                     "notes": "Huisbezoek; moeder en kinderen thuis, afspraken over school besproken."
                 });
-                work.push((c.id.clone(), body.to_string()));
+                work.push((wave, c.id.clone(), body.to_string()));
             }
         }
         // Valid past the clock jump below (a default token lives api.token_lifetime).
         let lifetime = nazorg::domain::duration::IsoDuration::months(120);
         let token = tokens::create(&app, &Scope::Admin, Some(lifetime), None).await.unwrap().token;
+        // Wave by wave, as check-ins fall due: the clients record different families at
+        // the same time, each family's check-ins in order. (A record whose family another
+        // record changed after it read it reads it again inside its write transaction: see
+        // `service::checkin::record`.)
+        work.sort_by_key(|w| w.0);
+        let work: Vec<(String, String)> = work.into_iter().map(|(_, id, body)| (id, body)).collect();
         (app, work, token)
     });
     clock.set(Utc.with_ymd_and_hms(2029, 6, 1, 9, 0, 0).unwrap());

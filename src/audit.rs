@@ -11,7 +11,7 @@
 //! SHA-256 hash (version 1): rows are immutable and are never re-chained. The first keyed
 //! entry's MAC covers the last plain hash, so those entries are protected from then on.
 
-use crate::keyring::{AuditKey, Keyring, KeyringError};
+use crate::keyring::{AuditKey, Keyring, KeyringError, LastEntry};
 use crate::store::{Conn, StoreError};
 use hmac::{Hmac, Mac};
 use serde::Serialize;
@@ -155,7 +155,7 @@ fn key_error(e: KeyringError) -> StoreError {
 }
 
 /// Appends an entry in the caller's (write) transaction, MAC'd under the audit key (made on
-/// first use).
+/// first use): [`append_many`] of one.
 pub async fn append(
     conn: &mut Conn,
     keys: &Keyring,
@@ -168,39 +168,131 @@ pub async fn append(
 }
 
 /// Appends entries, in order and each at its own instant, in the caller's (write)
-/// transaction, chained exactly as that many [`append`]s would chain them: the head is read
-/// once, each entry's MAC (computed here) covers the one before, and the rows go in
-/// multi-row INSERTs. Answers the entries' sequence numbers (bulk enrolment appends a
-/// batch's entries so).
+/// transaction, chained exactly as that many appends one by one would chain them. Answers
+/// their sequence numbers.
+///
+/// When the chain's head is the entry this process appended last, the first entry is one
+/// statement: an INSERT chained to that entry that applies only if the head's MAC is still
+/// that entry's (a rolled-back append, or another process's since, make it a no-op). Else
+/// the head and the audit key are read (one statement) and the entries chained to them.
+/// The rest go in multi-row INSERTs (bulk enrolment appends a batch's entries so): the
+/// caller's write transaction holds the write lock, so nothing appends in between.
 pub async fn append_many(
     conn: &mut Conn,
     keys: &Keyring,
     actor: &Actor,
     entries: &[(i64, Entry<'_>)],
 ) -> Result<std::ops::Range<i64>, StoreError> {
-    let Some((first_at, _)) = entries.first() else {
+    let Some(((first_at, first), rest)) = entries.split_first() else {
         return Ok(0..0);
     };
-    let last = sqlx::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
-        .fetch_optional(&mut *conn)
-        .await?;
-    let (prev_seq, mut prev_hash): (i64, Vec<u8>) = match last {
-        Some(r) => (r.try_get(0)?, r.try_get(1)?),
-        None => (0, vec![0u8; 32]),
+    let actor = actor.label();
+    if let Some(last) = keys.last_entry() {
+        let seq = last.seq + 1;
+        let hash = mac_of(&last.key, &last.hash, seq, *first_at, &actor, first);
+        let row = NewRow {
+            seq,
+            at: *first_at,
+            e: first,
+            prev_hash: &last.hash,
+            hash: &hash,
+        };
+        if insert_after_head(conn, &actor, &row).await? {
+            let end = insert_chained(conn, keys, &last.key, &actor, (seq, hash), rest).await?;
+            return Ok(seq..end);
+        }
+    }
+    // The chain's head and the audit key's row in one statement (one round trip on the
+    // writer connection instead of two).
+    let head = sqlx::query(
+        "SELECT h.seq, h.hash, k.kek_id, k.wrapped_key, k.first_seq FROM (SELECT 1 AS one) x \
+         LEFT JOIN (SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1) h ON 1 = 1 \
+         LEFT JOIN audit_key k ON k.id = 1",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let prev: (i64, Vec<u8>) = match (head.try_get::<Option<i64>, _>(0)?, head.try_get(1)?) {
+        (Some(seq), Some(hash)) => (seq, hash),
+        _ => (0, vec![0u8; 32]),
     };
-    let first = prev_seq + 1;
+    let stored = match (head.try_get(2)?, head.try_get(3)?, head.try_get(4)?) {
+        (Some(kek_id), Some(wrapped), Some(first_seq)) => {
+            Some(crate::store::keys::StoredAuditKey {
+                kek_id,
+                wrapped,
+                first_seq,
+            })
+        }
+        _ => None,
+    };
+    let seq = prev.0 + 1;
     let key = keys
-        .audit_key_for_append(conn, first, *first_at)
+        .audit_key_for_append(conn, stored, seq, *first_at)
         .await
         .map_err(key_error)?;
-    let actor = actor.label();
-    // Each row: its sequence number, the MAC it follows and its own MAC.
+    let end = insert_chained(conn, keys, &key, &actor, prev, entries).await?;
+    Ok(seq..end)
+}
+
+fn mac_of(key: &AuditKey, prev: &[u8], seq: i64, at: i64, actor: &str, e: &Entry<'_>) -> Vec<u8> {
+    keyed_mac(key, prev, seq, at, actor, e)
+        .finalize()
+        .into_bytes()
+        .to_vec()
+}
+
+/// One keyed entry to insert.
+struct NewRow<'a> {
+    seq: i64,
+    at: i64,
+    e: &'a Entry<'a>,
+    prev_hash: &'a [u8],
+    hash: &'a [u8],
+}
+
+/// Inserts a keyed entry only if the head's MAC is its `prev_hash`; answers whether it did.
+async fn insert_after_head(
+    conn: &mut Conn,
+    actor: &str,
+    r: &NewRow<'_>,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "INSERT INTO audit (seq, at, actor, action, family_ref, subject, detail, prev_hash, hash, version) \
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 \
+         WHERE (SELECT a.hash FROM audit a ORDER BY a.seq DESC LIMIT 1) = $8",
+    )
+    .bind(r.seq)
+    .bind(r.at)
+    .bind(actor)
+    .bind(r.e.action)
+    .bind(r.e.family)
+    .bind(r.e.subject)
+    .bind(r.e.detail)
+    .bind(r.prev_hash)
+    .bind(r.hash)
+    .bind(KEYED)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Inserts `entries` chained after `prev` (its sequence number and MAC) in multi-row
+/// statements, and remembers the last entry for the next append. Answers the sequence
+/// number after the last one.
+async fn insert_chained(
+    conn: &mut Conn,
+    keys: &Keyring,
+    key: &std::sync::Arc<AuditKey>,
+    actor: &str,
+    prev: (i64, Vec<u8>),
+    entries: &[(i64, Entry<'_>)],
+) -> Result<i64, StoreError> {
+    let (mut seq, mut prev_hash) = prev;
+    // Each row: its sequence number, instant and entry, the MAC it follows and its own.
     let mut chained = Vec::with_capacity(entries.len());
-    for (seq, (at, e)) in (first..).zip(entries) {
-        let hash = keyed_mac(&key, &prev_hash, seq, *at, &actor, e)
-            .finalize()
-            .into_bytes()
-            .to_vec();
+    for (at, e) in entries {
+        seq += 1;
+        let hash = mac_of(key, &prev_hash, seq, *at, actor, e);
         chained.push((
             seq,
             *at,
@@ -221,7 +313,7 @@ pub async fn append_many(
             q = q
                 .bind(*seq)
                 .bind(*at)
-                .bind(&actor)
+                .bind(actor)
                 .bind(e.action)
                 .bind(e.family)
                 .bind(e.subject)
@@ -232,7 +324,12 @@ pub async fn append_many(
         }
         q.execute(&mut *conn).await?;
     }
-    Ok(first..first + chained.len() as i64)
+    keys.remember_entry(LastEntry {
+        seq,
+        hash: prev_hash,
+        key: key.clone(),
+    });
+    Ok(seq + 1)
 }
 
 /// The chain's head, `SEQ:MAC` in hex: what the sweep logs to the journal and

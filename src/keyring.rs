@@ -31,6 +31,17 @@ pub struct Keyring {
     /// The unwrapped audit key, with the wrapped bytes it came from (a rotation rewraps it;
     /// the key itself never changes).
     audit: RwLock<Option<(Vec<u8>, Arc<AuditKey>)>>,
+    /// The audit entry this process appended last (see `audit::append`).
+    last_entry: std::sync::Mutex<Option<LastEntry>>,
+}
+
+/// An audit entry as appended: its number, its MAC and the key that made it. The next
+/// append chains to it without reading the head, if it is still the head then.
+#[derive(Clone)]
+pub struct LastEntry {
+    pub seq: i64,
+    pub hash: Vec<u8>,
+    pub key: Arc<AuditKey>,
 }
 
 /// The key of the audit chain's MAC and the first entry it covers (entries before it are
@@ -124,6 +135,7 @@ impl Keyring {
             extra_recipients,
             keks: RwLock::new(HashMap::new()),
             audit: RwLock::new(None),
+            last_entry: std::sync::Mutex::new(None),
         };
         if create_kek {
             let mut tx = store.write().await?;
@@ -136,6 +148,22 @@ impl Keyring {
             }
         }
         Ok(keyring)
+    }
+
+    /// The audit entry this process appended last, if any (it may have been rolled back,
+    /// or followed by another process's: the append checks).
+    pub fn last_entry(&self) -> Option<LastEntry> {
+        match self.last_entry.lock() {
+            Ok(l) => l.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    pub fn remember_entry(&self, entry: LastEntry) {
+        match self.last_entry.lock() {
+            Ok(mut l) => *l = Some(entry),
+            Err(poisoned) => *poisoned.into_inner() = Some(entry),
+        }
     }
 
     pub fn identity(&self) -> &Identity {
@@ -202,7 +230,18 @@ impl Keyring {
     /// so a key rolled back with its transaction is never used); `None` before the first
     /// keyed entry.
     pub async fn audit_key(&self, conn: &mut Conn) -> Result<Option<Arc<AuditKey>>, KeyringError> {
-        let Some(stored) = store::keys::audit_key(conn).await? else {
+        let stored = store::keys::audit_key(conn).await?;
+        self.audit_key_of(conn, stored).await
+    }
+
+    /// The audit key from its `stored` row (read by the caller, e.g. with the chain's head),
+    /// unwrapped or from the cache; `None` before the first keyed entry.
+    async fn audit_key_of(
+        &self,
+        conn: &mut Conn,
+        stored: Option<store::keys::StoredAuditKey>,
+    ) -> Result<Option<Arc<AuditKey>>, KeyringError> {
+        let Some(stored) = stored else {
             return Ok(None);
         };
         let cached = match self.audit.read() {
@@ -231,13 +270,15 @@ impl Keyring {
     /// The audit key for appending entry `next_seq`. The first time (a new installation, or
     /// the first entry after the upgrade that introduced it) a random key is made, wrapped by
     /// the current KEK and stored in the caller's transaction, covering `next_seq` on.
+    /// `stored`: the audit key's row as the caller's transaction holds it now.
     pub async fn audit_key_for_append(
         &self,
         conn: &mut Conn,
+        stored: Option<store::keys::StoredAuditKey>,
         next_seq: i64,
         now: i64,
     ) -> Result<Arc<AuditKey>, KeyringError> {
-        if let Some(key) = self.audit_key(conn).await? {
+        if let Some(key) = self.audit_key_of(conn, stored).await? {
             return Ok(key);
         }
         let (kek_id, kek) = self.current(conn, now).await?;

@@ -74,54 +74,465 @@ pub struct RecordedCheckin {
 /// coordinator. Every attempt is kept (who tried is sealed). A recorded check-in is not
 /// recorded again; a refused record changes nothing. `checkin record`, `checkin attempt`,
 /// the API and the workspace all call this one function.
+///
+/// What the record reads about the family (check-in, family, members, ex-partners, earlier
+/// check-ins and observations) is read on a read transaction, and everything is sealed and
+/// checked there, before the write transaction: on SQLite every write runs on one writer
+/// connection, one statement after another, so reads there would hold up every other
+/// writer. The write transaction first claims the family's version that was read (one
+/// conditional UPDATE; triggers move it on with every change to what was read). Should the
+/// family have changed in between, the record reads and prepares again inside the write
+/// transaction, where nothing else can change it: the rules never evaluate a stale family,
+/// and the request still takes one write transaction.
 pub async fn record(app: &App, r: &CheckinRecord) -> Result<RecordedCheckin, OpError> {
     let now = app.now();
     r.validate(now).map_err(OpError::Invalid)?;
     check_against_indicators(app, r)?;
-    let not_found = || OpError::NotFound {
-        what: "check-in",
-        reference: r.checkin.clone(),
+    let plan = {
+        let mut rd = app.store.read().await?;
+        let facts = Facts::read(app, &mut rd, r, now).await?;
+        rd.commit().await?;
+        Plan::make(app, r, facts, now)?
     };
+    between_read_and_write().await;
     let mut tx = app.store.write().await?;
-    let c = store::checkins::by_ref(&mut tx, &r.checkin)
-        .await?
-        .ok_or_else(not_found)?;
-    let f = store::families::by_id(&mut tx, c.family_id, to_secs(now))
-        .await?
-        .ok_or_else(not_found)?;
-    app.require_responsible(&f)?;
-    match c.status.as_str() {
-        "open" | "lapsed" => {}
-        "recorded" => {
+    let plan = if plan.claim(&mut tx).await? {
+        plan
+    } else {
+        tracing::debug!(checkin = %r.checkin, "family changed since it was read; reading it again in the write transaction");
+        let facts = Facts::read(app, &mut tx, r, now).await?;
+        let fresh = Plan::make(app, r, facts, now)?;
+        if !fresh.claim(&mut tx).await? {
+            return Err(OpError::Conflict(format!(
+                "family {} was changed at the same time; try again",
+                fresh.f.reference
+            )));
+        }
+        fresh
+    };
+    plan.write(app, tx, r, now).await
+}
+
+/// What a record reads about its check-in's family, in the caller's transaction.
+struct Facts {
+    c: store::checkins::CheckinRow,
+    f: store::families::FamilyRow,
+    mark: store::families::Mark,
+    members: Vec<store::families::MemberRow>,
+    partners: Vec<store::household::ExPartnerRow>,
+    /// The family's check-ins in time order, this one among them.
+    checkins: Vec<store::checkins::CheckinRow>,
+    observations: Vec<store::checkins::FamilyObservation>,
+    dek: Option<crate::crypto::Dek>,
+}
+
+impl Facts {
+    async fn read(
+        app: &App,
+        tx: &mut store::Conn,
+        r: &CheckinRecord,
+        now: DateTime<Utc>,
+    ) -> Result<Facts, OpError> {
+        let not_found = || OpError::NotFound {
+            what: "check-in",
+            reference: r.checkin.clone(),
+        };
+        let c = store::checkins::by_ref(tx, &r.checkin)
+            .await?
+            .ok_or_else(not_found)?;
+        let f = store::families::by_id(tx, c.family_id, to_secs(now))
+            .await?
+            .ok_or_else(not_found)?;
+        let mark = store::families::mark(tx, f.id)
+            .await?
+            .ok_or_else(not_found)?;
+        let members = store::families::members(tx, f.id).await?;
+        let partners = store::household::ex_partners(tx, f.id).await?;
+        let checkins = store::checkins::of_family(tx, f.id).await?;
+        let observations = store::checkins::family_observations(tx, f.id).await?;
+        let dek = app.family_dek(tx, &f).await?;
+        Ok(Facts {
+            c,
+            f,
+            mark,
+            members,
+            partners,
+            checkins,
+            observations,
+            dek,
+        })
+    }
+}
+
+/// A record checked and sealed from [`Facts`], ready to be written.
+struct Plan {
+    c: store::checkins::CheckinRow,
+    f: store::families::FamilyRow,
+    version: i64,
+    /// A reached contact's instant, noted on the family by the claim.
+    reached_at: Option<i64>,
+    dek: crate::crypto::Dek,
+    number: i64,
+    at: DateTime<Utc>,
+    attempt_sealed: Vec<u8>,
+    kind: PlanKind,
+}
+
+enum PlanKind {
+    /// A failed attempt with attempts left: the check-in stays open until `retry`.
+    Retry { retry: DateTime<Utc> },
+    /// The check-in is recorded (or missed, after the last failed attempt).
+    Record(Box<Recording>),
+}
+
+struct Recording {
+    missed: bool,
+    sealed: Vec<u8>,
+    /// (member id, sealed observations), children then adults.
+    observations: Vec<(i64, Vec<u8>)>,
+    /// The family as the rules see it once this record is written.
+    history: super::signals::History,
+    next_checkin: Option<NextCheckin>,
+    /// No check-in of the family is open any more: the plan may be complete.
+    none_open: bool,
+}
+
+impl Plan {
+    /// Checks the record against the facts and seals what it stores.
+    fn make(
+        app: &App,
+        r: &CheckinRecord,
+        facts: Facts,
+        now: DateTime<Utc>,
+    ) -> Result<Plan, OpError> {
+        let Facts {
+            c,
+            f,
+            mark,
+            members,
+            partners,
+            mut checkins,
+            mut observations,
+            dek,
+        } = facts;
+        app.require_responsible(&f)?;
+        match c.status.as_str() {
+            "open" | "lapsed" => {}
+            "recorded" => {
+                return Err(OpError::Conflict(format!(
+                    "check-in {} is already recorded",
+                    c.reference
+                )));
+            }
+            other => {
+                return Err(OpError::Conflict(format!(
+                    "check-in {} is {other}",
+                    c.reference
+                )));
+            }
+        }
+        if f.status != "running" {
+            return Err(OpError::Conflict(format!(
+                "family {} is {}",
+                f.reference, f.status
+            )));
+        }
+        let at = r.at.with_timezone(&Utc);
+        let plan_start = chrono::NaiveDate::parse_from_str(&f.episode_date, "%Y-%m-%d")
+            .map_err(|_| store::StoreError::Corrupt("episode date".into()))?;
+        if at.with_timezone(&app.config.timezone).date_naive() < plan_start {
+            return Err(OpError::invalid(
+                "at",
+                "before the start of the family's plan",
+            ));
+        }
+        let (child_ids, adult_ids) = observed_members(r, &members, &partners)?;
+        let Some(dek) = dek else {
+            return Err(OpError::Conflict(format!(
+                "family {} is erased",
+                f.reference
+            )));
+        };
+        let policy = &app.config.reminders;
+        let number = c.attempts + 1;
+        let attempt_row = format!("{}/{number}", c.reference);
+        let attempt_sealed = seal_json(
+            &dek,
+            &AttemptDetails {
+                by: r.by.clone(),
+                notes: r.notes.clone(),
+            },
+            &attempt_place(&f.reference, &attempt_row),
+        )?;
+        let attempts_left = i64::from(policy.max_attempts) > number;
+        let kind = if r.outcome == Outcome::NotReached && attempts_left {
+            let retry = policy
+                .retry_after
+                .add_to(at)
+                .ok_or_else(|| OpError::invalid("at", "out of range"))?;
+            PlanKind::Retry { retry }
+        } else {
+            let missed = r.outcome == Outcome::NotReached;
+            let details = RecordDetails {
+                family_observations: r.family_observations.clone(),
+                notes: r.notes.clone(),
+            };
+            let sealed = seal_json(&dek, &details, &record_place(&f.reference, &c.reference))?;
+            let mut sealed_observations = Vec::with_capacity(child_ids.len() + adult_ids.len());
+            let observed = r
+                .children
+                .iter()
+                .zip(child_ids)
+                .chain(r.adults.iter().zip(adult_ids));
+            for (child, member_id) in observed {
+                let row = observation_row(&c.reference, &child.member);
+                let values = seal_json(
+                    &dek,
+                    &child.observations,
+                    &observation_place(&f.reference, &row),
+                )?;
+                observations.push((c.id, member_id, child.member.clone(), values.clone()));
+                sealed_observations.push((member_id, values));
+            }
+            // The family's check-ins as they will stand: this one recorded (or missed).
+            for row in checkins.iter_mut().filter(|row| row.id == c.id) {
+                row.status = if missed { "missed" } else { "recorded" }.into();
+                row.outcome = Some(r.outcome.code().into());
+                row.sealed_record = Some(sealed.clone());
+                row.attempts = number;
+            }
+            let last_reached = match (r.outcome == Outcome::Reached, mark.last_reached_at) {
+                (true, Some(t)) => Some(t.max(to_secs(at))),
+                (true, None) => Some(to_secs(at)),
+                (false, t) => t,
+            };
+            let history = super::signals::History::build(
+                app,
+                &f,
+                &dek,
+                &checkins,
+                &observations,
+                &members,
+                last_reached.unwrap_or(f.enrolled_at),
+                now,
+                true,
+            )?;
+            let next = checkins.iter().find(|n| n.status == "open");
+            let next_checkin = match next {
+                Some(n) => Some(NextCheckin {
+                    id: n.reference.clone(),
+                    due: from_secs(n.due_at)?,
+                }),
+                None => None,
+            };
+            PlanKind::Record(Box::new(Recording {
+                missed,
+                sealed,
+                observations: sealed_observations,
+                history,
+                none_open: next.is_none(),
+                next_checkin,
+            }))
+        };
+        Ok(Plan {
+            reached_at: (r.outcome == Outcome::Reached).then(|| to_secs(at)),
+            c,
+            f,
+            version: mark.version,
+            dek,
+            number,
+            at,
+            attempt_sealed,
+            kind,
+        })
+    }
+
+    /// Claims the family at the version the plan was made from (noting a reached contact);
+    /// `false` if it changed since.
+    async fn claim(&self, tx: &mut store::Conn) -> Result<bool, OpError> {
+        Ok(store::families::claim(tx, self.f.id, self.version, self.reached_at).await?)
+    }
+
+    /// Writes the record in the write transaction that claimed the family, and commits.
+    async fn write(
+        self,
+        app: &App,
+        mut tx: store::Tx,
+        r: &CheckinRecord,
+        now: DateTime<Utc>,
+    ) -> Result<RecordedCheckin, OpError> {
+        let Plan {
+            c,
+            f,
+            dek,
+            number,
+            at,
+            attempt_sealed,
+            kind,
+            ..
+        } = self;
+        let policy = &app.config.reminders;
+        let kept = store::checkins::insert_attempt(
+            &mut tx,
+            &store::checkins::NewAttempt {
+                checkin_id: c.id,
+                number,
+                at: to_secs(at),
+                recorded_at: to_secs(now),
+                outcome: r.outcome.code(),
+                mode: r.mode.code(),
+                sealed_details: &attempt_sealed,
+            },
+        )
+        .await?;
+        if !kept {
+            return Err(OpError::Conflict(format!(
+                "check-in {} was changed at the same time; try again",
+                c.reference
+            )));
+        }
+        super::record::add_referrals(
+            app,
+            &mut tx,
+            &f,
+            &dek,
+            &r.referrals,
+            Some(&c.reference),
+            to_secs(now),
+        )
+        .await?;
+        let rec = match kind {
+            PlanKind::Retry { retry } => {
+                if !store::checkins::set_retry(&mut tx, c.id, to_secs(at), to_secs(retry), number)
+                    .await?
+                {
+                    return Err(OpError::Conflict(format!(
+                        "check-in {} is already recorded",
+                        c.reference
+                    )));
+                }
+                let detail = format!("not_reached {number}/{}", policy.max_attempts);
+                app.audit(
+                    &mut tx,
+                    &Entry {
+                        action: "checkin.attempt",
+                        family: Some(&f.reference),
+                        subject: Some(&c.reference),
+                        detail: Some(&detail),
+                    },
+                )
+                .await?;
+                tx.commit().await?;
+                tracing::info!(checkin = %c.reference, family = %f.reference, attempt = number, "contact attempt recorded; check-in stays open");
+                return Ok(RecordedCheckin {
+                    checkin: c.reference,
+                    family: f.reference,
+                    status: "open",
+                    outcome: r.outcome.code(),
+                    attempt: number,
+                    next_attempt_due: Some(retry),
+                    plan_status: f.status,
+                    next_checkin: None,
+                    flags: Vec::new(),
+                });
+            }
+            PlanKind::Record(rec) => rec,
+        };
+        let stored = store::checkins::record(
+            &mut tx,
+            &store::checkins::Recorded {
+                id: c.id,
+                contact_at: to_secs(at),
+                recorded_at: to_secs(now),
+                outcome: r.outcome.code(),
+                mode: r.mode.code(),
+                sealed_record: &rec.sealed,
+                attempts: number,
+            },
+        )
+        .await?;
+        if !stored {
             return Err(OpError::Conflict(format!(
                 "check-in {} is already recorded",
                 c.reference
             )));
         }
-        other => {
-            return Err(OpError::Conflict(format!(
-                "check-in {} is {other}",
-                c.reference
-            )));
+        if c.last_notice_at.is_some() || c.attempts > 0 {
+            super::invites::cancel(
+                app,
+                &mut tx,
+                &super::invites::Cancel {
+                    family: Some(&f.reference),
+                    municipality: &f.municipality,
+                    checkin: &c.reference,
+                    sequence: u32::try_from(number).unwrap_or(u32::MAX),
+                    due: from_secs(c.retry_due_at.unwrap_or(c.due_at))?,
+                    why: if rec.missed {
+                        crate::mail::ics::Why::Missed
+                    } else {
+                        crate::mail::ics::Why::Recorded
+                    },
+                },
+                now,
+            )
+            .await?;
         }
+        if rec.missed {
+            store::checkins::mark_missed(&mut tx, c.id, to_secs(now)).await?;
+            enqueue_missed(app, &mut tx, &f, &c, number, now).await?;
+        }
+        store::checkins::insert_observations(&mut tx, c.id, &rec.observations).await?;
+        let flags = super::signals::raise(
+            app,
+            &mut tx,
+            &f,
+            &dek,
+            &rec.history,
+            now,
+            super::signals::Trigger::Recorded(c.id),
+        )
+        .await?;
+        // The claim holds the family at what was read: with no check-in open, the plan may
+        // be complete; with one open, it is not.
+        let completed =
+            rec.none_open && store::families::complete_if_done(&mut tx, f.id, to_secs(now)).await?;
+        app.audit(
+            &mut tx,
+            &Entry {
+                action: "checkin.record",
+                family: Some(&f.reference),
+                subject: Some(&c.reference),
+                detail: Some(r.outcome.code()),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::info!(checkin = %c.reference, family = %f.reference, outcome = r.outcome.code(), "check-in recorded");
+        Ok(RecordedCheckin {
+            checkin: c.reference,
+            family: f.reference,
+            status: if rec.missed { "missed" } else { "recorded" },
+            outcome: r.outcome.code(),
+            attempt: number,
+            next_attempt_due: None,
+            plan_status: if completed {
+                "completed".into()
+            } else {
+                f.status
+            },
+            next_checkin: rec.next_checkin,
+            flags,
+        })
     }
-    if f.status != "running" {
-        return Err(OpError::Conflict(format!(
-            "family {} is {}",
-            f.reference, f.status
-        )));
-    }
-    let at = r.at.with_timezone(&Utc);
-    let plan_start = chrono::NaiveDate::parse_from_str(&f.episode_date, "%Y-%m-%d")
-        .map_err(|_| store::StoreError::Corrupt("episode date".into()))?;
-    if at.with_timezone(&app.config.timezone).date_naive() < plan_start {
-        return Err(OpError::invalid(
-            "at",
-            "before the start of the family's plan",
-        ));
-    }
-    let members = store::families::members(&mut tx, f.id).await?;
-    let partners = store::household::ex_partners(&mut tx, f.id).await?;
+}
+
+/// The member ids of the observed children and adults, or why a named member cannot be
+/// observed.
+fn observed_members(
+    r: &CheckinRecord,
+    members: &[store::families::MemberRow],
+    partners: &[store::household::ExPartnerRow],
+) -> Result<(Vec<i64>, Vec<i64>), OpError> {
     let mut child_ids = Vec::with_capacity(r.children.len());
     let mut errors = Vec::new();
     for (i, child) in r.children.iter().enumerate() {
@@ -166,205 +577,44 @@ pub async fn record(app: &App, r: &CheckinRecord) -> Result<RecordedCheckin, OpE
             )),
         }
     }
-    if !errors.is_empty() {
-        return Err(OpError::Invalid(errors));
+    if errors.is_empty() {
+        Ok((child_ids, adult_ids))
+    } else {
+        Err(OpError::Invalid(errors))
     }
-    let Some(dek) = app.family_dek(&mut tx, &f).await? else {
-        return Err(OpError::Conflict(format!(
-            "family {} is erased",
-            f.reference
-        )));
-    };
-    let policy = &app.config.reminders;
-    let number = c.attempts + 1;
-    let attempt_row = format!("{}/{number}", c.reference);
-    let attempt_sealed = seal_json(
-        &dek,
-        &AttemptDetails {
-            by: r.by.clone(),
-            notes: r.notes.clone(),
-        },
-        &attempt_place(&f.reference, &attempt_row),
-    )?;
-    let kept = store::checkins::insert_attempt(
-        &mut tx,
-        &store::checkins::NewAttempt {
-            checkin_id: c.id,
-            number,
-            at: to_secs(at),
-            recorded_at: to_secs(now),
-            outcome: r.outcome.code(),
-            mode: r.mode.code(),
-            sealed_details: &attempt_sealed,
-        },
-    )
-    .await?;
-    if !kept {
-        return Err(OpError::Conflict(format!(
-            "check-in {} was changed at the same time; try again",
-            c.reference
-        )));
+}
+
+/// Work to run between a record's read and write phases.
+type Between = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+tokio::task_local! {
+    static BETWEEN_READ_AND_WRITE: std::sync::Mutex<Option<Between>>;
+}
+
+/// For tests: runs `work` so that the first record it makes runs `between` after reading
+/// the family and before its write transaction (e.g. another record of the same family),
+/// to check that the record sees that change. Outside it, records run straight through.
+#[doc(hidden)]
+pub async fn with_work_between_read_and_write<F: std::future::Future>(
+    between: Between,
+    work: F,
+) -> F::Output {
+    BETWEEN_READ_AND_WRITE
+        .scope(std::sync::Mutex::new(Some(between)), work)
+        .await
+}
+
+async fn between_read_and_write() {
+    let between = BETWEEN_READ_AND_WRITE
+        .try_with(|b| match b.lock() {
+            Ok(mut b) => b.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        })
+        .ok()
+        .flatten();
+    if let Some(work) = between {
+        work.await;
     }
-    super::record::add_referrals(
-        app,
-        &mut tx,
-        &f,
-        &dek,
-        &r.referrals,
-        Some(&c.reference),
-        to_secs(now),
-    )
-    .await?;
-    let attempts_left = i64::from(policy.max_attempts) > number;
-    if r.outcome == Outcome::NotReached && attempts_left {
-        let retry = policy
-            .retry_after
-            .add_to(at)
-            .ok_or_else(|| OpError::invalid("at", "out of range"))?;
-        if !store::checkins::set_retry(&mut tx, c.id, to_secs(at), to_secs(retry)).await? {
-            return Err(OpError::Conflict(format!(
-                "check-in {} is already recorded",
-                c.reference
-            )));
-        }
-        let detail = format!("not_reached {number}/{}", policy.max_attempts);
-        app.audit(
-            &mut tx,
-            &Entry {
-                action: "checkin.attempt",
-                family: Some(&f.reference),
-                subject: Some(&c.reference),
-                detail: Some(&detail),
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        tracing::info!(checkin = %c.reference, family = %f.reference, attempt = number, "contact attempt recorded; check-in stays open");
-        return Ok(RecordedCheckin {
-            checkin: c.reference,
-            family: f.reference,
-            status: "open",
-            outcome: r.outcome.code(),
-            attempt: number,
-            next_attempt_due: Some(retry),
-            plan_status: f.status,
-            next_checkin: None,
-            flags: Vec::new(),
-        });
-    }
-    let missed = r.outcome == Outcome::NotReached;
-    let details = RecordDetails {
-        family_observations: r.family_observations.clone(),
-        notes: r.notes.clone(),
-    };
-    let sealed = seal_json(&dek, &details, &record_place(&f.reference, &c.reference))?;
-    let stored = store::checkins::record(
-        &mut tx,
-        &store::checkins::Recorded {
-            id: c.id,
-            contact_at: to_secs(at),
-            recorded_at: to_secs(now),
-            outcome: r.outcome.code(),
-            mode: r.mode.code(),
-            sealed_record: &sealed,
-        },
-    )
-    .await?;
-    if !stored {
-        return Err(OpError::Conflict(format!(
-            "check-in {} is already recorded",
-            c.reference
-        )));
-    }
-    if c.last_notice_at.is_some() || c.attempts > 0 {
-        super::invites::cancel(
-            app,
-            &mut tx,
-            &super::invites::Cancel {
-                family: Some(&f.reference),
-                municipality: &f.municipality,
-                checkin: &c.reference,
-                sequence: u32::try_from(number).unwrap_or(u32::MAX),
-                due: from_secs(c.retry_due_at.unwrap_or(c.due_at))?,
-                why: if missed {
-                    crate::mail::ics::Why::Missed
-                } else {
-                    crate::mail::ics::Why::Recorded
-                },
-            },
-            now,
-        )
-        .await?;
-    }
-    if missed {
-        store::checkins::mark_missed(&mut tx, c.id, to_secs(now)).await?;
-        enqueue_missed(app, &mut tx, &f, &c, number, now).await?;
-    }
-    if r.outcome == Outcome::Reached {
-        store::families::note_reached(&mut tx, f.id, to_secs(at)).await?;
-    }
-    let observed = r
-        .children
-        .iter()
-        .zip(child_ids)
-        .chain(r.adults.iter().zip(adult_ids));
-    for (child, member_id) in observed {
-        let row = observation_row(&c.reference, &child.member);
-        let sealed = seal_json(
-            &dek,
-            &child.observations,
-            &observation_place(&f.reference, &row),
-        )?;
-        store::checkins::insert_observation(&mut tx, c.id, member_id, &sealed).await?;
-    }
-    let flags = super::signals::evaluate_family(
-        app,
-        &mut tx,
-        &f,
-        &dek,
-        now,
-        super::signals::Trigger::Recorded(c.id),
-    )
-    .await?;
-    let completed = store::families::complete_if_done(&mut tx, f.id, to_secs(now)).await?;
-    app.audit(
-        &mut tx,
-        &Entry {
-            action: "checkin.record",
-            family: Some(&f.reference),
-            subject: Some(&c.reference),
-            detail: Some(r.outcome.code()),
-        },
-    )
-    .await?;
-    let next = store::checkins::of_family(&mut tx, f.id)
-        .await?
-        .into_iter()
-        .find(|n| n.status == "open");
-    let next_checkin = match next {
-        Some(n) => Some(NextCheckin {
-            id: n.reference,
-            due: from_secs(n.due_at)?,
-        }),
-        None => None,
-    };
-    tx.commit().await?;
-    tracing::info!(checkin = %c.reference, family = %f.reference, outcome = r.outcome.code(), "check-in recorded");
-    Ok(RecordedCheckin {
-        checkin: c.reference,
-        family: f.reference,
-        status: if missed { "missed" } else { "recorded" },
-        outcome: r.outcome.code(),
-        attempt: number,
-        next_attempt_due: None,
-        plan_status: if completed {
-            "completed".into()
-        } else {
-            f.status
-        },
-        next_checkin,
-        flags,
-    })
 }
 
 /// Every allowed attempt failed: the coordinator is told (cc the team), in the caller's

@@ -64,6 +64,133 @@ pub enum Trigger {
     Sweep,
 }
 
+/// What the rules read about a family: its check-ins in time order (with the values seen,
+/// when asked for), the members followed, and since when it is in sight.
+pub(crate) struct History {
+    slots: Vec<Slot>,
+    /// Children and adults are each a subject of their own (the adult victim is followed
+    /// too); an ex-partner is no member and never a subject.
+    followed: Vec<(Scope, i64, String)>,
+    in_sight_since: DateTime<Utc>,
+}
+
+impl History {
+    /// Builds the history from rows read (or about to be written: a record builds it with
+    /// its own check-in and observations in place, before its write transaction).
+    /// `observations` are only opened for recorded check-ins, and only with `need_values`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn build(
+        app: &App,
+        f: &FamilyRow,
+        dek: &Dek,
+        checkins: &[store::checkins::CheckinRow],
+        observations: &[store::checkins::FamilyObservation],
+        members: &[store::families::MemberRow],
+        in_sight_since: i64,
+        now: DateTime<Utc>,
+        need_values: bool,
+    ) -> Result<History, OpError> {
+        let cfg = &app.config;
+        let mut slots = Vec::with_capacity(checkins.len());
+        for c in checkins {
+            let contact = match (c.status.as_str(), c.outcome.as_deref()) {
+                ("recorded", Some("reached")) => Contact::Reached,
+                ("recorded", Some("not_reached")) | ("missed", _) => Contact::NotReached,
+                ("recorded", Some("declined")) => Contact::Declined,
+                ("open", _) => {
+                    let due = from_secs(c.due_at)?;
+                    match cfg.reminders.overdue_after.add_to(due) {
+                        Some(t) if t <= now => Contact::Overdue,
+                        _ => Contact::Pending,
+                    }
+                }
+                _ => Contact::Pending,
+            };
+            let mut slot = Slot {
+                id: c.id,
+                reference: c.reference.clone(),
+                due_at: c.retry_due_at.unwrap_or(c.due_at),
+                contact,
+                family_obs: None,
+                child_obs: BTreeMap::new(),
+            };
+            if need_values && c.status == "recorded" {
+                if let Some(sealed) = &c.sealed_record {
+                    let place = super::checkin::record_place(&f.reference, &c.reference);
+                    let d: RecordDetails = open_json(dek, sealed, &place)?;
+                    slot.family_obs = Some(d.family_observations);
+                }
+                for (_, member_id, member_ref, sealed) in
+                    observations.iter().filter(|o| o.0 == c.id)
+                {
+                    let row = super::checkin::observation_row(&c.reference, member_ref);
+                    let place = super::checkin::observation_place(&f.reference, &row);
+                    slot.child_obs
+                        .insert(*member_id, open_json(dek, sealed, &place)?);
+                }
+            }
+            slots.push(slot);
+        }
+        let followed = members
+            .iter()
+            .filter_map(|m| match m.role.as_str() {
+                "child" => Some((Scope::Child, m.id, m.reference.clone())),
+                "adult" => Some((Scope::Adult, m.id, m.reference.clone())),
+                _ => None,
+            })
+            .collect();
+        Ok(History {
+            slots,
+            followed,
+            in_sight_since: from_secs(in_sight_since)?,
+        })
+    }
+
+    /// Reads the history in the caller's transaction: four queries, however many
+    /// check-ins the family has.
+    async fn read(
+        app: &App,
+        tx: &mut Conn,
+        f: &FamilyRow,
+        dek: &Dek,
+        now: DateTime<Utc>,
+        need_values: bool,
+    ) -> Result<History, OpError> {
+        let checkins = store::checkins::of_family(tx, f.id).await?;
+        let observations = if need_values {
+            store::checkins::family_observations(tx, f.id).await?
+        } else {
+            Vec::new()
+        };
+        let members = store::families::members(tx, f.id).await?;
+        // `out_of_sight` counts time since the last reached contact (or enrolment).
+        let in_sight_since = store::families::in_sight_since(tx, f.id)
+            .await?
+            .unwrap_or(f.enrolled_at);
+        History::build(
+            app,
+            f,
+            dek,
+            &checkins,
+            &observations,
+            &members,
+            in_sight_since,
+            now,
+            need_values,
+        )
+    }
+}
+
+/// The rules that `trigger` evaluates.
+fn rules_for(app: &App, trigger: Trigger) -> Vec<&crate::domain::signals::Rule> {
+    app.config
+        .signals
+        .rules
+        .iter()
+        .filter(|r| trigger != Trigger::Sweep || matches!(r.kind, RuleKind::OutOfSight { .. }))
+        .collect()
+}
+
 /// Evaluates the rules for one family inside the caller's transaction, raising new flags
 /// and enqueuing red alerts. `dek` opens observations and seals evidence.
 pub async fn evaluate_family(
@@ -74,76 +201,38 @@ pub async fn evaluate_family(
     now: DateTime<Utc>,
     trigger: Trigger,
 ) -> Result<Vec<Raised>, OpError> {
-    let cfg = &app.config;
-    let rules: Vec<_> = cfg
-        .signals
-        .rules
-        .iter()
-        .filter(|r| trigger != Trigger::Sweep || matches!(r.kind, RuleKind::OutOfSight { .. }))
-        .collect();
-    if rules.is_empty() {
+    if rules_for(app, trigger).is_empty() {
         return Ok(Vec::new());
     }
     let need_values = matches!(trigger, Trigger::Recorded(_));
-    let mut slots = Vec::new();
-    for c in store::checkins::of_family(tx, f.id).await? {
-        let contact = match (c.status.as_str(), c.outcome.as_deref()) {
-            ("recorded", Some("reached")) => Contact::Reached,
-            ("recorded", Some("not_reached")) | ("missed", _) => Contact::NotReached,
-            ("recorded", Some("declined")) => Contact::Declined,
-            ("open", _) => {
-                let due = from_secs(c.due_at)?;
-                match cfg.reminders.overdue_after.add_to(due) {
-                    Some(t) if t <= now => Contact::Overdue,
-                    _ => Contact::Pending,
-                }
-            }
-            _ => Contact::Pending,
-        };
-        let mut slot = Slot {
-            id: c.id,
-            reference: c.reference.clone(),
-            due_at: c.retry_due_at.unwrap_or(c.due_at),
-            contact,
-            family_obs: None,
-            child_obs: BTreeMap::new(),
-        };
-        if need_values && c.status == "recorded" {
-            if let Some(sealed) = &c.sealed_record {
-                let place = super::checkin::record_place(&f.reference, &c.reference);
-                let d: RecordDetails = open_json(dek, sealed, &place)?;
-                slot.family_obs = Some(d.family_observations);
-            }
-            for (member_id, member_ref, sealed) in store::checkins::observations(tx, c.id).await? {
-                let row = super::checkin::observation_row(&c.reference, &member_ref);
-                let place = super::checkin::observation_place(&f.reference, &row);
-                slot.child_obs
-                    .insert(member_id, open_json(dek, &sealed, &place)?);
-            }
-        }
-        slots.push(slot);
+    let history = History::read(app, tx, f, dek, now, need_values).await?;
+    raise(app, tx, f, dek, &history, now, trigger).await
+}
+
+/// Evaluates the rules on a family's `history` (as it stands in the caller's transaction),
+/// raising new flags and enqueuing red alerts there. Reads only the flags of rules that fire.
+pub(crate) async fn raise(
+    app: &App,
+    tx: &mut Conn,
+    f: &FamilyRow,
+    dek: &Dek,
+    history: &History,
+    now: DateTime<Utc>,
+    trigger: Trigger,
+) -> Result<Vec<Raised>, OpError> {
+    let cfg = &app.config;
+    let rules = rules_for(app, trigger);
+    if rules.is_empty() {
+        return Ok(Vec::new());
     }
+    let slots = &history.slots;
     let trigger_index = match trigger {
         Trigger::Recorded(id) => slots.iter().position(|s| s.id == id),
         Trigger::Sweep => None,
     };
-    // Children and adults are each a subject of their own (the adult victim is followed
-    // too); an ex-partner is no member and never a subject.
-    let followed: Vec<(Scope, i64, String)> = store::families::members(tx, f.id)
-        .await?
-        .into_iter()
-        .filter_map(|m| match m.role.as_str() {
-            "child" => Some((Scope::Child, m.id, m.reference)),
-            "adult" => Some((Scope::Adult, m.id, m.reference)),
-            _ => None,
-        })
-        .collect();
+    let followed = &history.followed;
+    let in_sight_since = history.in_sight_since;
     let mut raised = Vec::new();
-    // `out_of_sight` counts time since the last reached contact (or enrolment).
-    let in_sight_since = match store::families::in_sight_since(tx, f.id).await? {
-        Some(t) => from_secs(t)?,
-        None => from_secs(f.enrolled_at)?,
-    };
     // Subjects: each child on its own, and the family.
     let mut subjects: Vec<(Scope, Option<i64>, String)> = followed
         .iter()
@@ -184,7 +273,7 @@ pub async fn evaluate_family(
                     subject,
                 };
                 if let Some(r) =
-                    raise_out_of_sight(app, tx, f, dek, &slots, rule, &sight, now).await?
+                    raise_out_of_sight(app, tx, f, dek, slots, rule, &sight, now).await?
                 {
                     raised.push(r);
                 }

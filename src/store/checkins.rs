@@ -224,14 +224,17 @@ pub struct Recorded<'a> {
     pub outcome: &'a str,
     pub mode: &'a str,
     pub sealed_record: &'a [u8],
+    /// Contact attempts kept, this one included.
+    pub attempts: i64,
 }
 
-/// Stores the outcome of an open (or lapsed) check-in; `false` if it was neither (recorded
-/// twice, or cancelled), in which case nothing changed.
+/// Stores the outcome of an open (or lapsed) check-in, with the number of attempts kept so
+/// far; `false` if it was neither (recorded twice, or cancelled), in which case nothing
+/// changed.
 pub async fn record(conn: &mut Conn, r: &Recorded<'_>) -> Result<bool, StoreError> {
     let done = sqlx::query(
         "UPDATE checkins SET status = 'recorded', contact_at = $2, recorded_at = $3, \
-         outcome = $4, mode = $5, sealed_record = $6, next_notice_at = NULL \
+         outcome = $4, mode = $5, sealed_record = $6, next_notice_at = NULL, attempts = $7 \
          WHERE id = $1 AND status IN ('open', 'lapsed')",
     )
     .bind(r.id)
@@ -240,9 +243,55 @@ pub async fn record(conn: &mut Conn, r: &Recorded<'_>) -> Result<bool, StoreErro
     .bind(r.outcome)
     .bind(r.mode)
     .bind(r.sealed_record)
+    .bind(r.attempts)
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Rows per multi-row observation INSERT: 3 parameters each, well under SQLite's 32,766.
+const OBSERVATIONS_PER_INSERT: usize = 1_000;
+
+/// Stores the sealed observations of one check-in, one statement per
+/// [`OBSERVATIONS_PER_INSERT`] rows: (member id, sealed values).
+pub async fn insert_observations(
+    conn: &mut Conn,
+    checkin_id: i64,
+    rows: &[(i64, Vec<u8>)],
+) -> Result<(), StoreError> {
+    for chunk in rows.chunks(OBSERVATIONS_PER_INSERT) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
+            .collect();
+        let sql = format!(
+            "INSERT INTO observations (checkin_id, member_id, sealed_values) VALUES {}",
+            values.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for (member_id, sealed) in chunk {
+            q = q.bind(checkin_id).bind(*member_id).bind(sealed.as_slice());
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// A sealed observation of a family: (check-in id, member id, member ref, sealed values).
+pub type FamilyObservation = (i64, i64, String, Vec<u8>);
+
+/// Every sealed observation of a family's check-ins, in one query (the rules read them all).
+pub async fn family_observations(
+    conn: &mut Conn,
+    family_id: i64,
+) -> Result<Vec<FamilyObservation>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT o.checkin_id, m.id, m.ref, o.sealed_values FROM observations o \
+         JOIN checkins c ON c.id = o.checkin_id JOIN members m ON m.id = o.member_id \
+         WHERE c.family_id = $1 ORDER BY o.checkin_id, m.position",
+    )
+    .bind(family_id)
+    .fetch_all(conn)
+    .await?)
 }
 
 pub async fn insert_observation(
@@ -322,6 +371,7 @@ pub struct NewAttempt<'a> {
 }
 
 /// Keeps one attempt; `false` if an attempt with this number exists (a concurrent record).
+/// The check-in's `attempts` count is set by [`record`] or [`set_retry`], which follow it.
 pub async fn insert_attempt(conn: &mut Conn, a: &NewAttempt<'_>) -> Result<bool, StoreError> {
     let done = sqlx::query(
         "INSERT INTO checkin_attempts (checkin_id, number, at, recorded_at, outcome, mode, \
@@ -334,15 +384,8 @@ pub async fn insert_attempt(conn: &mut Conn, a: &NewAttempt<'_>) -> Result<bool,
     .bind(a.outcome)
     .bind(a.mode)
     .bind(a.sealed_details)
-    .execute(&mut *conn)
+    .execute(conn)
     .await?;
-    if done.rows_affected() == 1 {
-        sqlx::query("UPDATE checkins SET attempts = $2 WHERE id = $1")
-            .bind(a.checkin_id)
-            .bind(a.number)
-            .execute(conn)
-            .await?;
-    }
     Ok(done.rows_affected() == 1)
 }
 
@@ -361,22 +404,25 @@ pub async fn attempts(conn: &mut Conn, checkin_id: i64) -> Result<Vec<AttemptRow
 }
 
 /// After a failed attempt the check-in stays open: the next attempt is due at `retry_due`,
-/// and its reminder sequence starts again from there (the retry reminder first).
+/// and its reminder sequence starts again from there (the retry reminder first). `attempts`:
+/// the attempts kept, this one included.
 pub async fn set_retry(
     conn: &mut Conn,
     id: i64,
     contact_at: i64,
     retry_due: i64,
+    attempts: i64,
 ) -> Result<bool, StoreError> {
     // Stage 1 (upcoming) so the next notice owed is the one at the retry's due instant.
     let done = sqlx::query(
         "UPDATE checkins SET contact_at = $2, retry_due_at = $3, notice_stage = 1, \
-         overdue_count = 0, last_notice_at = NULL, next_notice_at = $3, status = 'open' \
-         WHERE id = $1 AND status IN ('open', 'lapsed')",
+         overdue_count = 0, last_notice_at = NULL, next_notice_at = $3, status = 'open', \
+         attempts = $4 WHERE id = $1 AND status IN ('open', 'lapsed')",
     )
     .bind(id)
     .bind(contact_at)
     .bind(retry_due)
+    .bind(attempts)
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)

@@ -484,6 +484,45 @@ pub async fn note_reached(conn: &mut Conn, family_id: i64, at: i64) -> Result<()
     Ok(())
 }
 
+/// A family's change mark (see `migrations/sqlite/0015_family_version.sql`) and when it was
+/// last reached, as a check-in's record reads them.
+#[derive(Clone, Copy, Debug, sqlx::FromRow)]
+pub struct Mark {
+    pub version: i64,
+    pub last_reached_at: Option<i64>,
+}
+
+pub async fn mark(conn: &mut Conn, family_id: i64) -> Result<Option<Mark>, StoreError> {
+    Ok(
+        sqlx::query_as("SELECT version, last_reached_at FROM families WHERE id = $1")
+            .bind(family_id)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
+/// Claims the family for a change computed from what was read at `version`: moves the
+/// version on, and notes a reached contact at `reached_at` (as [`note_reached`]). `false`
+/// if the family changed since (another version): then nothing changed.
+pub async fn claim(
+    conn: &mut Conn,
+    family_id: i64,
+    version: i64,
+    reached_at: Option<i64>,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE families SET version = version + 1, last_reached_at = CASE \
+         WHEN $3 IS NOT NULL AND (last_reached_at IS NULL OR last_reached_at < $3) THEN $3 \
+         ELSE last_reached_at END WHERE id = $1 AND version = $2",
+    )
+    .bind(family_id)
+    .bind(version)
+    .bind(reached_at)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// When a family was last reached (or enrolled, if never): where `out_of_sight` counts from.
 pub async fn in_sight_since(conn: &mut Conn, family_id: i64) -> Result<Option<i64>, StoreError> {
     let t: Option<i64> = sqlx::query_scalar(

@@ -418,3 +418,59 @@ async fn entries_appended_together_chain_as_entries_appended_one_by_one() {
     let v = verify_fails(&env, &[]);
     assert_eq!(v["first_forged"], 3300, "{v}");
 }
+
+/// An append chains to the entry the process appended last without reading the head, but
+/// only while that entry is still the head: after a rolled-back append, and after another
+/// process's entries, the next entry chains to the real head and the chain verifies.
+#[test]
+fn appends_chain_to_the_real_head_after_a_rollback_and_another_process() {
+    use nazorg::audit::Entry;
+    use nazorg::clock::ManualClock;
+    use std::sync::Arc;
+
+    let env = busy_env();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let at = chrono::DateTime::parse_from_rfc3339("2026-12-03T10:00:00+01:00")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let app = rt.block_on(env.app(Arc::new(ManualClock::new(at))));
+    let entry = |action| Entry {
+        action,
+        ..Default::default()
+    };
+    rt.block_on(async {
+        let mut tx = app.store.write().await.unwrap();
+        app.audit(&mut tx, &entry("test.kept")).await.unwrap();
+        tx.commit().await.unwrap();
+        let mut tx = app.store.write().await.unwrap();
+        app.audit(&mut tx, &entry("test.rolled_back"))
+            .await
+            .unwrap();
+        tx.rollback().await.unwrap();
+        let mut tx = app.store.write().await.unwrap();
+        app.audit(&mut tx, &entry("test.after_rollback"))
+            .await
+            .unwrap();
+        app.audit(&mut tx, &entry("test.same_transaction"))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    });
+    // Another process appends (a read of a family is audited).
+    let fam = env.sql("SELECT ref FROM families ORDER BY id LIMIT 1");
+    env.ok(&["family", "show", &fam]);
+    rt.block_on(async {
+        let mut tx = app.store.write().await.unwrap();
+        app.audit(&mut tx, &entry("test.after_another"))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        app.store.close().await;
+    });
+    let v = verify_ok(&env, &[]);
+    assert_eq!(v["entries"], 6 + 5);
+    assert_eq!(
+        env.sql("SELECT COUNT(*) FROM audit WHERE action = 'test.rolled_back'"),
+        "0"
+    );
+}

@@ -428,7 +428,28 @@ fn migrating_an_older_database_stores_missed_and_keeps_everything_else() {
                 (SELECT COUNT(*) FROM observations) || ' ' || (SELECT COUNT(*) FROM flags)";
     let kept = env.sql(refs);
     assert_eq!(kept, "4 1 1", "attempts, observations, a red flag");
-    // Back to what migration 0012 left: the old CHECK, missed as recorded + missed_at.
+    // Back to what migration 0012 left: the old CHECK, missed as recorded + missed_at. The
+    // family version triggers of 0015 name `checkins`: rolled back too (as before 0013).
+    let triggers: String = ["families_version"]
+        .into_iter()
+        .map(str::to_string)
+        .chain(
+            [
+                "responsibilities",
+                "members",
+                "ex_partners",
+                "checkins",
+                "observations",
+            ]
+            .iter()
+            .flat_map(|t| ["insert", "update", "delete"].map(|op| format!("{t}_version_{op}"))),
+        )
+        .map(|t| format!("DROP TRIGGER {t}; "))
+        .collect();
+    env.sql(&format!(
+        "BEGIN; {triggers} ALTER TABLE families DROP COLUMN version; \
+         DELETE FROM _sqlx_migrations WHERE version = 15; COMMIT;"
+    ));
     env.sql(
         "PRAGMA foreign_keys = OFF; BEGIN;
          CREATE TABLE checkins_old (
@@ -468,6 +489,13 @@ fn migrating_an_older_database_stores_missed_and_keeps_everything_else() {
     assert_eq!(
         env.sql("SELECT COUNT(*) FROM _sqlx_migrations WHERE version = 13 AND success"),
         "1"
+    );
+    // And 0015 with its triggers, on the rebuilt table.
+    assert_eq!(
+        env.sql(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE '%_version%'"
+        ),
+        "16"
     );
     let shown = env.json(&["family", "show", fam["family"].as_str().unwrap()]);
     assert_eq!(shown["checkins"][0]["status"], "missed");

@@ -761,3 +761,145 @@ fn red_flag_resent_and_escalated_and_the_digest_over_a_week() {
     assert!(esc.contains(TEAM_AMSTERDAM), "cc the team: {esc}");
     assert!(!esc.contains("REDW"), "no personal data: {esc}");
 }
+
+/// A record reads the family before its write transaction; another record of the same
+/// family that commits in between (here: run by the test hook right there) moves the
+/// family's version on, so the later record reads again inside its write transaction.
+/// Its rules see the earlier record's observations (two absent school days in a row raise
+/// `school_slipping` at the second), each record takes one write transaction, and a
+/// check-in recorded in between is refused, not recorded twice.
+#[test]
+fn a_record_interleaved_with_another_sees_it() {
+    use nazorg::clock::ManualClock;
+    use nazorg::domain::recording::CheckinRecord;
+    use nazorg::service::checkin;
+    use std::sync::Arc;
+
+    let env = TestEnv::new();
+    let f = enrol(&env, AMSTERDAM, "RACE");
+    let absent = || Some(json!({"school_attendance": "absent"}));
+    let first: CheckinRecord =
+        serde_json::from_value(body(&f, 0, "reached", absent(), None, json!({}))).unwrap();
+    let second: CheckinRecord =
+        serde_json::from_value(body(&f, 1, "reached", absent(), None, json!({}))).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let at = chrono::DateTime::parse_from_rfc3339(RECORD_AT)
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let app = rt.block_on(env.app(Arc::new(ManualClock::new(at))));
+    let writes = app.store.write_transactions();
+    let out = rt.block_on({
+        let app2 = app.clone();
+        checkin::with_work_between_read_and_write(
+            Box::pin(async move {
+                let out = checkin::record(&app2, &first).await.unwrap();
+                assert!(out.flags.is_empty(), "one absent day is no streak");
+            }),
+            checkin::record(&app, &second),
+        )
+    });
+    let out = out.unwrap();
+    assert_eq!(app.store.write_transactions() - writes, 2, "one each");
+    assert_eq!(out.flags.len(), 1, "{:?}", out.flags);
+    assert_eq!(out.flags[0].rule, "school_slipping");
+    assert_eq!(
+        flags_of(&env, &f),
+        vec![("school_slipping".to_string(), "child0".to_string(), 1)]
+    );
+    assert_eq!(out.next_checkin.map(|n| n.id), Some(f.checkins[2].clone()));
+
+    // The same check-in recorded in between: refused, and kept once.
+    let third: CheckinRecord =
+        serde_json::from_value(body(&f, 2, "reached", absent(), None, json!({}))).unwrap();
+    let again = third.clone();
+    let refused = rt.block_on({
+        let app2 = app.clone();
+        checkin::with_work_between_read_and_write(
+            Box::pin(async move {
+                checkin::record(&app2, &again).await.unwrap();
+            }),
+            checkin::record(&app, &third),
+        )
+    });
+    match refused {
+        Err(nazorg::service::OpError::Conflict(m)) => {
+            assert!(m.contains("already recorded"), "{m}")
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    rt.block_on(app.store.close());
+    let per_checkin = |table: &str| {
+        env.sql(&format!(
+            "SELECT c.ref, COUNT(*) FROM {table} t JOIN checkins c ON c.id = t.checkin_id \
+             GROUP BY c.ref ORDER BY c.ref"
+        ))
+    };
+    let mut want: Vec<String> = f.checkins[..3].iter().map(|c| format!("{c}|1")).collect();
+    want.sort();
+    assert_eq!(per_checkin("checkin_attempts"), want.join("\n"));
+    assert_eq!(per_checkin("observations"), want.join("\n"));
+    assert_eq!(
+        env.sql("SELECT COUNT(*) FROM audit WHERE action = 'checkin.record'"),
+        "3"
+    );
+    // The streak goes on at the third check-in, but its open flag stands for it: one flag.
+    assert_eq!(flags_of(&env, &f).len(), 1);
+}
+
+/// The family's version moves with every write to what a record reads, whatever makes it
+/// (here raw SQL: the triggers keep it, not the callers). A child who leaves the household
+/// between a record's read and its write is no longer observed: the record reads again
+/// and is refused, and stores nothing.
+#[test]
+fn a_member_leaving_between_read_and_write_is_seen() {
+    use nazorg::clock::ManualClock;
+    use nazorg::domain::recording::CheckinRecord;
+    use nazorg::service::checkin;
+    use std::sync::Arc;
+
+    let env = TestEnv::new();
+    let f = enrol(&env, AMSTERDAM, "LEAVE");
+    let calm = || Some(json!({"wellbeing": 8}));
+    let rec: CheckinRecord =
+        serde_json::from_value(body(&f, 0, "reached", calm(), None, json!({}))).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let at = chrono::DateTime::parse_from_rfc3339(RECORD_AT)
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let app = rt.block_on(env.app(Arc::new(ManualClock::new(at))));
+    let child = f.children[0].clone();
+    let refused = rt.block_on({
+        let app2 = app.clone();
+        checkin::with_work_between_read_and_write(
+            Box::pin(async move {
+                let mut tx = app2.store.write().await.unwrap();
+                sqlx::query(
+                    "UPDATE members SET left_at = $1, left_reason = 'moved_out' WHERE ref = $2",
+                )
+                .bind(at.timestamp())
+                .bind(&child)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+                tx.commit().await.unwrap();
+            }),
+            checkin::record(&app, &rec),
+        )
+    });
+    match refused {
+        Err(nazorg::service::OpError::Invalid(errors)) => {
+            let text = format!("{errors:?}");
+            assert!(text.contains("left the household"), "{text}");
+        }
+        other => panic!("expected the record refused, got {other:?}"),
+    }
+    rt.block_on(app.store.close());
+    assert_eq!(
+        env.sql(&format!(
+            "SELECT status || ' ' || attempts FROM checkins WHERE ref = '{}'",
+            f.checkins[0]
+        )),
+        "open 0"
+    );
+    assert_eq!(env.sql("SELECT COUNT(*) FROM observations"), "0");
+}
