@@ -249,23 +249,18 @@ pub async fn record(conn: &mut Conn, r: &Recorded<'_>) -> Result<bool, StoreErro
     Ok(done.rows_affected() == 1)
 }
 
-/// Rows per multi-row observation INSERT: 3 parameters each, well under SQLite's 32,766.
-const OBSERVATIONS_PER_INSERT: usize = 1_000;
-
-/// Stores the sealed observations of one check-in, one statement per
-/// [`OBSERVATIONS_PER_INSERT`] rows: (member id, sealed values).
+/// Stores the sealed observations of one check-in in multi-row statements (see
+/// [`super::rows`]): (member id, sealed values).
 pub async fn insert_observations(
     conn: &mut Conn,
     checkin_id: i64,
     rows: &[(i64, Vec<u8>)],
 ) -> Result<(), StoreError> {
-    for chunk in rows.chunks(OBSERVATIONS_PER_INSERT) {
-        let values: Vec<String> = (0..chunk.len())
-            .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
-            .collect();
+    const WIDTH: usize = 3;
+    for chunk in rows.chunks(super::rows::per_statement(WIDTH, 0)) {
         let sql = format!(
             "INSERT INTO observations (checkin_id, member_id, sealed_values) VALUES {}",
-            values.join(", ")
+            super::rows::values(chunk.len(), WIDTH, 1)
         );
         let mut q = sqlx::query(&sql);
         for (member_id, sealed) in chunk {

@@ -256,15 +256,15 @@ pub struct DirectorSource {
     pub lacks_director: bool,
 }
 
-/// [`DirectorSource`] of each of these families (one statement per thousand), for a batch
-/// of mails; families that do not exist are left out.
+/// [`DirectorSource`] of each of these families (a statement per
+/// [`super::rows::BINDS_PER_STATEMENT`] ids), for a batch of mails; families that do not
+/// exist are left out.
 pub async fn director_sources(
     conn: &mut Conn,
     ids: &[i64],
 ) -> Result<Vec<DirectorSource>, StoreError> {
-    const PER_STATEMENT: usize = 1000;
     let mut out = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(PER_STATEMENT) {
+    for chunk in ids.chunks(super::rows::per_statement(1, 0)) {
         let sql = format!(
             "SELECT f.id, f.ref, f.kek_id, f.wrapped_dek, f.sealed_details, \
              (SELECT COUNT(*) FROM handovers h WHERE h.family_id = f.id AND {}) AS lacks_director \
