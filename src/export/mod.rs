@@ -1086,7 +1086,7 @@ pub async fn export(app: &App, req: &ExportRequest) -> Result<ExportSummary, Exp
         req,
         &mut tx,
         &window,
-        &p,
+        p,
         &d,
         &h,
         &cb,
@@ -1112,7 +1112,7 @@ async fn write_and_record(
     req: &ExportRequest,
     tx: &mut store::Tx,
     window: &Window,
-    p: &Pass1,
+    p: Pass1,
     d: &Decision,
     h: &Hierarchy,
     cb: &Codebook,
@@ -1143,12 +1143,27 @@ async fn write_and_record(
             std::fs::File::create(&path).map_err(io(&path))?,
         ));
     }
-    let (rows_out, families_out) =
-        pass2(app, tx, window, p, d, h, cb, key, &mut buckets, &bucket_dir).await?;
+    let (rows_out, families_out) = pass2(
+        app,
+        tx,
+        window,
+        &p,
+        d,
+        h,
+        cb,
+        key,
+        &mut buckets,
+        &bucket_dir,
+    )
+    .await?;
     for b in &mut buckets {
         b.flush().map_err(io(&bucket_dir))?;
     }
     drop(buckets);
+    // What grows with the children is not needed any more: freed before the shuffle holds
+    // a bucket in memory (at 300k children the peak was the two together).
+    let (children_in, families_in, rows_in) = (p.children.len(), p.families.len(), p.rows_in);
+    drop(p);
 
     // Shuffle each bucket in memory and append it: a uniform random order of all rows.
     let csv_path = tmp.join("followup.csv");
@@ -1197,8 +1212,7 @@ async fn write_and_record(
     );
 
     let id = crate::domain::reference::export();
-    let children_out = p.children.len() - d.suppressed_count();
-    let families_in = p.families.len();
+    let children_out = children_in - d.suppressed_count();
     let k_achieved = d.children_risk.smallest_class;
     let day = |x: Option<NaiveDate>| x.map(|d| d.to_string());
     let parameters = serde_json::json!({
@@ -1245,9 +1259,9 @@ async fn write_and_record(
         "signature": "per child: its values of the quasi_identifiers (moves_so_far: its highest value over the child's rows), plus the number of its rows; k-anonymity holds over distinct children, and every family's combined signature (its children's signatures together) is shared by at least family_k families",
         "k": {"requested": k, "achieved": k_achieved, "family_k": params.family_k},
         "counts": {
-            "children_in": shown(p.children.len() as u64),
+            "children_in": shown(children_in as u64),
             "families_in": shown(families_in as u64),
-            "rows_in": shown(p.rows_in),
+            "rows_in": shown(rows_in),
             "children_out": shown(children_out as u64),
             "families_out": shown(families_out as u64),
             "rows_out": shown(rows_out),
