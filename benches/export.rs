@@ -156,9 +156,9 @@ async fn synthesise(app: &App, families: usize) {
             )
             .unwrap();
             let wrapped = kek.wrap_dek(&dek, &fref);
-            let fid = store::families::insert(
+            let fid = store::families::insert_many(
                 &mut tx,
-                &store::families::NewFamily {
+                &[store::families::NewFamily {
                     reference: &fref,
                     episode_kind: if rng.gen_bool(0.7) {
                         "shelter_exit"
@@ -174,10 +174,10 @@ async fn synthesise(app: &App, families: usize) {
                     kek_id,
                     wrapped_dek: &wrapped,
                     sealed_details: &sealed,
-                },
+                }],
             )
             .await
-            .unwrap();
+            .unwrap()[&fref];
             let (m, _) = MUNICIPALITIES[rng.gen_range(0..MUNICIPALITIES.len())];
             store::families::insert_responsibility(&mut tx, fid, m, start)
                 .await

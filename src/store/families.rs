@@ -18,28 +18,6 @@ pub struct NewFamily<'a> {
     pub sealed_details: &'a [u8],
 }
 
-pub async fn insert(conn: &mut Conn, f: &NewFamily<'_>) -> Result<i64, StoreError> {
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO families (ref, episode_kind, episode_date, plan, plan_end, language, \
-         interpreter_needed, enrolled_at, kek_id, wrapped_dek, sealed_details) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
-    )
-    .bind(f.reference)
-    .bind(f.episode_kind)
-    .bind(f.episode_date)
-    .bind(f.plan)
-    .bind(f.plan_end)
-    .bind(f.language)
-    .bind(i64::from(f.interpreter_needed))
-    .bind(f.enrolled_at)
-    .bind(f.kek_id)
-    .bind(f.wrapped_dek)
-    .bind(f.sealed_details)
-    .fetch_one(conn)
-    .await?;
-    Ok(id)
-}
-
 /// Inserts families in multi-row statements, skipping any whose reference is taken (a
 /// clash of random references, which the caller retries under a new one). Answers the id
 /// of each family inserted, by reference: a reference missing from it was taken.
