@@ -255,6 +255,7 @@ async fn synthesise(app: &App, families: usize) {
                         .unwrap();
                     }
                 }
+                let mut observed = Vec::with_capacity(kids.len());
                 for (mid, mref) in &kids {
                     let row = format!("{cref}/{mref}");
                     let wellbeing = ["good", "fair", "poor"][rng.gen_range(0..3)];
@@ -271,10 +272,11 @@ async fn synthesise(app: &App, families: usize) {
                         },
                     )
                     .unwrap();
-                    store::checkins::insert_observation(&mut tx, cid, *mid, &sealed)
-                        .await
-                        .unwrap();
+                    observed.push((*mid, sealed));
                 }
+                store::checkins::insert_observations(&mut tx, cid, &observed)
+                    .await
+                    .unwrap();
             }
         }
         tx.commit().await.unwrap();

@@ -302,11 +302,10 @@ async fn insert_chained(
         ));
     }
     const COLS: usize = 10;
-    for chunk in chained.chunks(crate::store::rows::per_statement(COLS, 0)) {
+    for (chunk, values) in crate::store::rows::chunked(&chained, COLS) {
         let sql = format!(
             "INSERT INTO audit (seq, at, actor, action, family_ref, subject, detail, prev_hash, hash, version) \
-             VALUES {}",
-            crate::store::rows::values(chunk.len(), COLS, 1)
+             VALUES {values}"
         );
         let mut q = sqlx::query(&sql);
         for (seq, at, e, prev, hash) in chunk {

@@ -407,8 +407,8 @@ pub(crate) async fn case_director_for_mail(
     for_mail(case_director(app, tx, f).await, &f.reference)
 }
 
-/// [`case_director_for_mail`] for a batch of mails: the families read in one statement per
-/// thousand, each family's data key unwrapped once. Families not found are left out.
+/// [`case_director_for_mail`] for a batch of mails: the families read in a few statements
+/// (see `store::families::director_sources`), each family's data key unwrapped once. Families not found are left out.
 pub(crate) async fn case_directors_for_mail(
     app: &App,
     tx: &mut store::Conn,

@@ -31,10 +31,9 @@ pub async fn insert(conn: &mut Conn, c: &NewCheckin<'_>) -> Result<i64, StoreErr
 /// Inserts check-ins in multi-row statements (bulk enrolment).
 pub async fn insert_many(conn: &mut Conn, cs: &[NewCheckin<'_>]) -> Result<(), StoreError> {
     const COLS: usize = 6;
-    for chunk in cs.chunks(super::rows::per_statement(COLS, 0)) {
+    for (chunk, values) in super::rows::chunked(cs, COLS) {
         let sql = format!(
-            "INSERT INTO checkins (ref, family_id, wave, due_at, status, next_notice_at) VALUES {}",
-            super::rows::values(chunk.len(), COLS, 1)
+            "INSERT INTO checkins (ref, family_id, wave, due_at, status, next_notice_at) VALUES {values}"
         );
         let mut q = sqlx::query(&sql);
         for c in chunk {
@@ -189,19 +188,18 @@ pub struct NoticeState {
     pub next_notice_at: Option<i64>,
 }
 
-/// [`set_notice_state`] for many check-ins, in one statement per few thousand: an UPDATE
-/// joined to the new states as a `VALUES` list. As there, only open check-ins change.
+/// [`set_notice_state`] for many check-ins, in a few statements (see [`super::rows`]): an
+/// UPDATE joined to the new states as a `VALUES` list. As there, only open check-ins change.
 pub async fn set_notice_states(conn: &mut Conn, states: &[NoticeState]) -> Result<(), StoreError> {
     const WIDTH: usize = 5;
-    for chunk in states.chunks(super::rows::per_statement(WIDTH, 0)) {
+    for (chunk, values) in super::rows::chunked(states, WIDTH) {
         // A CTE rather than `FROM (VALUES …) AS v(…)`: SQLite names no columns of a
         // subquery's alias, both engines name a CTE's.
         let sql = format!(
-            "WITH v (id, stage, overdue_count, last_notice_at, next_notice_at) AS (VALUES {}) \
+            "WITH v (id, stage, overdue_count, last_notice_at, next_notice_at) AS (VALUES {values}) \
              UPDATE checkins SET notice_stage = v.stage, overdue_count = v.overdue_count, \
              last_notice_at = v.last_notice_at, next_notice_at = v.next_notice_at \
-             FROM v WHERE checkins.id = v.id AND checkins.status = 'open'",
-            super::rows::values(chunk.len(), WIDTH, 1)
+             FROM v WHERE checkins.id = v.id AND checkins.status = 'open'"
         );
         let mut q = sqlx::query(&sql);
         for s in chunk {
@@ -257,10 +255,9 @@ pub async fn insert_observations(
     rows: &[(i64, Vec<u8>)],
 ) -> Result<(), StoreError> {
     const WIDTH: usize = 3;
-    for chunk in rows.chunks(super::rows::per_statement(WIDTH, 0)) {
+    for (chunk, values) in super::rows::chunked(rows, WIDTH) {
         let sql = format!(
-            "INSERT INTO observations (checkin_id, member_id, sealed_values) VALUES {}",
-            super::rows::values(chunk.len(), WIDTH, 1)
+            "INSERT INTO observations (checkin_id, member_id, sealed_values) VALUES {values}"
         );
         let mut q = sqlx::query(&sql);
         for (member_id, sealed) in chunk {
@@ -287,23 +284,6 @@ pub async fn family_observations(
     .bind(family_id)
     .fetch_all(conn)
     .await?)
-}
-
-pub async fn insert_observation(
-    conn: &mut Conn,
-    checkin_id: i64,
-    member_id: i64,
-    sealed_values: &[u8],
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO observations (checkin_id, member_id, sealed_values) VALUES ($1, $2, $3)",
-    )
-    .bind(checkin_id)
-    .bind(member_id)
-    .bind(sealed_values)
-    .execute(conn)
-    .await?;
-    Ok(())
 }
 
 /// Sealed observations of one check-in: (member id, member ref, sealed values).

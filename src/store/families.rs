@@ -27,12 +27,11 @@ pub async fn insert_many(
 ) -> Result<HashMap<String, i64>, StoreError> {
     const COLS: usize = 11;
     let mut ids = HashMap::with_capacity(fs.len());
-    for chunk in fs.chunks(super::rows::per_statement(COLS, 0)) {
+    for (chunk, values) in super::rows::chunked(fs, COLS) {
         let sql = format!(
             "INSERT INTO families (ref, episode_kind, episode_date, plan, plan_end, language, \
-             interpreter_needed, enrolled_at, kek_id, wrapped_dek, sealed_details) VALUES {} \
-             ON CONFLICT (ref) DO NOTHING RETURNING id, ref",
-            super::rows::values(chunk.len(), COLS, 1)
+             interpreter_needed, enrolled_at, kek_id, wrapped_dek, sealed_details) VALUES {values} \
+             ON CONFLICT (ref) DO NOTHING RETURNING id, ref"
         );
         let mut q = sqlx::query(&sql);
         for f in chunk {
@@ -68,10 +67,9 @@ pub struct NewMember<'a> {
 /// Inserts members in multi-row statements (bulk enrolment).
 pub async fn insert_members(conn: &mut Conn, ms: &[NewMember<'_>]) -> Result<(), StoreError> {
     const COLS: usize = 5;
-    for chunk in ms.chunks(super::rows::per_statement(COLS, 0)) {
+    for (chunk, values) in super::rows::chunked(ms, COLS) {
         let sql = format!(
-            "INSERT INTO members (family_id, ref, role, position, sealed_details) VALUES {}",
-            super::rows::values(chunk.len(), COLS, 1)
+            "INSERT INTO members (family_id, ref, role, position, sealed_details) VALUES {values}"
         );
         let mut q = sqlx::query(&sql);
         for m in chunk {
@@ -100,10 +98,9 @@ pub async fn insert_responsibilities(
     rs: &[NewResponsibility<'_>],
 ) -> Result<(), StoreError> {
     const COLS: usize = 3;
-    for chunk in rs.chunks(super::rows::per_statement(COLS, 0)) {
+    for (chunk, values) in super::rows::chunked(rs, COLS) {
         let sql = format!(
-            "INSERT INTO responsibilities (family_id, municipality, valid_from) VALUES {}",
-            super::rows::values(chunk.len(), COLS, 1)
+            "INSERT INTO responsibilities (family_id, municipality, valid_from) VALUES {values}"
         );
         let mut q = sqlx::query(&sql);
         for r in chunk {
@@ -242,13 +239,13 @@ pub async fn director_sources(
     ids: &[i64],
 ) -> Result<Vec<DirectorSource>, StoreError> {
     let mut out = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(super::rows::per_statement(1, 0)) {
+    for chunk in ids.chunks(super::rows::per_statement(1)) {
         let sql = format!(
             "SELECT f.id, f.ref, f.kek_id, f.wrapped_dek, f.sealed_details, \
              (SELECT COUNT(*) FROM handovers h WHERE h.family_id = f.id AND {}) AS lacks_director \
              FROM families f WHERE f.id IN ({})",
             super::handovers::LACKS_DIRECTOR,
-            super::rows::list(chunk.len(), 1)
+            super::rows::list(chunk.len())
         );
         let mut q = sqlx::query_as(&sql);
         for id in chunk {
@@ -449,19 +446,6 @@ pub async fn erase(
     Ok(())
 }
 
-/// Remembers a reached contact: `out_of_sight` counts from the latest one.
-pub async fn note_reached(conn: &mut Conn, family_id: i64, at: i64) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE families SET last_reached_at = $2 \
-         WHERE id = $1 AND (last_reached_at IS NULL OR last_reached_at < $2)",
-    )
-    .bind(family_id)
-    .bind(at)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
 /// A family's change mark (see `migrations/sqlite/0015_family_version.sql`) and when it was
 /// last reached, as a check-in's record reads them.
 #[derive(Clone, Copy, Debug, sqlx::FromRow)]
@@ -480,8 +464,8 @@ pub async fn mark(conn: &mut Conn, family_id: i64) -> Result<Option<Mark>, Store
 }
 
 /// Claims the family for a change computed from what was read at `version`: moves the
-/// version on, and notes a reached contact at `reached_at` (as [`note_reached`]). `false`
-/// if the family changed since (another version): then nothing changed.
+/// version on, and notes a reached contact at `reached_at` (`out_of_sight` counts from the
+/// latest one). `false` if the family changed since (another version): then nothing changed.
 pub async fn claim(
     conn: &mut Conn,
     family_id: i64,

@@ -39,11 +39,10 @@ pub async fn enqueue_many(
     let mut seen = HashSet::with_capacity(messages.len());
     let first: Vec<&NewMessage<'_>> = messages.iter().filter(|m| seen.insert(m.key)).collect();
     let mut ids: HashMap<String, i64> = HashMap::with_capacity(first.len());
-    for chunk in first.chunks(super::rows::per_statement(WIDTH, 0)) {
+    for (chunk, values) in super::rows::chunked(&first, WIDTH) {
         let sql = format!(
             "INSERT INTO outbox (key, kind, family_ref, recipients, cc, subject, body, created_at, next_attempt_at) \
-             VALUES {} ON CONFLICT (key) DO NOTHING RETURNING id, key",
-            super::rows::values(chunk.len(), WIDTH, 1)
+             VALUES {values} ON CONFLICT (key) DO NOTHING RETURNING id, key"
         );
         let mut q = sqlx::query_as::<_, (i64, String)>(&sql);
         for m in chunk {
@@ -78,10 +77,9 @@ pub async fn enqueue_many(
         fresh.push(id.is_some());
     }
     const ATTACHMENT_WIDTH: usize = 5;
-    for chunk in attachments.chunks(super::rows::per_statement(ATTACHMENT_WIDTH, 0)) {
+    for (chunk, values) in super::rows::chunked(&attachments, ATTACHMENT_WIDTH) {
         let sql = format!(
-            "INSERT INTO outbox_attachments (outbox_id, position, filename, content_type, bytes) VALUES {}",
-            super::rows::values(chunk.len(), ATTACHMENT_WIDTH, 1)
+            "INSERT INTO outbox_attachments (outbox_id, position, filename, content_type, bytes) VALUES {values}"
         );
         let mut q = sqlx::query(&sql);
         for (id, position, a) in chunk {

@@ -15,16 +15,23 @@ pub const MAX_BINDS: usize = 32_766;
 pub const BINDS_PER_STATEMENT: usize = 256;
 const _: () = assert!(BINDS_PER_STATEMENT <= MAX_BINDS);
 
-/// How many rows of `width` parameters (plus `shared` bound once per statement) one
-/// statement carries: at least one, and no more than [`BINDS_PER_STATEMENT`] allows.
-pub fn per_statement(width: usize, shared: usize) -> usize {
-    (BINDS_PER_STATEMENT.saturating_sub(shared) / width.max(1)).max(1)
+/// How many rows of `width` parameters one statement carries: at least one, and no more
+/// than [`BINDS_PER_STATEMENT`] allows.
+pub fn per_statement(width: usize) -> usize {
+    (BINDS_PER_STATEMENT / width.max(1)).max(1)
 }
 
-/// `($F, $F+1, …), (…)`: `rows` rows of `width` numbered placeholders, from `$first` on.
-pub fn values(rows: usize, width: usize, first: usize) -> String {
+/// `rows` cut into the chunks one statement each carries, every chunk with the
+/// placeholders of its multi-row `VALUES` list (see [`values`]).
+pub fn chunked<T>(rows: &[T], width: usize) -> impl Iterator<Item = (&[T], String)> {
+    rows.chunks(per_statement(width))
+        .map(move |chunk| (chunk, values(chunk.len(), width)))
+}
+
+/// `($1, $2, …), (…)`: `rows` rows of `width` numbered placeholders.
+pub fn values(rows: usize, width: usize) -> String {
     let mut sql = String::with_capacity(rows * width * 6);
-    let mut n = first;
+    let mut n = 1;
     for r in 0..rows {
         if r > 0 {
             sql.push_str(", ");
@@ -43,9 +50,9 @@ pub fn values(rows: usize, width: usize, first: usize) -> String {
     sql
 }
 
-/// `$F, $F+1, …`: `n` numbered placeholders for an `IN (…)` list, from `$first` on.
-pub fn list(n: usize, first: usize) -> String {
-    (first..first + n)
+/// `$1, $2, …`: `n` numbered placeholders for an `IN (…)` list.
+pub fn list(n: usize) -> String {
+    (1..=n)
         .map(|i| format!("${i}"))
         .collect::<Vec<_>>()
         .join(", ")
@@ -57,19 +64,23 @@ mod tests {
 
     #[test]
     fn placeholders_are_numbered_row_by_row() {
-        assert_eq!(values(2, 3, 1), "($1, $2, $3), ($4, $5, $6)");
-        assert_eq!(values(1, 2, 5), "($5, $6)");
-        assert_eq!(values(0, 2, 1), "");
-        assert_eq!(list(3, 2), "$2, $3, $4");
+        assert_eq!(values(2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(values(1, 2), "($1, $2)");
+        assert_eq!(values(0, 2), "");
+        assert_eq!(list(3), "$1, $2, $3");
+        let rows: Vec<u8> = (0..70).collect();
+        let chunks: Vec<(&[u8], String)> = chunked(&rows, 8).collect();
+        assert_eq!(chunks.len(), 3, "32 + 32 + 6 rows of 8 under 256");
+        assert_eq!(chunks[2].0.len(), 6);
+        assert_eq!(chunks[2].1, values(6, 8));
     }
 
     #[test]
     fn a_full_statement_stays_within_sqlite_limit() {
-        let rows = per_statement(8, 0);
+        let rows = per_statement(8);
         assert!(rows * 8 <= BINDS_PER_STATEMENT);
         assert!((rows + 1) * 8 > BINDS_PER_STATEMENT);
-        assert!(per_statement(5, 1) * 5 < BINDS_PER_STATEMENT);
         // A row wider than the cap still goes, one per statement, within SQLite's limit.
-        assert_eq!(per_statement(300, 0), 1);
+        assert_eq!(per_statement(300), 1);
     }
 }
