@@ -76,8 +76,9 @@ pub struct RecordedCheckin {
 /// the API and the workspace all call this one function.
 ///
 /// What the record reads about the family (check-in, family, members, ex-partners, earlier
-/// check-ins and observations) is read on a read transaction, and everything is sealed and
-/// checked there, before the write transaction: on SQLite every write runs on one writer
+/// check-ins and observations) is read in one round trip on a pool connection (see
+/// `store::checkin_family`), and everything is sealed and checked before the write
+/// transaction: on SQLite every write runs on one writer
 /// connection, one statement after another, so reads there would hold up every other
 /// writer. The write transaction first claims the family's version that was read (one
 /// conditional UPDATE; triggers move it on with every change to what was read). Should the
@@ -89,9 +90,11 @@ pub async fn record(app: &App, r: &CheckinRecord) -> Result<RecordedCheckin, OpE
     r.validate(now).map_err(OpError::Invalid)?;
     check_against_indicators(app, r)?;
     let plan = {
-        let mut rd = app.store.read().await?;
-        let facts = Facts::read(app, &mut rd, r, now).await?;
-        rd.commit().await?;
+        // No read transaction: the mark read first makes the reads as good as one (see
+        // `store::checkin_family`), and spares two round trips.
+        let mut conn = app.store.conn().await?;
+        let facts = Facts::read(app, &mut conn, r, now).await?;
+        drop(conn);
         Plan::make(app, r, facts, now)?
     };
     between_read_and_write().await;
@@ -137,19 +140,17 @@ impl Facts {
             what: "check-in",
             reference: r.checkin.clone(),
         };
-        let c = store::checkins::by_ref(tx, &r.checkin)
+        let store::checkin_family::CheckinFamily {
+            mark,
+            checkin: c,
+            family: f,
+            members,
+            partners,
+            checkins,
+            observations,
+        } = store::checkin_family::read(tx, &r.checkin, to_secs(now))
             .await?
             .ok_or_else(not_found)?;
-        let f = store::families::by_id(tx, c.family_id, to_secs(now))
-            .await?
-            .ok_or_else(not_found)?;
-        let mark = store::families::mark(tx, f.id)
-            .await?
-            .ok_or_else(not_found)?;
-        let members = store::families::members(tx, f.id).await?;
-        let partners = store::household::ex_partners(tx, f.id).await?;
-        let checkins = store::checkins::of_family(tx, f.id).await?;
-        let observations = store::checkins::family_observations(tx, f.id).await?;
         let dek = app.family_dek(tx, &f).await?;
         Ok(Facts {
             c,

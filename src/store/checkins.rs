@@ -81,8 +81,7 @@ const COLUMNS: &str = "c.id, c.ref, c.family_id, c.wave, c.due_at, c.status, c.n
     c.attempts, c.retry_due_at, c.missed_at";
 
 pub async fn by_ref(conn: &mut Conn, reference: &str) -> Result<Option<CheckinRow>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM checkins c WHERE c.ref = $1");
-    Ok(sqlx::query_as(&sql)
+    Ok(sqlx::query_as(&by_ref_sql())
         .bind(reference)
         .fetch_optional(conn)
         .await?)
@@ -90,10 +89,22 @@ pub async fn by_ref(conn: &mut Conn, reference: &str) -> Result<Option<CheckinRo
 
 /// A family's check-ins in time order (introduction contacts after a move among them).
 pub async fn of_family(conn: &mut Conn, family_id: i64) -> Result<Vec<CheckinRow>, StoreError> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM checkins c WHERE c.family_id = $1 ORDER BY c.due_at, c.wave"
-    );
-    Ok(sqlx::query_as(&sql).bind(family_id).fetch_all(conn).await?)
+    Ok(sqlx::query_as(&of_family_sql("$1"))
+        .bind(family_id)
+        .fetch_all(conn)
+        .await?)
+}
+
+/// The check-in whose reference is `$1`.
+pub(crate) fn by_ref_sql() -> String {
+    format!("SELECT {COLUMNS} FROM checkins c WHERE c.ref = $1")
+}
+
+/// The check-ins of the family whose id the SQL expression `family` gives, in time order.
+pub(crate) fn of_family_sql(family: &str) -> String {
+    format!(
+        "SELECT {COLUMNS} FROM checkins c WHERE c.family_id = {family} ORDER BY c.due_at, c.wave"
+    )
 }
 
 /// The municipality responsible for a check-in: the one responsible at its due instant
@@ -276,14 +287,19 @@ pub async fn family_observations(
     conn: &mut Conn,
     family_id: i64,
 ) -> Result<Vec<FamilyObservation>, StoreError> {
-    Ok(sqlx::query_as(
+    Ok(sqlx::query_as(&family_observations_sql("$1"))
+        .bind(family_id)
+        .fetch_all(conn)
+        .await?)
+}
+
+/// [`family_observations`] of the family whose id the SQL expression `family` gives.
+pub(crate) fn family_observations_sql(family: &str) -> String {
+    format!(
         "SELECT o.checkin_id, m.id, m.ref, o.sealed_values FROM observations o \
          JOIN checkins c ON c.id = o.checkin_id JOIN members m ON m.id = o.member_id \
-         WHERE c.family_id = $1 ORDER BY o.checkin_id, m.position",
+         WHERE c.family_id = {family} ORDER BY o.checkin_id, m.position"
     )
-    .bind(family_id)
-    .fetch_all(conn)
-    .await?)
 }
 
 /// Sealed observations of one check-in: (member id, member ref, sealed values).

@@ -208,12 +208,16 @@ pub async fn by_ref(
 
 /// A family by id, with the municipality responsible at `at` (see [`by_ref`]).
 pub async fn by_id(conn: &mut Conn, id: i64, at: i64) -> Result<Option<FamilyRow>, StoreError> {
-    let sql = format!("SELECT {FAMILY_COLUMNS}, {RESPONSIBLE_AT} FROM families f WHERE f.id = $1");
-    Ok(sqlx::query_as(&sql)
+    Ok(sqlx::query_as(&by_id_sql("$1"))
         .bind(id)
         .bind(at)
         .fetch_optional(conn)
         .await?)
+}
+
+/// [`by_id`] of the family whose id the SQL expression `id` gives, responsible at `$2`.
+pub(crate) fn by_id_sql(id: &str) -> String {
+    format!("SELECT {FAMILY_COLUMNS}, {RESPONSIBLE_AT} FROM families f WHERE f.id = {id}")
 }
 
 /// What a mail needs to name a family's case director: the sealed details with the data
@@ -348,13 +352,18 @@ pub struct MemberRow {
 }
 
 pub async fn members(conn: &mut Conn, family_id: i64) -> Result<Vec<MemberRow>, StoreError> {
-    Ok(sqlx::query_as(
+    Ok(sqlx::query_as(&members_sql("$1"))
+        .bind(family_id)
+        .fetch_all(conn)
+        .await?)
+}
+
+/// [`members`] of the family whose id the SQL expression `family` gives.
+pub(crate) fn members_sql(family: &str) -> String {
+    format!(
         "SELECT id, ref, role, sealed_details, left_at, left_reason FROM members \
-         WHERE family_id = $1 ORDER BY position",
+         WHERE family_id = {family} ORDER BY position"
     )
-    .bind(family_id)
-    .fetch_all(conn)
-    .await?)
 }
 
 /// Marks a family closed before its term: its open check-ins are cancelled and so stop
@@ -455,12 +464,15 @@ pub struct Mark {
 }
 
 pub async fn mark(conn: &mut Conn, family_id: i64) -> Result<Option<Mark>, StoreError> {
-    Ok(
-        sqlx::query_as("SELECT version, last_reached_at FROM families WHERE id = $1")
-            .bind(family_id)
-            .fetch_optional(conn)
-            .await?,
-    )
+    Ok(sqlx::query_as(&mark_sql("$1"))
+        .bind(family_id)
+        .fetch_optional(conn)
+        .await?)
+}
+
+/// [`mark`] of the family whose id the SQL expression `id` gives.
+pub(crate) fn mark_sql(id: &str) -> String {
+    format!("SELECT version, last_reached_at FROM families WHERE id = {id}")
 }
 
 /// Claims the family for a change computed from what was read at `version`: moves the

@@ -55,13 +55,18 @@ pub struct ExPartnerRow {
 }
 
 pub async fn ex_partners(conn: &mut Conn, family_id: i64) -> Result<Vec<ExPartnerRow>, StoreError> {
-    Ok(sqlx::query_as(
+    Ok(sqlx::query_as(&ex_partners_sql("$1"))
+        .bind(family_id)
+        .fetch_all(conn)
+        .await?)
+}
+
+/// [`ex_partners`] of the family whose id the SQL expression `family` gives.
+pub(crate) fn ex_partners_sql(family: &str) -> String {
+    format!(
         "SELECT id, ref, sealed_details, measure_ends_at, measure_noticed_at, added_at, left_at \
-         FROM ex_partners WHERE family_id = $1 ORDER BY id",
+         FROM ex_partners WHERE family_id = {family} ORDER BY id"
     )
-    .bind(family_id)
-    .fetch_all(conn)
-    .await?)
 }
 
 pub async fn insert_ex_partner(

@@ -8,6 +8,7 @@
 
 pub mod case_numbers;
 pub mod caseload;
+pub mod checkin_family;
 pub mod checkins;
 pub mod closure;
 pub mod export;
@@ -21,6 +22,7 @@ pub mod members;
 pub mod metrics;
 pub mod outbox;
 pub mod owner;
+pub mod round_trip;
 pub(crate) mod rows;
 pub mod sweeps;
 pub mod tokens;
@@ -590,6 +592,10 @@ async fn sqlite_pool(path: &Path, create: bool, max: u32) -> Result<AnyPool, Sto
         // No reaper task: it would wake an idle daemon every ten minutes to close
         // connections to a local file, which cost nothing to keep.
         .idle_timeout(None)
+        // Nor a ping before every use: a connection to a local file does not drop, and the
+        // ping is a round trip to the connection's thread for every statement a pool
+        // connection is taken for. A failing connection still fails its statement.
+        .test_before_acquire(false)
         .max_lifetime(None)
         .after_connect(|conn, _| {
             Box::pin(async move {
