@@ -12,6 +12,7 @@
 //! entry's MAC covers the last plain hash, so those entries are protected from then on.
 
 use crate::keyring::{AuditKey, Keyring, KeyringError, LastEntry};
+use crate::store::round_trip::{Script, Value};
 use crate::store::{Conn, StoreError};
 use hmac::{Hmac, Mac};
 use serde::Serialize;
@@ -256,24 +257,105 @@ async fn insert_after_head(
     actor: &str,
     r: &NewRow<'_>,
 ) -> Result<bool, StoreError> {
-    let done = sqlx::query(
+    let mut s = Script::new();
+    let row = Chained {
+        seq: r.seq,
+        at: r.at,
+        prev_hash: r.prev_hash.to_vec(),
+        hash: r.hash.to_vec(),
+    };
+    push_after_head(&mut s, actor.to_owned(), r.e, row);
+    Ok(s.run(conn).await?.first() == Some(&1))
+}
+
+/// Where a new entry goes in the chain: its number and instant, the MAC it follows, its own.
+struct Chained {
+    seq: i64,
+    at: i64,
+    prev_hash: Vec<u8>,
+    hash: Vec<u8>,
+}
+
+/// The statement of [`insert_after_head`], in a [`Script`].
+fn push_after_head<'a>(s: &mut Script<'a>, actor: String, e: &Entry<'a>, r: Chained) -> usize {
+    s.push(
         "INSERT INTO audit (seq, at, actor, action, family_ref, subject, detail, prev_hash, hash, version) \
          SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 \
          WHERE (SELECT a.hash FROM audit a ORDER BY a.seq DESC LIMIT 1) = $8",
+        vec![
+            Value::int(r.seq),
+            Value::int(r.at),
+            Value::Text(Some(actor.into())),
+            Value::text(e.action),
+            Value::maybe_text(e.family),
+            Value::maybe_text(e.subject),
+            Value::maybe_text(e.detail),
+            Value::Blob(r.prev_hash.into()),
+            Value::Blob(r.hash.into()),
+            Value::int(KEYED),
+        ],
     )
-    .bind(r.seq)
-    .bind(r.at)
-    .bind(actor)
-    .bind(r.e.action)
-    .bind(r.e.family)
-    .bind(r.e.subject)
-    .bind(r.e.detail)
-    .bind(r.prev_hash)
-    .bind(r.hash)
-    .bind(KEYED)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
+}
+
+/// An entry appended as a statement of the caller's [`Script`] (see [`push_append`]).
+#[must_use = "the entry is only known appended once settled"]
+pub struct Pushed {
+    at: usize,
+    next: LastEntry,
+}
+
+/// Adds the append of one entry to `script` when this process knows the chain's head: the
+/// guarded INSERT of [`append_many`]'s first step, so the entry costs no round trip of its
+/// own. `None` when the head is not known: then [`append`] it after the script. Whatever is
+/// answered must be [`Pushed::settle`]d with the script's answer.
+pub fn push_append<'a>(
+    script: &mut Script<'a>,
+    keys: &Keyring,
+    actor: &Actor,
+    at: i64,
+    e: &Entry<'a>,
+) -> Option<Pushed> {
+    let last = keys.last_entry()?;
+    let actor = actor.label();
+    let seq = last.seq + 1;
+    let hash = mac_of(&last.key, &last.hash, seq, at, &actor, e);
+    let row = Chained {
+        seq,
+        at,
+        prev_hash: last.hash.clone(),
+        hash: hash.clone(),
+    };
+    let index = push_after_head(script, actor, e, row);
+    Some(Pushed {
+        at: index,
+        next: LastEntry {
+            seq,
+            hash,
+            key: last.key,
+        },
+    })
+}
+
+impl Pushed {
+    /// After the script ran (`changed`: its answer): remembers the entry as the head, or,
+    /// when the guard found another head (a rolled-back append, another process's entry),
+    /// appends the entry the long way, as [`append`] would have.
+    pub async fn settle(
+        self,
+        changed: &[u64],
+        conn: &mut Conn,
+        keys: &Keyring,
+        actor: &Actor,
+        at: i64,
+        e: &Entry<'_>,
+    ) -> Result<(), StoreError> {
+        if changed.get(self.at) == Some(&1) {
+            keys.remember_entry(self.next);
+            return Ok(());
+        }
+        append(conn, keys, actor, at, e).await?;
+        Ok(())
+    }
 }
 
 /// Inserts `entries` chained after `prev` (its sequence number and MAC) in multi-row

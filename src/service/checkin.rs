@@ -373,25 +373,9 @@ impl Plan {
             ..
         } = self;
         let policy = &app.config.reminders;
-        let kept = store::checkins::insert_attempt(
-            &mut tx,
-            &store::checkins::NewAttempt {
-                checkin_id: c.id,
-                number,
-                at: to_secs(at),
-                recorded_at: to_secs(now),
-                outcome: r.outcome.code(),
-                mode: r.mode.code(),
-                sealed_details: &attempt_sealed,
-            },
-        )
-        .await?;
-        if !kept {
-            return Err(OpError::Conflict(format!(
-                "check-in {} was changed at the same time; try again",
-                c.reference
-            )));
-        }
+        // Referrals first: they number themselves with a statement of their own. The attempt,
+        // the check-in's new state, the observations and the audit entry then go in one
+        // round trip (see `store::round_trip::Script`).
         super::record::add_referrals(
             app,
             &mut tx,
@@ -402,27 +386,55 @@ impl Plan {
             to_secs(now),
         )
         .await?;
+        let mut script = store::round_trip::Script::new();
+        let attempt = store::checkins::push_attempt(
+            &mut script,
+            &store::checkins::NewAttempt {
+                checkin_id: c.id,
+                number,
+                at: to_secs(at),
+                recorded_at: to_secs(now),
+                outcome: r.outcome.code(),
+                mode: r.mode.code(),
+                sealed_details: &attempt_sealed,
+            },
+        );
+        let already_recorded =
+            || OpError::Conflict(format!("check-in {} is already recorded", c.reference));
+        let changed_meanwhile = || {
+            OpError::Conflict(format!(
+                "check-in {} was changed at the same time; try again",
+                c.reference
+            ))
+        };
         let rec = match kind {
             PlanKind::Retry { retry } => {
-                if !store::checkins::set_retry(&mut tx, c.id, to_secs(at), to_secs(retry), number)
-                    .await?
-                {
-                    return Err(OpError::Conflict(format!(
-                        "check-in {} is already recorded",
-                        c.reference
-                    )));
-                }
+                let retried = store::checkins::push_retry(
+                    &mut script,
+                    c.id,
+                    to_secs(at),
+                    to_secs(retry),
+                    number,
+                );
                 let detail = format!("not_reached {number}/{}", policy.max_attempts);
-                app.audit(
-                    &mut tx,
-                    &Entry {
-                        action: "checkin.attempt",
-                        family: Some(&f.reference),
-                        subject: Some(&c.reference),
-                        detail: Some(&detail),
-                    },
-                )
-                .await?;
+                let changed = app
+                    .audited(
+                        &mut tx,
+                        script,
+                        &Entry {
+                            action: "checkin.attempt",
+                            family: Some(&f.reference),
+                            subject: Some(&c.reference),
+                            detail: Some(&detail),
+                        },
+                    )
+                    .await?;
+                if changed.get(attempt) != Some(&1) {
+                    return Err(changed_meanwhile());
+                }
+                if changed.get(retried) != Some(&1) {
+                    return Err(already_recorded());
+                }
                 tx.commit().await?;
                 tracing::info!(checkin = %c.reference, family = %f.reference, attempt = number, "contact attempt recorded; check-in stays open");
                 return Ok(RecordedCheckin {
@@ -439,8 +451,8 @@ impl Plan {
             }
             PlanKind::Record(rec) => rec,
         };
-        let stored = store::checkins::record(
-            &mut tx,
+        let stored = store::checkins::push_record(
+            &mut script,
             &store::checkins::Recorded {
                 id: c.id,
                 contact_at: to_secs(at),
@@ -450,13 +462,25 @@ impl Plan {
                 sealed_record: &rec.sealed,
                 attempts: number,
             },
-        )
-        .await?;
-        if !stored {
-            return Err(OpError::Conflict(format!(
-                "check-in {} is already recorded",
-                c.reference
-            )));
+        );
+        store::checkins::push_observations(&mut script, c.id, &rec.observations);
+        let changed = app
+            .audited(
+                &mut tx,
+                script,
+                &Entry {
+                    action: "checkin.record",
+                    family: Some(&f.reference),
+                    subject: Some(&c.reference),
+                    detail: Some(r.outcome.code()),
+                },
+            )
+            .await?;
+        if changed.get(attempt) != Some(&1) {
+            return Err(changed_meanwhile());
+        }
+        if changed.get(stored) != Some(&1) {
+            return Err(already_recorded());
         }
         if c.last_notice_at.is_some() || c.attempts > 0 {
             super::invites::cancel(
@@ -482,7 +506,6 @@ impl Plan {
             store::checkins::mark_missed(&mut tx, c.id, to_secs(now)).await?;
             enqueue_missed(app, &mut tx, &f, &c, number, now).await?;
         }
-        store::checkins::insert_observations(&mut tx, c.id, &rec.observations).await?;
         let flags = super::signals::raise(
             app,
             &mut tx,
@@ -497,16 +520,6 @@ impl Plan {
         // be complete; with one open, it is not.
         let completed =
             rec.none_open && store::families::complete_if_done(&mut tx, f.id, to_secs(now)).await?;
-        app.audit(
-            &mut tx,
-            &Entry {
-                action: "checkin.record",
-                family: Some(&f.reference),
-                subject: Some(&c.reference),
-                detail: Some(r.outcome.code()),
-            },
-        )
-        .await?;
         tx.commit().await?;
         tracing::info!(checkin = %c.reference, family = %f.reference, outcome = r.outcome.code(), "check-in recorded");
         Ok(RecordedCheckin {

@@ -171,6 +171,30 @@ impl App {
         Ok(())
     }
 
+    /// Runs `script` with `entry` appended to the audit chain in the same round trip when
+    /// this process knows the chain's head (else appended right after): the rows each
+    /// statement of the script changed.
+    pub(crate) async fn audited<'a>(
+        &self,
+        conn: &mut crate::store::Conn,
+        mut script: crate::store::round_trip::Script<'a>,
+        entry: &Entry<'a>,
+    ) -> Result<Vec<u64>, OpError> {
+        let at = self.now().timestamp();
+        let pushed = crate::audit::push_append(&mut script, &self.keyring, &self.actor, at, entry);
+        let changed = script.run(conn).await?;
+        match pushed {
+            Some(p) => {
+                p.settle(&changed, conn, &self.keyring, &self.actor, at, entry)
+                    .await?
+            }
+            None => {
+                crate::audit::append(conn, &self.keyring, &self.actor, at, entry).await?;
+            }
+        }
+        Ok(changed)
+    }
+
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.clock.now()
     }

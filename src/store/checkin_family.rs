@@ -13,7 +13,7 @@
 use super::checkins::{self, CheckinRow, FamilyObservation};
 use super::families::{self, FamilyRow, Mark, MemberRow};
 use super::household::{self, ExPartnerRow};
-use super::round_trip::{Param, select_each};
+use super::round_trip::{Value, select_each};
 use super::{Conn, StoreError};
 use sqlx::FromRow;
 use sqlx::any::AnyRow;
@@ -51,7 +51,7 @@ pub async fn read(
         checkins::family_observations_sql(FAMILY),
     ];
     let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
-    let mut rows = select_each(conn, &parts, &[Param::Text(reference), Param::Int(at)])
+    let mut rows = select_each(conn, &parts, &[Value::text(reference), Value::int(at)])
         .await?
         .into_iter();
     let mut next = || rows.next().unwrap_or_default();

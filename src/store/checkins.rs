@@ -1,5 +1,6 @@
 //! Check-ins: their slots, their reminder state and what was recorded.
 
+use super::round_trip::{Script, Value};
 use super::{Conn, StoreError};
 
 pub struct NewCheckin<'a> {
@@ -238,24 +239,23 @@ pub struct Recorded<'a> {
 }
 
 /// Stores the outcome of an open (or lapsed) check-in, with the number of attempts kept so
-/// far; `false` if it was neither (recorded twice, or cancelled), in which case nothing
-/// changed.
-pub async fn record(conn: &mut Conn, r: &Recorded<'_>) -> Result<bool, StoreError> {
-    let done = sqlx::query(
+/// far. The statement changes no row (answers 0) if it was neither (recorded twice, or
+/// cancelled).
+pub fn push_record<'a>(s: &mut Script<'a>, r: &Recorded<'a>) -> usize {
+    s.push(
         "UPDATE checkins SET status = 'recorded', contact_at = $2, recorded_at = $3, \
          outcome = $4, mode = $5, sealed_record = $6, next_notice_at = NULL, attempts = $7 \
          WHERE id = $1 AND status IN ('open', 'lapsed')",
+        vec![
+            Value::int(r.id),
+            Value::int(r.contact_at),
+            Value::int(r.recorded_at),
+            Value::text(r.outcome),
+            Value::text(r.mode),
+            Value::blob(r.sealed_record),
+            Value::int(r.attempts),
+        ],
     )
-    .bind(r.id)
-    .bind(r.contact_at)
-    .bind(r.recorded_at)
-    .bind(r.outcome)
-    .bind(r.mode)
-    .bind(r.sealed_record)
-    .bind(r.attempts)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
 }
 
 /// Stores the sealed observations of one check-in in multi-row statements (see
@@ -265,18 +265,31 @@ pub async fn insert_observations(
     checkin_id: i64,
     rows: &[(i64, Vec<u8>)],
 ) -> Result<(), StoreError> {
+    let mut s = Script::new();
+    push_observations(&mut s, checkin_id, rows);
+    s.run(conn).await?;
+    Ok(())
+}
+
+/// [`insert_observations`] as statements of a [`Script`].
+pub fn push_observations<'a>(s: &mut Script<'a>, checkin_id: i64, rows: &'a [(i64, Vec<u8>)]) {
     const WIDTH: usize = 3;
     for (chunk, values) in super::rows::chunked(rows, WIDTH) {
-        let sql = format!(
-            "INSERT INTO observations (checkin_id, member_id, sealed_values) VALUES {values}"
-        );
-        let mut q = sqlx::query(&sql);
+        let mut bound = Vec::with_capacity(chunk.len() * WIDTH);
         for (member_id, sealed) in chunk {
-            q = q.bind(checkin_id).bind(*member_id).bind(sealed.as_slice());
+            bound.extend([
+                Value::int(checkin_id),
+                Value::int(*member_id),
+                Value::blob(sealed),
+            ]);
         }
-        q.execute(&mut *conn).await?;
+        s.push(
+            format!(
+                "INSERT INTO observations (checkin_id, member_id, sealed_values) VALUES {values}"
+            ),
+            bound,
+        );
     }
-    Ok(())
 }
 
 /// A sealed observation of a family: (check-in id, member id, member ref, sealed values).
@@ -361,23 +374,23 @@ pub struct NewAttempt<'a> {
     pub sealed_details: &'a [u8],
 }
 
-/// Keeps one attempt; `false` if an attempt with this number exists (a concurrent record).
-/// The check-in's `attempts` count is set by [`record`] or [`set_retry`], which follow it.
-pub async fn insert_attempt(conn: &mut Conn, a: &NewAttempt<'_>) -> Result<bool, StoreError> {
-    let done = sqlx::query(
+/// Keeps one attempt; the statement changes no row if an attempt with this number exists (a
+/// concurrent record). The check-in's `attempts` count is set by [`push_record`] or
+/// [`push_retry`], which follow it.
+pub fn push_attempt<'a>(s: &mut Script<'a>, a: &NewAttempt<'a>) -> usize {
+    s.push(
         "INSERT INTO checkin_attempts (checkin_id, number, at, recorded_at, outcome, mode, \
          sealed_details) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+        vec![
+            Value::int(a.checkin_id),
+            Value::int(a.number),
+            Value::int(a.at),
+            Value::int(a.recorded_at),
+            Value::text(a.outcome),
+            Value::text(a.mode),
+            Value::blob(a.sealed_details),
+        ],
     )
-    .bind(a.checkin_id)
-    .bind(a.number)
-    .bind(a.at)
-    .bind(a.recorded_at)
-    .bind(a.outcome)
-    .bind(a.mode)
-    .bind(a.sealed_details)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
 }
 
 /// A stored attempt: (number, at, outcome, mode, sealed details).
@@ -396,27 +409,26 @@ pub async fn attempts(conn: &mut Conn, checkin_id: i64) -> Result<Vec<AttemptRow
 
 /// After a failed attempt the check-in stays open: the next attempt is due at `retry_due`,
 /// and its reminder sequence starts again from there (the retry reminder first). `attempts`:
-/// the attempts kept, this one included.
-pub async fn set_retry(
-    conn: &mut Conn,
+/// the attempts kept, this one included. Changes no row unless the check-in is open or lapsed.
+pub fn push_retry(
+    s: &mut Script<'_>,
     id: i64,
     contact_at: i64,
     retry_due: i64,
     attempts: i64,
-) -> Result<bool, StoreError> {
+) -> usize {
     // Stage 1 (upcoming) so the next notice owed is the one at the retry's due instant.
-    let done = sqlx::query(
+    s.push(
         "UPDATE checkins SET contact_at = $2, retry_due_at = $3, notice_stage = 1, \
          overdue_count = 0, last_notice_at = NULL, next_notice_at = $3, status = 'open', \
          attempts = $4 WHERE id = $1 AND status IN ('open', 'lapsed')",
+        vec![
+            Value::int(id),
+            Value::int(contact_at),
+            Value::int(retry_due),
+            Value::int(attempts),
+        ],
     )
-    .bind(id)
-    .bind(contact_at)
-    .bind(retry_due)
-    .bind(attempts)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
 }
 
 /// Marks a recorded check-in as missed: every allowed attempt failed.
