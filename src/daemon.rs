@@ -268,8 +268,15 @@ pub async fn serve(app: App, mut shutdown: watch::Receiver<bool>) -> Result<(), 
     if let Err(e) = api.await {
         tracing::error!(error = %e, "api task ended abnormally");
     }
-    api_store.close().await;
-    app.store.close().await;
+    // One after the other (so the last connection folds the WAL in), together at most
+    // `store::CLOSE_WAIT`.
+    let closing = crate::clock::monotonic();
+    for store in [&api_store, &app.store] {
+        let left = crate::store::CLOSE_WAIT.saturating_sub(closing.elapsed());
+        if let Err(e) = store.close_within(left).await {
+            tracing::warn!(error = %e, "database not closed cleanly");
+        }
+    }
     Ok(())
 }
 

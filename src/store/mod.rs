@@ -28,7 +28,7 @@ pub mod tokens;
 pub use crate::config::Backend;
 use crate::config::DatabaseConfig;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{Any, AnyPool, Executor};
+use sqlx::{Any, AnyPool, ConnectOptions, Connection, Executor};
 use std::fs::File;
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -137,6 +137,10 @@ pub async fn serving<F: Future>(hook: Option<Arc<dyn BeforeCommit>>, work: F) ->
 /// Longest a write transaction waits for the writer connection: SQLite's own `busy_timeout`.
 const WRITE_WAIT: Duration = Duration::from_secs(15);
 
+/// Longest [`Store::close`] waits for connections in use to come back and close: with the
+/// dispatcher's grace and the API's drain, well inside systemd's `TimeoutStopSec=30s`.
+pub const CLOSE_WAIT: Duration = Duration::from_secs(5);
+
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -187,6 +191,8 @@ pub enum StoreError {
     ForeignOwner(owner::ForeignOwner),
     #[error("the write was not committed: {0}")]
     Commit(String),
+    #[error("the database is not closed: {0}")]
+    StillOpen(String),
 }
 
 impl StoreError {
@@ -561,11 +567,77 @@ impl Store {
         Ok(())
     }
 
+    /// Closes this store's pool and the writer connection it shares with its separate pools,
+    /// waiting at most [`CLOSE_WAIT`]; what stays open then is logged. See
+    /// [`Store::close_within`].
     pub async fn close(&self) {
-        if let Some(g) = &self.gate {
-            g.close().await;
+        if let Err(e) = self.close_within(CLOSE_WAIT).await {
+            tracing::warn!(error = %e, "database not closed cleanly");
         }
-        self.pool.close().await;
+    }
+
+    /// Closes the writer connection (committing a batch whose writers wait for it) and every
+    /// connection of this pool, and returns once each is closed: on SQLite once
+    /// `sqlite3_close` returned for it. Connections in use are closed as they come back, for
+    /// at most `limit`; one still out then is named in the error. Writes begun after close
+    /// are refused: nothing opens the file again. On SQLite the last store to close also
+    /// leaves the WAL folded into the database and the `-wal` and `-shm` files removed.
+    pub async fn close_within(&self, limit: Duration) -> Result<(), StoreError> {
+        let deadline = tokio::time::Instant::now() + limit;
+        let writer = match &self.gate {
+            Some(g) => g.close(deadline).await,
+            None => Ok(()),
+        };
+        let pool = close_pool(&self.pool, deadline).await;
+        writer.and(pool)?;
+        if self.backend == Backend::Sqlite {
+            tokio::time::timeout_at(deadline, self.fold_wal())
+                .await
+                .map_err(|_| StoreError::StillOpen("the WAL was not folded in".into()))??;
+        }
+        Ok(())
+    }
+
+    /// SQLite folds the WAL into the database and removes `-wal` and `-shm` when the last
+    /// connection to the file closes; but two closing at the same moment (a pool's idle one
+    /// and one coming back) may each still see the other and leave both files. Then one
+    /// connection alone, opened and closed, does it (none if another store's pool on the
+    /// file is still open: the last one to close does).
+    async fn fold_wal(&self) -> Result<(), StoreError> {
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        if !Path::new(&wal).exists() {
+            return Ok(());
+        }
+        let conn = AnyConnectOptions::from_str(&sqlite_url(&self.path, false))?
+            .connect()
+            .await?;
+        conn.close().await?;
+        Ok(())
+    }
+}
+
+/// Closes every connection of `pool` by `deadline`. sqlx's `Pool::close` closes the idle
+/// connections (each `Connection::close` waits for its SQLite worker thread to drop the
+/// handle) and then waits for those in use, which are closed as they come back; but one
+/// that was on its way back (its return checked the pool open, then pinged the connection)
+/// lands among the idle after `close` looked last, and stays open until the pool is dropped,
+/// when its worker thread closes it later or never (the process exits first). So closing
+/// goes on until the pool holds no connection.
+async fn close_pool(pool: &AnyPool, deadline: tokio::time::Instant) -> Result<(), StoreError> {
+    loop {
+        let closed = tokio::time::timeout_at(deadline, pool.close()).await;
+        if closed.is_ok() && pool.size() == 0 {
+            return Ok(());
+        }
+        if closed.is_err() || tokio::time::Instant::now() >= deadline {
+            return Err(StoreError::StillOpen(format!(
+                "{} pool connection(s) still in use",
+                pool.size()
+            )));
+        }
+        // A connection between being handed back and landing idle: a moment.
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
 
