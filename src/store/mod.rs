@@ -240,6 +240,25 @@ pub struct Store {
     /// Write transactions begun through this store and its separate pools (benchmarks and
     /// tests hold the API to one per request).
     writes: Arc<std::sync::atomic::AtomicU64>,
+    /// Writes begun with [`Store::write_later`] and not yet done, shared like `gate`.
+    deferred: Arc<Deferred>,
+}
+
+/// The writes nobody waits for ([`Store::write_later`]), by key, and whether the store is
+/// closing (then none is begun). [`Store::close`] waits until none is left.
+#[derive(Debug)]
+struct Deferred(tokio::sync::watch::Sender<DeferredState>);
+
+#[derive(Debug, Default)]
+struct DeferredState {
+    keys: std::collections::HashSet<String>,
+    closing: bool,
+}
+
+impl Default for Deferred {
+    fn default() -> Deferred {
+        Deferred(tokio::sync::watch::Sender::new(DeferredState::default()))
+    }
 }
 
 /// Held by `serve` for its whole life; a second daemon on the same file is refused.
@@ -298,6 +317,7 @@ impl Store {
             cfg: cfg.clone(),
             gate: Some(Arc::new(group::Gate::new(sqlite_url(&path, false)))),
             writes: Arc::default(),
+            deferred: Arc::default(),
         };
         if mode == OpenMode::CreateAndMigrate {
             store.migrate().await?;
@@ -314,6 +334,7 @@ impl Store {
             cfg: cfg.clone(),
             gate: None,
             writes: Arc::default(),
+            deferred: Arc::default(),
         };
         match mode {
             OpenMode::CreateAndMigrate => store.migrate().await?,
@@ -347,6 +368,7 @@ impl Store {
             cfg: self.cfg.clone(),
             gate: self.gate.clone(),
             writes: self.writes.clone(),
+            deferred: self.deferred.clone(),
         })
     }
 
@@ -407,6 +429,10 @@ impl Store {
     pub async fn write(&self) -> Result<Tx, StoreError> {
         self.writes
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.begin_write().await
+    }
+
+    async fn begin_write(&self) -> Result<Tx, StoreError> {
         let hook = SERVING.try_with(Clone::clone).ok().flatten();
         match (&self.gate, self.backend) {
             (Some(gate), _) => Ok(Tx {
@@ -429,8 +455,61 @@ impl Store {
         }
     }
 
+    /// Runs `work` in a write transaction of its own, in a task of its own, for a caller that
+    /// must not wait for the writer (an API request recording a token's use, while a
+    /// group-commit batch or another daemon's write holds the writer or the write lock). One
+    /// per `key` at a time: while one waits, another with the same key is not begun (it
+    /// would write the same row). [`Store::close`] waits for those begun; after close began
+    /// none is. Not waited for, it is never lost silently either: a failure is logged with
+    /// `what` (which names the kind of write, never data).
+    pub fn write_later<F>(&self, key: String, what: &'static str, work: F)
+    where
+        F: for<'c> FnOnce(&'c mut Conn) -> ConnFuture<'c> + Send + 'static,
+    {
+        let mut closing = false;
+        let begun = self.deferred.0.send_if_modified(|d| {
+            closing = d.closing;
+            !closing && d.keys.insert(key.clone())
+        });
+        if closing {
+            tracing::warn!(write = what, "not written: the database is closing");
+        }
+        if !begun {
+            return;
+        }
+        let store = self.clone();
+        tokio::spawn(async move {
+            let done = async {
+                // Not counted in `write_transactions`: it is no caller's.
+                let mut tx = store.begin_write().await?;
+                work(&mut tx).await?;
+                tx.commit().await
+            };
+            if let Err(e) = done.await {
+                tracing::warn!(write = what, error = %e, "a deferred write failed");
+            }
+            store.deferred.0.send_modify(|d| {
+                d.keys.remove(&key);
+            });
+        });
+    }
+
+    /// Until the writes begun with [`Store::write_later`] are done (new ones refused), or
+    /// `deadline`.
+    async fn finish_deferred(&self, deadline: tokio::time::Instant) -> Result<(), StoreError> {
+        self.deferred.0.send_modify(|d| d.closing = true);
+        let mut state = self.deferred.0.subscribe();
+        match tokio::time::timeout_at(deadline, state.wait_for(|d| d.keys.is_empty())).await {
+            Ok(_) => Ok(()),
+            Err(_) => Err(StoreError::StillOpen(format!(
+                "{} deferred write(s) not done",
+                self.deferred.0.borrow().keys.len()
+            ))),
+        }
+    }
+
     /// How many write transactions were begun on this database through this process's
-    /// stores so far.
+    /// stores so far (not counting [`Store::write_later`]'s, which no caller waits for).
     pub fn write_transactions(&self) -> u64 {
         self.writes.load(std::sync::atomic::Ordering::Relaxed)
     }
@@ -576,20 +655,22 @@ impl Store {
         }
     }
 
-    /// Closes the writer connection (committing a batch whose writers wait for it) and every
-    /// connection of this pool, and returns once each is closed: on SQLite once
+    /// Waits for the writes begun with [`Store::write_later`], closes the writer connection
+    /// (committing a batch whose writers wait for it) and every connection of this pool,
+    /// and returns once each is closed: on SQLite once
     /// `sqlite3_close` returned for it. Connections in use are closed as they come back, for
     /// at most `limit`; one still out then is named in the error. Writes begun after close
     /// are refused: nothing opens the file again. On SQLite the last store to close also
     /// leaves the WAL folded into the database and the `-wal` and `-shm` files removed.
     pub async fn close_within(&self, limit: Duration) -> Result<(), StoreError> {
         let deadline = tokio::time::Instant::now() + limit;
+        let deferred = self.finish_deferred(deadline).await;
         let writer = match &self.gate {
             Some(g) => g.close(deadline).await,
             None => Ok(()),
         };
         let pool = close_pool(&self.pool, deadline).await;
-        writer.and(pool)?;
+        deferred.and(writer).and(pool)?;
         if self.backend == Backend::Sqlite {
             tokio::time::timeout_at(deadline, self.fold_wal())
                 .await
