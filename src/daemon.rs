@@ -109,7 +109,8 @@ impl RelayBackoff {
 ///
 /// Start-up order, so that systemd never waits on the network: lock, release claims left
 /// by a killed predecessor, schedule, bind the API, READY=1; only then the catch-up round,
-/// whose sending is bounded by [`ROUND_BUDGET`] and cut short by SIGTERM.
+/// whose sending is bounded by [`ROUND_BUDGET`]. On SIGTERM no further message is begun;
+/// the one being sent gets [`dispatcher::SHUTDOWN_GRACE`] to finish and be recorded.
 pub async fn serve(app: App, mut shutdown: watch::Receiver<bool>) -> Result<(), DaemonError> {
     // SIGHUP re-reads the config; registered first, so a HUP during start-up cannot kill us.
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
@@ -267,8 +268,15 @@ pub async fn serve(app: App, mut shutdown: watch::Receiver<bool>) -> Result<(), 
     if let Err(e) = api.await {
         tracing::error!(error = %e, "api task ended abnormally");
     }
-    api_store.close().await;
-    app.store.close().await;
+    // One after the other (so the last connection folds the WAL in), together at most
+    // `store::CLOSE_WAIT`.
+    let closing = crate::clock::monotonic();
+    for store in [&api_store, &app.store] {
+        let left = crate::store::CLOSE_WAIT.saturating_sub(closing.elapsed());
+        if let Err(e) = store.close_within(left).await {
+            tracing::warn!(error = %e, "database not closed cleanly");
+        }
+    }
     Ok(())
 }
 

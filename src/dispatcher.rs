@@ -17,6 +17,11 @@ use serde::Serialize;
 const CLAIM_SECS: i64 = 300;
 const BATCH: i64 = 50;
 
+/// How long a send in flight when shutdown is asked for may still take to finish. The relay
+/// may already hold the message: cut off, it stays queued and goes out twice. Well inside
+/// systemd's `TimeoutStopSec=30s`, together with the API's drain and closing the database.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 #[derive(Debug, Default, Serialize, PartialEq, Eq)]
 pub struct DispatchSummary {
     pub sent: u64,
@@ -129,8 +134,11 @@ pub async fn dispatch(
 
 /// Sends what is due at `now` until the budget is spent. Messages claimed but not sent when
 /// the round stops are released at once, so the next round (or the next start) takes them
-/// without waiting out the claim. A send cut off by shutdown may have reached the relay: it
-/// is sent again later with the same `Message-ID`, so receivers can tell the duplicate.
+/// without waiting out the claim. Once shutdown is asked for no further message is begun;
+/// the one being sent gets [`SHUTDOWN_GRACE`] to finish and its outcome is recorded (sent:
+/// never sent again). Only a send that outlasts the grace is cut off: it may have reached
+/// the relay, and is sent again later with the same `Message-ID`, so receivers can tell the
+/// duplicate.
 pub async fn dispatch_within(
     app: &App,
     transport: &Transport,
@@ -164,6 +172,12 @@ pub async fn dispatch_within(
                 continue;
             };
             drop(conn);
+            // Shutdown asked for while the message was read: it is not begun.
+            if budget.stopping() {
+                release(app, &ids[i..]).await?;
+                summary.stopped_early = true;
+                break 'rounds;
+            }
             let msg = OutgoingMessage {
                 outbox_key: m.key.clone(),
                 from: cfg.mail.from.clone(),
@@ -173,13 +187,30 @@ pub async fn dispatch_within(
                 body_text: m.body.clone(),
                 attachments: m.attachments.clone(),
             };
+            let send = transport.send(&msg, now);
+            tokio::pin!(send);
             let result = tokio::select! {
-                r = transport.send(&msg, now) => r,
+                r = &mut send => r,
                 why = budget.interrupted() => match why {
                     Interruption::Shutdown => {
-                        release(app, &ids[i..]).await?;
-                        summary.stopped_early = true;
-                        break 'rounds;
+                        tracing::info!(
+                            outbox = id,
+                            grace_secs = SHUTDOWN_GRACE.as_secs(),
+                            "stopping: finishing the message being sent"
+                        );
+                        match tokio::time::timeout(SHUTDOWN_GRACE, &mut send).await {
+                            // Recorded below; the next message is not begun (`spent`).
+                            Ok(r) => r,
+                            Err(_) => {
+                                tracing::warn!(
+                                    outbox = id,
+                                    "stopping: the message being sent did not finish in time; it stays queued and goes out again after the restart with the same Message-ID"
+                                );
+                                release(app, &ids[i..]).await?;
+                                summary.stopped_early = true;
+                                break 'rounds;
+                            }
+                        }
                     }
                     Interruption::Budget => Err(SendError::Transient(
                         "no answer from the mail relay within the dispatch round".into(),

@@ -171,7 +171,9 @@ pub enum Refusal {
 /// Seconds between two updates of a token's `last_used_at`.
 const LAST_USED_GRANULARITY: i64 = 60;
 
-/// Checks a presented secret; on success records its use (`last_used_at`, to the minute).
+/// Checks a presented secret; on success records its use (`last_used_at`, to the minute)
+/// through the writer, without the request waiting for it (see [`store::Store::write_later`]):
+/// a group-commit batch or another daemon's write may hold the writer for a while.
 pub async fn authenticate(
     app: &App,
     presented: &str,
@@ -192,7 +194,12 @@ pub async fn authenticate(
     if t.last_used_at
         .is_none_or(|last| now - last >= LAST_USED_GRANULARITY)
     {
-        store::tokens::touch(&mut conn, &t.id, now).await?;
+        let id = t.id.clone();
+        app.store.write_later(
+            format!("token-last-used:{id}"),
+            "a token's last use",
+            move |conn| Box::pin(async move { store::tokens::touch(conn, &id, now).await }),
+        );
     }
     let scope = match (t.role.as_str(), t.municipality, t.study) {
         ("municipality", Some(m), _) => Scope::Municipality(m),

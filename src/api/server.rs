@@ -11,8 +11,9 @@ use std::time::Duration;
 use tokio::sync::{Semaphore, watch};
 use tower_service::Service;
 
-/// Longest the server waits at shutdown for open connections to finish.
-const DRAIN: Duration = Duration::from_secs(35);
+/// Longest the server waits at shutdown for open connections to finish: with closing the
+/// database after it, well inside systemd's `TimeoutStopSec=30s`.
+const DRAIN: Duration = Duration::from_secs(15);
 
 pub struct Limits {
     pub max_connections: u32,

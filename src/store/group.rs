@@ -16,7 +16,7 @@ use sqlx::{
     Any, AnyConnection, ConnectOptions, Connection, Database, Executor, TransactionManager,
 };
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, OwnedMappedMutexGuard, OwnedMutexGuard, watch};
 
@@ -46,6 +46,8 @@ pub(crate) struct Gate {
     max_age_us: AtomicU64,
     /// COMMITs of batches so far.
     commits: AtomicU64,
+    /// Set by [`Gate::close`]: no writer connection is opened again.
+    closed: AtomicBool,
 }
 
 impl std::fmt::Debug for Gate {
@@ -104,6 +106,7 @@ impl Gate {
             max_jobs: AtomicUsize::new(MAX_JOBS),
             max_age_us: AtomicU64::new(MAX_AGE.as_micros() as u64),
             commits: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
         }
     }
 
@@ -126,17 +129,40 @@ impl Gate {
         self.queued.load(Ordering::Acquire)
     }
 
-    /// Closes the writer connection (at shutdown; a batch never stays open between writers).
-    pub(crate) async fn close(&self) {
-        let Ok(mut g) = tokio::time::timeout(WRITE_WAIT, self.writer.lock()).await else {
-            return;
+    /// Closes the writer connection for good (at shutdown): waits for the writer running now
+    /// (by `deadline`), commits the batch whose writers handed the connection on and wait
+    /// for its COMMIT, and returns once the connection is closed. A broken one is closed
+    /// too (closing rolls back what it may still hold), never merely dropped: its worker
+    /// thread would close the file at some later moment. Writers that come after are
+    /// refused.
+    pub(crate) async fn close(&self, deadline: tokio::time::Instant) -> Result<(), StoreError> {
+        self.closed.store(true, Ordering::Release);
+        let mut g = tokio::time::timeout_at(deadline, self.writer.lock())
+            .await
+            .map_err(|_| StoreError::StillOpen("a write transaction holds the writer".into()))?;
+        let Some(mut w) = g.take() else {
+            return Ok(());
         };
-        if let Some(w) = g.take()
-            && w.batch.is_none()
-            && !w.broken
-        {
-            let _ = w.conn.close().await;
+        if w.batch.is_some() {
+            // Failing, it tells the batch's writers so and leaves the connection broken.
+            let _ = w.commit_batch(self).await;
         }
+        match tokio::time::timeout_at(deadline, w.conn.close()).await {
+            Ok(Ok(())) => Ok(()),
+            // The worker thread is gone already, and the handle with it.
+            Ok(Err(sqlx::Error::WorkerCrashed)) => Ok(()),
+            Ok(Err(e)) => Err(e.into()),
+            Err(_) => Err(StoreError::StillOpen(
+                "the writer connection did not close".into(),
+            )),
+        }
+    }
+
+    fn refuse_if_closed(&self) -> Result<(), StoreError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StoreError::Sql(sqlx::Error::PoolClosed));
+        }
+        Ok(())
     }
 }
 
@@ -244,12 +270,15 @@ pub(crate) struct Job {
 /// Waits for the writer connection (in arrival order, at most [`WRITE_WAIT`]) and begins a
 /// savepoint in its open batch, opening a batch (`BEGIN IMMEDIATE`) if none is.
 pub(crate) async fn begin(gate: &Arc<Gate>) -> Result<Job, StoreError> {
+    gate.refuse_if_closed()?;
     let mut g: OwnedMutexGuard<Option<Writer>> = {
         let _queued = Queued::new(&gate.queued);
         tokio::time::timeout(WRITE_WAIT, gate.writer.clone().lock_owned())
             .await
             .map_err(|_| StoreError::Busy)?
     };
+    // Closed while this writer waited: the connection is not opened again.
+    gate.refuse_if_closed()?;
     if let Some(w) = g.as_mut() {
         w.settle().await;
     }
@@ -528,6 +557,59 @@ mod tests {
         assert_eq!(children, 0);
         // A new connection replaces the failed one; writers commit again.
         writer(store.clone(), 99, Fate::Commit).await.unwrap();
+        store.close().await;
+    }
+
+    /// Close comes while a writer has handed the connection on and waits for its batch's
+    /// COMMIT: close commits the batch (the writer hears success, its rows are there), and
+    /// the writer queued before close is refused instead of opening the file again. One
+    /// thread, so the order in which they queue is the order of the steps here.
+    #[tokio::test]
+    async fn close_commits_the_batch_its_writers_wait_for_and_refuses_later_writers() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path()).await;
+        let mut first = store.write().await.unwrap();
+        sqlx::query("INSERT INTO probe (job, step) VALUES (0, 0)")
+            .execute(&mut *first)
+            .await
+            .unwrap();
+        let queued = tokio::spawn(writer(store.clone(), 1, Fate::Commit));
+        let mut spins = 0;
+        while store.queued_writers() < 1 {
+            spins += 1;
+            assert!(spins < 100_000, "the writer did not queue");
+            tokio::task::yield_now().await;
+        }
+        let closing = {
+            let store = store.clone();
+            tokio::spawn(async move { store.close_within(Duration::from_secs(10)).await })
+        };
+        // Close marks the gate and waits for the writer connection in the same step.
+        let gate = store.gate.clone().unwrap();
+        while !gate.closed.load(Ordering::Acquire) {
+            spins += 1;
+            assert!(spins < 100_000, "close did not begin");
+            tokio::task::yield_now().await;
+        }
+        // Job 1 is queued, close behind it: the first writer hands the connection on.
+        first.commit().await.unwrap();
+        assert!(matches!(
+            queued.await.unwrap(),
+            Err(StoreError::Sql(sqlx::Error::PoolClosed))
+        ));
+        closing.await.unwrap().unwrap();
+        let store = Store::open(
+            &DatabaseConfig::from_url("sqlite://t.db", dir.path()).unwrap(),
+            OpenMode::Existing,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            rows(&store, 0).await,
+            1,
+            "the batch close found open committed"
+        );
+        assert_eq!(rows(&store, 1).await, 0);
         store.close().await;
     }
 

@@ -30,7 +30,7 @@ pub mod tokens;
 pub use crate::config::Backend;
 use crate::config::DatabaseConfig;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{Any, AnyPool, Executor};
+use sqlx::{Any, AnyPool, ConnectOptions, Connection, Executor};
 use std::fs::File;
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -139,6 +139,10 @@ pub async fn serving<F: Future>(hook: Option<Arc<dyn BeforeCommit>>, work: F) ->
 /// Longest a write transaction waits for the writer connection: SQLite's own `busy_timeout`.
 const WRITE_WAIT: Duration = Duration::from_secs(15);
 
+/// Longest [`Store::close`] waits for connections in use to come back and close: with the
+/// dispatcher's grace and the API's drain, well inside systemd's `TimeoutStopSec=30s`.
+pub const CLOSE_WAIT: Duration = Duration::from_secs(5);
+
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -189,6 +193,8 @@ pub enum StoreError {
     ForeignOwner(owner::ForeignOwner),
     #[error("the write was not committed: {0}")]
     Commit(String),
+    #[error("the database is not closed: {0}")]
+    StillOpen(String),
 }
 
 impl StoreError {
@@ -236,6 +242,25 @@ pub struct Store {
     /// Write transactions begun through this store and its separate pools (benchmarks and
     /// tests hold the API to one per request).
     writes: Arc<std::sync::atomic::AtomicU64>,
+    /// Writes begun with [`Store::write_later`] and not yet done, shared like `gate`.
+    deferred: Arc<Deferred>,
+}
+
+/// The writes nobody waits for ([`Store::write_later`]), by key, and whether the store is
+/// closing (then none is begun). [`Store::close`] waits until none is left.
+#[derive(Debug)]
+struct Deferred(tokio::sync::watch::Sender<DeferredState>);
+
+#[derive(Debug, Default)]
+struct DeferredState {
+    keys: std::collections::HashSet<String>,
+    closing: bool,
+}
+
+impl Default for Deferred {
+    fn default() -> Deferred {
+        Deferred(tokio::sync::watch::Sender::new(DeferredState::default()))
+    }
 }
 
 /// Held by `serve` for its whole life; a second daemon on the same file is refused.
@@ -294,6 +319,7 @@ impl Store {
             cfg: cfg.clone(),
             gate: Some(Arc::new(group::Gate::new(sqlite_url(&path, false)))),
             writes: Arc::default(),
+            deferred: Arc::default(),
         };
         if mode == OpenMode::CreateAndMigrate {
             store.migrate().await?;
@@ -310,6 +336,7 @@ impl Store {
             cfg: cfg.clone(),
             gate: None,
             writes: Arc::default(),
+            deferred: Arc::default(),
         };
         match mode {
             OpenMode::CreateAndMigrate => store.migrate().await?,
@@ -343,6 +370,7 @@ impl Store {
             cfg: self.cfg.clone(),
             gate: self.gate.clone(),
             writes: self.writes.clone(),
+            deferred: self.deferred.clone(),
         })
     }
 
@@ -403,6 +431,10 @@ impl Store {
     pub async fn write(&self) -> Result<Tx, StoreError> {
         self.writes
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.begin_write().await
+    }
+
+    async fn begin_write(&self) -> Result<Tx, StoreError> {
         let hook = SERVING.try_with(Clone::clone).ok().flatten();
         match (&self.gate, self.backend) {
             (Some(gate), _) => Ok(Tx {
@@ -425,8 +457,61 @@ impl Store {
         }
     }
 
+    /// Runs `work` in a write transaction of its own, in a task of its own, for a caller that
+    /// must not wait for the writer (an API request recording a token's use, while a
+    /// group-commit batch or another daemon's write holds the writer or the write lock). One
+    /// per `key` at a time: while one waits, another with the same key is not begun (it
+    /// would write the same row). [`Store::close`] waits for those begun; after close began
+    /// none is. Not waited for, it is never lost silently either: a failure is logged with
+    /// `what` (which names the kind of write, never data).
+    pub fn write_later<F>(&self, key: String, what: &'static str, work: F)
+    where
+        F: for<'c> FnOnce(&'c mut Conn) -> ConnFuture<'c> + Send + 'static,
+    {
+        let mut closing = false;
+        let begun = self.deferred.0.send_if_modified(|d| {
+            closing = d.closing;
+            !closing && d.keys.insert(key.clone())
+        });
+        if closing {
+            tracing::warn!(write = what, "not written: the database is closing");
+        }
+        if !begun {
+            return;
+        }
+        let store = self.clone();
+        tokio::spawn(async move {
+            let done = async {
+                // Not counted in `write_transactions`: it is no caller's.
+                let mut tx = store.begin_write().await?;
+                work(&mut tx).await?;
+                tx.commit().await
+            };
+            if let Err(e) = done.await {
+                tracing::warn!(write = what, error = %e, "a deferred write failed");
+            }
+            store.deferred.0.send_modify(|d| {
+                d.keys.remove(&key);
+            });
+        });
+    }
+
+    /// Until the writes begun with [`Store::write_later`] are done (new ones refused), or
+    /// `deadline`.
+    async fn finish_deferred(&self, deadline: tokio::time::Instant) -> Result<(), StoreError> {
+        self.deferred.0.send_modify(|d| d.closing = true);
+        let mut state = self.deferred.0.subscribe();
+        match tokio::time::timeout_at(deadline, state.wait_for(|d| d.keys.is_empty())).await {
+            Ok(_) => Ok(()),
+            Err(_) => Err(StoreError::StillOpen(format!(
+                "{} deferred write(s) not done",
+                self.deferred.0.borrow().keys.len()
+            ))),
+        }
+    }
+
     /// How many write transactions were begun on this database through this process's
-    /// stores so far.
+    /// stores so far (not counting [`Store::write_later`]'s, which no caller waits for).
     pub fn write_transactions(&self) -> u64 {
         self.writes.load(std::sync::atomic::Ordering::Relaxed)
     }
@@ -563,11 +648,79 @@ impl Store {
         Ok(())
     }
 
+    /// Closes this store's pool and the writer connection it shares with its separate pools,
+    /// waiting at most [`CLOSE_WAIT`]; what stays open then is logged. See
+    /// [`Store::close_within`].
     pub async fn close(&self) {
-        if let Some(g) = &self.gate {
-            g.close().await;
+        if let Err(e) = self.close_within(CLOSE_WAIT).await {
+            tracing::warn!(error = %e, "database not closed cleanly");
         }
-        self.pool.close().await;
+    }
+
+    /// Waits for the writes begun with [`Store::write_later`], closes the writer connection
+    /// (committing a batch whose writers wait for it) and every connection of this pool,
+    /// and returns once each is closed: on SQLite once
+    /// `sqlite3_close` returned for it. Connections in use are closed as they come back, for
+    /// at most `limit`; one still out then is named in the error. Writes begun after close
+    /// are refused: nothing opens the file again. On SQLite the last store to close also
+    /// leaves the WAL folded into the database and the `-wal` and `-shm` files removed.
+    pub async fn close_within(&self, limit: Duration) -> Result<(), StoreError> {
+        let deadline = tokio::time::Instant::now() + limit;
+        let deferred = self.finish_deferred(deadline).await;
+        let writer = match &self.gate {
+            Some(g) => g.close(deadline).await,
+            None => Ok(()),
+        };
+        let pool = close_pool(&self.pool, deadline).await;
+        deferred.and(writer).and(pool)?;
+        if self.backend == Backend::Sqlite {
+            tokio::time::timeout_at(deadline, self.fold_wal())
+                .await
+                .map_err(|_| StoreError::StillOpen("the WAL was not folded in".into()))??;
+        }
+        Ok(())
+    }
+
+    /// SQLite folds the WAL into the database and removes `-wal` and `-shm` when the last
+    /// connection to the file closes; but two closing at the same moment (a pool's idle one
+    /// and one coming back) may each still see the other and leave both files. Then one
+    /// connection alone, opened and closed, does it (none if another store's pool on the
+    /// file is still open: the last one to close does).
+    async fn fold_wal(&self) -> Result<(), StoreError> {
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        if !Path::new(&wal).exists() {
+            return Ok(());
+        }
+        let conn = AnyConnectOptions::from_str(&sqlite_url(&self.path, false))?
+            .connect()
+            .await?;
+        conn.close().await?;
+        Ok(())
+    }
+}
+
+/// Closes every connection of `pool` by `deadline`. sqlx's `Pool::close` closes the idle
+/// connections (each `Connection::close` waits for its SQLite worker thread to drop the
+/// handle) and then waits for those in use, which are closed as they come back; but one
+/// that was on its way back (its return checked the pool open, then pinged the connection)
+/// lands among the idle after `close` looked last, and stays open until the pool is dropped,
+/// when its worker thread closes it later or never (the process exits first). So closing
+/// goes on until the pool holds no connection.
+async fn close_pool(pool: &AnyPool, deadline: tokio::time::Instant) -> Result<(), StoreError> {
+    loop {
+        let closed = tokio::time::timeout_at(deadline, pool.close()).await;
+        if closed.is_ok() && pool.size() == 0 {
+            return Ok(());
+        }
+        if closed.is_err() || tokio::time::Instant::now() >= deadline {
+            return Err(StoreError::StillOpen(format!(
+                "{} pool connection(s) still in use",
+                pool.size()
+            )));
+        }
+        // A connection between being handed back and landing idle: a moment.
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
 

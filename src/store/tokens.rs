@@ -67,12 +67,17 @@ pub async fn revoke(conn: &mut Conn, id: &str, now: i64) -> Result<bool, StoreEr
     Ok(done.rows_affected() == 1)
 }
 
+/// Records a use of token `id` at `now`; never moves `last_used_at` back (deferred writes
+/// may land out of order).
 pub async fn touch(conn: &mut Conn, id: &str, now: i64) -> Result<(), StoreError> {
-    sqlx::query("UPDATE api_tokens SET last_used_at = $2 WHERE id = $1")
-        .bind(id)
-        .bind(now)
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "UPDATE api_tokens SET last_used_at = $2 \
+         WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2)",
+    )
+    .bind(id)
+    .bind(now)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

@@ -40,6 +40,7 @@ mod simulation_clock;
 mod smtp_credentials;
 mod smtp_delivery;
 mod spine;
+mod stopping;
 mod sweep_batches;
 mod working_days;
 mod workspace;

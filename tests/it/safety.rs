@@ -354,6 +354,61 @@ fn tokens_expire_by_default_and_record_their_last_use() {
     assert_eq!(t["expires_at"], "2026-12-27T09:00:00Z", "{t}");
 }
 
+/// Authenticating does not wait for the writer: while a write transaction holds it (on
+/// SQLite the writer connection, on PostgreSQL the write lock) a valid token is accepted at
+/// once, and its `last_used_at` is written through the writer once that transaction ended
+/// (closing the store waits for it).
+#[test]
+fn authentication_does_not_wait_for_a_held_write() {
+    let env = TestEnv::new();
+    let at = "2026-12-20T10:00:00+01:00";
+    let t = env.json(&["--at", at, "token", "create", "--admin"]);
+    let id = t["id"].as_str().unwrap().to_string();
+    let secret = t["token"].as_str().unwrap().to_string();
+    let used = chrono::DateTime::parse_from_rfc3339("2026-12-20T11:00:00+01:00")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let clock = std::sync::Arc::new(nazorg::clock::ManualClock::new(used));
+        let app = env.app(clock).await;
+        let held = app.store.write().await.unwrap();
+        // Far below SQLite's busy timeout (15 s), which a write beside the writer waits out.
+        let principal = tokio::time::timeout(
+            Duration::from_secs(10),
+            nazorg::tokens::authenticate(&app, &secret),
+        )
+        .await
+        .expect("authentication waited for the held write")
+        .unwrap()
+        .unwrap();
+        assert_eq!(principal.token_id, id);
+        let last: Option<i64> =
+            sqlx::query_scalar("SELECT last_used_at FROM api_tokens WHERE id = $1")
+                .bind(&id)
+                .fetch_one(app.store.pool())
+                .await
+                .unwrap();
+        assert_eq!(
+            last, None,
+            "written through the writer, after the held write"
+        );
+        held.rollback().await.unwrap();
+        app.store
+            .close_within(Duration::from_secs(30))
+            .await
+            .unwrap();
+    });
+    let last = env.sql(&format!(
+        "SELECT last_used_at FROM api_tokens WHERE id = '{id}'"
+    ));
+    assert_eq!(last, used.timestamp().to_string());
+}
+
 /// The daemon sets `PR_SET_DUMPABLE=0` at start. Observable from outside: the kernel then
 /// owns the files in `/proc/<pid>/` (status, environ, mem…) by root instead of by the
 /// process's user. So the daemon runs as an

@@ -18,7 +18,37 @@ pub struct SmtpServer {
     /// Recipients refused at RCPT TO with `550 5.1.1` (a permanent failure), or with
     /// `451 4.3.0` (a temporary one) when written `~address`.
     reject: Vec<String>,
+    /// While this file does not exist, every message is stored at once but answered only
+    /// when it appears (at most 60 s later): a relay slow to confirm DATA.
+    hold_until: Option<PathBuf>,
 }
+
+/// aiosmtpd's Mailbox handler that stores each message at once and answers its DATA only
+/// once the file given after the maildir exists (bounded: 60 s).
+const HOLDING: &str = r#"
+import asyncio, os, sys
+from aiosmtpd.handlers import Mailbox
+from aiosmtpd.smtp import SMTP
+
+class Holding(Mailbox):
+    def __init__(self, d, release):
+        super().__init__(d)
+        self.release = release
+
+    async def handle_DATA(self, server, session, envelope):
+        reply = await super().handle_DATA(server, session, envelope)
+        for _ in range(1200):
+            if os.path.exists(self.release):
+                break
+            await asyncio.sleep(0.05)
+        return reply
+
+host, port, d, release = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+loop = asyncio.new_event_loop()
+h = Holding(d, release)
+loop.run_until_complete(loop.create_server(lambda: SMTP(h), host, port))
+loop.run_forever()
+"#;
 
 /// aiosmtpd's Mailbox handler that refuses the recipients given after the maildir.
 const REJECTING: &str = r#"
@@ -55,6 +85,16 @@ impl SmtpServer {
     /// Like [`SmtpServer::start`], refusing mail for `reject`: `address` with a permanent
     /// error (550), `~address` with a temporary one (451).
     pub fn start_rejecting(reject: &[&str]) -> SmtpServer {
+        Self::start_with(reject, None)
+    }
+
+    /// Like [`SmtpServer::start`], but slow to confirm: each message is stored at once and
+    /// its DATA answered only once `release` exists (at most 60 s later).
+    pub fn start_holding(release: &Path) -> SmtpServer {
+        Self::start_with(&[], Some(release.to_path_buf()))
+    }
+
+    fn start_with(reject: &[&str], hold_until: Option<PathBuf>) -> SmtpServer {
         let port = {
             let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
             l.local_addr().expect("local addr").port()
@@ -69,6 +109,7 @@ impl SmtpServer {
             maildir,
             child: None,
             reject: reject.iter().map(|r| r.to_string()).collect(),
+            hold_until,
         };
         server.spawn();
         server
@@ -140,7 +181,12 @@ impl SmtpServer {
 
     fn spawn(&mut self) {
         let mut cmd = Command::new(PYTHON);
-        if self.reject.is_empty() {
+        if let Some(release) = &self.hold_until {
+            cmd.args(["-c", HOLDING, "127.0.0.1"])
+                .arg(self.port.to_string())
+                .arg(self.maildir.path())
+                .arg(release);
+        } else if self.reject.is_empty() {
             cmd.args(["-m", "aiosmtpd", "-n", "-l"])
                 .arg(format!("127.0.0.1:{}", self.port))
                 .args(["-c", "aiosmtpd.handlers.Mailbox"])
