@@ -24,4 +24,4 @@ mod keys;
 
 pub use error::CryptoError;
 pub use identity::{encrypt_to, keygen, load_identity, parse_recipient};
-pub use keys::{Dek, FieldPlace, Kek};
+pub use keys::{Dek, FieldOpener, FieldPlace, Kek};

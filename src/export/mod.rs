@@ -2,11 +2,12 @@
 //!
 //! Pass 1 opens each child's sealed details once and keeps a few small codes per child
 //! ([`ChildFacts`]); `domain::anonymise` then picks the generalisation and the children to
-//! suppress. Pass 2 reads the families again batch by batch (a handful of set-based
-//! queries per batch of `BATCH` families: check-ins, observations, flags; never one per
-//! row), unwraps each family's key and makes its pseudonyms once, opens the observations,
-//! checks every value against the codebook and writes each row to one of several random
-//! bucket files; the buckets are shuffled one at a time into `followup.csv`. Memory grows
+//! suppress. Pass 2 (`pass2`) reads the families again batch by batch (a handful of
+//! set-based queries per batch of `BATCH` families: check-ins with their observations,
+//! flags; never one per row) and, on a second thread while the next batch is read, unwraps
+//! each family's key and makes its pseudonyms once, opens the observations, checks every
+//! value against the codebook and writes each row to one of several random bucket files;
+//! the buckets are shuffled one at a time into `followup.csv`. Memory grows
 //! with the number of children (pass 1 and the lattice search: about 90 bytes per child,
 //! measured), never with the number of rows. Everything is written into a private
 //! temporary folder next to `--out` and renamed at the end; on any failure the folder is
@@ -45,14 +46,13 @@ use crate::domain::FieldError;
 use crate::domain::anonymise::{
     ChildFacts, Codebook, Column, ColumnType, Decision, EPISODE_CODES, Hierarchy, Infeasible,
     NotInCodebook, Offer, PROFESSIONALS_EXPORT, Params, SAFETY_EXPORT, SEX_CODES, STATUS_CODES,
-    StudyState, decide, decide_for_study, moves_code, moves_so_far, released_after,
+    StudyState, decide, decide_for_study, moves_so_far, released_after,
 };
-use crate::domain::enrolment::{MemberDetails, Observations, Sex, is_code};
+use crate::domain::enrolment::{MemberDetails, Sex, is_code};
 use crate::keyring::KeyringError;
 use crate::service::{App, OpError, open_json, seal_json};
 use crate::store::{self, Conn, StoreError, export as xs};
 use chrono::{Datelike, NaiveDate, TimeZone};
-use rand::Rng;
 use rand::seq::SliceRandom;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -65,6 +65,9 @@ use std::sync::Arc;
 const BATCH: i64 = 500;
 /// Rows per shuffle bucket (on average): bounds the memory of the shuffle.
 const ROWS_PER_BUCKET: u64 = 50_000;
+
+mod observed;
+mod pass2;
 
 /// What `nazorg export` asks for.
 #[derive(Clone, Debug, Default)]
@@ -729,20 +732,6 @@ fn pseudonym(key: &Dek, kind: &str, reference: &str) -> String {
     hex(&key.hmac_sha256(&msg)[..16])
 }
 
-/// An indicator's value as a code: text as is, true/false, numbers in their shortest form;
-/// a scale's value rounded to the whole number (its codebook lists the whole numbers).
-fn indicator_code(scale: bool, v: &serde_json::Value) -> Option<String> {
-    match v {
-        serde_json::Value::Number(n) if scale => {
-            n.as_f64().map(|x| format!("{}", x.round() as i64))
-        }
-        serde_json::Value::String(s) => Some(s.clone()),
-        serde_json::Value::Bool(b) => Some(b.to_string()),
-        serde_json::Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
 struct HashingWriter<W: Write> {
     inner: W,
     hash: Sha256,
@@ -764,264 +753,6 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<String, ExportError> {
     Ok(hex(&Sha256::digest(bytes)))
 }
 
-/// A kept child of the family pass 2 is writing, with what is the same on all its rows.
-struct KeptChild {
-    member: i64,
-    reference: String,
-    pseudonym: String,
-    /// episode_kind … moves_so_far.
-    head: [String; 6],
-    /// plan … professionals.
-    tail: [String; 4],
-}
-
-/// The family pass 2 is writing: its key unwrapped once, its pseudonyms made once.
-struct FamilyOut {
-    id: i64,
-    dek: Option<Dek>,
-    pseudonym: String,
-    kept: Vec<KeptChild>,
-}
-
-/// The next cell of a row being built (cells are reused from row to row).
-fn cell<'a>(row: &'a mut Vec<String>, n: &mut usize) -> &'a mut String {
-    if *n == row.len() {
-        row.push(String::new());
-    }
-    let i = *n;
-    *n += 1;
-    let c = &mut row[i];
-    c.clear();
-    c
-}
-
-fn put(row: &mut Vec<String>, n: &mut usize, v: &str) {
-    cell(row, n).push_str(v);
-}
-
-fn put_int(row: &mut Vec<String>, n: &mut usize, v: i64) {
-    use std::fmt::Write as _;
-    let _ = write!(cell(row, n), "{v}");
-}
-
-/// `(checkin_id, member_id or None for the family, rule)` of a batch, by check-in.
-fn flags_by_checkin(
-    flags: Vec<(i64, Option<i64>, String)>,
-) -> HashMap<i64, Vec<(Option<i64>, String)>> {
-    let mut by: HashMap<i64, Vec<(Option<i64>, String)>> = HashMap::new();
-    for (c, m, rule) in flags {
-        by.entry(c).or_default().push((m, rule));
-    }
-    by
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn pass2(
-    app: &App,
-    conn: &mut Conn,
-    w: &Window,
-    p: &Pass1,
-    d: &Decision,
-    h: &Hierarchy,
-    cb: &Codebook,
-    key: &Dek,
-    buckets: &mut [BufWriter<std::fs::File>],
-    bucket_dir: &Path,
-) -> Result<(u64, usize), ExportError> {
-    let tz = app.config.timezone;
-    let l = d.levels;
-    let indicators = &app.config.export.indicators;
-    let scale: Vec<bool> = indicators
-        .iter()
-        .map(|ind| {
-            matches!(
-                app.config.signals.indicators.get(ind).map(|i| &i.kind),
-                Some(crate::domain::signals::IndicatorType::Scale { .. })
-            )
-        })
-        .collect();
-    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::from_entropy();
-    let mut rows_out = 0u64;
-    let mut families_out = 0usize;
-    let mut row: Vec<String> = Vec::with_capacity(cb.columns.len());
-    let mut line = String::with_capacity(256);
-    let mut after = 0i64;
-    loop {
-        let fams = xs::families_after(conn, after, BATCH).await?;
-        let (Some(first), Some(last)) = (fams.first(), fams.last()) else {
-            break;
-        };
-        let (lo, hi) = (first.id, last.id);
-        after = hi;
-        let kids = xs::children_between(conn, lo, hi).await?;
-        let refs: HashMap<i64, &str> = kids.iter().map(|c| (c.id, c.reference.as_str())).collect();
-        let checkins = xs::checkins_between(conn, lo, hi, w.from, w.to).await?;
-        let obs: HashMap<(i64, i64), Vec<u8>> =
-            xs::observations_between(conn, lo, hi, w.from, w.to)
-                .await?
-                .into_iter()
-                .map(|(c, m, s)| ((c, m), s))
-                .collect();
-        let flags = flags_by_checkin(xs::flags_between(conn, lo, hi).await?);
-        let mut codes: Vec<&str> = Vec::new();
-        let by_id: HashMap<i64, &xs::ExportFamily> = fams.iter().map(|f| (f.id, f)).collect();
-        let mut current: Option<FamilyOut> = None;
-        for c in &checkins {
-            if current.as_ref().is_none_or(|o| o.id != c.family_id) {
-                current = None;
-                let Some(fs) = p.family(c.family_id) else {
-                    continue;
-                };
-                let Some(f) = by_id.get(&c.family_id) else {
-                    continue;
-                };
-                let first = fs.first_child as usize;
-                let mut kept = Vec::new();
-                for i in first..first + fs.children as usize {
-                    if !d.kept(i) {
-                        continue;
-                    }
-                    let (Some(child), Some(member)) = (p.children.get(i), p.member_ids.get(i))
-                    else {
-                        continue;
-                    };
-                    let reference = refs.get(member).copied().unwrap_or("").to_string();
-                    let (safety, professionals) =
-                        Hierarchy::evaluation_labels(l.plan, child.safety, child.professionals);
-                    kept.push(KeptChild {
-                        member: *member,
-                        pseudonym: pseudonym(key, "child", &reference),
-                        reference,
-                        head: [
-                            EPISODE_CODES[usize::from(child.episode_kind) % EPISODE_CODES.len()]
-                                .into(),
-                            Hierarchy::period_label(l.period, child.year, child.half),
-                            h.age_index(l.age, child.age)
-                                .map(|a| h.age_label(l.age, a))
-                                .unwrap_or_default(),
-                            SEX_CODES[usize::from(child.sex) % SEX_CODES.len()].into(),
-                            h.region_label(l.region, usize::from(child.region)),
-                            moves_code(child.moves),
-                        ],
-                        tail: [
-                            h.plan_label(l.plan, child.plan),
-                            Hierarchy::status_label(l.plan, child.status),
-                            safety,
-                            professionals,
-                        ],
-                    });
-                }
-                if kept.is_empty() {
-                    continue;
-                }
-                families_out += 1;
-                current = Some(FamilyOut {
-                    id: f.id,
-                    dek: family_dek(&p.keks, f)?,
-                    pseudonym: pseudonym(key, "family", &f.reference),
-                    kept,
-                });
-            }
-            let Some(out) = &current else {
-                continue;
-            };
-            let (Some(dek), Some(fs), Some(f)) =
-                (&out.dek, p.family(c.family_id), by_id.get(&c.family_id))
-            else {
-                continue;
-            };
-            let due_local = store::from_secs(c.due_at)?.with_timezone(&tz).date_naive();
-            let months = months_between(fs.start, due_local).min(fs.plan_months);
-            let outcome = match (c.status.as_str(), &c.outcome) {
-                ("recorded", Some(o)) => o.as_str(),
-                ("missed", _) => "missed",
-                ("lapsed", _) => "lapsed",
-                _ => "not_recorded",
-            };
-            let mode = c.mode.as_deref().unwrap_or("none");
-            let raised = flags.get(&c.id);
-            for child in &out.kept {
-                let values: Observations = match obs.get(&(c.id, child.member)) {
-                    Some(sealed) => {
-                        let r = format!("{}/{}", c.reference, child.reference);
-                        let place = FieldPlace {
-                            family: &f.reference,
-                            table: "observations",
-                            column: "sealed_values",
-                            row: &r,
-                        };
-                        open_json(dek, sealed, &place)?
-                    }
-                    None => Observations::new(),
-                };
-                let mut n = 0;
-                put(&mut row, &mut n, &child.pseudonym);
-                put(&mut row, &mut n, &out.pseudonym);
-                put_int(&mut row, &mut n, c.wave);
-                put_int(&mut row, &mut n, i64::from(months));
-                for v in &child.head {
-                    put(&mut row, &mut n, v);
-                }
-                put(&mut row, &mut n, outcome);
-                put(&mut row, &mut n, mode);
-                for (ind, scale) in indicators.iter().zip(&scale) {
-                    match values.get(ind) {
-                        None => put(&mut row, &mut n, ""),
-                        Some(v) => match indicator_code(*scale, v) {
-                            Some(code) => put(&mut row, &mut n, &code),
-                            None => {
-                                return Err(NotInCodebook {
-                                    column: ind.clone(),
-                                    why: "not a single coded value",
-                                }
-                                .into());
-                            }
-                        },
-                    }
-                }
-                // The child's own flags and the family's, each code once, sorted.
-                codes.clear();
-                if let Some(raised) = raised {
-                    codes.extend(
-                        raised
-                            .iter()
-                            .filter(|(m, _)| m.is_none_or(|m| m == child.member))
-                            .map(|(_, r)| r.as_str()),
-                    );
-                    codes.sort_unstable();
-                    codes.dedup();
-                }
-                let flags_cell = cell(&mut row, &mut n);
-                for (i, code) in codes.iter().enumerate() {
-                    if i > 0 {
-                        flags_cell.push(';');
-                    }
-                    flags_cell.push_str(code);
-                }
-                for v in &child.tail {
-                    put(&mut row, &mut n, v);
-                }
-                // The gate: nothing reaches a file unless the codebook allows it.
-                cb.check_row(&row[..n])?;
-                line.clear();
-                for (i, v) in row[..n].iter().enumerate() {
-                    if i > 0 {
-                        line.push(',');
-                    }
-                    line.push_str(v);
-                }
-                line.push('\n');
-                let b = rng.gen_range(0..buckets.len());
-                buckets[b]
-                    .write_all(line.as_bytes())
-                    .map_err(io(bucket_dir))?;
-                rows_out += 1;
-            }
-        }
-    }
-    Ok((rows_out, families_out))
-}
-
 /// Writes an export of the whole installation (or the check-ins in `--from`/`--to`).
 pub async fn export(app: &App, req: &ExportRequest) -> Result<ExportSummary, ExportError> {
     let (k, window) = validate(app, req)?;
@@ -1036,7 +767,8 @@ pub async fn export(app: &App, req: &ExportRequest) -> Result<ExportSummary, Exp
 
     // The pseudonym key: the study's (sealed in the database), or a one-off never stored.
     let mut new_study_key = false;
-    let key = match &req.study {
+    // Shared with pass 2's writer thread.
+    let key = Arc::new(match &req.study {
         Some(code) => match xs::study_key(&mut tx, code).await? {
             Some((kek_id, wrapped)) => {
                 let kek = app.keyring.kek(&mut tx, kek_id).await?;
@@ -1048,7 +780,7 @@ pub async fn export(app: &App, req: &ExportRequest) -> Result<ExportSummary, Exp
             }
         },
         None => Dek::generate(),
-    };
+    });
 
     let p = pass1(app, &mut tx, &window, &key, req.study.is_some()).await?;
     let h = Hierarchy {
@@ -1116,7 +848,7 @@ async fn write_and_record(
     d: &Decision,
     h: &Hierarchy,
     cb: &Codebook,
-    key: &Dek,
+    key: &Arc<Dek>,
     k: u32,
     params: Params,
     erased: i64,
@@ -1143,27 +875,32 @@ async fn write_and_record(
             std::fs::File::create(&path).map_err(io(&path))?,
         ));
     }
-    let (rows_out, families_out) = pass2(
-        app,
-        tx,
-        window,
-        &p,
-        d,
-        h,
-        cb,
-        key,
-        &mut buckets,
-        &bucket_dir,
-    )
-    .await?;
-    for b in &mut buckets {
-        b.flush().map_err(io(&bucket_dir))?;
-    }
-    drop(buckets);
-    // What grows with the children is not needed any more: freed before the shuffle holds
-    // a bucket in memory (at 300k children the peak was the two together).
     let (children_in, families_in, rows_in) = (p.children.len(), p.families.len(), p.rows_in);
-    drop(p);
+    let plan = Arc::new(pass2::Plan {
+        p,
+        d: d.clone(),
+        h: h.clone(),
+        cb: cb.clone(),
+        key: key.clone(),
+        tz: cfg.timezone,
+        indicators: cfg.export.indicators.clone(),
+        scale: cfg
+            .export
+            .indicators
+            .iter()
+            .map(|ind| {
+                matches!(
+                    cfg.signals.indicators.get(ind).map(|i| &i.kind),
+                    Some(crate::domain::signals::IndicatorType::Scale { .. })
+                )
+            })
+            .collect(),
+    });
+    let writer = pass2::RowWriter::new(buckets, bucket_dir.clone());
+    let (rows_out, families_out) = pass2::pass2(tx, window, plan, writer).await?;
+    // What grows with the children (pass 1, in the plan) is freed with the last batch,
+    // before the shuffle holds a bucket in memory (at 300k children the peak was the two
+    // together).
 
     // Shuffle each bucket in memory and append it: a uniform random order of all rows.
     let csv_path = tmp.join("followup.csv");
