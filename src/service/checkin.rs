@@ -116,52 +116,27 @@ pub async fn record(app: &App, r: &CheckinRecord) -> Result<RecordedCheckin, OpE
     plan.write(app, tx, r, now).await
 }
 
-/// What a record reads about its check-in's family, in the caller's transaction.
+/// What a record reads about its check-in's family, with the family's data key.
 struct Facts {
-    c: store::checkins::CheckinRow,
-    f: store::families::FamilyRow,
-    mark: store::families::Mark,
-    members: Vec<store::families::MemberRow>,
-    partners: Vec<store::household::ExPartnerRow>,
-    /// The family's check-ins in time order, this one among them.
-    checkins: Vec<store::checkins::CheckinRow>,
-    observations: Vec<store::checkins::FamilyObservation>,
+    rows: store::checkin_family::CheckinFamily,
     dek: Option<crate::crypto::Dek>,
 }
 
 impl Facts {
     async fn read(
         app: &App,
-        tx: &mut store::Conn,
+        conn: &mut store::Conn,
         r: &CheckinRecord,
         now: DateTime<Utc>,
     ) -> Result<Facts, OpError> {
-        let not_found = || OpError::NotFound {
-            what: "check-in",
-            reference: r.checkin.clone(),
-        };
-        let store::checkin_family::CheckinFamily {
-            mark,
-            checkin: c,
-            family: f,
-            members,
-            partners,
-            checkins,
-            observations,
-        } = store::checkin_family::read(tx, &r.checkin, to_secs(now))
+        let rows = store::checkin_family::read(conn, &r.checkin, to_secs(now))
             .await?
-            .ok_or_else(not_found)?;
-        let dek = app.family_dek(tx, &f).await?;
-        Ok(Facts {
-            c,
-            f,
-            mark,
-            members,
-            partners,
-            checkins,
-            observations,
-            dek,
-        })
+            .ok_or_else(|| OpError::NotFound {
+                what: "check-in",
+                reference: r.checkin.clone(),
+            })?;
+        let dek = app.family_dek(conn, &rows.family).await?;
+        Ok(Facts { rows, dek })
     }
 }
 
@@ -207,13 +182,16 @@ impl Plan {
         now: DateTime<Utc>,
     ) -> Result<Plan, OpError> {
         let Facts {
-            c,
-            f,
-            mark,
-            members,
-            partners,
-            mut checkins,
-            mut observations,
+            rows:
+                store::checkin_family::CheckinFamily {
+                    mark,
+                    checkin: c,
+                    family: f,
+                    members,
+                    partners,
+                    mut checkins,
+                    mut observations,
+                },
             dek,
         } = facts;
         app.require_responsible(&f)?;
@@ -399,13 +377,22 @@ impl Plan {
                 sealed_details: &attempt_sealed,
             },
         );
-        let already_recorded =
-            || OpError::Conflict(format!("check-in {} is already recorded", c.reference));
-        let changed_meanwhile = || {
-            OpError::Conflict(format!(
-                "check-in {} was changed at the same time; try again",
-                c.reference
-            ))
+        // The attempt must have been kept (not a concurrent record's number) and the check-in's
+        // new state applied (it was still open or lapsed).
+        let applied = |changed: &[u64], state: usize| {
+            if changed.get(attempt) != Some(&1) {
+                Err(OpError::Conflict(format!(
+                    "check-in {} was changed at the same time; try again",
+                    c.reference
+                )))
+            } else if changed.get(state) != Some(&1) {
+                Err(OpError::Conflict(format!(
+                    "check-in {} is already recorded",
+                    c.reference
+                )))
+            } else {
+                Ok(())
+            }
         };
         let rec = match kind {
             PlanKind::Retry { retry } => {
@@ -429,12 +416,7 @@ impl Plan {
                         },
                     )
                     .await?;
-                if changed.get(attempt) != Some(&1) {
-                    return Err(changed_meanwhile());
-                }
-                if changed.get(retried) != Some(&1) {
-                    return Err(already_recorded());
-                }
+                applied(&changed, retried)?;
                 tx.commit().await?;
                 tracing::info!(checkin = %c.reference, family = %f.reference, attempt = number, "contact attempt recorded; check-in stays open");
                 return Ok(RecordedCheckin {
@@ -476,12 +458,7 @@ impl Plan {
                 },
             )
             .await?;
-        if changed.get(attempt) != Some(&1) {
-            return Err(changed_meanwhile());
-        }
-        if changed.get(stored) != Some(&1) {
-            return Err(already_recorded());
-        }
+        applied(&changed, stored)?;
         if c.last_notice_at.is_some() || c.attempts > 0 {
             super::invites::cancel(
                 app,

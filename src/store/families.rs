@@ -463,14 +463,7 @@ pub struct Mark {
     pub last_reached_at: Option<i64>,
 }
 
-pub async fn mark(conn: &mut Conn, family_id: i64) -> Result<Option<Mark>, StoreError> {
-    Ok(sqlx::query_as(&mark_sql("$1"))
-        .bind(family_id)
-        .fetch_optional(conn)
-        .await?)
-}
-
-/// [`mark`] of the family whose id the SQL expression `id` gives.
+/// The [`Mark`] of the family whose id the SQL expression `id` gives.
 pub(crate) fn mark_sql(id: &str) -> String {
     format!("SELECT version, last_reached_at FROM families WHERE id = {id}")
 }

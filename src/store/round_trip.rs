@@ -113,34 +113,39 @@ pub async fn select_each(
     parts: &[&str],
     params: &[Value<'_>],
 ) -> Result<Vec<Vec<AnyRow>>, StoreError> {
-    if backend_of(conn) == Backend::Postgres {
-        let mut out = Vec::with_capacity(parts.len());
-        for part in parts {
-            let used = params_named(part).min(params.len());
-            let q = params[..used]
-                .iter()
-                .fold(sqlx::query(part), |q, p| p.bind(q));
-            out.push(q.fetch_all(&mut *conn).await?);
-        }
-        return Ok(out);
+    let mut script = Script::new();
+    for part in parts {
+        let used = params_named(part).min(params.len());
+        script.push(*part, params[..used].to_vec());
     }
-    let sql = parts.join(";\n");
-    let q = params.iter().fold(sqlx::query(&sql), |q, p| p.bind(q));
-    let mut out = Vec::with_capacity(parts.len());
+    let answers = script.answers(conn).await?;
+    Ok(answers.into_iter().map(|(rows, _)| rows).collect())
+}
+
+/// What one statement answered: its rows, and the rows it changed.
+type Answer = (Vec<AnyRow>, u64);
+
+/// The answers of `results`, one per statement: each statement's rows arrive, then its
+/// result, which ends its part. An error if not `expected` statements answered.
+async fn answers(
+    mut results: futures_util::stream::BoxStream<
+        '_,
+        Result<Either<sqlx::any::AnyQueryResult, AnyRow>, sqlx::Error>,
+    >,
+    expected: usize,
+) -> Result<Vec<Answer>, StoreError> {
+    let mut out = Vec::with_capacity(expected);
     let mut rows = Vec::new();
-    let mut results = many(q, conn);
-    // Each statement's rows arrive, then its result: that ends the statement's part.
     while let Some(step) = results.try_next().await? {
         match step {
             Either::Right(row) => rows.push(row),
-            Either::Left(_) => out.push(std::mem::take(&mut rows)),
+            Either::Left(done) => out.push((std::mem::take(&mut rows), done.rows_affected())),
         }
     }
-    if out.len() != parts.len() {
+    if out.len() != expected {
         return Err(StoreError::Corrupt(format!(
-            "{} of {} statements answered",
-            out.len(),
-            parts.len()
+            "{} of {expected} statements answered",
+            out.len()
         )));
     }
     Ok(out)
@@ -173,14 +178,17 @@ impl<'a> Script<'a> {
 
     /// Runs the statements in order: the rows each changed.
     pub async fn run(self, conn: &mut Conn) -> Result<Vec<u64>, StoreError> {
-        if self.parts.is_empty() {
-            return Ok(Vec::new());
-        }
-        if backend_of(conn) == Backend::Postgres || self.parts.len() == 1 {
+        let answers = self.answers(conn).await?;
+        Ok(answers.into_iter().map(|(_, changed)| changed).collect())
+    }
+
+    /// Runs the statements in order: what each answered.
+    async fn answers(self, conn: &mut Conn) -> Result<Vec<Answer>, StoreError> {
+        if backend_of(conn) == Backend::Postgres || self.parts.len() <= 1 {
             let mut out = Vec::with_capacity(self.parts.len());
             for (sql, values) in &self.parts {
                 let q = values.iter().fold(sqlx::query(sql), |q, v| v.bind(q));
-                out.push(q.execute(&mut *conn).await?.rows_affected());
+                out.extend(answers(many(q, &mut *conn), 1).await?);
             }
             return Ok(out);
         }
@@ -198,21 +206,7 @@ impl<'a> Script<'a> {
             .iter()
             .flat_map(|(_, values)| values)
             .fold(sqlx::query(&sql), |q, v| v.bind(q));
-        let mut out = Vec::with_capacity(self.parts.len());
-        let mut results = many(q, conn);
-        while let Some(step) = results.try_next().await? {
-            if let Either::Left(done) = step {
-                out.push(done.rows_affected());
-            }
-        }
-        if out.len() != self.parts.len() {
-            return Err(StoreError::Corrupt(format!(
-                "{} of {} statements answered",
-                out.len(),
-                self.parts.len()
-            )));
-        }
-        Ok(out)
+        answers(many(q, conn), self.parts.len()).await
     }
 }
 

@@ -197,6 +197,18 @@ fn a_closed_store_has_let_go_of_the_database() {
     }
 }
 
+/// Closing within `limit` while something is kept in use answers `StillOpen`, and within
+/// `guard` (it does not hang).
+async fn still_open(app: &nazorg::service::App, limit: Duration, guard: Duration) {
+    let r = tokio::time::timeout(guard, app.store.close_within(limit))
+        .await
+        .expect("close returned");
+    assert!(
+        matches!(r, Err(nazorg::store::StoreError::StillOpen(_))),
+        "{r:?}"
+    );
+}
+
 /// Close is bounded: a pool connection somebody keeps, or a write transaction left open,
 /// holds it only up to its limit, and the error says what is still open. Handed back after
 /// all, the connection is closed then: closing again finds nothing open.
@@ -208,25 +220,13 @@ fn close_is_bounded_by_connections_kept_in_use() {
         let guard = Duration::from_secs(30);
         let app = env.app(clock()).await;
         let kept = app.store.conn().await.unwrap();
-        let r = tokio::time::timeout(guard, app.store.close_within(limit))
-            .await
-            .expect("close returned");
-        assert!(
-            matches!(r, Err(nazorg::store::StoreError::StillOpen(_))),
-            "{r:?}"
-        );
+        still_open(&app, limit, guard).await;
         drop(kept);
         app.store.close_within(guard).await.unwrap();
 
         let app = env.app(clock()).await;
         let held = app.store.write().await.unwrap();
-        let r = tokio::time::timeout(guard, app.store.close_within(limit))
-            .await
-            .expect("close returned");
-        assert!(
-            matches!(r, Err(nazorg::store::StoreError::StillOpen(_))),
-            "{r:?}"
-        );
+        still_open(&app, limit, guard).await;
         held.rollback().await.unwrap();
         app.store.close_within(guard).await.unwrap();
     });
